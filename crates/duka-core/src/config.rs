@@ -1,0 +1,399 @@
+//! Where Duka keeps its data, and its settings.
+//!
+//! Settings live in the `settings` table; the environment wins over what is stored
+//! (`DUKA_ENVIRONMENT`, `DUKA_DARAJA_BASE_URL`, `DUKA_SHORTCODE`, `DUKA_TILL_TYPE`,
+//! `DUKA_PARTY_B`, `DUKA_RELAY_URL`, `DUKA_SHOP_NAME`). Credentials come from the environment
+//! (`DUKA_CONSUMER_KEY`, `DUKA_CONSUMER_SECRET`, `DUKA_PASSKEY`), used and never stored, or from
+//! the secret store. With no environment chosen and no credentials, Duka runs in demo mode.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::secrets::{Secret, SecretKey, SecretStore};
+use crate::store::Store;
+
+/// The data directory: the explicit one (`--data-dir` / `DUKA_DATA_DIR`) or the platform's
+/// (`~/.local/share/duka` on Linux, `~/Library/Application Support/ke.duka.duka` on macOS,
+/// `%APPDATA%\duka\duka\data` on Windows).
+pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    directories::ProjectDirs::from("ke", "duka", "duka")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            Error::Config("no home directory: pass --data-dir or set DUKA_DATA_DIR".into())
+        })
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("duka.db")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// daraja-sim in-process; no credentials needed.
+    Demo,
+    Sandbox,
+    Production,
+    /// Any Daraja-compatible base URL (`daraja_base_url`), e.g. a standalone daraja-sim.
+    Custom,
+}
+
+impl Environment {
+    pub fn parse(s: &str) -> Result<Environment> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "demo" => Environment::Demo,
+            "sandbox" => Environment::Sandbox,
+            "production" | "prod" | "live" => Environment::Production,
+            "custom" => Environment::Custom,
+            _ => {
+                return Err(Error::invalid(
+                    "environment",
+                    "demo, sandbox, production or custom",
+                    s,
+                ));
+            }
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Demo => "demo",
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+            Environment::Custom => "custom",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TillType {
+    /// `CustomerPayBillOnline`: PartyB is the shortcode.
+    Paybill,
+    /// `CustomerBuyGoodsOnline`: PartyB is the till number, BusinessShortCode the store number.
+    Till,
+}
+
+impl TillType {
+    pub fn parse(s: &str) -> Result<TillType> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "paybill" => Ok(TillType::Paybill),
+            "till" | "buygoods" | "buy_goods" => Ok(TillType::Till),
+            _ => Err(Error::invalid("till_type", "paybill or till", s)),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TillType::Paybill => "paybill",
+            TillType::Till => "till",
+        }
+    }
+}
+
+/// One setting: its stored key, its environment variable, and its validator.
+struct Key {
+    name: &'static str,
+    env: &'static str,
+    check: fn(&str) -> Result<String>,
+}
+
+fn shortcode(s: &str) -> Result<String> {
+    let s = s.trim();
+    if (5..=7).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(Error::invalid("shortcode", "5 to 7 digits, e.g. 174379", s))
+    }
+}
+
+fn party_b(s: &str) -> Result<String> {
+    shortcode(s)
+        .map_err(|_| Error::invalid("party_b", "the till or paybill number, 5 to 7 digits", s))
+}
+
+fn url(s: &str) -> Result<String> {
+    let s = s.trim().trim_end_matches('/');
+    let ok = (s.starts_with("https://") || s.starts_with("http://"))
+        && s.len() > "https://".len()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(Error::invalid("url", "an http:// or https:// URL", s))
+    }
+}
+
+fn text(s: &str) -> Result<String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 60 || s.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "shop_name",
+            "1 to 60 printable characters",
+            s,
+        ));
+    }
+    Ok(s.to_string())
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        name: "environment",
+        env: "DUKA_ENVIRONMENT",
+        check: |s| Environment::parse(s).map(|e| e.as_str().into()),
+    },
+    Key {
+        name: "daraja_base_url",
+        env: "DUKA_DARAJA_BASE_URL",
+        check: url,
+    },
+    Key {
+        name: "shortcode",
+        env: "DUKA_SHORTCODE",
+        check: shortcode,
+    },
+    Key {
+        name: "till_type",
+        env: "DUKA_TILL_TYPE",
+        check: |s| TillType::parse(s).map(|t| t.as_str().into()),
+    },
+    Key {
+        name: "party_b",
+        env: "DUKA_PARTY_B",
+        check: party_b,
+    },
+    Key {
+        name: "relay_url",
+        env: "DUKA_RELAY_URL",
+        check: url,
+    },
+    Key {
+        name: "shop_name",
+        env: "DUKA_SHOP_NAME",
+        check: text,
+    },
+];
+
+pub fn setting_names() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|k| k.name)
+}
+
+fn key(name: &str) -> Result<&'static Key> {
+    KEYS.iter().find(|k| k.name == name).ok_or_else(|| {
+        Error::invalid(
+            "setting",
+            format!(
+                "one of {}",
+                KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+            ),
+            name,
+        )
+    })
+}
+
+/// Validates and stores a setting.
+pub fn set_setting(store: &mut Store, name: &str, value: &str) -> Result<()> {
+    let k = key(name)?;
+    let v = (k.check)(value)?;
+    store.set_setting(k.name, &v)
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Env,
+    Stored,
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    pub environment: Environment,
+    pub daraja_base_url: Option<String>,
+    pub shortcode: Option<String>,
+    pub till_type: TillType,
+    pub party_b: Option<String>,
+    pub relay_url: Option<String>,
+    pub shop_name: String,
+    /// Each setting's source, by name.
+    pub sources: Vec<(String, Source)>,
+}
+
+/// Credentials for Daraja. Never serialised.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub consumer_key: Secret,
+    pub consumer_secret: Secret,
+    pub passkey: Secret,
+}
+
+impl Credentials {
+    /// From the environment first (used, never stored), then the secret store. `None` unless
+    /// all three are set.
+    pub fn load(
+        secrets: &dyn SecretStore,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Credentials>> {
+        let one = |var: &str, key: SecretKey| -> Result<Option<Secret>> {
+            match env(var).filter(|v| !v.is_empty()) {
+                Some(v) => Ok(Some(Secret::new(v))),
+                None => secrets.get(key),
+            }
+        };
+        let ck = one("DUKA_CONSUMER_KEY", SecretKey::ConsumerKey)?;
+        let cs = one("DUKA_CONSUMER_SECRET", SecretKey::ConsumerSecret)?;
+        let pk = one("DUKA_PASSKEY", SecretKey::Passkey)?;
+        Ok(match (ck, cs, pk) {
+            (Some(consumer_key), Some(consumer_secret), Some(passkey)) => Some(Credentials {
+                consumer_key,
+                consumer_secret,
+                passkey,
+            }),
+            _ => None,
+        })
+    }
+}
+
+impl Settings {
+    /// Stored settings overlaid with the environment. `has_credentials` decides the default
+    /// environment: demo when there are none.
+    pub fn load(
+        store: &Store,
+        env: &dyn Fn(&str) -> Option<String>,
+        has_credentials: bool,
+    ) -> Result<Settings> {
+        let mut values = std::collections::HashMap::new();
+        let mut sources = Vec::new();
+        for k in KEYS {
+            let (v, src) = match env(k.env).filter(|v| !v.trim().is_empty()) {
+                Some(v) => (
+                    (k.check)(&v).map_err(|e| Error::Config(format!("{}: {e}", k.env)))?,
+                    Source::Env,
+                ),
+                None => match store.setting(k.name)? {
+                    Some(v) => (v, Source::Stored),
+                    None => {
+                        sources.push((k.name.to_string(), Source::Default));
+                        continue;
+                    }
+                },
+            };
+            values.insert(k.name, v);
+            sources.push((k.name.to_string(), src));
+        }
+        let environment = match values.get("environment") {
+            Some(e) => Environment::parse(e)?,
+            None if has_credentials => Environment::Sandbox,
+            None => Environment::Demo,
+        };
+        if environment == Environment::Custom && !values.contains_key("daraja_base_url") {
+            return Err(Error::Config(
+                "environment custom needs daraja_base_url (DUKA_DARAJA_BASE_URL)".into(),
+            ));
+        }
+        Ok(Settings {
+            environment,
+            daraja_base_url: values.remove("daraja_base_url"),
+            shortcode: values.remove("shortcode"),
+            till_type: values
+                .get("till_type")
+                .map(|t| TillType::parse(t))
+                .transpose()?
+                .unwrap_or(TillType::Paybill),
+            party_b: values.remove("party_b"),
+            relay_url: values.remove("relay_url"),
+            shop_name: values.remove("shop_name").unwrap_or_else(|| "Duka".into()),
+            sources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::MemorySecrets;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn demo_by_default_then_env_wins_over_stored() {
+        let mut store = Store::open_in_memory().unwrap();
+        let s = Settings::load(&store, &no_env, false).unwrap();
+        assert_eq!(s.environment, Environment::Demo);
+        assert_eq!(
+            Settings::load(&store, &no_env, true).unwrap().environment,
+            Environment::Sandbox
+        );
+
+        set_setting(&mut store, "shortcode", "174379").unwrap();
+        set_setting(&mut store, "till_type", "till").unwrap();
+        let env = |k: &str| (k == "DUKA_SHORTCODE").then(|| "600000".to_string());
+        let s = Settings::load(&store, &env, false).unwrap();
+        assert_eq!(s.shortcode.as_deref(), Some("600000"));
+        assert_eq!(s.till_type, TillType::Till);
+        assert!(s.sources.contains(&("shortcode".into(), Source::Env)));
+        assert!(s.sources.contains(&("till_type".into(), Source::Stored)));
+        assert_eq!(
+            Settings::load(&store, &no_env, false)
+                .unwrap()
+                .shortcode
+                .as_deref(),
+            Some("174379")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let mut store = Store::open_in_memory().unwrap();
+        let e = set_setting(&mut store, "shortcode", "12ab").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("shortcode: expected 5 to 7 digits"),
+            "{e}"
+        );
+        let e = set_setting(&mut store, "colour", "red").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("setting: expected one of environment"),
+            "{e}"
+        );
+        let env = |k: &str| (k == "DUKA_ENVIRONMENT").then(|| "moon".to_string());
+        let e = Settings::load(&store, &env, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("DUKA_ENVIRONMENT: environment: expected demo"),
+            "{e}"
+        );
+        assert!(
+            store.setting("shortcode").unwrap().is_none(),
+            "nothing half written"
+        );
+    }
+
+    #[test]
+    fn credentials_from_env_are_not_stored() {
+        let secrets = MemorySecrets::default();
+        secrets
+            .set(SecretKey::Passkey, &Secret::new("stored-pk"))
+            .unwrap();
+        let env = |k: &str| match k {
+            "DUKA_CONSUMER_KEY" => Some("env-ck".to_string()),
+            "DUKA_CONSUMER_SECRET" => Some("env-cs".to_string()),
+            _ => None,
+        };
+        let c = Credentials::load(&secrets, &env).unwrap().unwrap();
+        assert_eq!(c.consumer_key.expose(), "env-ck");
+        assert_eq!(c.passkey.expose(), "stored-pk");
+        assert_eq!(secrets.get(SecretKey::ConsumerKey).unwrap(), None);
+        assert!(!format!("{c:?}").contains("env-c"));
+        assert!(
+            Credentials::load(&MemorySecrets::default(), &env)
+                .unwrap()
+                .is_none()
+        );
+    }
+}

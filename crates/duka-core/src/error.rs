@@ -1,0 +1,106 @@
+//! The one error type of duka-core. Every variant has a stable `code()` that the CLI, the
+//! desktop UI (`{code, message}`) and scripts can match on; messages are for people.
+
+use std::path::PathBuf;
+
+/// A row of a file that could not be read (CSV import), with its 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LineError {
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input from a person or a script: names the field and what was expected.
+    #[error("{field}: expected {expected}, got {got:?}")]
+    Invalid {
+        field: &'static str,
+        expected: String,
+        got: String,
+    },
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The request is well formed but the current state forbids it (sale already paid, …).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("payment state machine: {0}")]
+    BadTransition(#[from] crate::payment::BadTransition),
+    #[error("{path}: {} bad row(s), nothing imported:\n{}", errors.len(), render_lines(errors))]
+    BadFile {
+        path: String,
+        errors: Vec<LineError>,
+    },
+    #[error("{path}: not a Duka database ({reason}); refusing to open it, nothing was changed")]
+    NotDukaDb { path: PathBuf, reason: String },
+    #[error(
+        "{path}: database schema version {found} was written by a newer Duka (this one knows up to {supported}); refusing to open it, nothing was changed"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret store ({backend}): {message}")]
+    Secret {
+        backend: &'static str,
+        message: String,
+    },
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+fn render_lines(errors: &[LineError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  line {}: {}", e.line, e.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Error {
+    /// Stable machine-readable code. Never change one once released.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid_input",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::BadTransition(_) => "bad_transition",
+            Error::BadFile { .. } => "bad_file",
+            Error::NotDukaDb { .. } => "db_not_duka",
+            Error::SchemaTooNew { .. } => "db_schema_too_new",
+            Error::Db(_) => "database",
+            Error::Io { .. } => "io",
+            Error::Secret { .. } => "secret_store",
+            Error::Config(_) => "config",
+        }
+    }
+
+    pub(crate) fn invalid(
+        field: &'static str,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            field,
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+
+    pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Error::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

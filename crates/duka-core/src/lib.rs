@@ -1,0 +1,32 @@
+//! # duka-core
+//!
+//! Everything a Duka till does, with no user interface: the desktop shell (`src-tauri`) and
+//! the `duka` CLI are thin layers over this crate.
+//!
+//! # Layout
+//! - [`money`] — KES as integer cents; parsing and `KES 1,250.00` formatting.
+//! - [`phone`] — Kenyan MSISDN normalisation and masking.
+//! - [`time`] — UTC storage, Africa/Nairobi days and Daraja timestamps.
+//! - [`catalog`] — products and the CSV price list.
+//! - [`sale`] — sales, lines, tenders, change.
+//! - [`payment`] — the pure payment state machine `transition(state, event)`.
+//! - [`store`] — the SQLite store: migrations, sales, attempts with their event log, reports.
+//! - [`secrets`] — `SecretStore`: OS keyring, headless file fallback, memory for tests.
+//! - [`config`] — data directory, settings (environment wins), credentials.
+//! - [`error`] — the crate's one error type, with stable codes.
+
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod money;
+pub mod payment;
+pub mod phone;
+pub mod sale;
+pub mod secrets;
+pub mod store;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use money::Money;
+pub use phone::Msisdn;
+pub use store::Store;

@@ -1,0 +1,228 @@
+//! Products and cashiers.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::Store;
+use crate::catalog::{NewProduct, Product};
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::time::now_ms;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cashier {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+fn product_row(r: &Row<'_>) -> rusqlite::Result<Product> {
+    Ok(Product {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        price: Money::from_cents(r.get(2)?).map_err(|e| super::bad_column(e))?,
+        barcode: r.get(3)?,
+        sku: r.get(4)?,
+        active: r.get(5)?,
+    })
+}
+
+const PRODUCT_COLS: &str = "id, name, price_cents, barcode, sku, active";
+
+fn unique_violation(e: &rusqlite::Error) -> Option<&str> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Some(msg.as_str())
+        }
+        _ => None,
+    }
+}
+
+impl Store {
+    pub fn add_product(&mut self, p: &NewProduct) -> Result<Product> {
+        let now = now_ms();
+        let res = self.conn.execute(
+            "INSERT INTO products (name, price_cents, barcode, sku, active, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![p.name, p.price.cents(), p.barcode, p.sku, p.active, now],
+        );
+        match res {
+            Ok(_) => self.product(self.conn.last_insert_rowid()),
+            Err(e) => match unique_violation(&e) {
+                Some(m) if m.contains("barcode") => Err(Error::Conflict(format!(
+                    "barcode {} is already used by another product",
+                    p.barcode.as_deref().unwrap_or("")
+                ))),
+                Some(m) if m.contains("sku") => Err(Error::Conflict(format!(
+                    "sku {} is already used by another product",
+                    p.sku.as_deref().unwrap_or("")
+                ))),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    pub fn product(&self, id: i64) -> Result<Product> {
+        self.conn
+            .query_row(
+                &format!("SELECT {PRODUCT_COLS} FROM products WHERE id = ?1"),
+                [id],
+                product_row,
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found("product", id))
+    }
+
+    /// Finds an active product by barcode or SKU.
+    pub fn product_by_code(&self, code: &str) -> Result<Product> {
+        self.conn
+            .query_row(
+                &format!("SELECT {PRODUCT_COLS} FROM products WHERE (barcode = ?1 OR sku = ?1) AND active = 1"),
+                [code.trim()],
+                product_row,
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found("product with barcode/sku", code))
+    }
+
+    pub fn products(&self, include_inactive: bool) -> Result<Vec<Product>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {PRODUCT_COLS} FROM products WHERE active = 1 OR ?1 ORDER BY name COLLATE NOCASE, id"
+        ))?;
+        let rows = st.query_map([include_inactive], product_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Imports a price list in one transaction: a row whose barcode or SKU matches an existing
+    /// product updates it, any other row adds a product. All or nothing.
+    pub fn import_products(&mut self, rows: &[(u64, NewProduct)]) -> Result<ImportSummary> {
+        let now = now_ms();
+        let tx = self.write()?;
+        let mut summary = ImportSummary {
+            inserted: 0,
+            updated: 0,
+        };
+        {
+            let mut find = tx.prepare("SELECT id FROM products WHERE barcode = ?1 OR sku = ?2")?;
+            let mut update = tx.prepare(
+                "UPDATE products SET name = ?2, price_cents = ?3, barcode = ?4, sku = ?5, active = ?6, updated_at = ?7 WHERE id = ?1",
+            )?;
+            let mut insert = tx.prepare(
+                "INSERT INTO products (name, price_cents, barcode, sku, active, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )?;
+            for (line, p) in rows {
+                let ids: Vec<i64> = if p.barcode.is_some() || p.sku.is_some() {
+                    find.query_map(params![p.barcode, p.sku], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?
+                } else {
+                    Vec::new()
+                };
+                let res = match ids.as_slice() {
+                    [] => insert
+                        .execute(params![
+                            p.name,
+                            p.price.cents(),
+                            p.barcode,
+                            p.sku,
+                            p.active,
+                            now
+                        ])
+                        .map(|_| &mut summary.inserted),
+                    [id] => update
+                        .execute(params![
+                            id,
+                            p.name,
+                            p.price.cents(),
+                            p.barcode,
+                            p.sku,
+                            p.active,
+                            now
+                        ])
+                        .map(|_| &mut summary.updated),
+                    _ => {
+                        return Err(Error::Conflict(format!(
+                            "line {line}: barcode and sku match two different products; nothing imported"
+                        )));
+                    }
+                };
+                match res {
+                    Ok(n) => *n += 1,
+                    Err(e) if unique_violation(&e).is_some() => {
+                        return Err(Error::Conflict(format!(
+                            "line {line}: barcode or sku already belongs to another product; nothing imported"
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(summary)
+    }
+
+    // ---- cashiers ----
+
+    pub fn add_cashier(&mut self, name: &str, role: &str) -> Result<Cashier> {
+        let name = crate::catalog::product_name(name).map_err(|_| {
+            Error::invalid("cashier", "a name of 1 to 80 printable characters", name)
+        })?;
+        if role != "cashier" && role != "manager" {
+            return Err(Error::invalid("role", "cashier or manager", role));
+        }
+        let res = self.conn.execute(
+            "INSERT INTO cashiers (name, role, created_at) VALUES (?1, ?2, ?3)",
+            params![name, role, now_ms()],
+        );
+        match res {
+            Ok(_) => self.cashier(&name),
+            Err(e) if unique_violation(&e).is_some() => {
+                Err(Error::Conflict(format!("cashier {name} already exists")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// By name, case-insensitively.
+    pub fn cashier(&self, name: &str) -> Result<Cashier> {
+        self.conn
+            .query_row(
+                "SELECT id, name, role, active FROM cashiers WHERE name = ?1",
+                [name.trim()],
+                |r| {
+                    Ok(Cashier {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: r.get(2)?,
+                        active: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found("cashier", name))
+    }
+
+    pub fn cashiers(&self) -> Result<Vec<Cashier>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name, role, active FROM cashiers ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok(Cashier {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                active: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

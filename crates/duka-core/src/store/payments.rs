@@ -1,0 +1,399 @@
+//! Payment attempts and their append-only event log. Every state change goes through
+//! `payment::transition` and is written together with its event row and its effect on the
+//! sale (an M-Pesa tender, the sale's status) in one transaction.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::Store;
+use super::sales::{payable, refresh_status};
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::payment::{AttemptState, PaymentEvent, Step, transition};
+use crate::phone::Msisdn;
+use crate::time::{Millis, now_ms};
+
+/// M-Pesa's per-push limit in whole shillings.
+pub const MAX_PUSH: i64 = 250_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attempt {
+    pub id: String,
+    pub sale_id: i64,
+    pub phone: Msisdn,
+    /// Whole shillings.
+    pub amount: i64,
+    #[serde(flatten)]
+    pub state: AttemptState,
+    pub checkout_request_id: Option<String>,
+    pub result_code: Option<String>,
+    pub result_desc: Option<String>,
+    pub flag: Option<String>,
+    pub cashier: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PaymentEventRow {
+    pub id: i64,
+    pub at: Millis,
+    pub source: String,
+    pub event: String,
+    pub outcome: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub detail: serde_json::Value,
+}
+
+/// What applying a fact did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Changed(Attempt),
+    Same(Attempt),
+    Conflict(Attempt),
+}
+
+impl Applied {
+    pub fn attempt(&self) -> &Attempt {
+        match self {
+            Applied::Changed(a) | Applied::Same(a) | Applied::Conflict(a) => a,
+        }
+    }
+}
+
+const ATTEMPT_COLS: &str = "a.id, a.sale_id, a.phone, a.amount, a.state, a.checkout_request_id, a.result_code, \
+     a.result_desc, a.receipt, a.flag, c.name, a.created_at, a.updated_at";
+
+fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
+    let conv = |e: crate::Error| super::bad_column(e);
+    let state_name: String = r.get(4)?;
+    let checkout: Option<String> = r.get(5)?;
+    let code: Option<String> = r.get(6)?;
+    let receipt: Option<String> = r.get(8)?;
+    let state = match state_name.as_str() {
+        "created" => AttemptState::Created,
+        "pending" => AttemptState::Pending {
+            checkout_id: checkout.clone().unwrap_or_default(),
+        },
+        "paid" => AttemptState::Paid { receipt },
+        "failed" => AttemptState::Failed {
+            code: code.clone().unwrap_or_default(),
+        },
+        _ => AttemptState::Unknown,
+    };
+    Ok(Attempt {
+        id: r.get(0)?,
+        sale_id: r.get(1)?,
+        phone: Msisdn::parse(&r.get::<_, String>(2)?).map_err(conv)?,
+        amount: r.get(3)?,
+        state,
+        checkout_request_id: checkout,
+        result_code: code,
+        result_desc: r.get(7)?,
+        flag: r.get(9)?,
+        cashier: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+fn load(conn: &rusqlite::Connection, id: &str) -> Result<Attempt> {
+    conn.query_row(
+        &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts a JOIN cashiers c ON c.id = a.cashier_id WHERE a.id = ?1"),
+        [id],
+        attempt_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::not_found("payment attempt", id))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    tx: &Transaction<'_>,
+    attempt_id: &str,
+    at: Millis,
+    source: &str,
+    event: &str,
+    outcome: &str,
+    from: &str,
+    to: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO payment_events (attempt_id, at, source, event, outcome, from_state, to_state, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![attempt_id, at, source, event, outcome, from, to, detail.to_string()])?;
+    Ok(())
+}
+
+impl Store {
+    /// Commits a new attempt in state `created` **before** anything is sent (write-ahead).
+    /// Refuses a second non-final attempt for the same sale.
+    pub fn create_attempt(
+        &mut self,
+        sale_id: i64,
+        phone: &Msisdn,
+        amount: i64,
+        cashier: &str,
+    ) -> Result<Attempt> {
+        if !(1..=MAX_PUSH).contains(&amount) {
+            return Err(Error::invalid(
+                "amount",
+                format!("whole shillings from 1 to {MAX_PUSH} per M-Pesa request"),
+                amount.to_string(),
+            ));
+        }
+        let cashier_id = self.cashier(cashier)?.id;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = now_ms();
+        let tx = self.write()?;
+        if let Some(other) = active_attempt(&tx, sale_id)? {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} already has an M-Pesa request in flight (attempt {other}); wait for it to finish"
+            )));
+        }
+        let due = payable(&tx, sale_id)?;
+        // Whole shillings: the customer may round a due with cents up to the next shilling.
+        let max = (due.cents() + 99) / 100;
+        if amount > max {
+            return Err(Error::invalid(
+                "amount",
+                format!("at most {max} (what is due)"),
+                amount.to_string(),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO payment_attempts (id, sale_id, phone, amount, state, cashier_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6, ?6)",
+            params![id, sale_id, phone.as_str(), amount, cashier_id, now],
+        )?;
+        append_event(
+            &tx,
+            &id,
+            now,
+            "engine",
+            "created",
+            "changed",
+            "",
+            "created",
+            &serde_json::json!({"amount": amount, "phone": phone.masked()}),
+        )?;
+        refresh_status(&tx, sale_id)?;
+        tx.commit()?;
+        load(&self.conn, &id)
+    }
+
+    pub fn attempt(&self, id: &str) -> Result<Attempt> {
+        load(&self.conn, id)
+    }
+
+    pub fn attempt_by_checkout(&self, checkout_id: &str) -> Result<Attempt> {
+        let id: String = self
+            .conn
+            .query_row(
+                "SELECT id FROM payment_attempts WHERE checkout_request_id = ?1",
+                [checkout_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| {
+                Error::not_found("payment attempt with CheckoutRequestID", checkout_id)
+            })?;
+        load(&self.conn, &id)
+    }
+
+    /// Attempts, newest first; `open_only` keeps `created`, `pending` and `unknown`.
+    pub fn attempts(&self, open_only: bool, limit: usize) -> Result<Vec<Attempt>> {
+        let filter = if open_only {
+            "WHERE a.state IN ('created', 'pending', 'unknown')"
+        } else {
+            ""
+        };
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ATTEMPT_COLS} FROM payment_attempts a JOIN cashiers c ON c.id = a.cashier_id {filter}
+             ORDER BY a.created_at DESC, a.id LIMIT ?1"
+        ))?;
+        let rows = st.query_map([limit as i64], attempt_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn attempt_events(&self, attempt_id: &str) -> Result<Vec<PaymentEventRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, at, source, event, outcome, from_state, to_state, detail
+             FROM payment_events WHERE attempt_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([attempt_id], |r| {
+            Ok(PaymentEventRow {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                source: r.get(2)?,
+                event: r.get(3)?,
+                outcome: r.get(4)?,
+                from_state: r.get(5)?,
+                to_state: r.get(6)?,
+                detail: serde_json::from_str(&r.get::<_, String>(7)?)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Applies one fact to an attempt: the transition, its event row and its effect on the sale
+    /// commit together. The same fact twice changes nothing; a contradicting fact is recorded
+    /// and flags the attempt.
+    pub fn apply_event(
+        &mut self,
+        attempt_id: &str,
+        event: &PaymentEvent,
+        source: &str,
+        desc: Option<&str>,
+    ) -> Result<Applied> {
+        let now = now_ms();
+        let tx = self.write()?;
+        let before = load(&tx, attempt_id)?;
+        let step = transition(&before.state, event)?;
+        let mut detail = serde_json::to_value(event).unwrap_or_default();
+        if let Some(d) = desc {
+            detail["desc"] = d.into();
+        }
+        let outcome = match step {
+            Step::Same => {
+                drop(tx);
+                return Ok(Applied::Same(before));
+            }
+            Step::Conflict(reason) => {
+                detail["conflict"] = reason.clone().into();
+                append_event(
+                    &tx,
+                    attempt_id,
+                    now,
+                    source,
+                    event.name(),
+                    "conflict",
+                    before.state.name(),
+                    before.state.name(),
+                    &detail,
+                )?;
+                let flag = match &before.flag {
+                    Some(f) => format!("{f}; {reason}"),
+                    None => reason,
+                };
+                tx.execute(
+                    "UPDATE payment_attempts SET flag = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![attempt_id, flag, now],
+                )?;
+                "conflict"
+            }
+            Step::To(next) => {
+                append_event(
+                    &tx,
+                    attempt_id,
+                    now,
+                    source,
+                    event.name(),
+                    "changed",
+                    before.state.name(),
+                    next.name(),
+                    &detail,
+                )?;
+                let (checkout, code, receipt) = match (&next, event) {
+                    (AttemptState::Pending { checkout_id }, _) => {
+                        (Some(checkout_id.clone()), None, None)
+                    }
+                    (AttemptState::Failed { code }, _) => (None, Some(code.clone()), None),
+                    (AttemptState::Paid { receipt }, PaymentEvent::Result { code, .. }) => {
+                        (None, Some(code.clone()), receipt.clone())
+                    }
+                    (_, PaymentEvent::Result { code, .. }) => (None, Some(code.clone()), None),
+                    _ => (None, None, None),
+                };
+                tx.execute(
+                    "UPDATE payment_attempts SET state = ?2,
+                        checkout_request_id = coalesce(?3, checkout_request_id),
+                        result_code = coalesce(?4, result_code),
+                        result_desc = coalesce(?5, result_desc),
+                        receipt = coalesce(?6, receipt),
+                        updated_at = ?7,
+                        finalized_at = CASE WHEN ?2 IN ('paid', 'failed') THEN coalesce(finalized_at, ?7) END
+                     WHERE id = ?1",
+                    params![attempt_id, next.name(), checkout, code, desc, receipt, now],
+                )?;
+                if let AttemptState::Paid { receipt } = &next {
+                    record_mpesa_tender(&tx, &before, receipt.as_deref(), now)?;
+                }
+                refresh_status(&tx, before.sale_id)?;
+                "changed"
+            }
+        };
+        tx.commit()?;
+        let after = load(&self.conn, attempt_id)?;
+        Ok(match outcome {
+            "conflict" => Applied::Conflict(after),
+            _ => Applied::Changed(after),
+        })
+    }
+}
+
+fn active_attempt(tx: &Transaction<'_>, sale_id: i64) -> Result<Option<String>> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM payment_attempts WHERE sale_id = ?1 AND state IN ('created','pending','unknown')",
+            [sale_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The money of a paid attempt becomes an `mpesa_stk` tender (once), or verifies the same
+/// receipt typed earlier by the cashier for this sale.
+fn record_mpesa_tender(
+    tx: &Transaction<'_>,
+    a: &Attempt,
+    receipt: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    let amount = Money::from_shillings(a.amount)?;
+    let existing: Option<(i64, i64, String)> = tx
+        .query_row(
+            "SELECT id, sale_id, kind FROM tenders WHERE attempt_id = ?1 OR (receipt IS NOT NULL AND receipt = ?2)",
+            params![a.id, receipt],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match existing {
+        Some((tender_id, _, kind)) if kind == "mpesa_stk" => {
+            // Paid without receipt earlier; now the receipt is known.
+            tx.execute(
+                "UPDATE tenders SET receipt = coalesce(?2, receipt), verified = (coalesce(?2, receipt) IS NOT NULL) WHERE id = ?1",
+                params![tender_id, receipt],
+            )?;
+        }
+        Some((tender_id, sale_id, _)) if sale_id == a.sale_id => {
+            // The cashier typed this receipt already: the callback verifies it.
+            tx.execute(
+                "UPDATE tenders SET verified = 1, attempt_id = ?2 WHERE id = ?1",
+                params![tender_id, a.id],
+            )?;
+        }
+        Some((_, other_sale, _)) => {
+            return Err(Error::Conflict(format!(
+                "receipt {} was already recorded for sale {other_sale}",
+                receipt.unwrap_or("")
+            )));
+        }
+        None => {
+            let cashier_id: i64 = tx.query_row(
+                "SELECT cashier_id FROM payment_attempts WHERE id = ?1",
+                [&a.id],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at)
+                 VALUES (?1, 'mpesa_stk', ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![a.sale_id, amount.cents(), a.id, receipt, receipt.is_some(), cashier_id, now],
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The manager's views: the day report, the day's M-Pesa receipts, and the CSV export.
+//!
+//! Money taken is counted by tender time; sales are counted by the time they were paid. Both
+//! read through indexes on time (`tenders_created`, `sales_paid`), so a day costs the same on a
+//! database of a thousand sales or of millions.
+
+use chrono::NaiveDate;
+use rusqlite::params;
+
+use super::Store;
+use crate::error::Result;
+use crate::money::Money;
+use crate::sale::TenderKind;
+use crate::time::{Millis, day_bounds};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TenderTotal {
+    pub kind: TenderKind,
+    pub count: i64,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CashierTotal {
+    pub cashier: String,
+    pub count: i64,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReceiptRow {
+    pub at: Millis,
+    pub receipt: Option<String>,
+    pub verified: bool,
+    pub kind: TenderKind,
+    /// Masked: `2547****149`, or empty for a typed code.
+    pub phone: Option<String>,
+    pub amount: Money,
+    pub cashier: String,
+    pub sale_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DayReport {
+    pub date: NaiveDate,
+    /// Sales paid this day and their value.
+    pub sales_paid: i64,
+    pub sales_total: Money,
+    /// Money taken this day, by tender kind and by cashier (the two add up to the same).
+    pub taken: Money,
+    pub by_tender: Vec<TenderTotal>,
+    pub by_cashier: Vec<CashierTotal>,
+    pub mpesa_receipts: Vec<ReceiptRow>,
+    /// M-Pesa requests not yet final (any day): the manager settles these before closing.
+    pub open_attempts: i64,
+    pub flagged_attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportRow {
+    pub sale_id: i64,
+    pub created_at: Millis,
+    pub paid_at: Option<Millis>,
+    pub status: String,
+    pub cashier: String,
+    pub items: i64,
+    pub total: Money,
+    pub cash: Money,
+    pub mpesa: Money,
+    pub receipts: String,
+}
+
+fn money(c: i64) -> rusqlite::Result<Money> {
+    Money::from_cents(c).map_err(|e| super::bad_column(e))
+}
+
+impl Store {
+    /// The M-Pesa payments received on a Nairobi calendar day, oldest first.
+    pub fn receipts_of_day(&self, date: NaiveDate) -> Result<Vec<ReceiptRow>> {
+        let (from, to) = day_bounds(date);
+        let mut st = self.conn.prepare_cached(
+            "SELECT t.created_at, t.receipt, t.verified, t.kind, a.phone, t.amount_cents, c.name, t.sale_id
+             FROM tenders t
+             JOIN cashiers c ON c.id = t.cashier_id
+             LEFT JOIN payment_attempts a ON a.id = t.attempt_id
+             WHERE t.created_at >= ?1 AND t.created_at < ?2 AND t.kind IN ('mpesa_stk', 'mpesa_code')
+             ORDER BY t.created_at, t.id",
+        )?;
+        let rows = st.query_map(params![from, to], |r| {
+            let phone: Option<String> = r.get(4)?;
+            Ok(ReceiptRow {
+                at: r.get(0)?,
+                receipt: r.get(1)?,
+                verified: r.get(2)?,
+                kind: TenderKind::parse(&r.get::<_, String>(3)?).expect("CHECK constraint"),
+                phone: phone
+                    .and_then(|p| crate::phone::Msisdn::parse(&p).ok())
+                    .map(|m| m.masked()),
+                amount: money(r.get(5)?)?,
+                cashier: r.get(6)?,
+                sale_id: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn day_report(&self, date: NaiveDate) -> Result<DayReport> {
+        let (from, to) = day_bounds(date);
+        let (sales_paid, sales_total): (i64, i64) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(total_cents), 0) FROM sales
+             WHERE paid_at >= ?1 AND paid_at < ?2 AND status = 'paid'",
+            params![from, to],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let by_tender: Vec<TenderTotal> = {
+            let mut st = self.conn.prepare_cached(
+                "SELECT kind, count(*), sum(amount_cents) FROM tenders
+                 WHERE created_at >= ?1 AND created_at < ?2 GROUP BY kind ORDER BY kind",
+            )?;
+            st.query_map(params![from, to], |r| {
+                Ok(TenderTotal {
+                    kind: TenderKind::parse(&r.get::<_, String>(0)?).expect("CHECK constraint"),
+                    count: r.get(1)?,
+                    amount: money(r.get(2)?)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let by_cashier: Vec<CashierTotal> = {
+            let mut st = self.conn.prepare_cached(
+                "SELECT c.name, count(*), sum(t.amount_cents) FROM tenders t JOIN cashiers c ON c.id = t.cashier_id
+                 WHERE t.created_at >= ?1 AND t.created_at < ?2 GROUP BY c.id ORDER BY c.name",
+            )?;
+            st.query_map(params![from, to], |r| {
+                Ok(CashierTotal {
+                    cashier: r.get(0)?,
+                    count: r.get(1)?,
+                    amount: money(r.get(2)?)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let taken = by_tender.iter().fold(Money::ZERO, |acc, t| {
+            acc.checked_add(t.amount).unwrap_or(acc)
+        });
+        let (open_attempts, flagged_attempts): (i64, i64) = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM payment_attempts WHERE state IN ('created','pending','unknown')),
+                    (SELECT count(*) FROM payment_attempts WHERE flag IS NOT NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(DayReport {
+            date,
+            sales_paid,
+            sales_total: money(sales_total)?,
+            taken,
+            by_tender,
+            by_cashier,
+            mpesa_receipts: self.receipts_of_day(date)?,
+            open_attempts,
+            flagged_attempts,
+        })
+    }
+
+    /// One row per sale created in `[from, to)`, oldest first.
+    pub fn export_sales(&self, from: Millis, to: Millis) -> Result<Vec<ExportRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT s.id, s.created_at, s.paid_at, s.status, c.name,
+                    (SELECT coalesce(sum(quantity), 0) FROM sale_lines l WHERE l.sale_id = s.id),
+                    s.total_cents,
+                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders t WHERE t.sale_id = s.id AND t.kind = 'cash'),
+                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders t WHERE t.sale_id = s.id AND t.kind != 'cash'),
+                    (SELECT coalesce(group_concat(receipt, ' '), '') FROM tenders t WHERE t.sale_id = s.id AND receipt IS NOT NULL)
+             FROM sales s JOIN cashiers c ON c.id = s.cashier_id
+             WHERE s.created_at >= ?1 AND s.created_at < ?2 ORDER BY s.created_at, s.id",
+        )?;
+        let rows = st.query_map(params![from, to], |r| {
+            Ok(ExportRow {
+                sale_id: r.get(0)?,
+                created_at: r.get(1)?,
+                paid_at: r.get(2)?,
+                status: r.get(3)?,
+                cashier: r.get(4)?,
+                items: r.get(5)?,
+                total: money(r.get(6)?)?,
+                cash: money(r.get(7)?)?,
+                mpesa: money(r.get(8)?)?,
+                receipts: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

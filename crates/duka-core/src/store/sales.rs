@@ -1,0 +1,339 @@
+//! Sales, lines and tenders.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::Store;
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::sale::{MAX_LINES, NewLine, Sale, SaleLine, SaleStatus, Tender, TenderKind, cash_split};
+use crate::time::{Millis, now_ms};
+
+fn money(cents: i64) -> rusqlite::Result<Money> {
+    Money::from_cents(cents).map_err(|e| super::bad_column(e))
+}
+
+impl Store {
+    /// Rings up a sale: the sale and all its lines are committed together, or nothing is.
+    pub fn create_sale(&mut self, cashier: &str, lines: &[NewLine]) -> Result<Sale> {
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            return Err(Error::invalid(
+                "lines",
+                format!("1 to {MAX_LINES} items"),
+                lines.len().to_string(),
+            ));
+        }
+        let mut total = Money::ZERO;
+        for l in lines {
+            crate::sale::check_qty(l.quantity)?;
+            total = l
+                .total()
+                .and_then(|t| total.checked_add(t))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "total",
+                        "a sale total of at most KES 10,000,000,000",
+                        "more",
+                    )
+                })?;
+        }
+        let cashier_id = self.cashier(cashier)?.id;
+        let now = now_ms();
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO sales (status, cashier_id, total_cents, created_at, updated_at) VALUES ('open', ?1, ?2, ?3, ?3)",
+            params![cashier_id, total.cents(), now],
+        )?;
+        let sale_id = tx.last_insert_rowid();
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO sale_lines (sale_id, line_no, product_id, description, unit_price_cents, quantity, total_cents)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (i, l) in lines.iter().enumerate() {
+                let line_total = l.total().expect("checked above");
+                ins.execute(params![
+                    sale_id,
+                    i as i64 + 1,
+                    l.product_id,
+                    l.description,
+                    l.unit_price.cents(),
+                    l.quantity,
+                    line_total.cents()
+                ])?;
+            }
+        }
+        if total == Money::ZERO {
+            tx.execute(
+                "UPDATE sales SET status = 'paid', paid_at = ?2 WHERE id = ?1",
+                params![sale_id, now],
+            )?;
+        }
+        tx.commit()?;
+        self.sale(sale_id)
+    }
+
+    pub fn sale(&self, id: i64) -> Result<Sale> {
+        load_sale(&self.conn, id)
+    }
+
+    /// Sales created in `[from, to)`, newest first, at most `limit`.
+    pub fn sales_between(&self, from: Millis, to: Millis, limit: usize) -> Result<Vec<Sale>> {
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare(
+                "SELECT id FROM sales WHERE created_at >= ?1 AND created_at < ?2 ORDER BY created_at DESC, id DESC LIMIT ?3",
+            )?;
+            st.query_map(params![from, to, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        ids.into_iter().map(|id| self.sale(id)).collect()
+    }
+
+    /// Cash handed over for a sale. Applies up to what is due; returns the sale and the change.
+    pub fn pay_cash(
+        &mut self,
+        sale_id: i64,
+        tendered: Money,
+        cashier: &str,
+    ) -> Result<(Sale, Money)> {
+        if tendered == Money::ZERO {
+            return Err(Error::invalid("cash", "an amount above zero", "0"));
+        }
+        let cashier_id = self.cashier(cashier)?.id;
+        let tx = self.write()?;
+        let due = payable(&tx, sale_id)?;
+        let (applied, change) = cash_split(due, tendered);
+        tx.execute(
+            "INSERT INTO tenders (sale_id, kind, amount_cents, tendered_cents, change_cents, cashier_id, created_at)
+             VALUES (?1, 'cash', ?2, ?3, ?4, ?5, ?6)",
+            params![sale_id, applied.cents(), tendered.cents(), change.cents(), cashier_id, now_ms()],
+        )?;
+        refresh_status(&tx, sale_id)?;
+        tx.commit()?;
+        Ok((self.sale(sale_id)?, change))
+    }
+
+    /// An M-Pesa code typed from the customer's SMS. Stored unverified until a callback,
+    /// a Transaction Status result or a C2B confirmation matches it. `amount` defaults to what
+    /// is due; it may not exceed it.
+    pub fn pay_mpesa_code(
+        &mut self,
+        sale_id: i64,
+        code: &str,
+        amount: Option<Money>,
+        cashier: &str,
+    ) -> Result<Sale> {
+        let receipt = crate::sale::parse_receipt(code)?;
+        let cashier_id = self.cashier(cashier)?.id;
+        let tx = self.write()?;
+        let due = payable(&tx, sale_id)?;
+        let amount = amount.unwrap_or(due);
+        if amount == Money::ZERO || amount > due {
+            return Err(Error::invalid(
+                "amount",
+                format!("more than zero and at most the {due} due"),
+                amount.to_string(),
+            ));
+        }
+        let used: Option<i64> = tx
+            .query_row(
+                "SELECT sale_id FROM tenders WHERE receipt = ?1",
+                [&receipt],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(other) = used {
+            return Err(Error::Conflict(format!(
+                "M-Pesa code {receipt} was already used for sale {other}"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at)
+             VALUES (?1, 'mpesa_code', ?2, ?3, 0, ?4, ?5)",
+            params![sale_id, amount.cents(), receipt, cashier_id, now_ms()],
+        )?;
+        refresh_status(&tx, sale_id)?;
+        tx.commit()?;
+        self.sale(sale_id)
+    }
+
+    /// Voids a sale that has taken no money and has no payment in flight.
+    pub fn void_sale(&mut self, sale_id: i64) -> Result<Sale> {
+        let tx = self.write()?;
+        let status = sale_status(&tx, sale_id)?;
+        if status == SaleStatus::Voided {
+            drop(tx);
+            return self.sale(sale_id);
+        }
+        let tenders: i64 = tx.query_row(
+            "SELECT count(*) FROM tenders WHERE sale_id = ?1",
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        let active: i64 = tx.query_row(
+            "SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN ('created','pending','unknown')",
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        if tenders > 0 || active > 0 {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} has taken payments or has an M-Pesa request in flight; it cannot be voided"
+            )));
+        }
+        let now = now_ms();
+        tx.execute(
+            "UPDATE sales SET status = 'voided', voided_at = ?2, updated_at = ?2 WHERE id = ?1",
+            params![sale_id, now],
+        )?;
+        tx.commit()?;
+        self.sale(sale_id)
+    }
+}
+
+pub(super) fn sale_status(tx: &Transaction<'_>, sale_id: i64) -> Result<SaleStatus> {
+    let s: String = tx
+        .query_row("SELECT status FROM sales WHERE id = ?1", [sale_id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found("sale", sale_id))?;
+    Ok(SaleStatus::parse(&s).expect("CHECK constraint"))
+}
+
+/// What is still due on a sale that can take money, or why it cannot.
+pub(super) fn payable(tx: &Transaction<'_>, sale_id: i64) -> Result<Money> {
+    match sale_status(tx, sale_id)? {
+        SaleStatus::Paid => Err(Error::Conflict(format!("sale {sale_id} is already paid"))),
+        SaleStatus::Voided => Err(Error::Conflict(format!("sale {sale_id} is voided"))),
+        _ => {
+            let due = due(tx, sale_id)?;
+            let in_flight: i64 = tx.query_row(
+                "SELECT coalesce(sum(amount), 0) * 100 FROM payment_attempts
+                 WHERE sale_id = ?1 AND state IN ('created','pending','unknown')",
+                [sale_id],
+                |r| r.get(0),
+            )?;
+            let left = due.saturating_sub(Money::from_cents(in_flight)?);
+            if left == Money::ZERO && in_flight > 0 {
+                return Err(Error::Conflict(format!(
+                    "sale {sale_id}: the rest is covered by an M-Pesa request in flight; wait for it to finish"
+                )));
+            }
+            Ok(left)
+        }
+    }
+}
+
+pub(super) fn due(tx: &rusqlite::Connection, sale_id: i64) -> Result<Money> {
+    let (total, paid): (i64, i64) = tx.query_row(
+        "SELECT total_cents, (SELECT coalesce(sum(amount_cents), 0) FROM tenders WHERE sale_id = ?1) FROM sales WHERE id = ?1",
+        [sale_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Money::from_cents(total)?.saturating_sub(Money::from_cents(paid)?))
+}
+
+/// Sets a sale's status from its tenders and attempts: paid when tenders cover the total.
+pub(super) fn refresh_status(tx: &Transaction<'_>, sale_id: i64) -> Result<SaleStatus> {
+    let current = sale_status(tx, sale_id)?;
+    if current == SaleStatus::Voided {
+        return Ok(current);
+    }
+    let outstanding = due(tx, sale_id)?;
+    let (tenders, active): (i64, i64) = tx.query_row(
+        "SELECT (SELECT count(*) FROM tenders WHERE sale_id = ?1),
+                (SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN ('created','pending','unknown'))",
+        [sale_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let next = if outstanding == Money::ZERO {
+        SaleStatus::Paid
+    } else if tenders > 0 || active > 0 {
+        SaleStatus::AwaitingPayment
+    } else {
+        SaleStatus::Open
+    };
+    if next != current {
+        let now = now_ms();
+        tx.execute(
+            "UPDATE sales SET status = ?2, updated_at = ?3,
+                paid_at = CASE WHEN ?2 = 'paid' THEN coalesce(paid_at, ?3) ELSE paid_at END WHERE id = ?1",
+            params![sale_id, next.as_str(), now],
+        )?;
+    }
+    Ok(next)
+}
+
+fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
+    let head = conn
+        .query_row(
+            "SELECT s.status, c.name, s.total_cents, s.created_at, s.paid_at
+             FROM sales s JOIN cashiers c ON c.id = s.cashier_id WHERE s.id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    money(r.get(2)?)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| Error::not_found("sale", id))?;
+    let lines = {
+        let mut st = conn.prepare_cached(
+            "SELECT line_no, product_id, description, unit_price_cents, quantity, total_cents
+             FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
+        )?;
+        st.query_map([id], |r| {
+            Ok(SaleLine {
+                line_no: r.get(0)?,
+                product_id: r.get(1)?,
+                description: r.get(2)?,
+                unit_price: money(r.get(3)?)?,
+                quantity: r.get(4)?,
+                total: money(r.get(5)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let tenders = {
+        let mut st = conn.prepare_cached(
+            "SELECT t.id, t.kind, t.amount_cents, t.tendered_cents, t.change_cents, t.attempt_id, t.receipt,
+                    t.verified, c.name, t.created_at
+             FROM tenders t JOIN cashiers c ON c.id = t.cashier_id WHERE t.sale_id = ?1 ORDER BY t.id",
+        )?;
+        st.query_map([id], |r| {
+            Ok(Tender {
+                id: r.get(0)?,
+                kind: TenderKind::parse(&r.get::<_, String>(1)?).expect("CHECK constraint"),
+                amount: money(r.get(2)?)?,
+                tendered: r.get::<_, Option<i64>>(3)?.map(money).transpose()?,
+                change: money(r.get(4)?)?,
+                attempt_id: r.get(5)?,
+                receipt: r.get(6)?,
+                verified: r.get(7)?,
+                cashier: r.get(8)?,
+                created_at: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let (status, cashier, total, created_at, paid_at) = head;
+    let paid = tenders.iter().fold(Money::ZERO, |acc, t| {
+        acc.checked_add(t.amount).unwrap_or(acc)
+    });
+    Ok(Sale {
+        id,
+        status: SaleStatus::parse(&status).expect("CHECK constraint"),
+        cashier,
+        total,
+        paid,
+        due: total.saturating_sub(paid),
+        lines,
+        tenders,
+        created_at,
+        paid_at,
+    })
+}

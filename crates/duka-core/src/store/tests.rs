@@ -1,0 +1,531 @@
+use super::*;
+use crate::catalog::{NewProduct, parse_price_list};
+use crate::money::Money;
+use crate::payment::{AttemptState, NOT_REACHED, PaymentEvent};
+use crate::phone::Msisdn;
+use crate::sale::{NewLine, SaleStatus, TenderKind};
+
+fn m(shillings: i64) -> Money {
+    Money::from_shillings(shillings).unwrap()
+}
+
+fn store_with_cashier() -> Store {
+    let mut s = Store::open_in_memory().unwrap();
+    s.add_cashier("Wanjiku", "cashier").unwrap();
+    s.add_cashier("Otieno", "manager").unwrap();
+    s
+}
+
+fn sale(s: &mut Store, shillings: i64) -> i64 {
+    s.create_sale(
+        "Wanjiku",
+        &[NewLine::free("Sugar 1kg", m(shillings), 1).unwrap()],
+    )
+    .unwrap()
+    .id
+}
+
+fn phone() -> Msisdn {
+    Msisdn::parse("0708374149").unwrap()
+}
+
+fn result(code: &str, receipt: Option<&str>) -> PaymentEvent {
+    PaymentEvent::Result {
+        code: code.into(),
+        receipt: receipt.map(Into::into),
+    }
+}
+
+#[test]
+fn creates_schema_on_a_real_file_with_wal_and_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("duka.db");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    let mode: String = s
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = s
+        .conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "FULL");
+    let app: i64 = s
+        .conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(app, APPLICATION_ID);
+    drop(s);
+    // Re-open is a no-op migration.
+    assert_eq!(
+        Store::open(&path).unwrap().schema_version().unwrap(),
+        SCHEMA_VERSION
+    );
+}
+
+#[test]
+fn refuses_garbage_foreign_and_newer_databases_without_touching_them() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(
+        &garbage,
+        b"this is not a database at all, it is a shopping list",
+    )
+    .unwrap();
+    let before = std::fs::read(&garbage).unwrap();
+    let e = Store::open(&garbage).err().unwrap();
+    assert_eq!(e.code(), "db_not_duka", "{e}");
+    assert_eq!(std::fs::read(&garbage).unwrap(), before);
+
+    let foreign = dir.path().join("foreign.db");
+    {
+        let c = rusqlite::Connection::open(&foreign).unwrap();
+        c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let e = Store::open(&foreign).err().unwrap();
+    assert_eq!(e.code(), "db_not_duka", "{e}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+
+    let newer = dir.path().join("newer.db");
+    drop(Store::open(&newer).unwrap());
+    {
+        let c = rusqlite::Connection::open(&newer).unwrap();
+        c.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+            .unwrap();
+    }
+    let e = Store::open(&newer).err().unwrap();
+    assert_eq!(e.code(), "db_schema_too_new", "{e}");
+    assert!(e.to_string().contains("newer Duka"), "{e}");
+    let c = rusqlite::Connection::open(&newer).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION + 1, "left as it was");
+
+    // A truncated Duka database: the header survives, the pages do not.
+    let trunc = dir.path().join("trunc.db");
+    {
+        let mut s = Store::open(&trunc).unwrap();
+        s.add_cashier("A", "cashier").unwrap();
+        s.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    let bytes = std::fs::read(&trunc).unwrap();
+    std::fs::write(&trunc, &bytes[..bytes.len() / 3]).unwrap();
+    let opened = Store::open(&trunc).and_then(|s| s.cashiers());
+    assert!(
+        opened.is_err(),
+        "a truncated file must not read as a good database"
+    );
+}
+
+#[test]
+fn products_add_find_and_unique_codes() {
+    let mut s = Store::open_in_memory().unwrap();
+    let p = s
+        .add_product(&NewProduct::new("Sugar 1kg", m(150), Some("6001"), None).unwrap())
+        .unwrap();
+    assert_eq!(s.product_by_code("6001").unwrap(), p);
+    let e = s
+        .add_product(&NewProduct::new("Other", m(1), Some("6001"), None).unwrap())
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    assert!(e.to_string().contains("barcode 6001"));
+    assert_eq!(s.products(false).unwrap().len(), 1);
+    assert_eq!(s.product_by_code("nope").unwrap_err().code(), "not_found");
+}
+
+#[test]
+fn import_is_all_or_nothing_and_updates_by_code() {
+    let mut s = Store::open_in_memory().unwrap();
+    s.add_product(&NewProduct::new("Sugar", m(140), Some("6001"), None).unwrap())
+        .unwrap();
+    let rows = parse_price_list(
+        "p.csv",
+        b"name,price,barcode,sku\nSugar 1kg,150,6001,\nMilk,60,6002,\nBread,55,,BR1\n",
+    )
+    .unwrap();
+    let sum = s.import_products(&rows).unwrap();
+    assert_eq!((sum.inserted, sum.updated), (2, 1));
+    assert_eq!(s.product_by_code("6001").unwrap().price, m(150));
+    // A row colliding with another product's SKU aborts the whole file.
+    let rows = parse_price_list(
+        "p.csv",
+        b"name,price,barcode,sku\nTea,99,7001,\nMilk 2,61,6002,BR1\n",
+    )
+    .unwrap();
+    let e = s.import_products(&rows).unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    assert!(e.to_string().contains("line 3"), "{e}");
+    assert!(
+        s.product_by_code("7001").is_err(),
+        "nothing from the bad file was imported"
+    );
+    assert_eq!(s.products(true).unwrap().len(), 3);
+}
+
+#[test]
+fn sale_with_cash_change_and_split_tender() {
+    let mut s = store_with_cashier();
+    let sale_id = s
+        .create_sale(
+            "wanjiku",
+            &[
+                NewLine::free("Sugar 1kg", m(150), 2).unwrap(),
+                NewLine::free("Bread", Money::from_cents(5_550).unwrap(), 1).unwrap(),
+            ],
+        )
+        .unwrap()
+        .id;
+    let sale = s.sale(sale_id).unwrap();
+    assert_eq!(sale.total, Money::from_cents(35_550).unwrap());
+    assert_eq!(sale.status, SaleStatus::Open);
+    assert_eq!(sale.lines.len(), 2);
+
+    let (sale, change) = s.pay_cash(sale_id, m(100), "Wanjiku").unwrap();
+    assert_eq!(change, Money::ZERO);
+    assert_eq!(sale.status, SaleStatus::AwaitingPayment);
+    assert_eq!(sale.due, Money::from_cents(25_550).unwrap());
+
+    let sale = s
+        .pay_mpesa_code(sale_id, "qkm0fxe6rk", Some(m(200)), "Wanjiku")
+        .unwrap();
+    assert_eq!(sale.due, Money::from_cents(5_550).unwrap());
+    assert!(!sale.tenders[1].verified);
+    assert_eq!(sale.tenders[1].receipt.as_deref(), Some("QKM0FXE6RK"));
+
+    let (sale, change) = s.pay_cash(sale_id, m(100), "Wanjiku").unwrap();
+    assert_eq!(change, Money::from_cents(4_450).unwrap());
+    assert_eq!(sale.status, SaleStatus::Paid);
+    assert!(sale.paid_at.is_some());
+
+    assert_eq!(
+        s.pay_cash(sale_id, m(1), "Wanjiku").unwrap_err().code(),
+        "conflict"
+    );
+    assert_eq!(s.void_sale(sale_id).unwrap_err().code(), "conflict");
+}
+
+#[test]
+fn a_typed_code_pays_only_once() {
+    let mut s = store_with_cashier();
+    let a = sale(&mut s, 100);
+    let b = sale(&mut s, 100);
+    s.pay_mpesa_code(a, "QKM0FXE6RK", None, "Wanjiku").unwrap();
+    let e = s
+        .pay_mpesa_code(b, "QKM0FXE6RK", None, "Wanjiku")
+        .unwrap_err();
+    assert!(e.to_string().contains("already used for sale"), "{e}");
+    let e = s
+        .pay_mpesa_code(b, "QKM0FXE6RK", Some(m(101)), "Wanjiku")
+        .unwrap_err();
+    assert!(e.to_string().starts_with("amount:"), "{e}");
+}
+
+#[test]
+fn bad_sale_input_writes_nothing() {
+    let mut s = store_with_cashier();
+    assert_eq!(
+        s.create_sale("Wanjiku", &[]).unwrap_err().code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        s.create_sale("Nobody", &[NewLine::free("x", m(1), 1).unwrap()])
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    let n: i64 = s
+        .conn
+        .query_row("SELECT count(*) FROM sales", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn attempt_lifecycle_writes_events_and_tender() {
+    let mut s = store_with_cashier();
+    let sale_id = sale(&mut s, 150);
+    let a = s.create_attempt(sale_id, &phone(), 150, "Wanjiku").unwrap();
+    assert_eq!(a.state, AttemptState::Created);
+    assert_eq!(s.sale(sale_id).unwrap().status, SaleStatus::AwaitingPayment);
+    // One active attempt per sale, and no cash over the in-flight part.
+    assert_eq!(
+        s.create_attempt(sale_id, &phone(), 150, "Wanjiku")
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+    assert_eq!(
+        s.pay_cash(sale_id, m(150), "Wanjiku").unwrap_err().code(),
+        "conflict"
+    );
+
+    let accepted = PaymentEvent::PushAccepted {
+        checkout_id: "ws_CO_1".into(),
+    };
+    assert!(matches!(
+        s.apply_event(&a.id, &accepted, "engine", None).unwrap(),
+        Applied::Changed(_)
+    ));
+    assert!(matches!(
+        s.apply_event(&a.id, &accepted, "engine", None).unwrap(),
+        Applied::Same(_)
+    ));
+    assert!(matches!(
+        s.apply_event(&a.id, &result("4999", None), "query", None)
+            .unwrap(),
+        Applied::Same(_)
+    ));
+    // Paid by query: no receipt yet.
+    let paid = s
+        .apply_event(&a.id, &result("0", None), "query", Some("processed"))
+        .unwrap();
+    assert_eq!(paid.attempt().state, AttemptState::Paid { receipt: None });
+    let sale = s.sale(sale_id).unwrap();
+    assert_eq!(sale.status, SaleStatus::Paid);
+    assert_eq!(sale.tenders.len(), 1);
+    assert_eq!(sale.tenders[0].kind, TenderKind::MpesaStk);
+    assert!(!sale.tenders[0].verified);
+    // The callback brings the receipt, twice: applied once.
+    s.apply_event(&a.id, &result("0", Some("TAH5J2K991")), "callback", None)
+        .unwrap();
+    assert!(matches!(
+        s.apply_event(&a.id, &result("0", Some("TAH5J2K991")), "callback", None)
+            .unwrap(),
+        Applied::Same(_)
+    ));
+    let sale = s.sale(sale_id).unwrap();
+    assert_eq!(sale.tenders.len(), 1);
+    assert!(sale.tenders[0].verified);
+    assert_eq!(sale.tenders[0].receipt.as_deref(), Some("TAH5J2K991"));
+    // A contradicting fact is recorded and flagged, never applied.
+    let c = s
+        .apply_event(&a.id, &result("1032", None), "callback", None)
+        .unwrap();
+    assert!(matches!(c, Applied::Conflict(_)));
+    assert!(
+        c.attempt()
+            .flag
+            .as_deref()
+            .unwrap()
+            .contains("paid, then result code 1032")
+    );
+    assert!(matches!(c.attempt().state, AttemptState::Paid { .. }));
+
+    let events = s.attempt_events(&a.id).unwrap();
+    let names: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.event.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("created", "changed"),
+            ("push_accepted", "changed"),
+            ("result", "changed"),
+            ("result", "changed"),
+            ("result", "conflict")
+        ]
+    );
+    // The log is append-only.
+    assert!(s.conn.execute("DELETE FROM payment_events", []).is_err());
+    assert!(
+        s.conn
+            .execute("UPDATE payment_events SET source = 'x'", [])
+            .is_err()
+    );
+    assert!(
+        s.apply_event(&a.id, &PaymentEvent::PushNoAnswer, "engine", None)
+            .is_err()
+    );
+}
+
+#[test]
+fn failed_and_never_reached_free_the_sale_for_a_new_push() {
+    let mut s = store_with_cashier();
+    let sale_id = sale(&mut s, 100);
+    let a = s.create_attempt(sale_id, &phone(), 100, "Wanjiku").unwrap();
+    s.apply_event(
+        &a.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: "ws_CO_2".into(),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    s.apply_event(
+        &a.id,
+        &result("1032", None),
+        "callback",
+        Some("Request cancelled by user"),
+    )
+    .unwrap();
+    let a = s.attempt(&a.id).unwrap();
+    assert_eq!(
+        a.state,
+        AttemptState::Failed {
+            code: "1032".into()
+        }
+    );
+    assert_eq!(a.result_desc.as_deref(), Some("Request cancelled by user"));
+    assert_eq!(s.sale(sale_id).unwrap().status, SaleStatus::Open);
+
+    let b = s.create_attempt(sale_id, &phone(), 100, "Wanjiku").unwrap();
+    s.apply_event(&b.id, &PaymentEvent::PushNoAnswer, "engine", None)
+        .unwrap();
+    assert_eq!(s.attempts(true, 10).unwrap().len(), 1);
+    s.apply_event(&b.id, &PaymentEvent::NeverReached, "cashier", None)
+        .unwrap();
+    assert_eq!(
+        s.attempt(&b.id).unwrap().state,
+        AttemptState::Failed {
+            code: NOT_REACHED.into()
+        }
+    );
+    assert!(s.attempts(true, 10).unwrap().is_empty());
+    // The phone did get it after all: flagged for the manager.
+    let late = s
+        .apply_event(&b.id, &result("0", Some("UJ22T8IYOU")), "callback", None)
+        .unwrap();
+    assert!(matches!(late, Applied::Conflict(_)));
+    assert_eq!(
+        s.day_report(crate::time::today()).unwrap().flagged_attempts,
+        1
+    );
+}
+
+#[test]
+fn attempt_amounts_are_checked() {
+    let mut s = store_with_cashier();
+    let sale_id = sale(&mut s, 100);
+    for bad in [0, -1, 101, 250_001] {
+        let e = s
+            .create_attempt(sale_id, &phone(), bad, "Wanjiku")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("amount:"), "{bad}: {e}");
+    }
+    assert!(s.attempts(false, 10).unwrap().is_empty());
+}
+
+#[test]
+fn day_report_totals_and_receipts() {
+    let mut s = store_with_cashier();
+    let a = sale(&mut s, 300);
+    s.pay_cash(a, m(500), "Wanjiku").unwrap();
+    let b = s
+        .create_sale("Otieno", &[NewLine::free("Milk", m(60), 2).unwrap()])
+        .unwrap()
+        .id;
+    let att = s.create_attempt(b, &phone(), 120, "Otieno").unwrap();
+    s.apply_event(
+        &att.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: "ws_CO_3".into(),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    s.apply_event(&att.id, &result("0", Some("TAH5J2K991")), "callback", None)
+        .unwrap();
+    let c = sale(&mut s, 40);
+    s.pay_mpesa_code(c, "QKM0FXE6RK", None, "Wanjiku").unwrap();
+    let _open = sale(&mut s, 999);
+
+    let r = s.day_report(crate::time::today()).unwrap();
+    assert_eq!(r.sales_paid, 3);
+    assert_eq!(r.sales_total, m(460));
+    assert_eq!(r.taken, m(460));
+    let by_kind: Vec<(TenderKind, i64)> = r
+        .by_tender
+        .iter()
+        .map(|t| (t.kind, t.amount.cents() / 100))
+        .collect();
+    assert_eq!(
+        by_kind,
+        vec![
+            (TenderKind::Cash, 300),
+            (TenderKind::MpesaCode, 40),
+            (TenderKind::MpesaStk, 120)
+        ]
+    );
+    let by_cashier: Vec<(&str, i64)> = r
+        .by_cashier
+        .iter()
+        .map(|t| (t.cashier.as_str(), t.amount.cents() / 100))
+        .collect();
+    assert_eq!(by_cashier, vec![("Otieno", 120), ("Wanjiku", 340)]);
+    assert_eq!(r.mpesa_receipts.len(), 2);
+    assert_eq!(r.mpesa_receipts[0].receipt.as_deref(), Some("TAH5J2K991"));
+    assert_eq!(r.mpesa_receipts[0].phone.as_deref(), Some("2547****149"));
+    assert!(r.mpesa_receipts[0].verified);
+    assert!(!r.mpesa_receipts[1].verified);
+    // Another day is empty.
+    let other = s
+        .day_report(crate::time::today().pred_opt().unwrap())
+        .unwrap();
+    assert_eq!(
+        (other.sales_paid, other.taken, other.mpesa_receipts.len()),
+        (0, Money::ZERO, 0)
+    );
+
+    let (from, to) = crate::time::day_bounds(crate::time::today());
+    let rows = s.export_sales(from, to).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[1].mpesa, m(120));
+    assert_eq!(rows[1].receipts, "TAH5J2K991");
+    assert_eq!(rows[3].status, "open");
+}
+
+#[test]
+fn day_queries_use_the_time_indexes() {
+    let s = store_with_cashier();
+    let plan = |sql: &str| -> String {
+        let mut st = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        st.query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let p = plan(
+        "SELECT * FROM tenders WHERE created_at >= 1 AND created_at < 2 AND kind IN ('mpesa_stk','mpesa_code')",
+    );
+    assert!(p.contains("tenders_created"), "{p}");
+    let p =
+        plan("SELECT count(*) FROM sales WHERE paid_at >= 1 AND paid_at < 2 AND status = 'paid'");
+    assert!(p.contains("sales_paid"), "{p}");
+    let p = plan("SELECT id FROM payment_attempts WHERE state IN ('created','pending','unknown')");
+    assert!(
+        p.contains("attempts_open") || p.contains("attempts_one_active"),
+        "{p}"
+    );
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("duka.db");
+    let (sale_id, attempt_id) = {
+        let mut s = Store::open(&path).unwrap();
+        s.add_cashier("Wanjiku", "cashier").unwrap();
+        let id = sale(&mut s, 150);
+        let a = s.create_attempt(id, &phone(), 150, "Wanjiku").unwrap();
+        (id, a.id)
+    };
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.sale(sale_id).unwrap().total, m(150));
+    assert_eq!(s.attempt(&attempt_id).unwrap().state, AttemptState::Created);
+    assert_eq!(s.attempts(true, 10).unwrap().len(), 1);
+}
