@@ -1,1 +1,10 @@
+//! End-to-end flows of Duka over the real `duka` binary and a real SQLite file.
+//!
+//! # Contents
+//! - `cli` — init, catalog, sales, tenders, reports and export, across restarts.
+//! - `bad_input` — clear errors and nothing half written.
+//! - `secrets` — credentials never reach SQLite or output.
 
+mod bad_input;
+mod cli;
+mod secrets;

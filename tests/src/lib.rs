@@ -1,1 +1,142 @@
+//! Harness for Duka's end-to-end flows: runs the real `duka` binary against a real data
+//! directory, one temporary directory per test.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Path of the `duka` binary of this workspace, built once if needed.
+pub fn duka_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "duka-cli", "--bin", "duka"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("running cargo build for duka");
+        assert!(status.success(), "building duka failed");
+        // target/debug/deps/flows-xxxx -> target/debug/duka
+        let exe = std::env::current_exe().expect("current exe");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let bin = dir.join(format!("duka{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} not found", bin.display());
+        bin
+    })
+}
+
+/// One till's data directory and a way to run `duka` against it.
+pub struct Till {
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+/// The result of one run of `duka`.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "duka failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Default for Till {
+    fn default() -> Self {
+        Till::new()
+    }
+}
+
+impl Till {
+    /// A new empty data directory. The secret store is the headless file backend, so tests
+    /// never touch the keyring of the machine they run on.
+    pub fn new() -> Till {
+        Till {
+            dir: tempfile::tempdir().expect("tempdir"),
+            env: vec![("DUKA_SECRET_BACKEND".into(), "file".into())],
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("duka.db")
+    }
+
+    pub fn with_env(mut self, k: &str, v: &str) -> Till {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, "")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        use std::io::Write;
+        let mut cmd = Command::new(duka_bin());
+        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        for var in [
+            "DUKA_DATA_DIR",
+            "DUKA_ENVIRONMENT",
+            "DUKA_SHORTCODE",
+            "DUKA_CASHIER",
+            "DUKA_CONSUMER_KEY",
+            "DUKA_CONSUMER_SECRET",
+            "DUKA_PASSKEY",
+            "DUKA_PARTY_B",
+            "DUKA_TILL_TYPE",
+            "DUKA_RELAY_URL",
+            "DUKA_DARAJA_BASE_URL",
+            "DUKA_SHOP_NAME",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn duka");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("wait duka");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// `duka --json ARGS`, which must succeed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.run(&all).ok().json()
+    }
+}

@@ -1,1 +1,675 @@
-fn main() {}
+//! `duka`: Duka's core, headless, for ops and scripting.
+//!
+//! Human output by default; `--json` prints the created or listed objects (each with its `id`).
+//! Errors print one line on stderr (`{"code","message"}` with `--json`) and exit 1.
+
+mod lines;
+mod render;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use duka_core::catalog::{NewProduct, parse_price_list};
+use duka_core::config::{self, Credentials, Settings};
+use duka_core::secrets::{self, Secret, SecretKey};
+use duka_core::{Money, Store, time};
+
+#[derive(Parser)]
+#[command(
+    name = "duka",
+    version,
+    about = "Duka: an M-Pesa till, headless",
+    propagate_version = true
+)]
+struct Cli {
+    /// Where the database and files live [default: the platform's data directory]
+    #[arg(long, global = true, env = "DUKA_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print JSON for scripts instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// Cashier doing the work [default: the first cashier, made by `duka init`]
+    #[arg(long, global = true, env = "DUKA_CASHIER")]
+    cashier: Option<String>,
+    /// Where secrets are kept: auto (keyring, else file), keyring, file
+    #[arg(
+        long,
+        global = true,
+        env = "DUKA_SECRET_BACKEND",
+        default_value = "auto"
+    )]
+    secret_backend: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create the data directory and database (safe to run again)
+    Init {
+        /// Name of the first cashier (a manager) when there is none yet
+        #[arg(long, default_value = "Owner")]
+        owner: String,
+        #[arg(long)]
+        shop_name: Option<String>,
+        /// demo | sandbox | production | custom
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        shortcode: Option<String>,
+        /// paybill | till
+        #[arg(long)]
+        till_type: Option<String>,
+        #[arg(long)]
+        party_b: Option<String>,
+    },
+    /// A worked example with sample products and sales, no credentials needed
+    Demo,
+    /// Settings (never secrets)
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Daraja credentials and keys, kept in the OS keyring (or the headless file store)
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    #[command(subcommand)]
+    Cashier(CashierCmd),
+    #[command(subcommand)]
+    Product(ProductCmd),
+    #[command(subcommand)]
+    Sale(SaleCmd),
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Export sales as CSV (or JSON with --json)
+    Export {
+        /// First day, YYYY-MM-DD (Nairobi time)
+        #[arg(long)]
+        from: String,
+        /// Last day, inclusive [default: --from]
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file instead of standard output
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Effective settings and where each comes from
+    Show,
+    /// Store a setting: environment, daraja_base_url, shortcode, till_type, party_b, relay_url, shop_name
+    Set { key: String, value: String },
+}
+
+#[derive(Subcommand)]
+enum SecretCmd {
+    /// Read the value from standard input (never from the command line) and store it
+    Set {
+        /// consumer_key | consumer_secret | passkey | relay_key | initiator_password
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// Which secrets are set and where (never their values)
+    Status,
+}
+
+#[derive(Subcommand)]
+enum CashierCmd {
+    Add {
+        #[arg(long)]
+        name: String,
+        /// cashier | manager
+        #[arg(long, default_value = "cashier")]
+        role: String,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum ProductCmd {
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, allow_hyphen_values = true)]
+        price: String,
+        #[arg(long)]
+        barcode: Option<String>,
+        #[arg(long)]
+        sku: Option<String>,
+    },
+    List {
+        /// Include inactive products
+        #[arg(long)]
+        all: bool,
+    },
+    /// Import a price list CSV (name,price[,barcode,sku,active]); all rows or none
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum SaleCmd {
+    /// Ring up a sale. Each --item or --barcode starts a line; --price and --qty after it belong
+    /// to it: `--item "Sugar 1kg" --price 150 --qty 2 --barcode 6001 --qty 3`
+    New {
+        #[arg(long, action = clap::ArgAction::Append)]
+        item: Vec<String>,
+        #[arg(long, action = clap::ArgAction::Append)]
+        barcode: Vec<String>,
+        #[arg(long, action = clap::ArgAction::Append, allow_hyphen_values = true)]
+        price: Vec<String>,
+        #[arg(long, action = clap::ArgAction::Append, allow_hyphen_values = true)]
+        qty: Vec<String>,
+        /// Cash handed over, applied at once
+        #[arg(long, allow_hyphen_values = true)]
+        cash: Option<String>,
+        /// M-Pesa code from the customer's SMS, applied at once for what is due
+        #[arg(long)]
+        mpesa_code: Option<String>,
+    },
+    Show {
+        id: i64,
+    },
+    /// Sales of one day (Nairobi time), newest first
+    List {
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Take cash or a typed M-Pesa code for a sale
+    Pay {
+        id: i64,
+        #[arg(
+            long,
+            conflicts_with = "mpesa_code",
+            required_unless_present = "mpesa_code",
+            allow_hyphen_values = true
+        )]
+        cash: Option<String>,
+        #[arg(long)]
+        mpesa_code: Option<String>,
+        /// Amount for the M-Pesa code [default: what is due]
+        #[arg(long, requires = "mpesa_code", allow_hyphen_values = true)]
+        amount: Option<String>,
+    },
+    /// Void a sale that has taken no money
+    Void {
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// The day's totals by tender and cashier, and its M-Pesa receipts
+    Day {
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let json = cli.json;
+    match run(cli, &matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let (code, message) = match e.downcast_ref::<duka_core::Error>() {
+                Some(core) => (core.code(), core.to_string()),
+                None => ("error", format!("{e:#}")),
+            };
+            if json {
+                eprintln!("{}", serde_json::json!({"code": code, "message": message}));
+            } else {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Everything a command needs: the store, where it is, who is working.
+struct Ctx {
+    store: Store,
+    data_dir: PathBuf,
+    cashier: String,
+    json: bool,
+}
+
+fn open(cli: &Cli) -> anyhow::Result<Ctx> {
+    let data_dir = config::data_dir(cli.data_dir.as_deref())?;
+    let db = config::db_path(&data_dir);
+    if !db.exists() {
+        bail!(
+            "no Duka database at {}; run `duka init` first (or pass --data-dir)",
+            db.display()
+        );
+    }
+    let store = Store::open(&db)?;
+    let cashier = match &cli.cashier {
+        Some(c) => store.cashier(c)?.name,
+        None => store
+            .cashiers()?
+            .into_iter()
+            .next()
+            .map(|c| c.name)
+            .context("no cashier yet; run `duka init` or `duka cashier add`")?,
+    };
+    Ok(Ctx {
+        store,
+        data_dir,
+        cashier,
+        json: cli.json,
+    })
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    match &cli.cmd {
+        Cmd::Init {
+            owner,
+            shop_name,
+            environment,
+            shortcode,
+            till_type,
+            party_b,
+        } => {
+            let data_dir = config::data_dir(cli.data_dir.as_deref())?;
+            init(&data_dir, owner)?;
+            let mut store = Store::open(&config::db_path(&data_dir))?;
+            for (key, value) in [
+                ("shop_name", shop_name),
+                ("environment", environment),
+                ("shortcode", shortcode),
+                ("till_type", till_type),
+                ("party_b", party_b),
+            ] {
+                if let Some(v) = value {
+                    config::set_setting(&mut store, key, v)?;
+                }
+            }
+            let out = serde_json::json!({
+                "data_dir": data_dir,
+                "database": store.path(),
+                "schema_version": store.schema_version()?,
+                "cashiers": store.cashiers()?,
+            });
+            render::print(cli.json, &out, || {
+                format!(
+                    "Duka is ready in {} (schema v{}).",
+                    data_dir.display(),
+                    out["schema_version"]
+                )
+            });
+            Ok(())
+        }
+        Cmd::Demo => demo(&cli),
+        Cmd::Config(c) => {
+            let mut ctx = open(&cli)?;
+            match c {
+                ConfigCmd::Show => {
+                    let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
+                    let has_creds = Credentials::load(secrets.as_ref(), &env_var)?.is_some();
+                    let s = Settings::load(&ctx.store, &env_var, has_creds)?;
+                    render::print(ctx.json, &s, || {
+                        render::settings(&s, secrets.backend(), has_creds)
+                    });
+                }
+                ConfigCmd::Set { key, value } => {
+                    config::set_setting(&mut ctx.store, key, value)?;
+                    let v = ctx.store.setting(key)?;
+                    render::print(
+                        ctx.json,
+                        &serde_json::json!({ "key": key, "value": v }),
+                        || format!("{key} = {}", v.clone().unwrap_or_default()),
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Secret(c) => {
+            let data_dir = config::data_dir(cli.data_dir.as_deref())?;
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let store = secrets::open(&cli.secret_backend, &data_dir)?;
+            match c {
+                SecretCmd::Set { key } => {
+                    let key = SecretKey::parse(key)?;
+                    let mut value = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut value)
+                        .context("reading the secret from standard input")?;
+                    let value = value.trim_end_matches(['\r', '\n']);
+                    if value.is_empty() {
+                        return Err(invalid(
+                            key.name(),
+                            "the value on standard input",
+                            "nothing",
+                        ));
+                    }
+                    store.set(key, &Secret::new(value))?;
+                    render::print(
+                        cli.json,
+                        &serde_json::json!({"key": key.name(), "backend": store.backend()}),
+                        || {
+                            format!(
+                                "{} stored in the {} secret store",
+                                key.name(),
+                                store.backend()
+                            )
+                        },
+                    );
+                }
+                SecretCmd::Delete { key } => {
+                    let key = SecretKey::parse(key)?;
+                    store.delete(key)?;
+                    render::print(
+                        cli.json,
+                        &serde_json::json!({"key": key.name(), "deleted": true}),
+                        || format!("{} deleted", key.name()),
+                    );
+                }
+                SecretCmd::Status => {
+                    let mut rows = Vec::new();
+                    for k in SecretKey::ALL {
+                        let env_name = format!("DUKA_{}", k.name().to_ascii_uppercase());
+                        let from = if env_var(&env_name).is_some_and(|v| !v.is_empty()) {
+                            "env"
+                        } else if store.get(k)?.is_some() {
+                            store.backend()
+                        } else {
+                            "not set"
+                        };
+                        rows.push(serde_json::json!({"key": k.name(), "source": from}));
+                    }
+                    let out = serde_json::json!({"backend": store.backend(), "secrets": rows});
+                    render::print(cli.json, &out, || {
+                        let mut s = format!("secret store: {}\n", store.backend());
+                        for r in &rows {
+                            s += &format!(
+                                "  {:<20} {}\n",
+                                r["key"].as_str().unwrap_or(""),
+                                r["source"].as_str().unwrap_or("")
+                            );
+                        }
+                        s.trim_end().to_string()
+                    });
+                }
+            }
+            Ok(())
+        }
+        Cmd::Cashier(c) => {
+            let mut ctx = open(&cli)?;
+            match c {
+                CashierCmd::Add { name, role } => {
+                    let c = ctx.store.add_cashier(name, role)?;
+                    render::print(ctx.json, &c, || {
+                        format!("cashier {} added ({}), id {}", c.name, c.role, c.id)
+                    });
+                }
+                CashierCmd::List => {
+                    let list = ctx.store.cashiers()?;
+                    render::print(ctx.json, &list, || {
+                        list.iter()
+                            .map(|c| format!("{:>4}  {:<24} {}", c.id, c.name, c.role))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    });
+                }
+            }
+            Ok(())
+        }
+        Cmd::Product(c) => {
+            let mut ctx = open(&cli)?;
+            match c {
+                ProductCmd::Add {
+                    name,
+                    price,
+                    barcode,
+                    sku,
+                } => {
+                    let p = NewProduct::new(
+                        name,
+                        Money::parse_field(price, "price")?,
+                        barcode.as_deref(),
+                        sku.as_deref(),
+                    )?;
+                    let p = ctx.store.add_product(&p)?;
+                    render::print(ctx.json, &p, || {
+                        format!("product {} added: {} at {}", p.id, p.name, p.price)
+                    });
+                }
+                ProductCmd::List { all } => {
+                    let list = ctx.store.products(*all)?;
+                    render::print(ctx.json, &list, || render::products(&list));
+                }
+                ProductCmd::Import { file } => {
+                    let data = std::fs::read(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let rows = parse_price_list(&file.display().to_string(), &data)?;
+                    let sum = ctx.store.import_products(&rows)?;
+                    render::print(ctx.json, &sum, || {
+                        format!(
+                            "{}: {} added, {} updated",
+                            file.display(),
+                            sum.inserted,
+                            sum.updated
+                        )
+                    });
+                }
+            }
+            Ok(())
+        }
+        Cmd::Sale(c) => sale(&cli, c, matches),
+        Cmd::Report(ReportCmd::Day { date }) => {
+            let ctx = open(&cli)?;
+            let date = match date {
+                Some(d) => time::parse_date(d, "date")?,
+                None => time::today(),
+            };
+            let r = ctx.store.day_report(date)?;
+            render::print(ctx.json, &r, || render::day_report(&r));
+            Ok(())
+        }
+        Cmd::Export {
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let ctx = open(&cli)?;
+            let from_d = time::parse_date(from, "from")?;
+            let to_d = match to {
+                Some(t) => time::parse_date(t, "to")?,
+                None => from_d,
+            };
+            if to_d < from_d {
+                return Err(invalid(
+                    "to",
+                    format!("a day on or after --from {from_d}"),
+                    to_d.to_string(),
+                ));
+            }
+            let rows = ctx
+                .store
+                .export_sales(time::day_bounds(from_d).0, time::day_bounds(to_d).1)?;
+            let mut sink: Box<dyn Write> = match out {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            match (format.as_str(), ctx.json) {
+                ("json", _) | (_, true) => serde_json::to_writer_pretty(&mut sink, &rows)?,
+                ("csv", false) => duka_core::store::write_export_csv(&rows, &mut sink)?,
+                (other, _) => return Err(invalid("format", "csv or json", other)),
+            }
+            sink.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// A field error with the core's stable `invalid_input` code.
+pub fn invalid(
+    field: &'static str,
+    expected: impl Into<String>,
+    got: impl Into<String>,
+) -> anyhow::Error {
+    duka_core::Error::Invalid {
+        field,
+        expected: expected.into(),
+        got: got.into(),
+    }
+    .into()
+}
+
+/// Creates the data directory and database, and a first cashier (a manager) if none exists.
+fn init(data_dir: &Path, owner: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut store = Store::open(&config::db_path(data_dir))?;
+    if store.cashiers()?.is_empty() {
+        store.add_cashier(owner, "manager")?;
+    }
+    Ok(())
+}
+
+fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let mut ctx = open(cli)?;
+    match c {
+        SaleCmd::New {
+            cash, mpesa_code, ..
+        } => {
+            let sub = matches
+                .subcommand_matches("sale")
+                .and_then(|m| m.subcommand_matches("new"))
+                .context("internal: sale new arguments")?;
+            let specs = lines::from_matches(sub)?;
+            let new_lines = lines::resolve(&ctx.store, &specs)?;
+            let mut s = ctx.store.create_sale(&ctx.cashier, &new_lines)?;
+            let mut change = None;
+            if let Some(code) = mpesa_code {
+                s = ctx.store.pay_mpesa_code(s.id, code, None, &ctx.cashier)?;
+            }
+            if let Some(cash) = cash {
+                let (sale, ch) =
+                    ctx.store
+                        .pay_cash(s.id, Money::parse_field(cash, "cash")?, &ctx.cashier)?;
+                s = sale;
+                change = Some(ch);
+            }
+            render::print(ctx.json, &s, || {
+                let mut out = render::sale(&s);
+                if let Some(ch) = change {
+                    out += &format!("\nchange: {ch}");
+                }
+                out
+            });
+        }
+        SaleCmd::Show { id } => {
+            let s = ctx.store.sale(*id)?;
+            render::print(ctx.json, &s, || render::sale(&s));
+        }
+        SaleCmd::List { date, limit } => {
+            let date = match date {
+                Some(d) => time::parse_date(d, "date")?,
+                None => time::today(),
+            };
+            let (from, to) = time::day_bounds(date);
+            let list = ctx.store.sales_between(from, to, *limit)?;
+            render::print(ctx.json, &list, || render::sales(&list));
+        }
+        SaleCmd::Pay {
+            id,
+            cash,
+            mpesa_code,
+            amount,
+        } => {
+            let s = if let Some(code) = mpesa_code {
+                let amount = amount
+                    .as_deref()
+                    .map(|a| Money::parse_field(a, "amount"))
+                    .transpose()?;
+                ctx.store.pay_mpesa_code(*id, code, amount, &ctx.cashier)?
+            } else {
+                let cash = cash.as_deref().context("cash: expected an amount")?;
+                let (s, change) =
+                    ctx.store
+                        .pay_cash(*id, Money::parse_field(cash, "cash")?, &ctx.cashier)?;
+                if !ctx.json {
+                    println!("change: {change}");
+                }
+                s
+            };
+            render::print(ctx.json, &s, || render::sale(&s));
+        }
+        SaleCmd::Void { id } => {
+            let s = ctx.store.void_sale(*id)?;
+            render::print(ctx.json, &s, || format!("sale {} voided", s.id));
+        }
+    }
+    Ok(())
+}
+
+/// Sets up a demo data directory with sample products and a few sales, then shows the day.
+fn demo(cli: &Cli) -> anyhow::Result<()> {
+    let data_dir = config::data_dir(cli.data_dir.as_deref())?;
+    init(&data_dir, "Owner")?;
+    let mut ctx = open(cli)?;
+    if ctx.store.setting("environment")?.is_none() {
+        config::set_setting(&mut ctx.store, "environment", "demo")?;
+    }
+    if ctx.store.products(true)?.is_empty() {
+        let sample = "name,price,barcode\nSugar 1kg,150,6001001\nMilk 500ml,60,6001002\nBread 400g,65,6001003\n\
+                      Maize flour 2kg,210,6001004\nCooking oil 1L,380,6001005\nTea leaves 250g,120,6001006\n";
+        let rows = parse_price_list("sample", sample.as_bytes())?;
+        ctx.store.import_products(&rows)?;
+        let lines = |specs: &[(&str, i64)]| -> anyhow::Result<Vec<duka_core::sale::NewLine>> {
+            specs
+                .iter()
+                .map(|(code, qty)| {
+                    let p = ctx.store.product_by_code(code)?;
+                    Ok(duka_core::sale::NewLine {
+                        product_id: Some(p.id),
+                        description: p.name,
+                        unit_price: p.price,
+                        quantity: *qty,
+                    })
+                })
+                .collect()
+        };
+        let a = lines(&[("6001001", 2), ("6001002", 1)])?;
+        let b = lines(&[("6001004", 1), ("6001005", 1)])?;
+        let who = ctx.cashier.clone();
+        let s1 = ctx.store.create_sale(&who, &a)?;
+        ctx.store
+            .pay_cash(s1.id, Money::from_shillings(500)?, &who)?;
+        let s2 = ctx.store.create_sale(&who, &b)?;
+        ctx.store.pay_mpesa_code(s2.id, "QKM0FXE6RK", None, &who)?;
+    }
+    let r = ctx.store.day_report(time::today())?;
+    render::print(ctx.json, &r, || {
+        format!(
+            "Duka demo data in {}\n\n{}\n\nTry:\n  duka --data-dir {dir} product list\n  duka --data-dir {dir} sale new --barcode 6001003 --qty 2 --cash 200\n  duka --data-dir {dir} report day",
+            data_dir.display(),
+            render::day_report(&r),
+            dir = data_dir.display()
+        )
+    });
+    Ok(())
+}

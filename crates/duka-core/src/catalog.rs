@@ -147,14 +147,14 @@ pub fn parse_price_list(path_for_errors: &str, data: &[u8]) -> Result<Vec<(u64, 
         })();
         match parsed {
             Ok(p) => {
-                if let Some(b) = &p.barcode {
-                    if let Some(first) = seen_barcodes.insert(b.clone(), line) {
-                        errors.push(LineError {
-                            line,
-                            message: format!("barcode {b} already used on line {first}"),
-                        });
-                        continue;
-                    }
+                if let Some(b) = &p.barcode
+                    && let Some(first) = seen_barcodes.insert(b.clone(), line)
+                {
+                    errors.push(LineError {
+                        line,
+                        message: format!("barcode {b} already used on line {first}"),
+                    });
+                    continue;
                 }
                 rows.push((line, p));
             }

@@ -149,7 +149,7 @@ impl fmt::Display for Money {
         let whole = (self.0 / 100).to_string();
         let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
         for (i, ch) in whole.chars().enumerate() {
-            if i > 0 && (whole.len() - i) % 3 == 0 {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(ch);
@@ -232,10 +232,10 @@ mod tests {
     fn checked_arithmetic() {
         assert!(Money(MAX_CENTS).checked_add(Money(1)).is_none());
         assert!(Money(1).checked_sub(Money(2)).is_none());
-        assert_eq!(Money(150_00).checked_mul(3), Some(Money(450_00)));
+        assert_eq!(Money(15_000).checked_mul(3), Some(Money(45_000)));
         assert!(Money(MAX_CENTS).checked_mul(2).is_none());
         assert!(Money::from_cents(-1).is_err());
-        assert_eq!(Money(150_00).whole_shillings(), Some(150));
-        assert_eq!(Money(150_50).whole_shillings(), None);
+        assert_eq!(Money(15_000).whole_shillings(), Some(150));
+        assert_eq!(Money(15_050).whole_shillings(), None);
     }
 }

@@ -27,7 +27,7 @@ fn product_row(r: &Row<'_>) -> rusqlite::Result<Product> {
     Ok(Product {
         id: r.get(0)?,
         name: r.get(1)?,
-        price: Money::from_cents(r.get(2)?).map_err(|e| super::bad_column(e))?,
+        price: Money::from_cents(r.get(2)?).map_err(super::bad_column)?,
         barcode: r.get(3)?,
         sku: r.get(4)?,
         active: r.get(5)?,

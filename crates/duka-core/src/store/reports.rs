@@ -71,7 +71,7 @@ pub struct ExportRow {
 }
 
 fn money(c: i64) -> rusqlite::Result<Money> {
-    Money::from_cents(c).map_err(|e| super::bad_column(e))
+    Money::from_cents(c).map_err(super::bad_column)
 }
 
 impl Store {
@@ -190,4 +190,36 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Writes export rows as CSV (times in Nairobi, amounts as plain shillings `1250.50`).
+pub fn write_export_csv<W: std::io::Write>(rows: &[ExportRow], out: W) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "sale_id",
+        "created_at",
+        "paid_at",
+        "status",
+        "cashier",
+        "items",
+        "total",
+        "cash",
+        "mpesa",
+        "mpesa_receipts",
+    ])?;
+    for r in rows {
+        w.write_record([
+            r.sale_id.to_string(),
+            crate::time::format_local(r.created_at),
+            r.paid_at.map(crate::time::format_local).unwrap_or_default(),
+            r.status.clone(),
+            r.cashier.clone(),
+            r.items.to_string(),
+            r.total.plain(),
+            r.cash.plain(),
+            r.mpesa.plain(),
+            r.receipts.clone(),
+        ])?;
+    }
+    w.flush()
 }

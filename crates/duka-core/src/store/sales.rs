@@ -9,7 +9,7 @@ use crate::sale::{MAX_LINES, NewLine, Sale, SaleLine, SaleStatus, Tender, Tender
 use crate::time::{Millis, now_ms};
 
 fn money(cents: i64) -> rusqlite::Result<Money> {
-    Money::from_cents(cents).map_err(|e| super::bad_column(e))
+    Money::from_cents(cents).map_err(super::bad_column)
 }
 
 impl Store {

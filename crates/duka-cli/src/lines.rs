@@ -1,0 +1,163 @@
+//! `sale new` lines from the order of the flags: each `--item` or `--barcode` starts a line,
+//! and the `--price` and `--qty` that follow it (before the next line) belong to it.
+
+use crate::invalid;
+use duka_core::sale::NewLine;
+use duka_core::{Money, Store};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Start {
+    Item(String),
+    Barcode(String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineSpec {
+    pub start: Start,
+    pub price: Option<String>,
+    pub qty: Option<String>,
+}
+
+pub fn from_matches(m: &clap::ArgMatches) -> anyhow::Result<Vec<LineSpec>> {
+    let mut flags: Vec<(usize, &'static str, String)> = Vec::new();
+    for name in ["item", "barcode", "price", "qty"] {
+        if let (Some(idx), Some(vals)) = (m.indices_of(name), m.get_many::<String>(name)) {
+            flags.extend(idx.zip(vals).map(|(i, v)| (i, name, v.clone())));
+        }
+    }
+    flags.sort_by_key(|f| f.0);
+    build(flags.into_iter().map(|(_, n, v)| (n, v)))
+}
+
+pub fn build(
+    flags: impl IntoIterator<Item = (&'static str, String)>,
+) -> anyhow::Result<Vec<LineSpec>> {
+    let mut out: Vec<LineSpec> = Vec::new();
+    for (name, value) in flags {
+        match name {
+            "item" | "barcode" => out.push(LineSpec {
+                start: if name == "item" {
+                    Start::Item(value)
+                } else {
+                    Start::Barcode(value)
+                },
+                price: None,
+                qty: None,
+            }),
+            _ => {
+                let Some(line) = out.last_mut() else {
+                    return Err(invalid(name, "it after an --item or --barcode", value));
+                };
+                let slot = if name == "price" {
+                    &mut line.price
+                } else {
+                    &mut line.qty
+                };
+                if slot.is_some() {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "one --{name} per line (start a new line with --item or --barcode)"
+                        ),
+                        value,
+                    ));
+                }
+                *slot = Some(value);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(
+            "item",
+            "at least one --item \"NAME\" --price P or --barcode CODE",
+            "",
+        ));
+    }
+    Ok(out)
+}
+
+/// Turns specs into lines, looking products up by barcode or SKU.
+pub fn resolve(store: &Store, specs: &[LineSpec]) -> anyhow::Result<Vec<NewLine>> {
+    specs
+        .iter()
+        .map(|s| {
+            let qty = match &s.qty {
+                None => 1,
+                Some(q) => q.trim().parse::<i64>().map_err(|_| {
+                    invalid(
+                        "qty",
+                        format!("a whole number from 1 to {}", duka_core::sale::MAX_QTY),
+                        q,
+                    )
+                })?,
+            };
+            let price = s
+                .price
+                .as_deref()
+                .map(|p| Money::parse_field(p, "price"))
+                .transpose()?;
+            let line = match &s.start {
+                Start::Item(name) => {
+                    let Some(price) = price else {
+                        return Err(invalid(
+                            "price",
+                            format!("--price after --item {name:?}"),
+                            "",
+                        ));
+                    };
+                    NewLine::free(name, price, qty)?
+                }
+                Start::Barcode(code) => {
+                    let p = store.product_by_code(code)?;
+                    duka_core::sale::check_qty(qty)?;
+                    NewLine {
+                        product_id: Some(p.id),
+                        description: p.name,
+                        unit_price: price.unwrap_or(p.price),
+                        quantity: qty,
+                    }
+                }
+            };
+            Ok(line)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(n: &'static str, v: &str) -> (&'static str, String) {
+        (n, v.to_string())
+    }
+
+    #[test]
+    fn flags_attach_to_the_line_before_them() {
+        let specs = build([
+            f("item", "Sugar"),
+            f("price", "150"),
+            f("qty", "2"),
+            f("barcode", "6001"),
+            f("qty", "3"),
+        ])
+        .unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[0].price.as_deref(), Some("150"));
+        assert_eq!(specs[1].start, Start::Barcode("6001".into()));
+        assert_eq!(specs[1].qty.as_deref(), Some("3"));
+        assert_eq!(specs[1].price, None);
+    }
+
+    #[test]
+    fn misplaced_flags_are_named() {
+        let e = build([f("price", "1"), f("item", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("price: expected it after an --item"), "{e}");
+        let e = build([f("item", "x"), f("qty", "1"), f("qty", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("qty: expected one --qty per line"), "{e}");
+        assert!(build([]).unwrap_err().to_string().starts_with("item:"));
+    }
+}

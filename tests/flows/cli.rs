@@ -1,0 +1,172 @@
+use duka_tests::Till;
+
+fn today() -> String {
+    // The CLI's default day is Nairobi's; ask it rather than the machine's clock.
+    let t = Till::new();
+    t.run(&["init"]).ok();
+    t.json(&["report", "day"])["date"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_day_at_the_till_survives_restarts() {
+    let till = Till::new();
+    let init = till.json(&["init", "--shop-name", "Mama Mboga", "--owner", "Achieng"]);
+    assert_eq!(init["cashiers"][0]["name"], "Achieng");
+    assert!(till.db().exists());
+    // init again is harmless.
+    till.run(&["init"]).ok();
+    assert_eq!(till.json(&["cashier", "list"]).as_array().unwrap().len(), 1);
+
+    let cashier = till.json(&["cashier", "add", "--name", "Kamau"]);
+    assert!(cashier["id"].as_i64().unwrap() > 0);
+
+    let p = till.json(&[
+        "product",
+        "add",
+        "--name",
+        "Sugar 1kg",
+        "--price",
+        "150",
+        "--barcode",
+        "6001001",
+    ]);
+    assert_eq!(p["price"], 15000);
+    assert!(p["id"].as_i64().is_some());
+
+    let csv = till.data_dir().join("prices.csv");
+    std::fs::write(&csv, "name,price,barcode\nMilk 500ml,60,6001002\n\"Cooking oil, 1L\",\"1,380.50\",6001005\nSugar 1kg,155,6001001\n").unwrap();
+    let imp = till.json(&["product", "import", csv.to_str().unwrap()]);
+    assert_eq!(
+        (imp["inserted"].as_i64(), imp["updated"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let list = till.json(&["product", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+
+    // Rung up by barcode and free text, paid in cash with change.
+    let sale = till.json(&[
+        "--cashier",
+        "kamau",
+        "sale",
+        "new",
+        "--barcode",
+        "6001001",
+        "--qty",
+        "2",
+        "--item",
+        "Tomatoes",
+        "--price",
+        "45.50",
+        "--qty",
+        "3",
+        "--cash",
+        "1000",
+    ]);
+    let sale_id = sale["id"].as_i64().unwrap();
+    assert_eq!(sale["total"], 2 * 15500 + 3 * 4550);
+    assert_eq!(sale["status"], "paid");
+    assert_eq!(sale["cashier"], "Kamau");
+    assert_eq!(sale["tenders"][0]["change"], 100000 - 44650);
+
+    // A second sale, part cash then a typed M-Pesa code.
+    let s2 = till.json(&["sale", "new", "--barcode", "6001005"]);
+    let s2_id = s2["id"].as_i64().unwrap().to_string();
+    assert_eq!(s2["status"], "open");
+    let s2 = till.json(&["sale", "pay", &s2_id, "--cash", "380.50"]);
+    assert_eq!(s2["status"], "awaiting_payment");
+    let s2 = till.json(&["sale", "pay", &s2_id, "--mpesa-code", "qkm0fxe6rk"]);
+    assert_eq!(s2["status"], "paid");
+    assert_eq!(s2["tenders"][1]["receipt"], "QKM0FXE6RK");
+    assert_eq!(s2["tenders"][1]["verified"], false);
+
+    // Every command above was a separate process: the data survived each restart.
+    let shown = till.json(&["sale", "show", &sale_id.to_string()]);
+    assert_eq!(shown["lines"].as_array().unwrap().len(), 2);
+    let listed = till.json(&["sale", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let r = till.json(&["report", "day"]);
+    assert_eq!(r["sales_paid"], 2);
+    assert_eq!(r["taken"], 44650 + 138050);
+    assert_eq!(r["mpesa_receipts"].as_array().unwrap().len(), 1);
+    assert_eq!(r["mpesa_receipts"][0]["receipt"], "QKM0FXE6RK");
+    let by_cashier = r["by_cashier"].as_array().unwrap();
+    assert_eq!(by_cashier.len(), 2);
+    let human = till.run(&["report", "day"]).ok().stdout;
+    assert!(
+        human.contains("QKM0FXE6RK") && human.contains("KES 1,827.00"),
+        "{human}"
+    );
+
+    let date = r["date"].as_str().unwrap();
+    let out = till.data_dir().join("export.csv");
+    till.run(&[
+        "export",
+        "--from",
+        date,
+        "--to",
+        date,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("sale_id,created_at,paid_at,status,cashier"));
+    assert!(
+        lines[1].contains(",paid,Kamau,5,446.50,446.50,0.00,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].ends_with(",1380.50,380.50,1000.00,QKM0FXE6RK"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[test]
+fn reports_for_another_day_are_empty_and_void_works() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    let s = till.json(&["sale", "new", "--item", "Bread", "--price", "65"]);
+    let id = s["id"].as_i64().unwrap().to_string();
+    let v = till.json(&["sale", "void", &id]);
+    assert_eq!(v["status"], "voided");
+    let r = till.json(&["report", "day", "--date", "2020-01-01"]);
+    assert_eq!(r["sales_paid"], 0);
+    assert_eq!(r["taken"], 0);
+    assert_eq!(today().len(), 10);
+}
+
+#[test]
+fn settings_from_env_win_over_stored_ones() {
+    let till = Till::new();
+    till.run(&["init", "--shortcode", "174379", "--environment", "sandbox"])
+        .ok();
+    let s = till.json(&["config", "show"]);
+    assert_eq!(s["shortcode"], "174379");
+    assert_eq!(s["environment"], "sandbox");
+    let till = till
+        .with_env("DUKA_SHORTCODE", "600984")
+        .with_env("DUKA_ENVIRONMENT", "demo");
+    let s = till.json(&["config", "show"]);
+    assert_eq!(s["shortcode"], "600984");
+    assert_eq!(s["environment"], "demo");
+    till.run(&["config", "set", "till_type", "till"]).ok();
+    assert_eq!(till.json(&["config", "show"])["till_type"], "till");
+}
+
+#[test]
+fn demo_sets_up_a_worked_example_once() {
+    let till = Till::new();
+    let r = till.json(&["demo"]);
+    assert_eq!(r["sales_paid"], 2);
+    let r = till.json(&["demo"]);
+    assert_eq!(r["sales_paid"], 2, "running demo again adds nothing");
+    assert_eq!(till.json(&["config", "show"])["environment"], "demo");
+}

@@ -1,0 +1,96 @@
+use duka_tests::Till;
+
+const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+const SECRET: &str = "Zq9sTopSecretConsumerValue";
+
+fn file_contains(path: &std::path::Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap_or(false)
+}
+
+#[test]
+fn secrets_are_stored_outside_sqlite_and_never_printed() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    for (k, v) in [
+        ("consumer_key", "ck-demo-123"),
+        ("consumer_secret", SECRET),
+        ("passkey", PASSKEY),
+    ] {
+        let r = till
+            .run_with_stdin(&["secret", "set", k], &format!("{v}\n"))
+            .ok();
+        assert!(!r.stdout.contains(v) && !r.stderr.contains(v));
+    }
+    let status = till.json(&["secret", "status"]);
+    assert_eq!(status["backend"], "file");
+    assert_eq!(status["secrets"][2]["source"], "file");
+    let show = till.run(&["config", "show"]).ok();
+    assert!(
+        show.stdout.contains("credentials      set"),
+        "{}",
+        show.stdout
+    );
+    // With credentials and no environment chosen, the default is the sandbox, not demo.
+    assert_eq!(till.json(&["config", "show"])["environment"], "sandbox");
+
+    for out in [show.stdout, serde_json::to_string(&status).unwrap()] {
+        assert!(!out.contains(SECRET) && !out.contains(PASSKEY));
+    }
+    for f in ["duka.db", "duka.db-wal"] {
+        let p = till.data_dir().join(f);
+        assert!(
+            !file_contains(&p, SECRET) && !file_contains(&p, PASSKEY),
+            "{f} holds a secret"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(till.data_dir().join("secrets.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "secrets file readable by others");
+    }
+
+    till.run(&["secret", "delete", "consumer_secret"]).ok();
+    assert_eq!(till.json(&["config", "show"])["environment"], "demo");
+}
+
+#[test]
+fn secrets_from_the_environment_are_used_not_stored() {
+    let till = Till::new()
+        .with_env("DUKA_CONSUMER_KEY", "env-ck")
+        .with_env("DUKA_CONSUMER_SECRET", SECRET)
+        .with_env("DUKA_PASSKEY", PASSKEY);
+    till.run(&["init"]).ok();
+    let status = till.json(&["secret", "status"]);
+    assert_eq!(status["secrets"][1]["source"], "env");
+    assert!(
+        !till.data_dir().join("secrets.json").exists(),
+        "nothing written to the secret store"
+    );
+    assert_eq!(till.json(&["config", "show"])["environment"], "sandbox");
+}
+
+#[test]
+fn empty_or_unknown_secrets_are_refused() {
+    let till = Till::new();
+    let r = till.run_with_stdin(&["secret", "set", "passkey"], "");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("error: passkey: expected the value on standard input"),
+        "{}",
+        r.stderr
+    );
+    let r = till.run_with_stdin(&["secret", "set", "pin"], "x");
+    assert!(
+        r.stderr
+            .starts_with("error: secret: expected one of consumer_key"),
+        "{}",
+        r.stderr
+    );
+}
