@@ -1,0 +1,34 @@
+# Shared by scripts/*.sh: install what is missing on a Debian machine.
+# Usage: ensure_apt PKG... ; ensure_rust
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+# Installs the Debian packages that are not installed yet (apt-get update first, once).
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null || {
+    echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+  }
+}
+
+# What building and testing Duka needs from Debian.
+BASE_PACKAGES=(build-essential pkg-config ca-certificates)
+# The real-keyring test: a private D-Bus session with GNOME Keyring.
+KEYRING_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools)

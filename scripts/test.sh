@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of Duka, installing what is missing first. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_rust
+ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}"
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test (unit, store, CLI end-to-end flows)"
+cargo test --workspace --locked
+echo "==> real OS keyring (D-Bus Secret Service)"
+bash scripts/test-keyring.sh
+echo "==> all tests passed"
