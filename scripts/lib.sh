@@ -32,3 +32,5 @@ ensure_rust() {
 BASE_PACKAGES=(build-essential pkg-config ca-certificates)
 # The real-keyring test: a private D-Bus session with GNOME Keyring.
 KEYRING_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools)
+# The independent Daraja client (mpesakit from PyPI) runs in a venv.
+PYTHON_PACKAGES=(python3 python3-venv)

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_rust
-ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}"
+ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -14,4 +14,6 @@ echo "==> cargo test (unit, store, CLI end-to-end flows)"
 cargo test --workspace --locked
 echo "==> real OS keyring (D-Bus Secret Service)"
 bash scripts/test-keyring.sh
+echo "==> independent Daraja client (mpesakit) against daraja-sim"
+bash scripts/test-independent.sh
 echo "==> all tests passed"
