@@ -39,6 +39,12 @@ pub struct SimConfig {
     pub c2b: C2bConfig,
     /// Initiator name accepted by Transaction Status.
     pub initiator: String,
+    /// The initiator's password. Checked only when `initiator_private_key_pem` is set (the
+    /// simulator then decrypts the SecurityCredential); otherwise any RSA-2048-sized
+    /// credential passes.
+    pub initiator_password: String,
+    /// PKCS#8 PEM private key matching the certificate clients encrypt with.
+    pub initiator_private_key_pem: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -71,6 +77,8 @@ impl Default for SimConfig {
             faults: Faults::default(),
             c2b: C2bConfig::default(),
             initiator: "testapi".into(),
+            initiator_password: "Safaricom999!*!".into(),
+            initiator_private_key_pem: None,
         }
     }
 }

@@ -8,12 +8,16 @@
 //! - [`config`] — `SimConfig` (scenario files are this as JSON), the phone-number scenario table.
 //! - `state` — tokens, pushes, per-MSISDN locks, request and callback logs; seeded RNG.
 //! - `stk` — OAuth, STK push (every Daraja check), the simulated customer, callbacks, STK query.
+//! - `c2b` — URL registration (v1, v2, misspelled field) and simulate → validation/confirmation.
+//! - `status` — Transaction Status: acknowledgement, then the `Result` POSTed to `ResultURL`.
 //! - `control` — `/sim/...`: the phone (approve/cancel prompts), logs, state, fault injection.
 //! - [`Sim`] — `Sim::spawn(cfg)` on `127.0.0.1:0`; [`run`] serves a bound listener until shutdown.
 
+mod c2b;
 pub mod config;
 mod control;
 mod state;
+mod status;
 mod stk;
 
 use std::future::Future;
@@ -63,6 +67,14 @@ fn router(app: App) -> Router {
         .route("/oauth/v1/generate", get(stk::oauth))
         .route("/mpesa/stkpush/v1/processrequest", post(stk::stk_push))
         .route("/mpesa/stkpushquery/v1/query", post(stk::stk_query))
+        .route("/mpesa/c2b/v1/registerurl", post(c2b::register_v1))
+        .route("/mpesa/c2b/v2/registerurl", post(c2b::register_v2))
+        .route("/mpesa/c2b/v1/simulate", post(c2b::simulate_v1))
+        .route("/mpesa/c2b/v2/simulate", post(c2b::simulate_v2))
+        .route(
+            "/mpesa/transactionstatus/v1/query",
+            post(status::transaction_status),
+        )
         .merge(control::routes())
         .fallback(control::not_found)
         .method_not_allowed_fallback(control::method_not_allowed)

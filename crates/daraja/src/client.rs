@@ -440,6 +440,26 @@ impl Client {
         }
     }
 
+    /// Sandbox only: a customer pays the shortcode directly (drives validation/confirmation).
+    pub async fn c2b_simulate(
+        &self,
+        version: C2bVersion,
+        req: &C2bSimulateRequest,
+    ) -> Result<AsyncAck> {
+        shortcode("ShortCode", &req.short_code)?;
+        validate::amount(req.amount)?;
+        validate::phone("Msisdn", &req.msisdn)?;
+        let path = match version {
+            C2bVersion::V1 => "/mpesa/c2b/v1/simulate",
+            C2bVersion::V2 => "/mpesa/c2b/v2/simulate",
+        };
+        let (status, body) = self.post(path, req).await?;
+        if status != StatusCode::OK {
+            return Err(classify(status, parse_error_body(&body)));
+        }
+        parse_ok(status, &body)
+    }
+
     /// Asks for a transaction's status; the result arrives later at `ResultURL`.
     pub async fn transaction_status(&self, req: &TransactionStatusRequest) -> Result<AsyncAck> {
         if req.transaction_id.is_none() && req.original_conversation_id.is_none() {

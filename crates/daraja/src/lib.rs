@@ -14,6 +14,7 @@
 pub mod client;
 pub mod codes;
 pub mod error;
+pub mod security;
 pub mod validate;
 pub mod wire;
 

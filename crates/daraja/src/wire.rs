@@ -352,6 +352,21 @@ pub struct RegisterUrlResponse {
     pub response_description: Option<String>,
 }
 
+/// Sandbox-only C2B simulate. Note Daraja's spelling `Msisdn`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct C2bSimulateRequest {
+    #[serde(rename = "ShortCode")]
+    pub short_code: String,
+    #[serde(rename = "CommandID")]
+    pub command_id: TransactionType,
+    #[serde(rename = "Amount")]
+    pub amount: u64,
+    #[serde(rename = "Msisdn")]
+    pub msisdn: String,
+    #[serde(rename = "BillRefNumber", default)]
+    pub bill_ref_number: String,
+}
+
 /// The validation and confirmation payload. All values are strings on the wire; numbers are
 /// accepted too. `msisdn` may be masked (`2547 ***** 126`) or a SHA-256 hex digest: opaque.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

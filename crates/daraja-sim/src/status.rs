@@ -1,0 +1,180 @@
+//! Transaction Status: an acknowledgement now, the `Result` POSTed to `ResultURL` after.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use rsa::pkcs8::DecodePrivateKey;
+use serde_json::{Value, json};
+
+use crate::state::{CallbackRecord, now_ms};
+use crate::stk::{check_bearer, daraja_error, valid_callback_url};
+use crate::{App, Shared};
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) if n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn bad(app: &Shared, path: &str, field: &str) -> Response {
+    daraja_error(
+        app,
+        path,
+        "POST",
+        StatusCode::BAD_REQUEST,
+        "400.002.02",
+        &format!("Bad Request - Invalid {field}"),
+    )
+}
+
+/// Whether the SecurityCredential seals the initiator's password.
+fn credential_ok(app: &Shared, credential: &str) -> bool {
+    let Ok(sealed) = base64::engine::general_purpose::STANDARD.decode(credential.trim()) else {
+        return false;
+    };
+    match &app.cfg.initiator_private_key_pem {
+        None => sealed.len() == 256,
+        Some(pem) => rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+            .ok()
+            .and_then(|k| k.decrypt(rsa::Pkcs1v15Encrypt, &sealed).ok())
+            .is_some_and(|pw| pw == app.cfg.initiator_password.as_bytes()),
+    }
+}
+
+pub(crate) async fn transaction_status(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = "/mpesa/transactionstatus/v1/query";
+    if let Err(r) = check_bearer(&app, path, &headers) {
+        return r;
+    }
+    let v = match serde_json::from_slice::<Value>(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return daraja_error(
+                &app,
+                path,
+                "POST",
+                StatusCode::BAD_REQUEST,
+                "400.002.05",
+                "Invalid Request Payload",
+            );
+        }
+    };
+    if text(&v, "CommandID").as_deref() != Some("TransactionStatusQuery") {
+        return bad(&app, path, "CommandID");
+    }
+    let Some(initiator) = text(&v, "Initiator").filter(|i| !i.is_empty()) else {
+        return bad(&app, path, "Initiator");
+    };
+    let Some(credential) = text(&v, "SecurityCredential").filter(|c| !c.is_empty()) else {
+        return bad(&app, path, "SecurityCredential");
+    };
+    let transaction_id = text(&v, "TransactionID").filter(|t| !t.is_empty());
+    let original = text(&v, "OriginalConversationID").filter(|t| !t.is_empty());
+    if transaction_id.is_none() && original.is_none() {
+        return bad(&app, path, "TransactionID");
+    }
+    let Some(_party_a) = text(&v, "PartyA").filter(|p| !p.is_empty()) else {
+        return bad(&app, path, "PartyA");
+    };
+    if !matches!(text(&v, "IdentifierType").as_deref(), Some("1" | "2" | "4")) {
+        return bad(&app, path, "IdentifierType");
+    }
+    let Some(result_url) = text(&v, "ResultURL").filter(|u| valid_callback_url(u, false)) else {
+        return bad(&app, path, "ResultURL");
+    };
+    if !text(&v, "QueueTimeOutURL").is_some_and(|u| valid_callback_url(&u, false)) {
+        return bad(&app, path, "QueueTimeOutURL");
+    }
+    if !text(&v, "Remarks").is_some_and(|r| !r.is_empty() && r.chars().count() <= 100) {
+        return bad(&app, path, "Remarks");
+    }
+    let occasion = text(&v, "Occasion").unwrap_or_default();
+    let (originator, conversation, receipt) = {
+        let mut st = app.state();
+        let originator = format!("{}-{}-{}", st.rng.hex(4), st.rng.hex(4), st.rng.hex(24));
+        let conversation = format!(
+            "AG_{}_{}",
+            chrono::Utc::now()
+                .with_timezone(&chrono_tz::Africa::Nairobi)
+                .format("%Y%m%d"),
+            st.rng.hex(20)
+        );
+        let receipt = transaction_id
+            .as_ref()
+            .and_then(|t| st.receipts.get(t).cloned());
+        (originator, conversation, receipt)
+    };
+    let authorised = initiator == app.cfg.initiator && credential_ok(&app, &credential);
+    let result = if !authorised {
+        json!({"Result": {"ResultType": 0, "ResultCode": 2001, "ResultDesc": "The initiator information is invalid.",
+            "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "OA90000000",
+            "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": occasion}}}})
+    } else if let Some(r) = receipt {
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(r.at_ms)
+            .unwrap_or_default()
+            .with_timezone(&chrono_tz::Africa::Nairobi)
+            .format("%Y%m%d%H%M%S")
+            .to_string()
+            .parse::<u64>()
+            .unwrap_or(0);
+        let masked = format!("{}****{}", &r.phone[..4], &r.phone[9..]);
+        json!({"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+            "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "TAH0000000",
+            "ResultParameters": {"ResultParameter": [
+                {"Key": "DebitPartyName", "Value": format!("{masked} - John Doe")},
+                {"Key": "CreditPartyName", "Value": format!("{} - Duka Demo Shop", r.shortcode)},
+                {"Key": "OriginatorConversationID", "Value": originator},
+                {"Key": "InitiatedTime", "Value": at},
+                {"Key": "CreditPartyCharges"},
+                {"Key": "DebitAccountType", "Value": "MMF Account For Customer"},
+                {"Key": "TransactionReason"},
+                {"Key": "ReasonType", "Value": if r.checkout_request_id.is_some() { "Pay Bill Online" } else { "Pay Bill" }},
+                {"Key": "TransactionStatus", "Value": "Completed"},
+                {"Key": "FinalisedTime", "Value": at},
+                {"Key": "Amount", "Value": r.amount as f64},
+                {"Key": "ConversationID", "Value": conversation},
+                {"Key": "ReceiptNo", "Value": r.receipt},
+            ]},
+            "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": occasion}}}})
+    } else {
+        // Daraja's answer for an unknown receipt is not documented; this uses the reversal
+        // API's "invalid transaction" code.
+        json!({"Result": {"ResultType": 0, "ResultCode": "R000002", "ResultDesc": "The OriginalTransactionID is invalid.",
+            "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "OA90000000",
+            "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": occasion}}}})
+    };
+    let code = result["Result"]["ResultCode"].to_string();
+    let app2 = app.clone();
+    let id = transaction_id.or(original).unwrap_or_default();
+    tokio::spawn(async move {
+        let outcome = match app2.http.post(&result_url).json(&result).send().await {
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        app2.state().callbacks.push(CallbackRecord {
+            checkout_request_id: id,
+            url: result_url,
+            result_code: code.trim_matches('"').to_string(),
+            outcome,
+            at_ms: now_ms(),
+        });
+        app2.callback_sent.notify_waiters();
+    });
+    app.log("POST", path, StatusCode::OK, Some("0"));
+    let ack = json!({"OriginatorConversationID": originator, "ConversationID": conversation, "ResponseCode": "0",
+        "ResponseDescription": "Accept the service request successfully."});
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        ack.to_string(),
+    )
+        .into_response()
+}
