@@ -566,7 +566,7 @@ async fn callback_faults_none_duplicate_and_out_of_order() {
             .unwrap(),
         QueryStatus::Pending { .. }
     ));
-    assert_eq!(sim.callbacks().len(), 3);
+    assert_eq!(sim.wait_callbacks(3).await.len(), 3);
 }
 
 #[tokio::test]
@@ -859,4 +859,71 @@ fn nairobi_timestamps_whatever_the_machine_zone() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn spurious_query_500s_delayed_callbacks_and_the_state_dump() {
+    let sim = Sim::spawn(fast()).await.unwrap();
+    let mut rx = receiver().await;
+    let c = client(&sim);
+    sim.next_push_faults(Faults {
+        query_spurious_500_pct: 50,
+        callback_delay_units: 10,
+        ..Faults::default()
+    });
+    let r = c.stk_push(&push("254700000000", &rx.url)).await.unwrap();
+    let (code, _) = settle(&c, &r.checkout_request_id).await;
+    assert_eq!(code, "0");
+    let settled_at = std::time::Instant::now();
+    // After the result is known, half the queries still answer the pending 500.
+    let mut shapes = std::collections::HashSet::new();
+    for _ in 0..40 {
+        match c
+            .stk_query("174379", PASSKEY, &r.checkout_request_id)
+            .await
+            .unwrap()
+        {
+            QueryStatus::Pending { code, .. } => shapes.insert(code),
+            QueryStatus::Done { result_code, .. } => shapes.insert(result_code.0),
+        };
+    }
+    assert_eq!(
+        shapes,
+        ["0".to_string(), "500.001.1001".to_string()]
+            .into_iter()
+            .collect()
+    );
+    let (_, cb, _) = rx.next().await;
+    assert_eq!(cb.checkout_request_id, r.checkout_request_id);
+    let record = &sim.wait_callbacks(1).await[0];
+    let PushState::Done { at_ms, .. } = sim.push_state(&r.checkout_request_id).unwrap() else {
+        panic!()
+    };
+    assert!(
+        record.at_ms - at_ms >= 10 * 20,
+        "callback delayed by 10 units of 20 ms: {}",
+        record.at_ms - at_ms
+    );
+    assert!(settled_at.elapsed() < Duration::from_secs(10));
+
+    let state: Value = reqwest::get(format!("{}/sim/state", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["token_requests"], 1);
+    assert_eq!(
+        state["pushes"][0]["checkout_request_id"],
+        r.checkout_request_id.as_str()
+    );
+    assert_eq!(state["pushes"][0]["state"]["state"], "done");
+    assert_eq!(state["receipts"].as_array().unwrap().len(), 1);
+    let log: Value = reqwest::get(format!("{}/sim/log", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(log.as_array().unwrap().len() >= 42);
 }
