@@ -95,18 +95,18 @@ pub enum CodeClass {
     Unknown,
 }
 
-/// Classifies an STK ResultCode (callback or query) per `shared/daraja.md` §6.
+/// Classifies an STK ResultCode (callback or query) with the table of `daraja::codes`
+/// (`shared/daraja.md` §6), plus the cashier's own "never reached the phone".
 pub fn classify(code: &str) -> CodeClass {
-    let code = code.trim();
-    match code {
-        "0" => CodeClass::Success,
-        "1" | "2" | "3" | "4" | "8" | "17" | "26" | "1001" | "1019" | "1025" | "1032" | "1036"
-        | "1037" | "2001" | "2028" | "8006" | "9999" | "SFC_IC0003" | "E3008" | NOT_REACHED => {
-            CodeClass::Failed
-        }
-        "4999" | "500.001.1001" => CodeClass::Pending,
-        c if c.starts_with("500.003.") => CodeClass::Pending,
-        _ => CodeClass::Unknown,
+    use daraja::codes::Class;
+    if code.trim() == NOT_REACHED {
+        return CodeClass::Failed;
+    }
+    match daraja::codes::class(code) {
+        Class::Success => CodeClass::Success,
+        Class::Final | Class::Retry => CodeClass::Failed,
+        Class::Pending => CodeClass::Pending,
+        Class::Unknown => CodeClass::Unknown,
     }
 }
 

@@ -17,30 +17,9 @@ impl Msisdn {
     /// Accepts `07…`/`01…` (10 digits), `+2547…`, `2547…`, `2541…`, and the bare 9-digit
     /// `7…`/`1…` form, with spaces, dashes, dots or brackets between digits.
     pub fn parse(input: &str) -> Result<Msisdn> {
-        let err = || Error::invalid("phone", EXPECTED, input);
-        let trimmed = input.trim();
-        let (plus, rest) = match trimmed.strip_prefix('+') {
-            Some(r) => (true, r),
-            None => (false, trimmed),
-        };
-        let mut digits = String::with_capacity(12);
-        for c in rest.chars() {
-            match c {
-                '0'..='9' => digits.push(c),
-                ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err(err()),
-            }
-        }
-        let national = match digits.len() {
-            12 if digits.starts_with("254") => &digits[3..],
-            10 if !plus && digits.starts_with('0') => &digits[1..],
-            9 if !plus => &digits[..],
-            _ => return Err(err()),
-        };
-        if !(national.starts_with('7') || national.starts_with('1')) {
-            return Err(err());
-        }
-        Ok(Msisdn(format!("254{national}")))
+        daraja::validate::normalize_msisdn(input)
+            .map(Msisdn)
+            .ok_or_else(|| Error::invalid("phone", EXPECTED, input))
     }
 
     pub fn as_str(&self) -> &str {

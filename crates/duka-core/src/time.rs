@@ -1,5 +1,5 @@
-//! Time in Duka: stored as UTC milliseconds since the epoch; shown, grouped into days and sent
-//! to Daraja in Africa/Nairobi time whatever the machine's zone.
+//! Time in Duka: stored as UTC milliseconds since the epoch; shown and grouped into days in
+//! Africa/Nairobi time whatever the machine's zone (Daraja timestamps: `daraja::validate`).
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Africa::Nairobi;
@@ -51,13 +51,6 @@ pub fn parse_date(s: &str, field: &'static str) -> Result<NaiveDate> {
         .map_err(|_| Error::invalid(field, "a date as YYYY-MM-DD, e.g. 2026-11-23", s))
 }
 
-/// Daraja's `yyyyMMddHHmmss` in Nairobi time.
-pub fn daraja_timestamp(at: DateTime<Utc>) -> String {
-    at.with_timezone(&Nairobi)
-        .format("%Y%m%d%H%M%S")
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,14 +70,6 @@ mod tests {
         assert_eq!(nairobi_date(a), d);
         assert_eq!(nairobi_date(b - 1), d);
         assert_eq!(nairobi_date(b), d.succ_opt().unwrap());
-    }
-
-    #[test]
-    fn daraja_timestamp_is_nairobi() {
-        let at = DateTime::parse_from_rfc3339("2021-06-28T06:24:08Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(daraja_timestamp(at), "20210628092408");
     }
 
     #[test]
