@@ -3,8 +3,10 @@
 //! # Contents
 //! - `cli` — init, catalog, sales, tenders, reports and export, across restarts.
 //! - `bad_input` — clear errors and nothing half written.
+//! - `engine` — the payment engine against daraja-sim: customers, faults, 200 at once.
 //! - `secrets` — credentials never reach SQLite or output.
 
 mod bad_input;
 mod cli;
+mod engine;
 mod secrets;

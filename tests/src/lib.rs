@@ -140,3 +140,99 @@ impl Till {
         self.run(&all).ok().json()
     }
 }
+
+pub mod engine {
+    //! An engine over a real SQLite file, talking to daraja-sim on 127.0.0.1:0, with a
+    //! callback receiver that feeds `apply_callback` (the relay's job in production).
+
+    use std::sync::Arc;
+
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use daraja::{Client, Config, Environment, Payee};
+    use daraja_sim::{Sim, SimConfig};
+    use duka_core::engine::{Engine, EngineConfig, PollPolicy};
+    use duka_core::sale::NewLine;
+    use duka_core::secrets::Secret;
+    use duka_core::{Money, Store};
+
+    pub struct Rig {
+        pub sim: Sim,
+        pub engine: Engine,
+        pub dir: tempfile::TempDir,
+        pub callbacks_url: String,
+    }
+
+    /// Callbacks are delivered when `with_callbacks`; otherwise the placeholder URL reaches
+    /// nobody and polling alone carries each payment.
+    pub async fn rig(sim_cfg: SimConfig, poll: PollPolicy, with_callbacks: bool) -> Rig {
+        let sim = Sim::spawn(sim_cfg).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("duka.db")).unwrap();
+        store.add_cashier("Wanjiku", "cashier").unwrap();
+        let cfg = sim.config();
+        let mut client_cfg = Config::new(
+            Environment::Custom(sim.base_url().into()),
+            &cfg.consumer_key,
+            &cfg.consumer_secret,
+        );
+        // Short, so "sent but unanswered" can be tested with the simulator's slow_ms.
+        client_cfg.request_timeout = std::time::Duration::from_millis(1500);
+        let client = Client::new(client_cfg).unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let callbacks_url = format!("http://{}/v1/cb", listener.local_addr().unwrap());
+        let base = callbacks_url.clone();
+        let callback_url: Arc<dyn Fn(&str) -> String + Send + Sync> = if with_callbacks {
+            Arc::new(move |attempt: &str| format!("{base}/{attempt}"))
+        } else {
+            Arc::new(EngineConfig::placeholder_callback)
+        };
+        let engine = Engine::start(
+            store,
+            client,
+            EngineConfig {
+                shortcode: "174379".into(),
+                passkey: Secret::new(daraja_sim::config::SANDBOX_PASSKEY),
+                payee: Payee::Paybill,
+                callback_url,
+                poll,
+            },
+        );
+        let app = axum::Router::new()
+            .route(
+                "/v1/cb/{attempt}",
+                axum::routing::post(
+                    |State(e): State<Engine>, Path(attempt): Path<String>, body: Bytes| async move {
+                        // Like the relay: acknowledge whatever happens; a bad body is logged.
+                        let _ = e.apply_callback(&body, Some(&attempt), "callback");
+                        axum::Json(serde_json::json!({"ResultCode": 0, "ResultDesc": "Accepted"}))
+                    },
+                ),
+            )
+            .with_state(engine.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Rig {
+            sim,
+            engine,
+            dir,
+            callbacks_url,
+        }
+    }
+
+    impl Rig {
+        pub fn sale(&self, shillings: i64) -> i64 {
+            self.engine
+                .store()
+                .create_sale(
+                    "Wanjiku",
+                    &[
+                        NewLine::free("Sugar 1kg", Money::from_shillings(shillings).unwrap(), 1)
+                            .unwrap(),
+                    ],
+                )
+                .unwrap()
+                .id
+        }
+    }
+}

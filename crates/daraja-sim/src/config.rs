@@ -136,7 +136,8 @@ pub struct Faults {
     pub query_spurious_500_pct: u8,
     /// Requests per second (push + query) above which `500.003.02` Spike Arrest is answered.
     pub spike_arrest_per_sec: Option<u32>,
-    /// Extra latency on every push and query, in milliseconds.
+    /// Extra latency, in milliseconds: a push is acted on first and answered late (the
+    /// prompt goes out even if the caller gives up); a query is answered late.
     pub slow_ms: u64,
     /// Accept the push (the prompt reaches the phone) but cut the connection before answering.
     pub drop_push_response: bool,

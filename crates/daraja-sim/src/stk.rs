@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::config::{Behaviour, CallbackMode, scenario_for};
+use crate::config::{Behaviour, CallbackMode, Faults, scenario_for};
 use crate::state::{ALNUM, Push, PushState, Receipt, now_ms};
 use crate::{App, Shared};
 
@@ -194,8 +194,8 @@ async fn front(
     path: &str,
     headers: &HeaderMap,
     body: &Bytes,
+    faults: &Faults,
 ) -> Result<Value, Response> {
-    let faults = app.state().faults.clone();
     if faults.slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.slow_ms)).await;
     }
@@ -317,7 +317,19 @@ pub(crate) fn result_desc(code: &str, for_query: bool) -> &'static str {
 
 pub(crate) async fn stk_push(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let path = "/mpesa/stkpush/v1/processrequest";
-    let v = match front(&app, path, &headers, &body).await {
+    // A push's faults: the one-off set for the next push, else the global ones.
+    let faults = {
+        let mut st = app.state();
+        st.next_push_faults
+            .take()
+            .unwrap_or_else(|| st.faults.clone())
+    };
+    // A slow push answers late *after* acting on it: the prompt goes out, the caller may give up.
+    let front_faults = Faults {
+        slow_ms: 0,
+        ..faults.clone()
+    };
+    let v = match front(&app, path, &headers, &body, &front_faults).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -397,60 +409,61 @@ pub(crate) async fn stk_push(State(app): State<App>, headers: HeaderMap, body: B
         tx_type == "CustomerBuyGoodsOnline" && sc.tills.contains(&party_b)
     };
 
-    let mut st = app.state();
-    if let Some(open) = st.locks.get(&phone).cloned() {
-        let still_open = st
-            .pushes
-            .get(&open)
+    // Check the phone's lock and take it in one critical section.
+    let created = {
+        let mut st = app.state();
+        let busy = st
+            .locks
+            .get(&phone)
+            .and_then(|open| st.pushes.get(open))
             .is_some_and(|p| p.state == PushState::Pending);
-        if still_open {
-            drop(st);
-            return daraja_error(
-                &app,
-                path,
-                "POST",
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500.001.1001",
-                "Unable to lock subscriber, a transaction is already in process for the current subscriber",
+        if busy {
+            None
+        } else {
+            let checkout = st.checkout_request_id(&phone);
+            let merchant = st.merchant_request_id();
+            let behaviour = if product_ok {
+                scenario_for(&phone, &cfg.default_behaviour)
+            } else {
+                Behaviour::Fail {
+                    code: "2028".into(),
+                    after_units: 0,
+                }
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            st.locks.insert(phone.clone(), checkout.clone());
+            st.pushes.insert(
+                checkout.clone(),
+                Push {
+                    checkout_request_id: checkout.clone(),
+                    merchant_request_id: merchant.clone(),
+                    shortcode: shortcode.clone(),
+                    party_b,
+                    phone,
+                    amount,
+                    account_reference,
+                    callback_url,
+                    created_ms: now_ms(),
+                    behaviour: behaviour.clone(),
+                    state: PushState::Pending,
+                    faults: faults.clone(),
+                    decided_at: None,
+                    decide: Some(tx),
+                },
             );
-        }
-    }
-    let faults = st
-        .next_push_faults
-        .take()
-        .unwrap_or_else(|| st.faults.clone());
-    let checkout = st.checkout_request_id(&phone);
-    let merchant = st.merchant_request_id();
-    let behaviour = if product_ok {
-        scenario_for(&phone, &cfg.default_behaviour)
-    } else {
-        Behaviour::Fail {
-            code: "2028".into(),
-            after_units: 0,
+            Some((checkout, merchant, behaviour, rx))
         }
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    st.locks.insert(phone.clone(), checkout.clone());
-    st.pushes.insert(
-        checkout.clone(),
-        Push {
-            checkout_request_id: checkout.clone(),
-            merchant_request_id: merchant.clone(),
-            shortcode: shortcode.clone(),
-            party_b,
-            phone,
-            amount,
-            account_reference,
-            callback_url,
-            created_ms: now_ms(),
-            behaviour: behaviour.clone(),
-            state: PushState::Pending,
-            faults: faults.clone(),
-            decided_at: None,
-            decide: Some(tx),
-        },
-    );
-    drop(st);
+    let Some((checkout, merchant, behaviour, rx)) = created else {
+        return daraja_error(
+            &app,
+            path,
+            "POST",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500.001.1001",
+            "Unable to lock subscriber, a transaction is already in process for the current subscriber",
+        );
+    };
     tokio::spawn(customer(app.clone(), checkout.clone(), behaviour, rx));
 
     if faults.drop_push_response {
@@ -465,6 +478,9 @@ pub(crate) async fn stk_push(State(app): State<App>, headers: HeaderMap, body: B
             Body::from_stream(cut),
         )
             .into_response();
+    }
+    if faults.slow_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.slow_ms)).await;
     }
     ok_json(
         &app,
@@ -651,7 +667,8 @@ async fn resolve(app: &App, checkout: &str, code: &str, desc: &str) {
 
 pub(crate) async fn stk_query(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let path = "/mpesa/stkpushquery/v1/query";
-    let v = match front(&app, path, &headers, &body).await {
+    let faults = app.state().faults.clone();
+    let v = match front(&app, path, &headers, &body, &faults).await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -10,6 +10,7 @@
 //! - [`catalog`] — products and the CSV price list.
 //! - [`sale`] — sales, lines, tenders, change.
 //! - [`payment`] — the pure payment state machine `transition(state, event)`.
+//! - [`engine`] — charge, poll, callbacks, reconcile; `CoreEvent`s for the UI.
 //! - [`store`] — the SQLite store: migrations, sales, attempts with their event log, reports.
 //! - [`secrets`] — `SecretStore`: OS keyring, headless file fallback, memory for tests.
 //! - [`config`] — data directory, settings (environment wins), credentials.
@@ -17,6 +18,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod money;
 pub mod payment;

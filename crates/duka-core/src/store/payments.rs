@@ -239,6 +239,46 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Records a fact that cannot be applied (a callback whose amount or phone does not match
+    /// the attempt, …) and flags the attempt for the manager. The state does not change.
+    pub fn flag_attempt(
+        &mut self,
+        attempt_id: &str,
+        reason: &str,
+        source: &str,
+        detail: serde_json::Value,
+    ) -> Result<Attempt> {
+        let now = now_ms();
+        let tx = self.write()?;
+        let a = load(&tx, attempt_id)?;
+        let mut detail = detail;
+        detail["conflict"] = reason.into();
+        append_event(
+            &tx,
+            attempt_id,
+            now,
+            source,
+            "flag",
+            "conflict",
+            a.state.name(),
+            a.state.name(),
+            &detail,
+        )?;
+        set_flag(&tx, attempt_id, a.flag.as_deref(), reason, now)?;
+        tx.commit()?;
+        load(&self.conn, attempt_id)
+    }
+
+    /// Records the CheckoutRequestID learned late (from a callback after the push answer was
+    /// lost), so later queries can use it.
+    pub fn set_checkout_if_missing(&mut self, attempt_id: &str, checkout_id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE payment_attempts SET checkout_request_id = ?2 WHERE id = ?1 AND checkout_request_id IS NULL",
+            params![attempt_id, checkout_id],
+        )?;
+        Ok(())
+    }
+
     /// Applies one fact to an attempt: the transition, its event row and its effect on the sale
     /// commit together. The same fact twice changes nothing; a contradicting fact is recorded
     /// and flags the attempt.
@@ -275,14 +315,7 @@ impl Store {
                     before.state.name(),
                     &detail,
                 )?;
-                let flag = match &before.flag {
-                    Some(f) => format!("{f}; {reason}"),
-                    None => reason,
-                };
-                tx.execute(
-                    "UPDATE payment_attempts SET flag = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![attempt_id, flag, now],
-                )?;
+                set_flag(&tx, attempt_id, before.flag.as_deref(), &reason, now)?;
                 "conflict"
             }
             Step::To(next) => {
@@ -319,8 +352,11 @@ impl Store {
                      WHERE id = ?1",
                     params![attempt_id, next.name(), checkout, code, desc, receipt, now],
                 )?;
-                if let AttemptState::Paid { receipt } = &next {
-                    record_mpesa_tender(&tx, &before, receipt.as_deref(), now)?;
+                if let AttemptState::Paid { receipt } = &next
+                    && let Some(reason) =
+                        record_mpesa_tender(&tx, &before, receipt.as_deref(), now)?
+                {
+                    set_flag(&tx, attempt_id, before.flag.as_deref(), &reason, now)?;
                 }
                 refresh_status(&tx, before.sale_id)?;
                 "changed"
@@ -335,6 +371,25 @@ impl Store {
     }
 }
 
+fn set_flag(
+    tx: &Transaction<'_>,
+    attempt_id: &str,
+    old: Option<&str>,
+    reason: &str,
+    now: Millis,
+) -> Result<()> {
+    let flag = match old {
+        Some(f) if f.contains(reason) => f.to_string(),
+        Some(f) => format!("{f}; {reason}"),
+        None => reason.to_string(),
+    };
+    tx.execute(
+        "UPDATE payment_attempts SET flag = ?2, updated_at = ?3 WHERE id = ?1",
+        params![attempt_id, flag, now],
+    )?;
+    Ok(())
+}
+
 fn active_attempt(tx: &Transaction<'_>, sale_id: i64) -> Result<Option<String>> {
     Ok(tx
         .query_row(
@@ -346,14 +401,13 @@ fn active_attempt(tx: &Transaction<'_>, sale_id: i64) -> Result<Option<String>> 
 }
 
 /// The money of a paid attempt becomes an `mpesa_stk` tender (once), or verifies the same
-/// receipt typed earlier by the cashier for this sale.
+/// receipt typed earlier by the cashier for this sale. Returns a reason to flag the attempt.
 fn record_mpesa_tender(
     tx: &Transaction<'_>,
     a: &Attempt,
     receipt: Option<&str>,
     now: Millis,
-) -> Result<()> {
-    let amount = Money::from_shillings(a.amount)?;
+) -> Result<Option<String>> {
     let existing: Option<(i64, i64, String)> = tx
         .query_row(
             "SELECT id, sale_id, kind FROM tenders WHERE attempt_id = ?1 OR (receipt IS NOT NULL AND receipt = ?2)",
@@ -377,23 +431,35 @@ fn record_mpesa_tender(
             )?;
         }
         Some((_, other_sale, _)) => {
-            return Err(Error::Conflict(format!(
-                "receipt {} was already recorded for sale {other_sale}",
+            // The money arrived, but its receipt is already on another sale (a mistyped or
+            // reused code there). Record the money without the receipt and flag it.
+            insert_stk_tender(tx, a, None, now)?;
+            return Ok(Some(format!(
+                "receipt {} is already recorded for sale {other_sale}",
                 receipt.unwrap_or("")
             )));
         }
-        None => {
-            let cashier_id: i64 = tx.query_row(
-                "SELECT cashier_id FROM payment_attempts WHERE id = ?1",
-                [&a.id],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at)
-                 VALUES (?1, 'mpesa_stk', ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![a.sale_id, amount.cents(), a.id, receipt, receipt.is_some(), cashier_id, now],
-            )?;
-        }
+        None => insert_stk_tender(tx, a, receipt, now)?,
     }
+    Ok(None)
+}
+
+fn insert_stk_tender(
+    tx: &Transaction<'_>,
+    a: &Attempt,
+    receipt: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    let amount = Money::from_shillings(a.amount)?;
+    let cashier_id: i64 = tx.query_row(
+        "SELECT cashier_id FROM payment_attempts WHERE id = ?1",
+        [&a.id],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at)
+         VALUES (?1, 'mpesa_stk', ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![a.sale_id, amount.cents(), a.id, receipt, receipt.is_some(), cashier_id, now],
+    )?;
     Ok(())
 }

@@ -1,0 +1,536 @@
+//! The payment engine: charge, poll, ingest callbacks, reconcile. Never lose a payment, never
+//! charge twice.
+//!
+//! - `charge` commits the attempt (`created`) **before** the push, then records what Daraja
+//!   answered: `pending`, `failed` (nothing was sent or Daraja refused), or `unknown` (sent,
+//!   no answer). It never sends a second push for an attempt.
+//! - One poller task queries every pending attempt on a schedule (`PollPolicy`) until a final
+//!   fact arrives by any route or the deadline moves it to `unknown`.
+//! - `apply_callback` takes Daraja's callback body from any source (relay, tests); facts are
+//!   idempotent and contradictions are flagged, never applied.
+//! - `reconcile` settles what a crash or a power cut left open.
+
+mod poller;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use daraja::{Client, Payee, QueryStatus, StkPush};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::error::{Error, Result};
+use crate::payment::{AttemptState, PaymentEvent};
+use crate::phone::Msisdn;
+use crate::secrets::Secret;
+use crate::store::{Applied, Attempt, Store};
+use crate::time::{Millis, now_ms};
+
+pub use poller::PollPolicy;
+
+/// What the UI and other listeners hear from the core.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CoreEvent {
+    AttemptChanged { attempt: Attempt },
+    SalePaid { sale_id: i64 },
+    Health { health: Health },
+}
+
+/// One glance at whether payments can flow.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Health {
+    /// Seconds since the epoch at which the cached Daraja token expires.
+    pub token_valid_until: Option<u64>,
+    pub last_daraja_ok: Option<Millis>,
+    pub last_daraja_error: Option<(Millis, String)>,
+    pub open_attempts: usize,
+    pub poller_backlog: usize,
+}
+
+/// Where and how the shop is paid.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// `BusinessShortCode` (the store number for a till).
+    pub shortcode: String,
+    pub passkey: Secret,
+    pub payee: Payee,
+    /// The relay's base URL when paired (`https://relay.example.com`): callbacks then come to
+    /// `{base}/v1/cb/{till}/{attempt}/{sig}` (see `callback_url`). `None`: a placeholder URL that
+    /// Daraja accepts, and polling alone carries the payment.
+    pub callback_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    pub poll: PollPolicy,
+}
+
+impl EngineConfig {
+    /// The callback URL for an unpaired till: syntactically valid for Daraja, reaching nobody.
+    pub fn placeholder_callback(attempt_id: &str) -> String {
+        format!("https://callbacks.duka.invalid/v1/cb/{attempt_id}")
+    }
+}
+
+/// How a reconcile settled (or surfaced) one attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciled {
+    pub attempt_id: String,
+    pub sale_id: i64,
+    pub before: String,
+    pub after: String,
+    /// `query`, `poller` (still pending: handed to the poller), `cashier` (needs a person).
+    pub how: String,
+    pub note: String,
+}
+
+pub(crate) struct Inner {
+    store: Mutex<Store>,
+    client: Client,
+    cfg: EngineConfig,
+    events: broadcast::Sender<CoreEvent>,
+    poll_tx: mpsc::UnboundedSender<poller::Cmd>,
+    health: Mutex<Health>,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Test hook: `DUKA_CRASH_AT=<point>` aborts the process there, as a power cut would.
+fn crash_point(name: &str) {
+    if std::env::var("DUKA_CRASH_AT").is_ok_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+/// What the cashier sees for a failed push that never reached Daraja's customer.
+fn rejection_code(e: &daraja::Error) -> String {
+    match e {
+        daraja::Error::BadRequest { code, .. } => code.clone(),
+        daraja::Error::RateLimited { code, .. } => code.clone(),
+        daraja::Error::SubscriberLocked { .. } => "1001".into(),
+        other => other.code().to_string(),
+    }
+}
+
+impl Engine {
+    /// Starts the engine and its poller on the current tokio runtime.
+    pub fn start(store: Store, client: Client, cfg: EngineConfig) -> Engine {
+        let (events, _) = broadcast::channel(1024);
+        let (poll_tx, poll_rx) = mpsc::unbounded_channel();
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                client,
+                cfg,
+                events,
+                poll_tx,
+                health: Mutex::new(Health::default()),
+            }),
+        };
+        tokio::spawn(poller::run(Arc::downgrade(&engine.inner), poll_rx));
+        engine
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The store, for reads and for the sale operations that do not involve Daraja.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner.store()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    pub async fn health(&self) -> Health {
+        let mut h = self
+            .inner
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        h.token_valid_until = self
+            .inner
+            .client
+            .token_valid_until()
+            .await
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        h.open_attempts = self
+            .store()
+            .attempts(true, 10_000)
+            .map(|a| a.len())
+            .unwrap_or(0);
+        h
+    }
+
+    /// Attempts the poller is watching.
+    pub fn poller_backlog(&self) -> usize {
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .poller_backlog
+    }
+
+    /// Charges a sale by STK push. The attempt is on disk before anything is sent; a second
+    /// charge while one is in flight is refused by the store.
+    pub async fn charge(
+        &self,
+        sale_id: i64,
+        phone: &Msisdn,
+        amount: i64,
+        cashier: &str,
+    ) -> Result<Attempt> {
+        let attempt = self
+            .store()
+            .create_attempt(sale_id, phone, amount, cashier)?;
+        self.inner.emit_attempt(&attempt);
+        crash_point("after_commit");
+        self.send_push(attempt).await
+    }
+
+    /// A new push for a sale whose previous attempt is `unknown` (or `created` after a crash),
+    /// only on the cashier's word that no prompt reached the customer's phone.
+    pub async fn resend_after_unknown(
+        &self,
+        attempt_id: &str,
+        cashier_confirms_no_prompt: bool,
+        cashier: &str,
+    ) -> Result<Attempt> {
+        if !cashier_confirms_no_prompt {
+            return Err(Error::Conflict(
+                "a new M-Pesa request needs the cashier's confirmation that no prompt reached the phone".into(),
+            ));
+        }
+        let old = self.store().attempt(attempt_id)?;
+        if !matches!(old.state, AttemptState::Unknown | AttemptState::Created) {
+            return Err(Error::Conflict(format!(
+                "attempt {attempt_id} is {}; only an unknown attempt can be sent again",
+                old.state.name()
+            )));
+        }
+        self.inner.apply(
+            attempt_id,
+            &PaymentEvent::NeverReached,
+            "cashier",
+            Some("cashier: no prompt reached the phone"),
+        )?;
+        self.charge(old.sale_id, &old.phone, old.amount, cashier)
+            .await
+    }
+
+    async fn send_push(&self, attempt: Attempt) -> Result<Attempt> {
+        let cfg = &self.inner.cfg;
+        let push = StkPush {
+            shortcode: cfg.shortcode.clone(),
+            passkey: cfg.passkey.expose().to_string(),
+            payee: cfg.payee.clone(),
+            amount: attempt.amount as u64,
+            phone: attempt.phone.as_str().to_string(),
+            callback_url: (cfg.callback_url)(&attempt.id),
+            account_reference: account_reference(attempt.sale_id),
+            description: "Duka sale".into(),
+        };
+        tracing::info!(attempt = %attempt.id, sale = attempt.sale_id, phone = %attempt.phone.masked(), amount = attempt.amount, "stk push");
+        let answer = self.inner.client.stk_push(&push).await;
+        crash_point("after_push_answer");
+        let (event, desc) = match &answer {
+            Ok(r) => {
+                self.inner.daraja_ok();
+                (
+                    PaymentEvent::PushAccepted {
+                        checkout_id: r.checkout_request_id.clone(),
+                    },
+                    Some(r.customer_message.clone()),
+                )
+            }
+            Err(e) if e.nothing_happened() => {
+                self.inner.daraja_err(e);
+                (
+                    PaymentEvent::PushRejected {
+                        code: rejection_code(e),
+                    },
+                    Some(e.to_string()),
+                )
+            }
+            Err(e) => {
+                self.inner.daraja_err(e);
+                (PaymentEvent::PushNoAnswer, Some(e.to_string()))
+            }
+        };
+        let applied = self
+            .inner
+            .apply(&attempt.id, &event, "engine", desc.as_deref())?;
+        if let (Applied::Same(_), PaymentEvent::PushAccepted { checkout_id }) = (&applied, &event) {
+            // Settled already (a callback beat the push answer): keep the id for the record.
+            self.store()
+                .set_checkout_if_missing(&attempt.id, checkout_id)?;
+        }
+        crash_point("after_push_stored");
+        let a = applied.attempt().clone();
+        if let AttemptState::Pending { checkout_id } = &a.state {
+            self.inner.watch(&a.id, checkout_id, a.created_at);
+        }
+        Ok(a)
+    }
+
+    /// Daraja's STK callback body, from the relay or anywhere else. `attempt_hint` is the
+    /// attempt id carried in the callback URL, used when the CheckoutRequestID is not known
+    /// locally (the push answer was lost).
+    pub fn apply_callback(
+        &self,
+        body: &[u8],
+        attempt_hint: Option<&str>,
+        source: &str,
+    ) -> Result<Applied> {
+        let cb = daraja::wire::parse_stk_callback(body)
+            .map_err(|e| Error::invalid("callback", "Daraja's STK callback JSON", e.to_string()))?;
+        let found = self.store().attempt_by_checkout(&cb.checkout_request_id);
+        let attempt = match (found, attempt_hint) {
+            (Ok(a), _) => a,
+            (Err(Error::NotFound { .. }), Some(hint)) => {
+                let a = self.store().attempt(hint)?;
+                if let Some(have) = &a.checkout_request_id
+                    && have != &cb.checkout_request_id
+                {
+                    let reason = format!(
+                        "callback for CheckoutRequestID {} on an attempt pushed as {have}",
+                        cb.checkout_request_id
+                    );
+                    let flagged = self.store().flag_attempt(
+                        &a.id,
+                        &reason,
+                        source,
+                        serde_json::json!({"callback": cb}),
+                    )?;
+                    self.inner.emit_attempt(&flagged);
+                    return Ok(Applied::Conflict(flagged));
+                }
+                self.store()
+                    .set_checkout_if_missing(&a.id, &cb.checkout_request_id)?;
+                a
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let receipt = cb.receipt();
+        if cb.result_code.is_zero() {
+            let amount_ok = cb.amount().is_none_or(|x| x as i64 == attempt.amount);
+            let phone_ok = cb.phone().is_none_or(|p| p == attempt.phone.as_str());
+            if !amount_ok || !phone_ok {
+                let reason = format!(
+                    "callback says paid {} from {} but the attempt asked {} from {}",
+                    cb.amount().map(|a| a.to_string()).unwrap_or("?".into()),
+                    cb.phone()
+                        .and_then(|p| Msisdn::parse(&p).ok())
+                        .map(|m| m.masked())
+                        .unwrap_or("?".into()),
+                    attempt.amount,
+                    attempt.phone.masked()
+                );
+                let flagged = self.store().flag_attempt(
+                    &attempt.id,
+                    &reason,
+                    source,
+                    serde_json::json!({"receipt": receipt}),
+                )?;
+                self.inner.emit_attempt(&flagged);
+                return Ok(Applied::Conflict(flagged));
+            }
+        }
+        let event = PaymentEvent::Result {
+            code: cb.result_code.0.clone(),
+            receipt,
+        };
+        self.inner
+            .apply(&attempt.id, &event, source, Some(&cb.result_desc))
+    }
+
+    /// Settles what is open: `pending` and `unknown` attempts with a CheckoutRequestID are
+    /// queried now (still pending: handed to the poller); `created` ones (the push may or may
+    /// not have gone out) become `unknown` and, like unknown ones without a CheckoutRequestID,
+    /// are surfaced to the cashier. Nothing is deleted and nothing is pushed again.
+    pub async fn reconcile(&self) -> Result<Vec<Reconciled>> {
+        let open = self.store().attempts(true, 100_000)?;
+        let mut out = Vec::new();
+        for a in open {
+            let before = a.state.name().to_string();
+            let (after, how, note) = match (&a.state, a.checkout_request_id.clone()) {
+                (AttemptState::Created, None) => {
+                    let r = self.inner.apply(
+                        &a.id,
+                        &PaymentEvent::PushNoAnswer,
+                        "reconcile",
+                        Some("interrupted before the push answer was stored"),
+                    )?;
+                    (r.attempt().state.name().to_string(), "cashier", "the push may have reached the phone: ask the customer, or wait for the callback".to_string())
+                }
+                (_, Some(checkout)) => match self
+                    .inner
+                    .client
+                    .stk_query(
+                        &self.inner.cfg.shortcode,
+                        self.inner.cfg.passkey.expose(),
+                        &checkout,
+                    )
+                    .await
+                {
+                    Ok(QueryStatus::Done {
+                        result_code,
+                        result_desc,
+                    }) => {
+                        self.inner.daraja_ok();
+                        let r = self.inner.apply(
+                            &a.id,
+                            &PaymentEvent::Result {
+                                code: result_code.0.clone(),
+                                receipt: None,
+                            },
+                            "reconcile",
+                            Some(&result_desc),
+                        )?;
+                        (
+                            r.attempt().state.name().to_string(),
+                            "query",
+                            format!("ResultCode {result_code}"),
+                        )
+                    }
+                    Ok(QueryStatus::Pending { .. }) => {
+                        self.inner.daraja_ok();
+                        if matches!(a.state, AttemptState::Pending { .. }) {
+                            self.inner.watch(&a.id, &checkout, a.created_at);
+                        }
+                        (
+                            before.clone(),
+                            "poller",
+                            "Daraja is still processing it".to_string(),
+                        )
+                    }
+                    Err(e) => {
+                        self.inner.daraja_err(&e);
+                        if matches!(a.state, AttemptState::Pending { .. }) {
+                            self.inner.watch(&a.id, &checkout, a.created_at);
+                        }
+                        (before.clone(), "poller", format!("query failed: {e}"))
+                    }
+                },
+                (_, None) => (
+                    before.clone(),
+                    "cashier",
+                    "no CheckoutRequestID: ask the customer, or wait for the callback".to_string(),
+                ),
+            };
+            out.push(Reconciled {
+                attempt_id: a.id.clone(),
+                sale_id: a.sale_id,
+                before,
+                after,
+                how: how.to_string(),
+                note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Waits until the attempt is final or `unknown` (or `timeout` passes) and returns it.
+    pub async fn wait_settled(&self, attempt_id: &str, timeout: Duration) -> Result<Attempt> {
+        let mut rx = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let a = self.store().attempt(attempt_id)?;
+            if !matches!(
+                a.state,
+                AttemptState::Created | AttemptState::Pending { .. }
+            ) {
+                return Ok(a);
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => return Ok(a),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(a),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Stops the poller. Open attempts stay open on disk for the next start's reconcile.
+    pub fn shutdown(&self) {
+        let _ = self.inner.poll_tx.send(poller::Cmd::Shutdown);
+    }
+}
+
+/// `Sale 1234567` (at most 12 characters, shown on the prompt and in the customer's SMS).
+fn account_reference(sale_id: i64) -> String {
+    let r = format!("Sale {sale_id}");
+    if r.len() <= daraja::validate::MAX_ACCOUNT_REFERENCE {
+        r
+    } else {
+        let s = sale_id.to_string();
+        s[s.len()
+            .saturating_sub(daraja::validate::MAX_ACCOUNT_REFERENCE)..]
+            .to_string()
+    }
+}
+
+impl Inner {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit_attempt(&self, a: &Attempt) {
+        let _ = self
+            .events
+            .send(CoreEvent::AttemptChanged { attempt: a.clone() });
+    }
+
+    /// Applies a fact, emits what changed, and stops polling an attempt that became final.
+    pub(crate) fn apply(
+        &self,
+        attempt_id: &str,
+        event: &PaymentEvent,
+        source: &str,
+        desc: Option<&str>,
+    ) -> Result<Applied> {
+        let applied = self.store().apply_event(attempt_id, event, source, desc)?;
+        if !matches!(applied, Applied::Same(_)) {
+            let a = applied.attempt();
+            self.emit_attempt(a);
+            if a.state.is_final() {
+                let _ = self.poll_tx.send(poller::Cmd::Forget(a.id.clone()));
+            }
+            if matches!(a.state, AttemptState::Paid { .. })
+                && self
+                    .store()
+                    .sale(a.sale_id)
+                    .is_ok_and(|s| s.status == crate::sale::SaleStatus::Paid)
+            {
+                let _ = self.events.send(CoreEvent::SalePaid { sale_id: a.sale_id });
+            }
+        }
+        Ok(applied)
+    }
+
+    fn watch(&self, attempt_id: &str, checkout_id: &str, created_at: Millis) {
+        let _ = self.poll_tx.send(poller::Cmd::Watch {
+            attempt_id: attempt_id.to_string(),
+            checkout_id: checkout_id.to_string(),
+            created_at,
+        });
+    }
+
+    fn daraja_ok(&self) {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_daraja_ok = Some(now_ms());
+    }
+
+    fn daraja_err(&self, e: &daraja::Error) {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_daraja_error = Some((now_ms(), format!("{}: {e}", e.code())));
+    }
+}
