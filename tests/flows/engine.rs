@@ -167,13 +167,18 @@ async fn a_callback_settles_before_the_first_query() {
         r.sim.log().iter().all(|l| !l.path.contains("query")),
         "no query was needed"
     );
-    // The UI hears the attempt change and the sale being paid.
-    let mut saw_paid = false;
-    while let Ok(e) = rx.try_recv() {
-        saw_paid |=
-            matches!(e, duka_core::engine::CoreEvent::SalePaid { sale_id } if sale_id == sale);
-    }
-    assert!(saw_paid);
+    // The UI hears the sale being paid (it may be sent just after the row is visible).
+    let paid_event = tokio::time::timeout(SETTLE, async {
+        loop {
+            if let duka_core::engine::CoreEvent::SalePaid { sale_id } = rx.recv().await.unwrap()
+                && sale_id == sale
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(paid_event.is_ok(), "no SalePaid event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
