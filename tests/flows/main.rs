@@ -3,10 +3,12 @@
 //! # Contents
 //! - `cli` — init, catalog, sales, tenders, reports and export, across restarts.
 //! - `bad_input` — clear errors and nothing half written.
+//! - `crash` — kill -9 `duka charge` at many points, reconcile, nothing lost or doubled.
 //! - `engine` — the payment engine against daraja-sim: customers, faults, 200 at once.
 //! - `secrets` — credentials never reach SQLite or output.
 
 mod bad_input;
 mod cli;
+mod crash;
 mod engine;
 mod secrets;

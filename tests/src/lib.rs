@@ -140,6 +140,19 @@ impl Till {
         }
     }
 
+    /// Starts `duka ARGS` without waiting (for kill tests). Output is discarded.
+    pub fn spawn(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = Command::new(duka_bin());
+        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.envs(extra_env.iter().copied());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn duka")
+    }
+
     /// `duka --json ARGS`, which must succeed.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];

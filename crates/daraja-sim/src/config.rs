@@ -25,7 +25,9 @@ pub struct SimConfig {
     pub time_unit_ms: u64,
     /// Units before an unanswered interactive prompt times out with 1037.
     pub prompt_timeout_units: u64,
-    /// What a phone outside the scenario table does.
+    /// Customers by phone prefix, checked before the built-in table (first match wins).
+    pub phone_rules: Vec<PhoneRule>,
+    /// What a phone outside the rules and the scenario table does.
     pub default_behaviour: Behaviour,
     /// Longest `AccountReference` accepted (docs: 12; the sandbox took 15 once).
     pub max_account_reference: usize,
@@ -70,6 +72,7 @@ impl Default for SimConfig {
             seed: 7,
             time_unit_ms: 1000,
             prompt_timeout_units: 60,
+            phone_rules: Vec::new(),
             default_behaviour: Behaviour::Interactive,
             max_account_reference: 12,
             max_transaction_desc: 13,
@@ -92,6 +95,13 @@ pub struct ShortcodeConfig {
     pub passkey: String,
     #[serde(default)]
     pub tills: Vec<String>,
+}
+
+/// A scenario rule: phones starting with `prefix` behave as `behaviour`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneRule {
+    pub prefix: String,
+    pub behaviour: Behaviour,
 }
 
 /// What the simulated customer does with a prompt.
@@ -178,6 +188,15 @@ impl Default for C2bConfig {
             register_once: false,
         }
     }
+}
+
+/// The simulated customer for a phone: the configured rules, then the built-in table.
+pub fn customer_for(cfg: &SimConfig, phone: &str) -> Behaviour {
+    cfg.phone_rules
+        .iter()
+        .find(|r| phone.starts_with(&r.prefix))
+        .map(|r| r.behaviour.clone())
+        .unwrap_or_else(|| scenario_for(phone, &cfg.default_behaviour))
 }
 
 /// The simulated customers chosen by phone number. Documented in the README.

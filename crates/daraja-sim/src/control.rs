@@ -124,6 +124,18 @@ async fn expire_tokens(State(app): State<App>) -> Response {
     Json(json!({"ok": true})).into_response()
 }
 
+async fn sink(
+    State(app): State<App>,
+    Path(path): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let _ = app.sink.send(crate::SinkMessage {
+        path,
+        body: body.to_vec(),
+    });
+    Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response()
+}
+
 pub(crate) fn routes() -> axum::Router<App> {
     axum::Router::new()
         .route("/sim/prompts", get(prompts))
@@ -137,6 +149,7 @@ pub(crate) fn routes() -> axum::Router<App> {
         .route("/sim/faults", post(set_faults))
         .route("/sim/faults/next-push", post(next_push_faults))
         .route("/sim/tokens/expire", post(expire_tokens))
+        .route("/sim/sink/{*path}", post(sink))
 }
 
 pub(crate) async fn not_found(State(app): State<App>, uri: Uri) -> Response {

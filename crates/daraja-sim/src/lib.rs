@@ -28,7 +28,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-pub use config::{Behaviour, CallbackMode, Faults, MsisdnMode, SimConfig};
+pub use config::{Behaviour, CallbackMode, Faults, MsisdnMode, PhoneRule, SimConfig};
 pub use state::{CallbackRecord, LogEntry, PushState};
 
 pub(crate) type App = Arc<Shared>;
@@ -39,6 +39,17 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     /// Woken after every callback delivery attempt, so tests can await one instead of sleeping.
     pub callback_sent: tokio::sync::Notify,
+    /// What arrives at `/sim/sink/...` (a callback receiver for demo mode).
+    pub sink: tokio::sync::broadcast::Sender<SinkMessage>,
+}
+
+/// A POST received at `/sim/sink/{path}`: demo mode points callback URLs here and forwards
+/// what arrives to the till, so a till without a relay still sees callbacks.
+#[derive(Debug, Clone)]
+pub struct SinkMessage {
+    /// The path after `/sim/sink/`.
+    pub path: String,
+    pub body: Vec<u8>,
 }
 
 use state::State;
@@ -92,6 +103,7 @@ fn shared(cfg: SimConfig) -> App {
         cfg,
         http,
         callback_sent: tokio::sync::Notify::new(),
+        sink: tokio::sync::broadcast::channel(1024).0,
     })
 }
 
@@ -154,6 +166,16 @@ impl Sim {
 
     pub fn config(&self) -> &SimConfig {
         &self.app.cfg
+    }
+
+    /// Base URL of the callback sink: `{base_url}/sim/sink`.
+    pub fn sink_url(&self) -> String {
+        format!("{}/sim/sink", self.base_url)
+    }
+
+    /// Everything POSTed to the sink from now on.
+    pub fn subscribe_sink(&self) -> tokio::sync::broadcast::Receiver<SinkMessage> {
+        self.app.sink.subscribe()
     }
 
     /// Every request answered so far, in order.

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::config::{Behaviour, CallbackMode, Faults, scenario_for};
+use crate::config::{Behaviour, CallbackMode, Faults};
 use crate::state::{ALNUM, Push, PushState, Receipt, now_ms};
 use crate::{App, Shared};
 
@@ -423,7 +423,7 @@ pub(crate) async fn stk_push(State(app): State<App>, headers: HeaderMap, body: B
             let checkout = st.checkout_request_id(&phone);
             let merchant = st.merchant_request_id();
             let behaviour = if product_ok {
-                scenario_for(&phone, &cfg.default_behaviour)
+                crate::config::customer_for(cfg, &phone)
             } else {
                 Behaviour::Fail {
                     code: "2028".into(),

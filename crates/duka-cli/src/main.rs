@@ -4,6 +4,7 @@
 //! Errors print one line on stderr (`{"code","message"}` with `--json`) and exit 1.
 
 mod lines;
+mod pay;
 mod render;
 
 use std::io::{Read, Write};
@@ -82,6 +83,49 @@ enum Cmd {
     Sale(SaleCmd),
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Charge a sale by M-Pesa STK push and follow it to the end: exit 0 paid, 2 failed, 3 unknown
+    Charge {
+        #[arg(long)]
+        sale: i64,
+        /// The customer's phone: 0712 345 678, +254712345678, …
+        #[arg(long)]
+        phone: String,
+        /// Whole shillings [default: what is due]
+        #[arg(long, allow_hyphen_values = true)]
+        amount: Option<String>,
+        /// Above 250,000, send several requests (each approved by the customer)
+        #[arg(long)]
+        split: bool,
+        /// Return once the request is sent; the poller is not kept running
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// M-Pesa payment attempts, newest first
+    Attempts {
+        /// Only those not final yet (created, pending, unknown)
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One attempt with its event log
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Settle attempts a crash or a power cut left open; waits for those still pending
+    Reconcile,
+    /// After an unknown attempt, send again: only when no prompt reached the customer's phone
+    Resend {
+        attempt: String,
+        /// The cashier confirms the customer received no M-Pesa prompt
+        #[arg(long)]
+        no_prompt_reached: bool,
+    },
+    /// Check an M-Pesa code typed from a customer's SMS against what M-Pesa told Duka
+    VerifyCode {
+        code: String,
+        #[arg(long)]
+        sale: i64,
+    },
     /// Export sales as CSV (or JSON with --json)
     Export {
         /// First day, YYYY-MM-DD (Nairobi time)
@@ -222,7 +266,7 @@ fn main() -> ExitCode {
     };
     let json = cli.json;
     match run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let (code, message) = match e.downcast_ref::<duka_core::Error>() {
                 Some(core) => (core.code(), core.to_string()),
@@ -277,8 +321,164 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
+    if let Some(code) = payments(&cli)? {
+        return Ok(code);
+    }
+    run_other(cli, matches).map(|()| 0)
+}
+
+/// The commands that talk to M-Pesa (through the engine). `None` for any other command.
+fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
+    let code = match &cli.cmd {
+        Cmd::Charge {
+            sale,
+            phone,
+            amount,
+            split,
+            no_wait,
+        } => {
+            let ctx = open(cli)?;
+            let phone = duka_core::Msisdn::parse(phone)?;
+            let total = pay::amount_for(&ctx.store, *sale, amount.as_deref())?;
+            let (json, cashier) = (ctx.json, ctx.cashier.clone());
+            let rt = pay::runtime()?;
+            rt.block_on(async {
+                let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+                let (attempts, code) = pay::charge(
+                    &run, *sale, &phone, total, *split, &cashier, json, !*no_wait,
+                )
+                .await?;
+                if json {
+                    render::print(true, &attempts, String::new);
+                }
+                run.engine.shutdown();
+                Ok::<u8, anyhow::Error>(code)
+            })?
+        }
+        Cmd::Reconcile => {
+            let ctx = open(cli)?;
+            let json = ctx.json;
+            let rt = pay::runtime()?;
+            rt.block_on(async {
+                let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+                let report = run.engine.reconcile().await?;
+                // Wait for the ones handed to the poller, up to its deadline.
+                let mut settled = Vec::new();
+                for r in &report {
+                    let a = run
+                        .engine
+                        .wait_settled(
+                            &r.attempt_id,
+                            run.deadline + std::time::Duration::from_secs(10),
+                        )
+                        .await?;
+                    settled.push(a);
+                }
+                let out = serde_json::json!({"reconciled": report, "attempts": settled});
+                render::print(json, &out, || {
+                    if report.is_empty() {
+                        return "nothing to reconcile: no open M-Pesa requests".into();
+                    }
+                    report
+                        .iter()
+                        .zip(&settled)
+                        .map(|(r, a)| {
+                            format!(
+                                "{} (sale {}): {} → {} by {}: {}\n  {}",
+                                r.attempt_id,
+                                r.sale_id,
+                                r.before,
+                                a.state.name(),
+                                r.how,
+                                r.note,
+                                pay::describe(a)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+                run.engine.shutdown();
+                let open = settled.iter().filter(|a| !a.state.is_final()).count();
+                Ok::<u8, anyhow::Error>(if open > 0 { 3 } else { 0 })
+            })?
+        }
+        Cmd::Resend {
+            attempt,
+            no_prompt_reached,
+        } => {
+            let ctx = open(cli)?;
+            let (json, cashier) = (ctx.json, ctx.cashier.clone());
+            let rt = pay::runtime()?;
+            rt.block_on(async {
+                let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+                let a = run
+                    .engine
+                    .resend_after_unknown(attempt, *no_prompt_reached, &cashier)
+                    .await?;
+                let a = run
+                    .engine
+                    .wait_settled(&a.id, run.deadline + std::time::Duration::from_secs(10))
+                    .await?;
+                render::print(json, &a, || format!("{} ({})", pay::describe(&a), a.id));
+                run.engine.shutdown();
+                Ok::<u8, anyhow::Error>(pay::exit_code(&a))
+            })?
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(code))
+}
+
+fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     match &cli.cmd {
+        Cmd::Charge { .. } | Cmd::Reconcile | Cmd::Resend { .. } => {
+            unreachable!("handled by payments()")
+        }
+        Cmd::Attempts {
+            open: only_open,
+            limit,
+            id,
+        } => {
+            let ctx = open(&cli)?;
+            match id {
+                Some(id) => {
+                    let a = ctx.store.attempt(id)?;
+                    let events = ctx.store.attempt_events(id)?;
+                    let out = serde_json::json!({"attempt": a, "events": events});
+                    render::print(ctx.json, &out, || {
+                        let mut s = format!(
+                            "{}\n{}\n",
+                            pay::attempts_table(std::slice::from_ref(&a)),
+                            pay::describe(&a)
+                        );
+                        for e in &events {
+                            s += &format!(
+                                "  {}  {:<10} {:<15} {} → {} ({})\n",
+                                time::format_local(e.at),
+                                e.source,
+                                e.event,
+                                e.from_state,
+                                e.to_state,
+                                e.outcome
+                            );
+                        }
+                        s.trim_end().to_string()
+                    });
+                }
+                None => {
+                    let list = ctx.store.attempts(*only_open, *limit)?;
+                    render::print(ctx.json, &list, || pay::attempts_table(&list));
+                }
+            }
+            Ok(())
+        }
+        Cmd::VerifyCode { code, sale } => {
+            let mut ctx = open(&cli)?;
+            let v = ctx.store.verify_code(*sale, code)?;
+            render::print(ctx.json, &v, || v.message.clone());
+            Ok(())
+        }
         Cmd::Init {
             owner,
             shop_name,

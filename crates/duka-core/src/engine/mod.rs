@@ -534,3 +534,85 @@ impl Inner {
             .last_daraja_error = Some((now_ms(), format!("{}: {e}", e.code())));
     }
 }
+
+/// The public sandbox-style defaults daraja-sim runs with, used in demo mode.
+pub mod demo {
+    pub const CONSUMER_KEY: &str = "duka-demo-key";
+    pub const CONSUMER_SECRET: &str = "duka-demo-secret";
+    pub const SHORTCODE: &str = "174379";
+    /// Safaricom's public sandbox passkey for 174379 (not a secret).
+    pub const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+}
+
+/// Builds the Daraja client and engine configuration from settings and credentials.
+/// `demo_base_url` is the in-process simulator's URL in demo mode (the caller starts it).
+pub fn connect(
+    settings: &crate::config::Settings,
+    credentials: Option<&crate::config::Credentials>,
+    demo_base_url: Option<&str>,
+    poll: PollPolicy,
+) -> Result<(Client, EngineConfig)> {
+    use crate::config::{Environment as Env, TillType};
+    let (environment, key, secret, passkey, shortcode, payee) = match settings.environment {
+        Env::Demo => {
+            let base = demo_base_url
+                .ok_or_else(|| Error::Config("demo mode needs the simulator running".into()))?;
+            (
+                daraja::Environment::Custom(base.to_string()),
+                demo::CONSUMER_KEY.to_string(),
+                demo::CONSUMER_SECRET.to_string(),
+                Secret::new(demo::PASSKEY),
+                demo::SHORTCODE.to_string(),
+                Payee::Paybill,
+            )
+        }
+        env => {
+            let c = credentials.ok_or_else(|| {
+                Error::Config(format!(
+                    "environment {} needs credentials: set DUKA_CONSUMER_KEY, DUKA_CONSUMER_SECRET and DUKA_PASSKEY, or `duka secret set` each",
+                    env.as_str()
+                ))
+            })?;
+            let shortcode = settings.shortcode.clone().ok_or_else(|| {
+                Error::Config(
+                    "shortcode is not set (duka config set shortcode …, or DUKA_SHORTCODE)".into(),
+                )
+            })?;
+            let payee = match settings.till_type {
+                TillType::Paybill => Payee::Paybill,
+                TillType::Till => Payee::Till {
+                    till_number: settings.party_b.clone().ok_or_else(|| {
+                        Error::Config("a till needs party_b, the till number (DUKA_PARTY_B)".into())
+                    })?,
+                },
+            };
+            let environment = match env {
+                Env::Sandbox => daraja::Environment::Sandbox,
+                Env::Production => daraja::Environment::Production,
+                _ => daraja::Environment::Custom(
+                    settings.daraja_base_url.clone().unwrap_or_default(),
+                ),
+            };
+            (
+                environment,
+                c.consumer_key.expose().to_string(),
+                c.consumer_secret.expose().to_string(),
+                c.passkey.clone(),
+                shortcode,
+                payee,
+            )
+        }
+    };
+    let client = Client::new(daraja::Config::new(environment, &key, &secret))
+        .map_err(|e| Error::Config(e.to_string()))?;
+    Ok((
+        client,
+        EngineConfig {
+            shortcode,
+            passkey,
+            payee,
+            callback_url: Arc::new(EngineConfig::placeholder_callback),
+            poll,
+        },
+    ))
+}

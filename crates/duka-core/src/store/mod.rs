@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use catalog::{Cashier, ImportSummary};
-pub use payments::{Applied, Attempt, PaymentEventRow};
+pub use payments::{Applied, Attempt, PaymentEventRow, Verification};
 pub use reports::{CashierTotal, DayReport, ExportRow, ReceiptRow, TenderTotal, write_export_csv};
 
 use crate::error::{Error, Result};

@@ -1,0 +1,259 @@
+//! The M-Pesa commands: charge, attempts, reconcile, resend, verify-code, and the engine setup
+//! they share (demo mode runs daraja-sim in-process).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use daraja_sim::{Behaviour, Sim, SimConfig};
+use duka_core::config::{Credentials, Environment, Settings};
+use duka_core::engine::{CoreEvent, Engine, PollPolicy};
+use duka_core::payment::AttemptState;
+use duka_core::store::Attempt;
+use duka_core::{Msisdn, Store, secrets, time};
+
+use crate::invalid;
+
+/// A running engine and, in demo mode, the simulator it talks to.
+pub struct Running {
+    pub engine: Engine,
+    /// Kept alive while the engine runs (dropping it stops the simulator).
+    _sim: Option<Sim>,
+    pub deadline: Duration,
+}
+
+/// `DUKA_POLL_SCALE=100` runs the poll schedule 100 times faster (tests and demos).
+fn poll_policy() -> PollPolicy {
+    match std::env::var("DUKA_POLL_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        Some(f) if f > 0.0 => PollPolicy::scaled(f),
+        _ => PollPolicy::default(),
+    }
+}
+
+/// The simulator of demo mode: any phone outside the scenario table pays after 5 s.
+pub fn demo_sim_config() -> SimConfig {
+    // A fresh seed per run: receipts must not repeat across demo sessions on one database.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    SimConfig {
+        default_behaviour: Behaviour::Pay { after_units: 5 },
+        seed,
+        ..SimConfig::default()
+    }
+}
+
+pub async fn start(
+    store: Store,
+    data_dir: &std::path::Path,
+    secret_backend: &str,
+) -> anyhow::Result<Running> {
+    let env = |k: &str| std::env::var(k).ok();
+    let secrets = secrets::open(secret_backend, data_dir)?;
+    let creds = Credentials::load(secrets.as_ref(), &env)?;
+    let settings = Settings::load(&store, &env, creds.is_some())?;
+    let sim = if settings.environment == Environment::Demo {
+        Some(
+            Sim::spawn(demo_sim_config())
+                .await
+                .context("starting the Daraja simulator for demo mode")?,
+        )
+    } else {
+        None
+    };
+    let poll = poll_policy();
+    let deadline = poll.deadline;
+    let (client, mut cfg) = duka_core::engine::connect(
+        &settings,
+        creds.as_ref(),
+        sim.as_ref().map(|s| s.base_url()),
+        poll,
+    )?;
+    if let Some(sim) = &sim {
+        // No relay in demo mode: the simulator's sink receives the callbacks for us.
+        let sink = sim.sink_url();
+        cfg.callback_url = std::sync::Arc::new(move |attempt: &str| format!("{sink}/{attempt}"));
+    }
+    let engine = Engine::start(store, client, cfg);
+    if let Some(sim) = &sim {
+        let mut rx = sim.subscribe_sink();
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            while let Ok(m) = rx.recv().await {
+                let attempt = m.path.rsplit('/').next().unwrap_or_default().to_string();
+                if let Err(e) = engine.apply_callback(&m.body, Some(&attempt), "callback") {
+                    eprintln!("warning: a demo callback was not applied: {e}");
+                }
+            }
+        });
+    }
+    Ok(Running {
+        engine,
+        _sim: sim,
+        deadline,
+    })
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// What the cashier reads for an attempt's state.
+pub fn describe(a: &Attempt) -> String {
+    match &a.state {
+        AttemptState::Created => "sending the M-Pesa request…".into(),
+        AttemptState::Pending { .. } => format!("waiting for the customer to enter their PIN on {}", a.phone.local()),
+        AttemptState::Paid { receipt: Some(r) } => format!("PAID: M-Pesa receipt {r}"),
+        AttemptState::Paid { receipt: None } => "PAID (M-Pesa receipt pending: it arrives with the callback or the customer's SMS)".into(),
+        AttemptState::Failed { code } if code == duka_core::payment::NOT_REACHED => "closed: the cashier confirmed no prompt reached the phone".into(),
+        AttemptState::Failed { code } => format!(
+            "FAILED ({code}): {}{}",
+            daraja::codes::lookup(code).en,
+            a.result_desc.as_deref().filter(|d| !d.is_empty() && daraja::codes::lookup(code).class == daraja::codes::Class::Unknown).map(|d| format!(" [{d}]")).unwrap_or_default()
+        ),
+        AttemptState::Unknown => match (&a.result_code, &a.checkout_request_id) {
+            (Some(c), _) => format!("UNKNOWN: M-Pesa answered {c}, which Duka does not know. Check the customer's SMS; `duka reconcile` asks again."),
+            (None, Some(_)) => "UNKNOWN: M-Pesa gave no final answer in time. Check the customer's SMS; `duka reconcile` asks again.".into(),
+            (None, None) => "UNKNOWN: no answer from M-Pesa to the request. Ask the customer whether a prompt arrived; do not charge again until you know (`duka reconcile`, `duka resend`).".into(),
+        },
+    }
+}
+
+pub fn exit_code(a: &Attempt) -> u8 {
+    match a.state {
+        AttemptState::Paid { .. } => 0,
+        AttemptState::Failed { .. } => 2,
+        _ => 3,
+    }
+}
+
+/// The amount to push: given, or what is due rounded up to whole shillings.
+pub fn amount_for(store: &Store, sale_id: i64, amount: Option<&str>) -> anyhow::Result<i64> {
+    match amount {
+        Some(a) => {
+            let m = duka_core::Money::parse_field(a, "amount")?;
+            m.whole_shillings()
+                .ok_or_else(|| invalid("amount", "whole shillings (M-Pesa moves no cents)", a))
+        }
+        None => {
+            let due = store.sale(sale_id)?.due.cents();
+            if due == 0 {
+                return Err(
+                    duka_core::Error::Conflict(format!("sale {sale_id} has nothing due")).into(),
+                );
+            }
+            Ok((due + 99) / 100)
+        }
+    }
+}
+
+/// Charges (in parts of at most 250,000 when `split`), printing each state as it changes.
+pub async fn charge(
+    run: &Running,
+    sale_id: i64,
+    phone: &Msisdn,
+    total: i64,
+    split: bool,
+    cashier: &str,
+    json: bool,
+    wait: bool,
+) -> anyhow::Result<(Vec<Attempt>, u8)> {
+    let max = daraja::validate::MAX_AMOUNT as i64;
+    if total > max && !split {
+        return Err(invalid(
+            "amount",
+            format!(
+                "at most {max} per M-Pesa request; pass --split to send it in several requests, each approved by the customer"
+            ),
+            total.to_string(),
+        ));
+    }
+    let mut left = total;
+    let mut done = Vec::new();
+    while left > 0 {
+        let part = left.min(max);
+        let mut rx = run.engine.subscribe();
+        if !json {
+            println!(
+                "M-Pesa request: KES {part} to {} for sale {sale_id}",
+                phone.local()
+            );
+        }
+        let a = run.engine.charge(sale_id, phone, part, cashier).await?;
+        if !json {
+            println!("  {} ({})", describe(&a), a.id);
+        }
+        let shown = std::sync::Mutex::new(describe(&a));
+        let show = |attempt: &Attempt| {
+            let line = describe(attempt);
+            let mut last = shown.lock().unwrap_or_else(|p| p.into_inner());
+            if !json && line != *last {
+                println!("  {line}");
+                *last = line;
+            }
+        };
+        let settled = if wait
+            && matches!(
+                a.state,
+                AttemptState::Created | AttemptState::Pending { .. }
+            ) {
+            let printer = async {
+                while let Ok(ev) = rx.recv().await {
+                    if let CoreEvent::AttemptChanged { attempt } = ev
+                        && attempt.id == a.id
+                        && attempt.updated_at >= a.updated_at
+                    {
+                        show(&attempt);
+                    }
+                }
+            };
+            tokio::select! {
+                s = run.engine.wait_settled(&a.id, run.deadline + Duration::from_secs(10)) => s?,
+                _ = printer => run.engine.store().attempt(&a.id)?,
+            }
+        } else {
+            a
+        };
+        show(&settled);
+        let code = exit_code(&settled);
+        done.push(settled);
+        if code != 0 || !wait {
+            return Ok((done, code));
+        }
+        left -= part;
+    }
+    Ok((done, 0))
+}
+
+pub fn attempts_table(list: &[Attempt]) -> String {
+    if list.is_empty() {
+        return "no payment attempts".into();
+    }
+    let mut s = format!(
+        "{:<32}  {:>6}  {:<12} {:>9}  {:<8} {:<8} {}\n",
+        "attempt", "sale", "phone", "amount", "state", "code", "since"
+    );
+    for a in list {
+        s += &format!(
+            "{:<32}  {:>6}  {:<12} {:>9}  {:<8} {:<8} {}{}\n",
+            a.id,
+            a.sale_id,
+            a.phone.masked(),
+            a.amount,
+            a.state.name(),
+            a.result_code.as_deref().unwrap_or("-"),
+            time::format_local(a.created_at),
+            a.flag
+                .as_deref()
+                .map(|f| format!("\n      FLAGGED: {f}"))
+                .unwrap_or_default()
+        );
+    }
+    s.trim_end().to_string()
+}
