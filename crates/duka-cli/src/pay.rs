@@ -154,16 +154,29 @@ pub fn amount_for(store: &Store, sale_id: i64, amount: Option<&str>) -> anyhow::
 }
 
 /// Charges (in parts of at most 250,000 when `split`), printing each state as it changes.
-pub async fn charge(
-    run: &Running,
-    sale_id: i64,
-    phone: &Msisdn,
-    total: i64,
-    split: bool,
-    cashier: &str,
-    json: bool,
-    wait: bool,
-) -> anyhow::Result<(Vec<Attempt>, u8)> {
+/// One `duka charge`.
+pub struct ChargeRequest<'a> {
+    pub sale_id: i64,
+    pub phone: &'a Msisdn,
+    /// Whole shillings in all.
+    pub total: i64,
+    /// Consent to several pushes above the per-push limit.
+    pub split: bool,
+    pub cashier: &'a str,
+    pub json: bool,
+    pub wait: bool,
+}
+
+pub async fn charge(run: &Running, req: ChargeRequest<'_>) -> anyhow::Result<(Vec<Attempt>, u8)> {
+    let ChargeRequest {
+        sale_id,
+        phone,
+        total,
+        split,
+        cashier,
+        json,
+        wait,
+    } = req;
     let max = daraja::validate::MAX_AMOUNT as i64;
     if total > max && !split {
         return Err(invalid(
