@@ -345,10 +345,16 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
             let rt = pay::runtime()?;
             rt.block_on(async {
                 let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
-                let (attempts, code) = pay::charge(
-                    &run, *sale, &phone, total, *split, &cashier, json, !*no_wait,
-                )
-                .await?;
+                let req = pay::ChargeRequest {
+                    sale_id: *sale,
+                    phone: &phone,
+                    total,
+                    split: *split,
+                    cashier: &cashier,
+                    json,
+                    wait: !*no_wait,
+                };
+                let (attempts, code) = pay::charge(&run, req).await?;
                 if json {
                     render::print(true, &attempts, String::new);
                 }
