@@ -162,11 +162,113 @@ fn settings_from_env_win_over_stored_ones() {
 }
 
 #[test]
-fn demo_sets_up_a_worked_example_once() {
+fn demo_sets_up_sample_data_once_and_charges_by_stk_each_run() {
     let till = Till::new();
     let r = till.json(&["demo"]);
-    assert_eq!(r["sales_paid"], 2);
+    assert_eq!(
+        r["sales_paid"], 3,
+        "two sample sales and one paid by STK push"
+    );
+    let stk = r["mpesa_receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "mpesa_stk")
+        .unwrap();
+    assert_eq!(
+        stk["receipt"].as_str().unwrap().len(),
+        10,
+        "the receipt came with the callback: {stk}"
+    );
+    assert!(stk["verified"].as_bool().unwrap());
     let r = till.json(&["demo"]);
-    assert_eq!(r["sales_paid"], 2, "running demo again adds nothing");
+    assert_eq!(
+        r["sales_paid"], 4,
+        "sample data is not added twice; one more STK sale"
+    );
     assert_eq!(till.json(&["config", "show"])["environment"], "demo");
+}
+
+#[test]
+fn charge_above_the_push_limit_needs_consent_to_split() {
+    let till = Till::new().with_env("DUKA_ENVIRONMENT", "demo");
+    till.run(&["init"]).ok();
+    let sale = till.json(&["sale", "new", "--item", "Fridge", "--price", "300,000"]);
+    let id = sale["id"].as_i64().unwrap().to_string();
+    let r = till.run(&["charge", "--sale", &id, "--phone", "0700000000"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("amount: expected at most 250000 per M-Pesa request; pass --split"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        till.json(&["attempts"]).as_array().unwrap().is_empty(),
+        "nothing sent"
+    );
+    let attempts = till.json(&["charge", "--sale", &id, "--phone", "0700000000", "--split"]);
+    let amounts: Vec<i64> = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, vec![250_000, 50_000]);
+    assert!(
+        attempts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["state"] == "paid")
+    );
+    assert_eq!(till.json(&["sale", "show", &id])["status"], "paid");
+}
+
+#[test]
+fn charge_exit_codes_and_typed_code_verification() {
+    let till = Till::new().with_env("DUKA_ENVIRONMENT", "demo");
+    till.run(&["init"]).ok();
+    let id = till.json(&["sale", "new", "--item", "Tea", "--price", "120"])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let r = till.run(&["charge", "--sale", &id, "--phone", "0700000200"]);
+    assert_eq!(r.code, 2, "cancelled: {r:?}");
+    assert!(
+        r.stdout
+            .contains("FAILED (1032): The customer cancelled the request."),
+        "{}",
+        r.stdout
+    );
+    let r = till
+        .run(&["charge", "--sale", &id, "--phone", "0700000000"])
+        .ok();
+    assert!(r.stdout.contains("PAID: M-Pesa receipt "), "{}", r.stdout);
+    let receipt = r
+        .stdout
+        .split("PAID: M-Pesa receipt ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let v = till.json(&["verify-code", &receipt, "--sale", &id]);
+    assert_eq!(v["verified"], true, "{v}");
+    let other = till.json(&["sale", "new", "--item", "Milk", "--price", "60"])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let v = till.json(&["verify-code", &receipt, "--sale", &other]);
+    assert_eq!(v["verified"], false);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("not sale {other}")),
+        "{v}"
+    );
+    let list = till.json(&["attempts"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let one = till.json(&["attempts", "--id", list[0]["id"].as_str().unwrap()]);
+    assert_eq!(one["events"][0]["event"], "created");
 }

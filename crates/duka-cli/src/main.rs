@@ -868,14 +868,54 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
         let s2 = ctx.store.create_sale(&who, &b)?;
         ctx.store.pay_mpesa_code(s2.id, "QKM0FXE6RK", None, &who)?;
     }
-    let r = ctx.store.day_report(time::today())?;
-    render::print(ctx.json, &r, || {
-        format!(
-            "Duka demo data in {}\n\n{}\n\nTry:\n  duka --data-dir {dir} product list\n  duka --data-dir {dir} sale new --barcode 6001003 --qty 2 --cash 200\n  duka --data-dir {dir} report day",
-            data_dir.display(),
-            render::day_report(&r),
-            dir = data_dir.display()
-        )
-    });
-    Ok(())
+    // An M-Pesa sale every run: daraja-sim runs in-process, its customer 0700 000 000 pays
+    // after 2 seconds, and its callback brings the receipt.
+    let env = |k: &str| std::env::var(k).ok();
+    let settings = config::Settings::load(&ctx.store, &env, false)?;
+    if settings.environment != config::Environment::Demo {
+        return Err(invalid(
+            "environment",
+            "demo for `duka demo` (use a fresh --data-dir, or DUKA_ENVIRONMENT=demo)",
+            settings.environment.as_str(),
+        ));
+    }
+    let product = ctx.store.product_by_code("6001003")?;
+    let line = duka_core::sale::NewLine {
+        product_id: Some(product.id),
+        description: product.name,
+        unit_price: product.price,
+        quantity: 2,
+    };
+    let who = ctx.cashier.clone();
+    let sale = ctx.store.create_sale(&who, &[line])?;
+    let amount = (sale.total.cents() + 99) / 100;
+    let (json, data_dir_s) = (ctx.json, data_dir.display().to_string());
+    let phone = duka_core::Msisdn::parse("0700000000")?;
+    let rt = pay::runtime()?;
+    rt.block_on(async {
+        let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+        let req = pay::ChargeRequest {
+            sale_id: sale.id,
+            phone: &phone,
+            total: amount,
+            split: false,
+            cashier: &who,
+            json,
+            wait: true,
+        };
+        if !json {
+            println!("Demo mode: M-Pesa is simulated (daraja-sim), no credentials needed.\n");
+        }
+        pay::charge(&run, req).await?;
+        let r = run.engine.store().day_report(time::today())?;
+        render::print(json, &r, || {
+            format!(
+                "\n{}\n\nThe demo till is in {dir}. Try:\n  duka --data-dir {dir} sale new --barcode 6001001 --qty 2\n  duka --data-dir {dir} charge --sale <id> --phone 0712345678   (pays after 5 s)\n  duka --data-dir {dir} charge --sale <id> --phone 0700000200   (the customer cancels)\n  duka --data-dir {dir} report day",
+                render::day_report(&r),
+                dir = data_dir_s
+            )
+        });
+        run.engine.shutdown();
+        Ok::<(), anyhow::Error>(())
+    })
 }
