@@ -26,7 +26,9 @@ async fn confirmation_latency(payments: usize) {
     let rules = (0..20u64)
         .map(|k| PhoneRule {
             prefix: format!("25478{k:02}"),
-            behaviour: Behaviour::Pay { after_units: 100 + 5 * k },
+            behaviour: Behaviour::Pay {
+                after_units: 100 + 5 * k,
+            },
         })
         .collect();
     let cfg = SimConfig {
@@ -44,16 +46,30 @@ async fn confirmation_latency(payments: usize) {
     let mut latency = Vec::new();
     let mut queries: HashMap<String, usize> = HashMap::new();
     for a in &ids {
-        let settled = r.engine.wait_settled(&a.id, Duration::from_secs(60)).await.unwrap();
-        assert!(matches!(settled.state, AttemptState::Paid { .. }), "{settled:?}");
+        let settled = r
+            .engine
+            .wait_settled(&a.id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(
+            matches!(settled.state, AttemptState::Paid { .. }),
+            "{settled:?}"
+        );
         let checkout = a.checkout_request_id.clone().unwrap();
-        let Some(PushState::Done { at_ms, .. }) = r.sim.push_state(&checkout) else { panic!() };
+        let Some(PushState::Done { at_ms, .. }) = r.sim.push_state(&checkout) else {
+            panic!()
+        };
         latency.push((settled.updated_at - at_ms) as f64 / 1000.0);
         queries.insert(checkout, 0);
     }
     // The sim logs each query; the engine queries each attempt on its own schedule, so the
     // count per payment is the total over the number of payments.
-    let total_queries = r.sim.log().iter().filter(|l| l.path.contains("stkpushquery")).count();
+    let total_queries = r
+        .sim
+        .log()
+        .iter()
+        .filter(|l| l.path.contains("stkpushquery"))
+        .count();
     let per_payment = total_queries as f64 / payments as f64;
     println!(
         "confirmation by polling alone ({payments} payments, approval 10–20 s after the push): latency after approval p50 {:.2} s, p90 {:.2} s, max {:.2} s; STK queries per payment {:.1}; OAuth requests {} (tokens last 3599 s, refreshed 60 s early: 1 per ~59 min)",
@@ -95,7 +111,10 @@ async fn engine_overhead(n: usize) {
         r.engine.charge(sale, &phone, 100, "Wanjiku").await.unwrap();
         with_engine.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let (e50, e99) = (pct(&mut with_engine.clone(), 0.5), pct(&mut with_engine, 0.99));
+    let (e50, e99) = (
+        pct(&mut with_engine.clone(), 0.5),
+        pct(&mut with_engine, 0.99),
+    );
     let (b50, b99) = (pct(&mut bare.clone(), 0.5), pct(&mut bare, 0.99));
     println!(
         "engine overhead per charge ({n} charges, fsync on): charge() p50 {e50:.2} ms p99 {e99:.2} ms; bare push p50 {b50:.2} ms p99 {b99:.2} ms; overhead (push excluded) p50 {:.2} ms, p99 {:.2} ms",
@@ -113,6 +132,9 @@ async fn main() {
         return;
     }
     engine_overhead(500).await;
-    let payments = std::env::var("DUKA_BENCH_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let payments = std::env::var("DUKA_BENCH_PAYMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     confirmation_latency(payments).await;
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use daraja_sim::{Behaviour, CallbackMode, Faults, SimConfig};
+use daraja_sim::{Behaviour, CallbackMode, Faults, PushState, SimConfig};
 use duka_core::Msisdn;
 use duka_core::engine::PollPolicy;
 use duka_core::payment::AttemptState;
@@ -633,4 +633,57 @@ async fn two_hundred_sales_charged_at_once_all_settle() {
             .count(),
         200
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_status_brings_the_receipt_when_the_callback_is_lost() {
+    let cfg = SimConfig {
+        initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
+        ..fast_sim()
+    };
+    let r = duka_tests::engine::rig_with(cfg, fast_poll(), true, true).await;
+    r.sim.set_faults(Faults {
+        callback: CallbackMode::None,
+        ..Faults::default()
+    });
+    let a = r
+        .engine
+        .charge(r.sale(100), &phone("254700000110"), 100, "Wanjiku")
+        .await
+        .unwrap();
+    eventually("the receipt from Transaction Status", || {
+        matches!(
+            r.engine.store().attempt(&a.id).unwrap().state,
+            AttemptState::Paid { receipt: Some(_) }
+        )
+    })
+    .await;
+    let evs = events(&r, &a.id);
+    assert_eq!(
+        evs.iter()
+            .map(|e| (e.0.as_str(), e.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("created", "engine"),
+            ("push_accepted", "engine"),
+            ("result", "query"),
+            ("result", "status")
+        ]
+    );
+    let sale = r.engine.store().sale(a.sale_id).unwrap();
+    assert!(sale.tenders[0].verified);
+    let AttemptState::Paid {
+        receipt: Some(receipt),
+    } = r.engine.store().attempt(&a.id).unwrap().state
+    else {
+        panic!()
+    };
+    let Some(PushState::Done {
+        receipt: Some(sim_receipt),
+        ..
+    }) = r.sim.push_state(a.checkout_request_id.as_deref().unwrap())
+    else {
+        panic!()
+    };
+    assert_eq!(receipt, sim_receipt, "the receipt M-Pesa issued");
 }

@@ -186,6 +186,16 @@ pub mod engine {
     /// Callbacks are delivered when `with_callbacks`; otherwise the placeholder URL reaches
     /// nobody and polling alone carries each payment.
     pub async fn rig(sim_cfg: SimConfig, poll: PollPolicy, with_callbacks: bool) -> Rig {
+        rig_with(sim_cfg, poll, with_callbacks, false).await
+    }
+
+    /// `with_status`: Transaction Status fetches receipts, its results come to `/v1/status/…`.
+    pub async fn rig_with(
+        sim_cfg: SimConfig,
+        poll: PollPolicy,
+        with_callbacks: bool,
+        with_status: bool,
+    ) -> Rig {
         let sim = Sim::spawn(sim_cfg).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("duka.db")).unwrap();
@@ -203,6 +213,7 @@ pub mod engine {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let callbacks_url = format!("http://{}/v1/cb", listener.local_addr().unwrap());
         let base = callbacks_url.clone();
+        let status_base = callbacks_url.replace("/v1/cb", "/v1/status");
         let callback_url: Arc<dyn Fn(&str) -> String + Send + Sync> = if with_callbacks {
             Arc::new(move |attempt: &str| format!("{base}/{attempt}"))
         } else {
@@ -217,6 +228,20 @@ pub mod engine {
                 payee: Payee::Paybill,
                 callback_url,
                 poll,
+                status: with_status.then(|| duka_core::engine::StatusConfig {
+                    initiator: "testapi".into(),
+                    security_credential: Secret::new(
+                        daraja::security::security_credential(
+                            "Safaricom999!*!",
+                            daraja_sim::TEST_INITIATOR_CERT,
+                        )
+                        .unwrap(),
+                    ),
+                    result_url: {
+                        let base = status_base.clone();
+                        Arc::new(move |attempt: &str| format!("{base}/{attempt}"))
+                    },
+                }),
             },
         );
         let app = axum::Router::new()
@@ -226,6 +251,15 @@ pub mod engine {
                     |State(e): State<Engine>, Path(attempt): Path<String>, body: Bytes| async move {
                         // Like the relay: acknowledge whatever happens; a bad body is logged.
                         let _ = e.apply_callback(&body, Some(&attempt), "callback");
+                        axum::Json(serde_json::json!({"ResultCode": 0, "ResultDesc": "Accepted"}))
+                    },
+                ),
+            )
+            .route(
+                "/v1/status/{attempt}",
+                axum::routing::post(
+                    |State(e): State<Engine>, Path(attempt): Path<String>, body: Bytes| async move {
+                        let _ = e.apply_status_result(&body, Some(&attempt));
                         axum::Json(serde_json::json!({"ResultCode": 0, "ResultDesc": "Accepted"}))
                     },
                 ),

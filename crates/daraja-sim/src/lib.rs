@@ -33,6 +33,11 @@ pub use state::{CallbackRecord, LogEntry, PushState};
 
 pub(crate) type App = Arc<Shared>;
 
+/// A test initiator certificate (not Safaricom's): clients encrypt the initiator password with
+/// it; `TEST_INITIATOR_KEY` lets the simulator decrypt and check it.
+pub const TEST_INITIATOR_CERT: &str = include_str!("../fixtures/test-initiator.crt");
+pub const TEST_INITIATOR_KEY: &str = include_str!("../fixtures/test-initiator.key");
+
 pub(crate) struct Shared {
     pub cfg: SimConfig,
     state: Mutex<State>,

@@ -107,9 +107,22 @@ pub(crate) async fn transaction_status(
                 .format("%Y%m%d"),
             st.rng.hex(20)
         );
-        let receipt = transaction_id
-            .as_ref()
-            .and_then(|t| st.receipts.get(t).cloned());
+        // By receipt, or by the original request's id (an STK push's CheckoutRequestID or
+        // MerchantRequestID) when the receipt is what the caller is looking for.
+        let receipt = match (&transaction_id, &original) {
+            (Some(t), _) => st.receipts.get(t).cloned(),
+            (None, Some(o)) => st
+                .pushes
+                .values()
+                .find(|p| &p.checkout_request_id == o || &p.merchant_request_id == o)
+                .and_then(|p| match &p.state {
+                    crate::state::PushState::Done {
+                        receipt: Some(r), ..
+                    } => st.receipts.get(r).cloned(),
+                    _ => None,
+                }),
+            (None, None) => None,
+        };
         (originator, conversation, receipt)
     };
     let authorised = initiator == app.cfg.initiator && credential_ok(&app, &credential);

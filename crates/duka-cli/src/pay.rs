@@ -73,9 +73,23 @@ pub async fn start(
         poll,
     )?;
     if let Some(sim) = &sim {
-        // No relay in demo mode: the simulator's sink receives the callbacks for us.
+        // No relay in demo mode: the simulator's sink receives callbacks and Transaction
+        // Status results for us.
         let sink = sim.sink_url();
-        cfg.callback_url = std::sync::Arc::new(move |attempt: &str| format!("{sink}/{attempt}"));
+        let cb = sink.clone();
+        cfg.callback_url = std::sync::Arc::new(move |attempt: &str| format!("{cb}/cb/{attempt}"));
+        cfg.status = Some(duka_core::engine::StatusConfig {
+            initiator: sim.config().initiator.clone(),
+            security_credential: duka_core::secrets::Secret::new(
+                daraja::security::security_credential(
+                    &sim.config().initiator_password,
+                    daraja_sim::TEST_INITIATOR_CERT,
+                )?,
+            ),
+            result_url: std::sync::Arc::new(move |attempt: &str| {
+                format!("{sink}/status/{attempt}")
+            }),
+        });
     }
     let engine = Engine::start(store, client, cfg);
     if let Some(sim) = &sim {
@@ -83,8 +97,16 @@ pub async fn start(
         let engine = engine.clone();
         tokio::spawn(async move {
             while let Ok(m) = rx.recv().await {
-                let attempt = m.path.rsplit('/').next().unwrap_or_default().to_string();
-                if let Err(e) = engine.apply_callback(&m.body, Some(&attempt), "callback") {
+                let (kind, attempt) = m.path.split_once('/').unwrap_or(("cb", m.path.as_str()));
+                let applied = match kind {
+                    "status" => engine
+                        .apply_status_result(&m.body, Some(attempt))
+                        .map(|_| ()),
+                    _ => engine
+                        .apply_callback(&m.body, Some(attempt), "callback")
+                        .map(|_| ()),
+                };
+                if let Err(e) = applied {
                     eprintln!("warning: a demo callback was not applied: {e}");
                 }
             }

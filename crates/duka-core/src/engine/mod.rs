@@ -60,6 +60,18 @@ pub struct EngineConfig {
     /// Daraja accepts, and polling alone carries the payment.
     pub callback_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
     pub poll: PollPolicy,
+    /// Transaction Status, to fetch the receipt of a payment confirmed by the query alone.
+    pub status: Option<StatusConfig>,
+}
+
+/// What Transaction Status needs. The result comes back to `result_url(attempt_id)` (through
+/// the relay, or the simulator's sink in demo mode) and is fed to `apply_status_result`.
+#[derive(Clone)]
+pub struct StatusConfig {
+    pub initiator: String,
+    /// base64(RSA(initiator password)), from `daraja::security::security_credential`.
+    pub security_credential: Secret,
+    pub result_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
 }
 
 impl EngineConfig {
@@ -349,6 +361,75 @@ impl Engine {
             .apply(&attempt.id, &event, source, Some(&cb.result_desc))
     }
 
+    /// Asks Transaction Status for the receipt of a payment the query confirmed without one.
+    /// Does nothing when Transaction Status is not configured or the receipt is known.
+    pub async fn request_receipt(&self, attempt_id: &str) -> Result<bool> {
+        self.inner.request_receipt(attempt_id).await
+    }
+
+    /// A Transaction Status `Result` (from the relay or the demo sink). The attempt is found by
+    /// the hint in the result URL or the `Occasion` Duka sent; the receipt is applied when the
+    /// amount matches.
+    pub fn apply_status_result(
+        &self,
+        body: &[u8],
+        attempt_hint: Option<&str>,
+    ) -> Result<Option<Applied>> {
+        let r = daraja::wire::parse_result(body).map_err(|e| {
+            Error::invalid(
+                "result",
+                "Daraja's Transaction Status Result JSON",
+                e.to_string(),
+            )
+        })?;
+        let occasion = r
+            .reference_data
+            .as_ref()
+            .and_then(|d| {
+                d.reference_item
+                    .as_slice()
+                    .iter()
+                    .find(|kv| kv.key == "Occasion")
+                    .and_then(|kv| kv.value.as_ref())
+            })
+            .and_then(daraja::wire::value_string);
+        let Some(id) = attempt_hint.map(str::to_string).or(occasion) else {
+            return Err(Error::invalid(
+                "result",
+                "a result for an attempt of this till (Occasion)",
+                "none",
+            ));
+        };
+        let attempt = self.store().attempt(&id)?;
+        let (Some(receipt), true) = (r.receipt(), r.result_code.is_zero()) else {
+            tracing::info!(attempt = %id, code = %r.result_code, "transaction status without a receipt");
+            return Ok(None);
+        };
+        let amount = r.parameter("Amount").and_then(daraja::wire::value_whole);
+        if amount.is_some_and(|a| a as i64 != attempt.amount) {
+            let reason = format!(
+                "Transaction Status says {receipt} was {} but the attempt asked {}",
+                amount.unwrap_or(0),
+                attempt.amount
+            );
+            let flagged = self.store().flag_attempt(
+                &id,
+                &reason,
+                "status",
+                serde_json::json!({"receipt": receipt}),
+            )?;
+            self.inner.emit_attempt(&flagged);
+            return Ok(Some(Applied::Conflict(flagged)));
+        }
+        let event = PaymentEvent::Result {
+            code: "0".into(),
+            receipt: Some(receipt),
+        };
+        self.inner
+            .apply(&id, &event, "status", Some(&r.result_desc))
+            .map(Some)
+    }
+
     /// Settles what is open: `pending` and `unknown` attempts with a CheckoutRequestID are
     /// queried now (still pending: handed to the poller); `created` ones (the push may or may
     /// not have gone out) become `unknown` and, like unknown ones without a CheckoutRequestID,
@@ -512,6 +593,41 @@ impl Inner {
         Ok(applied)
     }
 
+    async fn request_receipt(&self, attempt_id: &str) -> Result<bool> {
+        let Some(status) = &self.cfg.status else {
+            return Ok(false);
+        };
+        let a = self.store().attempt(attempt_id)?;
+        let (AttemptState::Paid { receipt: None }, Some(checkout)) =
+            (&a.state, &a.checkout_request_id)
+        else {
+            return Ok(false);
+        };
+        let req = daraja::wire::TransactionStatusRequest {
+            initiator: status.initiator.clone(),
+            security_credential: status.security_credential.expose().to_string(),
+            command_id: "TransactionStatusQuery".into(),
+            transaction_id: None,
+            original_conversation_id: Some(checkout.clone()),
+            party_a: self.cfg.shortcode.clone(),
+            identifier_type: "4".into(),
+            result_url: (status.result_url)(attempt_id),
+            queue_timeout_url: (status.result_url)(attempt_id),
+            remarks: "Duka receipt lookup".into(),
+            occasion: Some(attempt_id.to_string()),
+        };
+        match self.client.transaction_status(&req).await {
+            Ok(_) => {
+                self.daraja_ok();
+                Ok(true)
+            }
+            Err(e) => {
+                self.daraja_err(&e);
+                Err(Error::Config(format!("Transaction Status: {e}")))
+            }
+        }
+    }
+
     fn watch(&self, attempt_id: &str, checkout_id: &str, created_at: Millis) {
         let _ = self.poll_tx.send(poller::Cmd::Watch {
             attempt_id: attempt_id.to_string(),
@@ -613,6 +729,7 @@ pub fn connect(
             payee,
             callback_url: Arc::new(EngineConfig::placeholder_callback),
             poll,
+            status: None,
         },
     ))
 }

@@ -196,6 +196,13 @@ async fn query_once(inner: &Inner, attempt_id: &str, checkout: &str) -> Outcome 
                 Ok(a) if matches!(a.attempt().state, AttemptState::Pending { .. }) => {
                     Outcome::Again
                 }
+                Ok(a) if matches!(a.attempt().state, AttemptState::Paid { receipt: None }) => {
+                    // The query never carries the receipt: ask Transaction Status, if set up.
+                    if let Err(e) = inner.request_receipt(attempt_id).await {
+                        tracing::warn!(attempt = %attempt_id, "receipt lookup: {e}");
+                    }
+                    Outcome::Stop
+                }
                 Ok(_) => Outcome::Stop,
                 Err(e) => {
                     tracing::warn!(attempt = %attempt_id, "applying a query result: {e}");
