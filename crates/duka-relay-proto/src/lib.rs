@@ -1,0 +1,283 @@
+//! # duka-relay-proto
+//!
+//! What the relay and the till must agree on, with no server code: the signatures in callback
+//! URLs, the pairing string, and the websocket frames. Both `duka-relay` and `duka-core`
+//! depend on this crate; the till never pulls in the server.
+//!
+//! ## URLs (all path segments lowercase hex, so Daraja's URL rules hold)
+//! - STK callback: `{relay}/v1/cb/{till}/{attempt}/{sig}`, `sig = sign(key, "stk|" + attempt)`
+//! - Transaction Status result: `{relay}/v1/status/{till}/{attempt}/{sig}`, `"status|" + attempt`
+//! - C2B (per shop): `{relay}/v1/c2b/{shop}/{sig}/confirm` and `/validate`, `"c2b|" + shop`
+//!   signed with the shop's key.
+//!
+//! ## Websocket `/v1/ws`
+//! relay → `Challenge{nonce}`; till → `Hello{till, mac = sign(key, "ws|" + nonce), resume_after}`;
+//! relay → `Ready{last_seq}` then `Message{seq, kind, attempt_id, body}` frames in `seq` order;
+//! till → `Ack{seq}` after its own commit. C2B validation: relay → `Validate{id, body}`,
+//! till → `Validation{id, result_code, result_desc}` (within Daraja's 8 s).
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// Length of a URL signature in hex characters (128 bits).
+pub const SIG_HEX: usize = 32;
+
+/// `hex(HMAC-SHA256(key, message))[..32]`.
+pub fn sign(key: &[u8], message: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message.as_bytes());
+    let full = hex::encode(mac.finalize().into_bytes());
+    full[..SIG_HEX].to_string()
+}
+
+/// Constant-time check of a signature.
+pub fn verify(key: &[u8], message: &str, sig: &str) -> bool {
+    let want = sign(key, message);
+    want.len() == sig.len()
+        && want
+            .bytes()
+            .zip(sig.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+pub fn stk_message(attempt: &str) -> String {
+    format!("stk|{attempt}")
+}
+pub fn status_message(attempt: &str) -> String {
+    format!("status|{attempt}")
+}
+pub fn c2b_message(shop: &str) -> String {
+    format!("c2b|{shop}")
+}
+pub fn ws_message(nonce: &str) -> String {
+    format!("ws|{nonce}")
+}
+
+/// An id or signature segment: 1–64 lowercase hex characters.
+pub fn is_segment(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub fn stk_callback_url(relay: &str, till: &str, key: &[u8], attempt: &str) -> String {
+    format!(
+        "{}/v1/cb/{till}/{attempt}/{}",
+        relay.trim_end_matches('/'),
+        sign(key, &stk_message(attempt))
+    )
+}
+
+pub fn status_result_url(relay: &str, till: &str, key: &[u8], attempt: &str) -> String {
+    format!(
+        "{}/v1/status/{till}/{attempt}/{}",
+        relay.trim_end_matches('/'),
+        sign(key, &status_message(attempt))
+    )
+}
+
+pub fn c2b_urls(relay: &str, shop: &str, shop_key: &[u8]) -> (String, String) {
+    let base = format!(
+        "{}/v1/c2b/{shop}/{}",
+        relay.trim_end_matches('/'),
+        sign(shop_key, &c2b_message(shop))
+    );
+    (format!("{base}/confirm"), format!("{base}/validate"))
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("pairing: expected the string `duka-relay till add` printed (dukarelay1:…), got {0}")]
+pub struct BadPairing(pub String);
+
+/// What a till needs to talk to its relay, as one string to paste.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pairing {
+    /// The relay's public base URL, e.g. `https://relay.example.com`.
+    pub url: String,
+    pub shop: String,
+    pub till: String,
+    /// 32 bytes, hex.
+    pub key: String,
+}
+
+const PAIRING_PREFIX: &str = "dukarelay1:";
+
+impl Pairing {
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("serialisable");
+        format!(
+            "{PAIRING_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        )
+    }
+
+    pub fn decode(s: &str) -> Result<Pairing, BadPairing> {
+        let what = || {
+            BadPairing(if s.len() > 16 {
+                format!("{}…", &s[..16])
+            } else {
+                s.to_string()
+            })
+        };
+        let b64 = s.trim().strip_prefix(PAIRING_PREFIX).ok_or_else(what)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64)
+            .map_err(|_| what())?;
+        let p: Pairing = serde_json::from_slice(&json).map_err(|_| what())?;
+        let key_ok = p.key.len() == 64 && is_segment(&p.key);
+        let url_ok = p.url.starts_with("https://") || p.url.starts_with("http://");
+        if !key_ok || !url_ok || !is_segment(&p.till) || !is_segment(&p.shop) {
+            return Err(what());
+        }
+        Ok(p)
+    }
+
+    pub fn key_bytes(&self) -> Vec<u8> {
+        hex::decode(&self.key).unwrap_or_default()
+    }
+}
+
+/// What a stored message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An STK callback for `attempt_id`.
+    Stk,
+    /// A Transaction Status result (or timeout) for `attempt_id`.
+    Status,
+    /// A C2B confirmation (fanned out to every till of the shop).
+    C2bConfirm,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Stk => "stk",
+            Kind::Status => "status",
+            Kind::C2bConfirm => "c2b_confirm",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "stk" => Kind::Stk,
+            "status" => Kind::Status,
+            "c2b_confirm" => Kind::C2bConfirm,
+            _ => return None,
+        })
+    }
+}
+
+/// Relay → till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToTill {
+    Challenge {
+        nonce: String,
+    },
+    Ready {
+        last_seq: u64,
+    },
+    Message {
+        seq: u64,
+        kind: Kind,
+        attempt_id: Option<String>,
+        body: String,
+    },
+    Validate {
+        id: String,
+        body: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+/// Till → relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromTill {
+    Hello {
+        till: String,
+        mac: String,
+        resume_after: u64,
+    },
+    Ack {
+        seq: u64,
+    },
+    Validation {
+        id: String,
+        result_code: String,
+        result_desc: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_lowercase_hex_and_key_bound() {
+        let k1 = [1u8; 32];
+        let k2 = [2u8; 32];
+        let s = sign(&k1, &stk_message("abc"));
+        assert_eq!(s.len(), SIG_HEX);
+        assert!(is_segment(&s));
+        assert!(verify(&k1, &stk_message("abc"), &s));
+        assert!(!verify(&k2, &stk_message("abc"), &s), "another till's key");
+        assert!(!verify(&k1, &stk_message("abd"), &s), "another attempt");
+        assert!(!verify(&k1, &status_message("abc"), &s), "another kind");
+        assert!(!verify(&k1, &stk_message("abc"), &s[..31]));
+        let url = stk_callback_url("https://relay.example.com/", "0a1b", &k1, "ff00");
+        assert!(url.starts_with("https://relay.example.com/v1/cb/0a1b/ff00/"));
+        let lower = url.to_ascii_lowercase();
+        for banned in ["mpesa", "safaricom", "query", "sql", "exe", "cmd"] {
+            assert!(!lower.contains(banned));
+        }
+    }
+
+    #[test]
+    fn pairing_round_trips_and_refuses_garbage() {
+        let p = Pairing {
+            url: "https://relay.example.com".into(),
+            shop: "5a0b".into(),
+            till: "0a1b2c".into(),
+            key: "ab".repeat(32),
+        };
+        let s = p.encode();
+        assert!(s.starts_with("dukarelay1:"));
+        assert_eq!(Pairing::decode(&s).unwrap(), p);
+        assert_eq!(p.key_bytes().len(), 32);
+        for bad in [
+            "",
+            "dukarelay1:",
+            "dukarelay1:!!!!",
+            "hello",
+            &s.replace("dukarelay1:", "dukarelay2:"),
+        ] {
+            assert!(Pairing::decode(bad).is_err(), "{bad}");
+        }
+        let short = Pairing {
+            key: "ab".into(),
+            ..p
+        };
+        assert!(Pairing::decode(&short.encode()).is_err());
+    }
+
+    #[test]
+    fn frames_are_tagged_json() {
+        let f = ToTill::Message {
+            seq: 3,
+            kind: Kind::Stk,
+            attempt_id: Some("ab".into()),
+            body: "{}".into(),
+        };
+        let j = serde_json::to_string(&f).unwrap();
+        assert!(j.contains("\"type\":\"message\"") && j.contains("\"kind\":\"stk\""));
+        assert_eq!(serde_json::from_str::<ToTill>(&j).unwrap(), f);
+        assert!(serde_json::from_str::<FromTill>("{\"type\":\"ack\"}").is_err());
+    }
+}
