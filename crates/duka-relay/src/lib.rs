@@ -1,0 +1,558 @@
+//! # duka-relay
+//!
+//! Daraja cannot call a desktop till back, so the relay takes Daraja's callbacks on the
+//! internet, commits each to SQLite before answering "Accepted", and forwards it to the right
+//! till over a websocket, keeping it until the till acknowledges it (or its TTL passes).
+//! Never depends on duka-core; the protocol is in `duka-relay-proto`.
+//!
+//! # Layout
+//! - `store` — SQLite: shops, tills and their keys, per-till messages with a rising `seq`;
+//!   one writer thread group-commits.
+//! - this file — the HTTP endpoints (signed STK / status / C2B URLs), the websocket sessions,
+//!   limits (body size, per-IP rate, optional IP allow-list), `/healthz`, `/metrics`.
+//! - `metrics` — Prometheus counters.
+//! - `main.rs` — `duka-relay serve`, `till add|list|revoke`, `shop urls`.
+
+pub mod error;
+pub mod metrics;
+pub mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use duka_relay_proto::{FromTill, Kind, ToTill};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::{Error, Result};
+use metrics::Metrics;
+pub use store::Store;
+use store::Stored;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Largest callback body accepted, in bytes.
+    pub max_body: usize,
+    /// Requests per second per client IP on the callback URLs (`None`: no limit).
+    pub rate_limit_per_ip: Option<u32>,
+    /// When not empty, only these addresses may POST callbacks (Safaricom's published list).
+    pub allow_ips: Vec<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed (e.g. the local Caddy or nginx).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Undelivered messages are dropped after this long.
+    pub ttl: Duration,
+    /// How long a C2B validation waits for a till before the shop's default answer (Daraja
+    /// allows about 8 s in all).
+    pub validation_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            max_body: 64 * 1024,
+            rate_limit_per_ip: Some(100),
+            allow_ips: Vec::new(),
+            trusted_proxies: Vec::new(),
+            ttl: Duration::from_secs(7 * 24 * 3600),
+            validation_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+enum ToSession {
+    Msg(Stored),
+    Validate { id: String, body: String },
+}
+
+struct Session {
+    id: u64,
+    shop_id: String,
+    tx: mpsc::UnboundedSender<ToSession>,
+}
+
+pub struct Relay {
+    store: Store,
+    cfg: Config,
+    pub metrics: Metrics,
+    sessions: Mutex<HashMap<String, Session>>,
+    rates: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    validations: Mutex<HashMap<String, oneshot::Sender<(String, String)>>>,
+    next_session: AtomicU64,
+}
+
+type App = Arc<Relay>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Relay {
+    pub fn new(store: Store, cfg: Config) -> App {
+        Arc::new(Relay {
+            store,
+            cfg,
+            metrics: Metrics::default(),
+            sessions: Mutex::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
+            validations: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn connected(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    fn notify(&self, stored: Vec<Stored>) {
+        let sessions = lock(&self.sessions);
+        for m in stored {
+            if let Some(s) = sessions.get(&m.till_id) {
+                let _ = s.tx.send(ToSession::Msg(m));
+            }
+        }
+    }
+
+    /// The caller's address: the socket's, or `X-Forwarded-For`'s last hop from a trusted proxy.
+    fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        let ip = peer.ip();
+        if self.cfg.trusted_proxies.contains(&ip)
+            && let Some(fwd) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+            && let Some(last) = fwd.rsplit(',').next().and_then(|s| s.trim().parse().ok())
+        {
+            return last;
+        }
+        ip
+    }
+
+    /// Allow-list and per-IP token bucket. `Err` is the answer to send.
+    fn admit(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+        let ip = self.client_ip(peer, headers);
+        if !self.cfg.allow_ips.is_empty() && !self.cfg.allow_ips.contains(&ip) {
+            return Err(self.refuse("ip_not_allowed", StatusCode::FORBIDDEN));
+        }
+        if let Some(rate) = self.cfg.rate_limit_per_ip {
+            let mut rates = lock(&self.rates);
+            let now = Instant::now();
+            let (tokens, last) = rates.entry(ip).or_insert((f64::from(rate) * 2.0, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * f64::from(rate)).min(f64::from(rate) * 2.0);
+            *last = now;
+            if *tokens < 1.0 {
+                drop(rates);
+                return Err(self.refuse("rate_limited", StatusCode::TOO_MANY_REQUESTS));
+            }
+            *tokens -= 1.0;
+        }
+        Ok(())
+    }
+
+    fn refuse(&self, reason: &'static str, status: StatusCode) -> Response {
+        self.metrics.reject(reason);
+        tracing::warn!(reason, status = status.as_u16(), "refused a request");
+        (status, axum::Json(json!({"ResultCode": 1, "ResultDesc": reason}))).into_response()
+    }
+
+    fn body(&self, body: std::result::Result<Bytes, BytesRejection>, top_key: &str) -> Result<Arc<str>, Response> {
+        let bytes = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                self.refuse("too_large", StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                self.refuse("unreadable", StatusCode::BAD_REQUEST)
+            }
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| self.refuse("malformed", StatusCode::BAD_REQUEST))?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) if top_key.is_empty() || m.contains_key(top_key) => Ok(Arc::from(text)),
+            _ => Err(self.refuse("malformed", StatusCode::BAD_REQUEST)),
+        }
+    }
+
+    /// The till named in a signed URL, if the signature holds.
+    fn signed_till(&self, till: &str, message: &str, sig: &str) -> Result<store::Till, Response> {
+        if !duka_relay_proto::is_segment(till) || !duka_relay_proto::is_segment(sig) {
+            return Err(self.refuse("bad_path", StatusCode::NOT_FOUND));
+        }
+        match self.store.till(till) {
+            Ok(Some(t)) if !t.revoked => {
+                if duka_relay_proto::verify(&t.key, message, sig) {
+                    Ok(t)
+                } else {
+                    Err(self.refuse("bad_signature", StatusCode::FORBIDDEN))
+                }
+            }
+            Ok(Some(_)) => Err(self.refuse("revoked_till", StatusCode::FORBIDDEN)),
+            Ok(None) => Err(self.refuse("unknown_till", StatusCode::NOT_FOUND)),
+            Err(e) => {
+                tracing::error!("store: {e}");
+                Err(self.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE))
+            }
+        }
+    }
+
+    async fn store_and_forward(&self, tills: Vec<String>, kind: Kind, attempt: Option<String>, body: Arc<str>) -> Result<(), Response> {
+        self.metrics.received.fetch_add(1, Ordering::Relaxed);
+        match self.store.insert(tills, kind, attempt, body).await {
+            Ok(stored) => {
+                self.metrics.stored.fetch_add(stored.len() as u64, Ordering::Relaxed);
+                self.notify(stored);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("store: {e}");
+                Err(self.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE))
+            }
+        }
+    }
+}
+
+fn accepted() -> Response {
+    axum::Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response()
+}
+
+async fn stk_callback(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((till, attempt, sig)): Path<(String, String, String)>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    signed_post(app, peer, headers, till, attempt, sig, body, Kind::Stk).await
+}
+
+async fn status_result(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((till, attempt, sig)): Path<(String, String, String)>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    signed_post(app, peer, headers, till, attempt, sig, body, Kind::Status).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn signed_post(
+    app: App,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    till: String,
+    attempt: String,
+    sig: String,
+    body: std::result::Result<Bytes, BytesRejection>,
+    kind: Kind,
+) -> Response {
+    if let Err(r) = app.admit(peer, &headers) {
+        return r;
+    }
+    if !duka_relay_proto::is_segment(&attempt) {
+        return app.refuse("bad_path", StatusCode::NOT_FOUND);
+    }
+    let message = match kind {
+        Kind::Status => duka_relay_proto::status_message(&attempt),
+        _ => duka_relay_proto::stk_message(&attempt),
+    };
+    if let Err(r) = app.signed_till(&till, &message, &sig) {
+        return r;
+    }
+    let top = if kind == Kind::Status { "Result" } else { "Body" };
+    let body = match app.body(body, top) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match app.store_and_forward(vec![till], kind, Some(attempt), body).await {
+        Ok(()) => accepted(),
+        Err(r) => r,
+    }
+}
+
+async fn c2b(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((shop, sig, what)): Path<(String, String, String)>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = app.admit(peer, &headers) {
+        return r;
+    }
+    if !duka_relay_proto::is_segment(&shop) || !duka_relay_proto::is_segment(&sig) {
+        return app.refuse("bad_path", StatusCode::NOT_FOUND);
+    }
+    let shop = match app.store.shop(&shop) {
+        Ok(Some(s)) if s.id == shop => s,
+        _ => return app.refuse("unknown_shop", StatusCode::NOT_FOUND),
+    };
+    if !duka_relay_proto::verify(&shop.key, &duka_relay_proto::c2b_message(&shop.id), &sig) {
+        return app.refuse("bad_signature", StatusCode::FORBIDDEN);
+    }
+    let body = match app.body(body, "") {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match what.as_str() {
+        "confirm" => {
+            let tills = match app.store.shop_tills(&shop.id) {
+                Ok(t) => t,
+                Err(_) => return app.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE),
+            };
+            match app.store_and_forward(tills, Kind::C2bConfirm, None, body).await {
+                Ok(()) => axum::Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response(),
+                Err(r) => r,
+            }
+        }
+        "validate" => {
+            app.metrics.validations.fetch_add(1, Ordering::Relaxed);
+            let (code, desc) = validate(&app, &shop, &body).await;
+            axum::Json(json!({"ResultCode": code, "ResultDesc": desc})).into_response()
+        }
+        _ => app.refuse("bad_path", StatusCode::NOT_FOUND),
+    }
+}
+
+/// Asks the shop's connected tills; the first answer within the timeout wins, else the
+/// shop's default (`Completed` accepts, `Cancelled` rejects).
+async fn validate(app: &Relay, shop: &store::Shop, body: &str) -> (String, String) {
+    let id = store::random_hex(8);
+    let (tx, rx) = oneshot::channel();
+    lock(&app.validations).insert(id.clone(), tx);
+    let asked = {
+        let sessions = lock(&app.sessions);
+        sessions
+            .values()
+            .filter(|s| s.shop_id == shop.id)
+            .filter(|s| {
+                s.tx.send(ToSession::Validate {
+                    id: id.clone(),
+                    body: body.to_string(),
+                })
+                .is_ok()
+            })
+            .count()
+    };
+    let answer = if asked > 0 {
+        tokio::time::timeout(app.cfg.validation_timeout, rx).await.ok().and_then(|r| r.ok())
+    } else {
+        None
+    };
+    lock(&app.validations).remove(&id);
+    match answer {
+        Some(a) => a,
+        None if shop.c2b_default == "Completed" => ("0".into(), "Accepted".into()),
+        None => ("C2B00016".into(), "Rejected".into()),
+    }
+}
+
+async fn ws(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(1 << 20).on_upgrade(move |socket| session(app, socket))
+}
+
+async fn send(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>, frame: &ToTill) -> bool {
+    let text = serde_json::to_string(frame).expect("frames serialise");
+    sink.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn session(app: App, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let nonce = store::random_hex(16);
+    if !send(&mut sink, &ToTill::Challenge { nonce: nonce.clone() }).await {
+        return;
+    }
+    let hello = match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<FromTill>(&t).ok(),
+        _ => None,
+    };
+    let Some(FromTill::Hello { till, mac, resume_after }) = hello else {
+        app.metrics.reject("ws_no_hello");
+        return;
+    };
+    let t = match app.store.till(&till) {
+        Ok(Some(t)) if !t.revoked && duka_relay_proto::verify(&t.key, &duka_relay_proto::ws_message(&nonce), &mac) => t,
+        _ => {
+            app.metrics.reject("ws_auth");
+            let _ = send(&mut sink, &ToTill::Error { code: "auth".into(), message: "unknown till or bad key".into() }).await;
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let my_id = app.next_session.fetch_add(1, Ordering::Relaxed);
+    // A newer connection of the same till replaces the old one (whose channel then closes).
+    lock(&app.sessions).insert(t.id.clone(), Session { id: my_id, shop_id: t.shop_id.clone(), tx });
+    app.metrics.connected.fetch_add(1, Ordering::Relaxed);
+    if resume_after > 0 {
+        app.store.ack(&t.id, resume_after);
+    }
+    let last_seq = app.store.till(&t.id).ok().flatten().map(|x| x.last_seq).unwrap_or(0);
+    let mut last_sent = resume_after;
+    let ok = send(&mut sink, &ToTill::Ready { last_seq }).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;
+    let mut ping = tokio::time::interval(Duration::from_secs(30));
+    ping.tick().await;
+    while ok {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<FromTill>(&text) {
+                    Ok(FromTill::Ack { seq }) => {
+                        app.store.ack(&t.id, seq);
+                        app.metrics.acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(FromTill::Validation { id, result_code, result_desc }) => {
+                        if let Some(tx) = lock(&app.validations).remove(&id) {
+                            let _ = tx.send((result_code, result_desc));
+                        }
+                    }
+                    _ => app.metrics.reject("ws_bad_frame"),
+                },
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                _ => break,
+            },
+            pushed = rx.recv() => match pushed {
+                Some(ToSession::Msg(m)) => {
+                    if m.seq <= last_sent {
+                        continue;
+                    }
+                    let sent = if m.seq == last_sent + 1 {
+                        last_sent = m.seq;
+                        app.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                        send(&mut sink, &frame(&m)).await
+                    } else {
+                        replay(&app, &t.id, &mut last_sent, &mut sink).await
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+                Some(ToSession::Validate { id, body }) => {
+                    if !send(&mut sink, &ToTill::Validate { id, body }).await {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let mut sessions = lock(&app.sessions);
+    if sessions.get(&t.id).is_some_and(|s| s.id == my_id) {
+        sessions.remove(&t.id);
+    }
+    app.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn frame(m: &Stored) -> ToTill {
+    ToTill::Message {
+        seq: m.seq,
+        kind: m.kind,
+        attempt_id: m.attempt_id.clone(),
+        body: m.body.to_string(),
+    }
+}
+
+/// Sends everything stored after `last_sent`, in order.
+async fn replay(app: &Relay, till: &str, last_sent: &mut u64, sink: &mut futures_util::stream::SplitSink<WebSocket, Message>) -> bool {
+    loop {
+        let batch = match app.store.pending(till, *last_sent, 500) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("replay: {e}");
+                return false;
+            }
+        };
+        if batch.is_empty() {
+            return true;
+        }
+        for m in batch {
+            *last_sent = m.seq;
+            app.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+            if !send(sink, &frame(&m)).await {
+                return false;
+            }
+        }
+    }
+}
+
+async fn healthz(State(app): State<App>) -> Response {
+    axum::Json(json!({"ok": true, "tills_connected": app.connected()})).into_response()
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+async fn not_found(State(app): State<App>) -> Response {
+    app.refuse("not_found", StatusCode::NOT_FOUND)
+}
+
+async fn method_not_allowed(State(app): State<App>) -> Response {
+    app.refuse("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)
+}
+
+pub fn router(app: App) -> Router {
+    let max = app.cfg.max_body;
+    Router::new()
+        .route("/v1/cb/{till}/{attempt}/{sig}", post(stk_callback))
+        .route("/v1/status/{till}/{attempt}/{sig}", post(status_result))
+        .route("/v1/c2b/{shop}/{sig}/{what}", post(c2b))
+        .route("/v1/ws", get(ws))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max))
+        .with_state(app)
+}
+
+/// Serves the relay on an already bound listener until `shutdown` completes.
+pub async fn run(listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static, cfg: Config) -> std::io::Result<()> {
+    let store = Store::open(&cfg.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let app = Relay::new(store, cfg);
+    serve(listener, shutdown, app).await
+}
+
+/// Serves an existing `Relay` (tests keep a handle to read its metrics).
+pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static, app: App) -> std::io::Result<()> {
+    let expiry = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600).min(app.cfg.ttl));
+            loop {
+                tick.tick().await;
+                let before = std::time::SystemTime::now()
+                    .checked_sub(app.cfg.ttl)
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                match app.store.expire(before).await {
+                    Ok(n) if n > 0 => tracing::info!(expired = n, "dropped messages past their TTL"),
+                    Err(e) => tracing::error!("expiry: {e}"),
+                    _ => {}
+                }
+            }
+        })
+    };
+    let result = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    expiry.abort();
+    result
+}

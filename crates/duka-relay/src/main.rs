@@ -1,0 +1,161 @@
+//! `duka-relay`: serve the relay, and manage its shops and tills.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use duka_relay::{Config, Store};
+use duka_relay_proto::Pairing;
+
+#[derive(Parser)]
+#[command(name = "duka-relay", version, about = "Receives Daraja's callbacks and forwards them to Duka tills")]
+struct Cli {
+    /// Where relay.db lives
+    #[arg(long, global = true, env = "DUKA_RELAY_DATA_DIR", default_value = "/var/lib/duka-relay")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve callbacks and tills
+    Serve {
+        /// Address to listen on (plain HTTP; put TLS in front, see the README)
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// JSON: max_body, rate_limit_per_ip, allow_ips, trusted_proxies, ttl_secs, validation_timeout_ms
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    #[command(subcommand)]
+    Till(TillCmd),
+    #[command(subcommand)]
+    Shop(ShopCmd),
+}
+
+#[derive(Subcommand)]
+enum TillCmd {
+    /// Register a till; prints its id, key and the pairing string to paste into Duka
+    Add {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        name: String,
+        /// The relay's public base URL, as Daraja and the tills reach it
+        #[arg(long, env = "DUKA_RELAY_PUBLIC_URL")]
+        url: String,
+    },
+    List,
+    /// Refuse a till's connections and callbacks from now on
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ShopCmd {
+    /// The shop's C2B confirmation and validation URLs (register them with Daraja)
+    Urls {
+        #[arg(long)]
+        shop: String,
+        #[arg(long, env = "DUKA_RELAY_PUBLIC_URL")]
+        url: String,
+    },
+    /// What a C2B validation gets when no till answers in time: Completed or Cancelled
+    Default {
+        #[arg(long)]
+        shop: String,
+        value: String,
+    },
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    max_body: Option<usize>,
+    rate_limit_per_ip: Option<u32>,
+    no_rate_limit: bool,
+    allow_ips: Vec<IpAddr>,
+    trusted_proxies: Vec<IpAddr>,
+    ttl_secs: Option<u64>,
+    validation_timeout_ms: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { listen, config } => {
+            let mut cfg = Config::new(cli.data_dir.clone());
+            if let Some(path) = config {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let f: FileConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a relay config", path.display()))?;
+                cfg.max_body = f.max_body.unwrap_or(cfg.max_body);
+                cfg.rate_limit_per_ip = if f.no_rate_limit { None } else { f.rate_limit_per_ip.or(cfg.rate_limit_per_ip) };
+                cfg.allow_ips = f.allow_ips;
+                cfg.trusted_proxies = f.trusted_proxies;
+                cfg.ttl = f.ttl_secs.map(Duration::from_secs).unwrap_or(cfg.ttl);
+                cfg.validation_timeout = f.validation_timeout_ms.map(Duration::from_millis).unwrap_or(cfg.validation_timeout);
+            }
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+            println!("duka-relay listening on http://{}", listener.local_addr()?);
+            duka_relay::run(
+                listener,
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+                cfg,
+            )
+            .await?;
+        }
+        Cmd::Till(TillCmd::Add { shop, name, url }) => {
+            let store = Store::open(&cli.data_dir)?;
+            let till = store.add_till(&shop, &name)?;
+            let pairing = Pairing {
+                url: url.trim_end_matches('/').to_string(),
+                shop: till.shop_id.clone(),
+                till: till.id.clone(),
+                key: hex::encode(&till.key),
+            };
+            println!("till {} ({} / {})", till.id, till.shop_name, till.name);
+            println!("pairing string (paste into Duka: duka relay pair …):\n{}", pairing.encode());
+        }
+        Cmd::Till(TillCmd::List) => {
+            let store = Store::open(&cli.data_dir)?;
+            for t in store.tills()? {
+                println!(
+                    "{}  {:<20} {:<20} last seq {:<8} unacked {:<6}{}",
+                    t.id,
+                    t.shop_name,
+                    t.name,
+                    t.last_seq,
+                    store.unacked(&t.id)?,
+                    if t.revoked { " REVOKED" } else { "" }
+                );
+            }
+        }
+        Cmd::Till(TillCmd::Revoke { id }) => {
+            let store = Store::open(&cli.data_dir)?;
+            if !store.revoke_till(&id)? {
+                anyhow::bail!("till {id}: no such till, or already revoked");
+            }
+            println!("till {id} revoked");
+        }
+        Cmd::Shop(ShopCmd::Urls { shop, url }) => {
+            let store = Store::open(&cli.data_dir)?;
+            let s = store.shop(&shop)?.with_context(|| format!("shop {shop:?} not found"))?;
+            let (confirm, validate) = duka_relay_proto::c2b_urls(&url, &s.id, &s.key);
+            println!("ConfirmationURL {confirm}\nValidationURL   {validate}");
+        }
+        Cmd::Shop(ShopCmd::Default { shop, value }) => {
+            let store = Store::open(&cli.data_dir)?;
+            store.set_c2b_default(&shop, &value)?;
+            println!("shop {shop}: C2B validation default {value}");
+        }
+    }
+    Ok(())
+}
