@@ -32,7 +32,9 @@ fn worker(w: usize, points: usize, base_url: String) -> Vec<Outcome> {
         .with_env("DUKA_CONSUMER_SECRET", "duka-demo-secret")
         .with_env("DUKA_PASSKEY", daraja_sim::config::SANDBOX_PASSKEY)
         .with_env("DUKA_SHORTCODE", "174379")
-        .with_env("DUKA_POLL_SCALE", "50");
+        .with_env("DUKA_POLL_SCALE", "50")
+        // Each charge process is dead before reconcile runs: nothing else can be sending.
+        .with_env("DUKA_INFLIGHT_GRACE_MS", "0");
     till.run(&["init"]).ok();
     let mut out = Vec::new();
     for i in 0..points {

@@ -687,3 +687,57 @@ async fn transaction_status_brings_the_receipt_when_the_callback_is_lost() {
     };
     assert_eq!(receipt, sim_receipt, "the receipt M-Pesa issued");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is_flagged() {
+    let r = rig(fast_sim(), fast_poll(), false).await;
+    let sale = r.sale(100);
+    // Another process has just committed this attempt and is sending its push.
+    let a = r
+        .engine
+        .store()
+        .create_attempt(sale, &phone("254700000205"), 100, "Wanjiku")
+        .unwrap();
+    let rec = r.engine.reconcile().await.unwrap();
+    assert_eq!(
+        (rec[0].how.as_str(), rec[0].after.as_str()),
+        ("in_flight", "created")
+    );
+    let e = r
+        .engine
+        .resend_after_unknown(&a.id, true, "Wanjiku")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("still being sent"), "{e}");
+    // Even if a cashier closes it as never reached, the late "accepted" is flagged, not ignored.
+    r.engine
+        .store()
+        .apply_event(
+            &a.id,
+            &duka_core::payment::PaymentEvent::NeverReached,
+            "cashier",
+            None,
+        )
+        .unwrap();
+    let late = r
+        .engine
+        .store()
+        .apply_event_learning(
+            &a.id,
+            &duka_core::payment::PaymentEvent::PushAccepted {
+                checkout_id: "ws_CO_late".into(),
+            },
+            "engine",
+            None,
+            Some("ws_CO_late"),
+        )
+        .unwrap();
+    assert!(matches!(late, Applied::Conflict(_)));
+    let a = r.engine.store().attempt(&a.id).unwrap();
+    assert!(a.flag.as_deref().unwrap().contains("double payment"));
+    assert_eq!(
+        a.checkout_request_id.as_deref(),
+        Some("ws_CO_late"),
+        "kept, so it can be checked"
+    );
+}

@@ -228,6 +228,7 @@ pub mod engine {
                 payee: Payee::Paybill,
                 callback_url,
                 poll,
+                in_flight_grace: std::time::Duration::from_secs(45),
                 status: with_status.then(|| duka_core::engine::StatusConfig {
                     initiator: "testapi".into(),
                     security_credential: Secret::new(

@@ -269,7 +269,11 @@ impl Client {
     async fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<(StatusCode, bytes::Bytes)> {
         let mut retried = false;
         loop {
-            let token = self.access_token().await?;
+            // Nothing of the request itself has left yet: a token failure means "not sent".
+            let token = self.access_token().await.map_err(|e| match e {
+                Error::OutcomeUnknown(m) => Error::NotSent(format!("getting a token: {m}")),
+                other => other,
+            })?;
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let resp = self
                 .inner

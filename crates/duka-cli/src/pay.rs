@@ -91,6 +91,14 @@ pub async fn start(
             }),
         });
     }
+    // DUKA_INFLIGHT_GRACE_MS: how long a `created` attempt may still be on its way in another
+    // process (default 45 s). 0 when no other process can be charging (tests after a kill).
+    if let Some(ms) = std::env::var("DUKA_INFLIGHT_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        cfg.in_flight_grace = Duration::from_millis(ms);
+    }
     let engine = Engine::start(store, client, cfg);
     if let Some(sim) = &sim {
         let mut rx = sim.subscribe_sink();

@@ -164,6 +164,9 @@ pub fn transition(state: &AttemptState, event: &PaymentEvent) -> Result<Step, Ba
         }),
         (S::Unknown, E::PushRejected { code }) => Step::To(S::Failed { code: code.clone() }),
         (S::Unknown | S::Paid { .. } | S::Failed { .. }, E::PushNoAnswer) => Step::Same,
+        (S::Failed { code }, E::PushAccepted { .. }) if code == NOT_REACHED => Step::Conflict(
+            "the cashier said no prompt reached the phone, but M-Pesa accepted this push: check for a double payment".into(),
+        ),
         (S::Paid { .. } | S::Failed { .. }, E::PushAccepted { .. }) => Step::Same,
         (S::Failed { .. }, E::PushRejected { .. }) => Step::Same,
         (S::Paid { .. }, E::PushRejected { code }) => Step::Conflict(format!(
@@ -297,7 +300,7 @@ mod tests {
         ("paid-",    ["=",      "=",      "!",       "=",       "=",      "paidR1", "paidR2", "!",      "!",      "=",  "=",   "=",  "!",        "=",       "x"]),
         ("paidR1",   ["=",      "=",      "!",       "=",       "=",      "=",      "!",      "!",      "!",      "=",  "=",   "=",  "!",        "=",       "x"]),
         ("failed",   ["=",      "=",      "=",       "=",       "!",      "!",      "!",      "=",      "=",      "=",  "=",   "=",  "=",        "=",       "x"]),
-        ("failedNR", ["=",      "=",      "=",       "=",       "!",      "!",      "!",      "=",      "=",      "=",  "=",   "=",  "=",        "=",       "="]),
+        ("failedNR", ["!",      "!",      "=",       "=",       "!",      "!",      "!",      "=",      "=",      "=",  "=",   "=",  "=",        "=",       "="]),
     ];
 
     fn expected_state(tag: &str) -> S {

@@ -154,7 +154,8 @@ impl Relay {
             let mut rates = lock(&self.rates);
             let now = Instant::now();
             let (tokens, last) = rates.entry(ip).or_insert((f64::from(rate) * 2.0, now));
-            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * f64::from(rate)).min(f64::from(rate) * 2.0);
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * f64::from(rate))
+                .min(f64::from(rate) * 2.0);
             *last = now;
             if *tokens < 1.0 {
                 drop(rates);
@@ -168,10 +169,18 @@ impl Relay {
     fn refuse(&self, reason: &'static str, status: StatusCode) -> Response {
         self.metrics.reject(reason);
         tracing::warn!(reason, status = status.as_u16(), "refused a request");
-        (status, axum::Json(json!({"ResultCode": 1, "ResultDesc": reason}))).into_response()
+        (
+            status,
+            axum::Json(json!({"ResultCode": 1, "ResultDesc": reason})),
+        )
+            .into_response()
     }
 
-    fn body(&self, body: std::result::Result<Bytes, BytesRejection>, top_key: &str) -> Result<Arc<str>, Response> {
+    fn body(
+        &self,
+        body: std::result::Result<Bytes, BytesRejection>,
+        top_key: &str,
+    ) -> Result<Arc<str>, Response> {
         let bytes = body.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 self.refuse("too_large", StatusCode::PAYLOAD_TOO_LARGE)
@@ -179,9 +188,12 @@ impl Relay {
                 self.refuse("unreadable", StatusCode::BAD_REQUEST)
             }
         })?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| self.refuse("malformed", StatusCode::BAD_REQUEST))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| self.refuse("malformed", StatusCode::BAD_REQUEST))?;
         match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) if top_key.is_empty() || m.contains_key(top_key) => Ok(Arc::from(text)),
+            Ok(Value::Object(m)) if top_key.is_empty() || m.contains_key(top_key) => {
+                Ok(Arc::from(text))
+            }
             _ => Err(self.refuse("malformed", StatusCode::BAD_REQUEST)),
         }
     }
@@ -208,11 +220,19 @@ impl Relay {
         }
     }
 
-    async fn store_and_forward(&self, tills: Vec<String>, kind: Kind, attempt: Option<String>, body: Arc<str>) -> Result<(), Response> {
+    async fn store_and_forward(
+        &self,
+        tills: Vec<String>,
+        kind: Kind,
+        attempt: Option<String>,
+        body: Arc<str>,
+    ) -> Result<(), Response> {
         self.metrics.received.fetch_add(1, Ordering::Relaxed);
         match self.store.insert(tills, kind, attempt, body).await {
             Ok(stored) => {
-                self.metrics.stored.fetch_add(stored.len() as u64, Ordering::Relaxed);
+                self.metrics
+                    .stored
+                    .fetch_add(stored.len() as u64, Ordering::Relaxed);
                 self.notify(stored);
                 Ok(())
             }
@@ -272,12 +292,19 @@ async fn signed_post(
     if let Err(r) = app.signed_till(&till, &message, &sig) {
         return r;
     }
-    let top = if kind == Kind::Status { "Result" } else { "Body" };
+    let top = if kind == Kind::Status {
+        "Result"
+    } else {
+        "Body"
+    };
     let body = match app.body(body, top) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match app.store_and_forward(vec![till], kind, Some(attempt), body).await {
+    match app
+        .store_and_forward(vec![till], kind, Some(attempt), body)
+        .await
+    {
         Ok(()) => accepted(),
         Err(r) => r,
     }
@@ -313,8 +340,13 @@ async fn c2b(
                 Ok(t) => t,
                 Err(_) => return app.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE),
             };
-            match app.store_and_forward(tills, Kind::C2bConfirm, None, body).await {
-                Ok(()) => axum::Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response(),
+            match app
+                .store_and_forward(tills, Kind::C2bConfirm, None, body)
+                .await
+            {
+                Ok(()) => {
+                    axum::Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response()
+                }
                 Err(r) => r,
             }
         }
@@ -348,7 +380,10 @@ async fn validate(app: &Relay, shop: &store::Shop, body: &str) -> (String, Strin
             .count()
     };
     let answer = if asked > 0 {
-        tokio::time::timeout(app.cfg.validation_timeout, rx).await.ok().and_then(|r| r.ok())
+        tokio::time::timeout(app.cfg.validation_timeout, rx)
+            .await
+            .ok()
+            .and_then(|r| r.ok())
     } else {
         None
     };
@@ -361,10 +396,15 @@ async fn validate(app: &Relay, shop: &store::Shop, body: &str) -> (String, Strin
 }
 
 async fn ws(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(1 << 20).on_upgrade(move |socket| session(app, socket))
+    upgrade
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| session(app, socket))
 }
 
-async fn send(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>, frame: &ToTill) -> bool {
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frame: &ToTill,
+) -> bool {
     let text = serde_json::to_string(frame).expect("frames serialise");
     sink.send(Message::Text(text.into())).await.is_ok()
 }
@@ -372,36 +412,78 @@ async fn send(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>, fr
 async fn session(app: App, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let nonce = store::random_hex(16);
-    if !send(&mut sink, &ToTill::Challenge { nonce: nonce.clone() }).await {
+    if !send(
+        &mut sink,
+        &ToTill::Challenge {
+            nonce: nonce.clone(),
+        },
+    )
+    .await
+    {
         return;
     }
     let hello = match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<FromTill>(&t).ok(),
         _ => None,
     };
-    let Some(FromTill::Hello { till, mac, resume_after }) = hello else {
+    let Some(FromTill::Hello {
+        till,
+        mac,
+        resume_after,
+    }) = hello
+    else {
         app.metrics.reject("ws_no_hello");
         return;
     };
     let t = match app.store.till(&till) {
-        Ok(Some(t)) if !t.revoked && duka_relay_proto::verify(&t.key, &duka_relay_proto::ws_message(&nonce), &mac) => t,
+        Ok(Some(t))
+            if !t.revoked
+                && duka_relay_proto::verify(
+                    &t.key,
+                    &duka_relay_proto::ws_message(&nonce),
+                    &mac,
+                ) =>
+        {
+            t
+        }
         _ => {
             app.metrics.reject("ws_auth");
-            let _ = send(&mut sink, &ToTill::Error { code: "auth".into(), message: "unknown till or bad key".into() }).await;
+            let _ = send(
+                &mut sink,
+                &ToTill::Error {
+                    code: "auth".into(),
+                    message: "unknown till or bad key".into(),
+                },
+            )
+            .await;
             return;
         }
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let my_id = app.next_session.fetch_add(1, Ordering::Relaxed);
     // A newer connection of the same till replaces the old one (whose channel then closes).
-    lock(&app.sessions).insert(t.id.clone(), Session { id: my_id, shop_id: t.shop_id.clone(), tx });
+    lock(&app.sessions).insert(
+        t.id.clone(),
+        Session {
+            id: my_id,
+            shop_id: t.shop_id.clone(),
+            tx,
+        },
+    );
     app.metrics.connected.fetch_add(1, Ordering::Relaxed);
     if resume_after > 0 {
         app.store.ack(&t.id, resume_after);
     }
-    let last_seq = app.store.till(&t.id).ok().flatten().map(|x| x.last_seq).unwrap_or(0);
+    let last_seq = app
+        .store
+        .till(&t.id)
+        .ok()
+        .flatten()
+        .map(|x| x.last_seq)
+        .unwrap_or(0);
     let mut last_sent = resume_after;
-    let ok = send(&mut sink, &ToTill::Ready { last_seq }).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;
+    let ok = send(&mut sink, &ToTill::Ready { last_seq }).await
+        && replay(&app, &t.id, &mut last_sent, &mut sink).await;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
     while ok {
@@ -469,7 +551,12 @@ fn frame(m: &Stored) -> ToTill {
 }
 
 /// Sends everything stored after `last_sent`, in order.
-async fn replay(app: &Relay, till: &str, last_sent: &mut u64, sink: &mut futures_util::stream::SplitSink<WebSocket, Message>) -> bool {
+async fn replay(
+    app: &Relay,
+    till: &str,
+    last_sent: &mut u64,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+) -> bool {
     loop {
         let batch = match app.store.pending(till, *last_sent, 500) {
             Ok(b) => b,
@@ -496,7 +583,11 @@ async fn healthz(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn not_found(State(app): State<App>) -> Response {
@@ -523,14 +614,22 @@ pub fn router(app: App) -> Router {
 }
 
 /// Serves the relay on an already bound listener until `shutdown` completes.
-pub async fn run(listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static, cfg: Config) -> std::io::Result<()> {
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    cfg: Config,
+) -> std::io::Result<()> {
     let store = Store::open(&cfg.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
     let app = Relay::new(store, cfg);
     serve(listener, shutdown, app).await
 }
 
 /// Serves an existing `Relay` (tests keep a handle to read its metrics).
-pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static, app: App) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    app: App,
+) -> std::io::Result<()> {
     let expiry = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -543,16 +642,21 @@ pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Outp
                     .map(|d| d.as_millis() as i64)
                     .unwrap_or(0);
                 match app.store.expire(before).await {
-                    Ok(n) if n > 0 => tracing::info!(expired = n, "dropped messages past their TTL"),
+                    Ok(n) if n > 0 => {
+                        tracing::info!(expired = n, "dropped messages past their TTL")
+                    }
                     Err(e) => tracing::error!("expiry: {e}"),
                     _ => {}
                 }
             }
         })
     };
-    let result = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     expiry.abort();
     result
 }

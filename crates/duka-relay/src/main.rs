@@ -10,10 +10,19 @@ use duka_relay::{Config, Store};
 use duka_relay_proto::Pairing;
 
 #[derive(Parser)]
-#[command(name = "duka-relay", version, about = "Receives Daraja's callbacks and forwards them to Duka tills")]
+#[command(
+    name = "duka-relay",
+    version,
+    about = "Receives Daraja's callbacks and forwards them to Duka tills"
+)]
 struct Cli {
     /// Where relay.db lives
-    #[arg(long, global = true, env = "DUKA_RELAY_DATA_DIR", default_value = "/var/lib/duka-relay")]
+    #[arg(
+        long,
+        global = true,
+        env = "DUKA_RELAY_DATA_DIR",
+        default_value = "/var/lib/duka-relay"
+    )]
     data_dir: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
@@ -50,7 +59,9 @@ enum TillCmd {
     },
     List,
     /// Refuse a till's connections and callbacks from now on
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,23 +96,36 @@ struct FileConfig {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve { listen, config } => {
             let mut cfg = Config::new(cli.data_dir.clone());
             if let Some(path) = config {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                let f: FileConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a relay config", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let f: FileConfig = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not a relay config", path.display()))?;
                 cfg.max_body = f.max_body.unwrap_or(cfg.max_body);
-                cfg.rate_limit_per_ip = if f.no_rate_limit { None } else { f.rate_limit_per_ip.or(cfg.rate_limit_per_ip) };
+                cfg.rate_limit_per_ip = if f.no_rate_limit {
+                    None
+                } else {
+                    f.rate_limit_per_ip.or(cfg.rate_limit_per_ip)
+                };
                 cfg.allow_ips = f.allow_ips;
                 cfg.trusted_proxies = f.trusted_proxies;
                 cfg.ttl = f.ttl_secs.map(Duration::from_secs).unwrap_or(cfg.ttl);
-                cfg.validation_timeout = f.validation_timeout_ms.map(Duration::from_millis).unwrap_or(cfg.validation_timeout);
+                cfg.validation_timeout = f
+                    .validation_timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(cfg.validation_timeout);
             }
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
             println!("duka-relay listening on http://{}", listener.local_addr()?);
             duka_relay::run(
                 listener,
@@ -122,7 +146,10 @@ async fn main() -> anyhow::Result<()> {
                 key: hex::encode(&till.key),
             };
             println!("till {} ({} / {})", till.id, till.shop_name, till.name);
-            println!("pairing string (paste into Duka: duka relay pair …):\n{}", pairing.encode());
+            println!(
+                "pairing string (paste into Duka: duka relay pair …):\n{}",
+                pairing.encode()
+            );
         }
         Cmd::Till(TillCmd::List) => {
             let store = Store::open(&cli.data_dir)?;
@@ -147,7 +174,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Shop(ShopCmd::Urls { shop, url }) => {
             let store = Store::open(&cli.data_dir)?;
-            let s = store.shop(&shop)?.with_context(|| format!("shop {shop:?} not found"))?;
+            let s = store
+                .shop(&shop)?
+                .with_context(|| format!("shop {shop:?} not found"))?;
             let (confirm, validate) = duka_relay_proto::c2b_urls(&url, &s.id, &s.key);
             println!("ConfirmationURL {confirm}\nValidationURL   {validate}");
         }

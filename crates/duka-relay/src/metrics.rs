@@ -17,29 +17,64 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn reject(&self, reason: &'static str) {
-        *self.rejected.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
     }
 
     pub fn rejected(&self, reason: &str) -> u64 {
-        self.rejected.lock().unwrap_or_else(|p| p.into_inner()).get(reason).copied().unwrap_or(0)
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn render(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut s = String::new();
         for (name, help, v) in [
-            ("duka_relay_received_total", "Callbacks received from Daraja", g(&self.received)),
-            ("duka_relay_stored_total", "Messages committed to the store (one per till)", g(&self.stored)),
-            ("duka_relay_delivered_total", "Messages sent to tills (replays included)", g(&self.delivered)),
-            ("duka_relay_acked_total", "Acknowledgements received from tills", g(&self.acked)),
-            ("duka_relay_c2b_validations_total", "C2B validations answered", g(&self.validations)),
+            (
+                "duka_relay_received_total",
+                "Callbacks received from Daraja",
+                g(&self.received),
+            ),
+            (
+                "duka_relay_stored_total",
+                "Messages committed to the store (one per till)",
+                g(&self.stored),
+            ),
+            (
+                "duka_relay_delivered_total",
+                "Messages sent to tills (replays included)",
+                g(&self.delivered),
+            ),
+            (
+                "duka_relay_acked_total",
+                "Acknowledgements received from tills",
+                g(&self.acked),
+            ),
+            (
+                "duka_relay_c2b_validations_total",
+                "C2B validations answered",
+                g(&self.validations),
+            ),
         ] {
             s += &format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
         }
         s += "# HELP duka_relay_connected_tills Tills connected now\n# TYPE duka_relay_connected_tills gauge\n";
         s += &format!("duka_relay_connected_tills {}\n", g(&self.connected));
         s += "# HELP duka_relay_rejected_total Requests refused, by reason\n# TYPE duka_relay_rejected_total counter\n";
-        for (reason, n) in self.rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (reason, n) in self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             s += &format!("duka_relay_rejected_total{{reason=\"{reason}\"}} {n}\n");
         }
         s

@@ -72,7 +72,10 @@ enum Write {
     },
     /// The till has applied everything up to `seq`.
     Ack { till: String, seq: u64 },
-    Expire { before_ms: i64, reply: oneshot::Sender<Result<usize>> },
+    Expire {
+        before_ms: i64,
+        reply: oneshot::Sender<Result<usize>>,
+    },
 }
 
 /// Handle to the store: group-committing writer plus a read connection.
@@ -104,7 +107,10 @@ impl Store {
         let w = open_conn(&path)?;
         let version: i64 = w.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > 1 {
-            return Err(Error::Config(format!("{}: schema {version} is newer than this relay", path.display())));
+            return Err(Error::Config(format!(
+                "{}: schema {version} is newer than this relay",
+                path.display()
+            )));
         }
         w.execute_batch(SCHEMA)?;
         let reader = open_conn(&path)?;
@@ -124,7 +130,13 @@ impl Store {
     }
 
     /// Stores one message for each till, durably, and returns them with their `seq`.
-    pub async fn insert(&self, tills: Vec<String>, kind: Kind, attempt_id: Option<String>, body: Arc<str>) -> Result<Vec<Stored>> {
+    pub async fn insert(
+        &self,
+        tills: Vec<String>,
+        kind: Kind,
+        attempt_id: Option<String>,
+        body: Arc<str>,
+    ) -> Result<Vec<Stored>> {
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(Write::Insert {
@@ -135,11 +147,15 @@ impl Store {
                 reply,
             })
             .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await.map_err(|_| Error::Io("the store's writer stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
     }
 
     pub fn ack(&self, till: &str, seq: u64) {
-        let _ = self.writer.send(Write::Ack { till: till.into(), seq });
+        let _ = self.writer.send(Write::Ack {
+            till: till.into(),
+            seq,
+        });
     }
 
     pub async fn expire(&self, before_ms: i64) -> Result<usize> {
@@ -147,7 +163,8 @@ impl Store {
         self.writer
             .send(Write::Expire { before_ms, reply })
             .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await.map_err(|_| Error::Io("the store's writer stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
     }
 
     /// Messages for a till after `after`, in order, at most `limit`.
@@ -169,9 +186,11 @@ impl Store {
     }
 
     pub fn unacked(&self, till: &str) -> Result<u64> {
-        Ok(self
-            .read()
-            .query_row("SELECT count(*) FROM messages WHERE till_id = ?1", [till], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self.read().query_row(
+            "SELECT count(*) FROM messages WHERE till_id = ?1",
+            [till],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     pub fn till(&self, id: &str) -> Result<Option<Till>> {
@@ -198,7 +217,9 @@ impl Store {
     /// Live (not revoked) tills of a shop.
     pub fn shop_tills(&self, shop: &str) -> Result<Vec<String>> {
         let c = self.read();
-        let mut st = c.prepare_cached("SELECT id FROM tills WHERE shop_id = ?1 AND revoked_at IS NULL ORDER BY id")?;
+        let mut st = c.prepare_cached(
+            "SELECT id FROM tills WHERE shop_id = ?1 AND revoked_at IS NULL ORDER BY id",
+        )?;
         let rows = st.query_map([shop], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -225,11 +246,17 @@ impl Store {
         let shop_name = shop_name.trim();
         let till_name = till_name.trim();
         if shop_name.is_empty() || till_name.is_empty() {
-            return Err(Error::Invalid("shop and name: expected non-empty names".into()));
+            return Err(Error::Invalid(
+                "shop and name: expected non-empty names".into(),
+            ));
         }
         let c = self.read();
         let tx = c.unchecked_transaction()?;
-        let shop: Option<String> = tx.query_row("SELECT id FROM shops WHERE name = ?1", [shop_name], |r| r.get(0)).optional()?;
+        let shop: Option<String> = tx
+            .query_row("SELECT id FROM shops WHERE name = ?1", [shop_name], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let shop = match shop {
             Some(id) => id,
             None => {
@@ -248,22 +275,28 @@ impl Store {
         )?;
         tx.commit()?;
         drop(c);
-        self.till(&id)?.ok_or_else(|| Error::Io("till vanished".into()))
+        self.till(&id)?
+            .ok_or_else(|| Error::Io("till vanished".into()))
     }
 
     pub fn revoke_till(&self, id: &str) -> Result<bool> {
-        let n = self
-            .read()
-            .execute("UPDATE tills SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now_ms()])?;
+        let n = self.read().execute(
+            "UPDATE tills SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now_ms()],
+        )?;
         Ok(n == 1)
     }
 
     pub fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()> {
         if default != "Completed" && default != "Cancelled" {
-            return Err(Error::Invalid(format!("c2b default: expected Completed or Cancelled, got {default:?}")));
+            return Err(Error::Invalid(format!(
+                "c2b default: expected Completed or Cancelled, got {default:?}"
+            )));
         }
-        self.read()
-            .execute("UPDATE shops SET c2b_default = ?2 WHERE id = ?1 OR name = ?1", params![shop, default])?;
+        self.read().execute(
+            "UPDATE shops SET c2b_default = ?2 WHERE id = ?1 OR name = ?1",
+            params![shop, default],
+        )?;
         Ok(())
     }
 }
@@ -324,15 +357,24 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
         let tx = c.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
         {
-            let mut next = tx.prepare_cached("UPDATE tills SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?;
+            let mut next = tx.prepare_cached(
+                "UPDATE tills SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            )?;
             let mut ins = tx.prepare_cached(
                 "INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            let mut ack = tx.prepare_cached("DELETE FROM messages WHERE till_id = ?1 AND seq <= ?2")?;
+            let mut ack =
+                tx.prepare_cached("DELETE FROM messages WHERE till_id = ?1 AND seq <= ?2")?;
             let now = now_ms();
             for w in batch {
                 match w {
-                    Write::Insert { tills, kind, attempt_id, body, .. } => {
+                    Write::Insert {
+                        tills,
+                        kind,
+                        attempt_id,
+                        body,
+                        ..
+                    } => {
                         let mut stored = Vec::with_capacity(tills.len());
                         for t in tills {
                             let seq: i64 = next.query_row([t], |r| r.get(0))?;
@@ -352,7 +394,8 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                         out.push(Done::Acked);
                     }
                     Write::Expire { before_ms, .. } => {
-                        let n = tx.execute("DELETE FROM messages WHERE received_at < ?1", [before_ms])?;
+                        let n =
+                            tx.execute("DELETE FROM messages WHERE received_at < ?1", [before_ms])?;
                         out.push(Done::Expired(Ok(n)));
                     }
                 }
@@ -386,19 +429,44 @@ mod tests {
         let t2 = s.add_till("Mama Mboga", "Back").unwrap();
         assert_eq!(t1.shop_id, t2.shop_id);
         assert_eq!(t1.key.len(), 32);
-        let a = s.insert(vec![t1.id.clone()], Kind::Stk, Some("ab".into()), Arc::from("{}")).await.unwrap();
-        let b = s.insert(vec![t1.id.clone(), t2.id.clone()], Kind::C2bConfirm, None, Arc::from("{\"x\":1}")).await.unwrap();
+        let a = s
+            .insert(
+                vec![t1.id.clone()],
+                Kind::Stk,
+                Some("ab".into()),
+                Arc::from("{}"),
+            )
+            .await
+            .unwrap();
+        let b = s
+            .insert(
+                vec![t1.id.clone(), t2.id.clone()],
+                Kind::C2bConfirm,
+                None,
+                Arc::from("{\"x\":1}"),
+            )
+            .await
+            .unwrap();
         assert_eq!((a[0].seq, b[0].seq, b[1].seq), (1, 2, 1));
         assert_eq!(s.pending(&t1.id, 0, 10).unwrap().len(), 2);
         s.ack(&t1.id, 1);
         // The ack goes through the writer; an insert after it is ordered after it.
-        s.insert(vec![t2.id.clone()], Kind::Stk, None, Arc::from("{}")).await.unwrap();
+        s.insert(vec![t2.id.clone()], Kind::Stk, None, Arc::from("{}"))
+            .await
+            .unwrap();
         let left = s.pending(&t1.id, 0, 10).unwrap();
         assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
         drop(s);
         let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.pending(&t1.id, 0, 10).unwrap().len(), 1, "durable across reopen");
-        let c = s.insert(vec![t1.id.clone()], Kind::Stk, None, Arc::from("{}")).await.unwrap();
+        assert_eq!(
+            s.pending(&t1.id, 0, 10).unwrap().len(),
+            1,
+            "durable across reopen"
+        );
+        let c = s
+            .insert(vec![t1.id.clone()], Kind::Stk, None, Arc::from("{}"))
+            .await
+            .unwrap();
         assert_eq!(c[0].seq, 3, "seq keeps rising after acks and restarts");
         assert_eq!(s.expire(now_ms() + 1).await.unwrap(), 4);
         assert!(s.pending(&t1.id, 0, 10).unwrap().is_empty());

@@ -60,6 +60,9 @@ pub struct EngineConfig {
     /// Daraja accepts, and polling alone carries the payment.
     pub callback_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
     pub poll: PollPolicy,
+    /// A `created` attempt younger than this may still be on its way to Daraja in another
+    /// process: reconcile and resend leave it alone. Above the client's request timeout.
+    pub in_flight_grace: Duration,
     /// Transaction Status, to fetch the receipt of a payment confirmed by the query alone.
     pub status: Option<StatusConfig>,
 }
@@ -202,7 +205,28 @@ impl Engine {
             .create_attempt(sale_id, phone, amount, cashier)?;
         self.inner.emit_attempt(&attempt);
         crash_point("after_commit");
-        self.send_push(attempt).await
+        // Its own task: if the caller goes away mid-push, the answer is still recorded.
+        let engine = self.clone();
+        tokio::spawn(async move { engine.send_push(attempt).await })
+            .await
+            .map_err(|e| Error::Conflict(format!("the push task failed: {e}")))?
+    }
+
+    /// Resumes what a previous run left open, in the background (the desktop and the CLI call
+    /// this on start).
+    pub fn resume(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.reconcile().await {
+                tracing::warn!("resume: {e}");
+            }
+        });
+    }
+
+    fn in_flight(&self, a: &Attempt) -> bool {
+        matches!(a.state, AttemptState::Created)
+            && now_ms().saturating_sub(a.created_at)
+                < self.inner.cfg.in_flight_grace.as_millis() as i64
     }
 
     /// A new push for a sale whose previous attempt is `unknown` (or `created` after a crash),
@@ -219,6 +243,11 @@ impl Engine {
             ));
         }
         let old = self.store().attempt(attempt_id)?;
+        if self.in_flight(&old) {
+            return Err(Error::Conflict(format!(
+                "attempt {attempt_id} is still being sent; wait a minute, then check again"
+            )));
+        }
         if !matches!(old.state, AttemptState::Unknown | AttemptState::Created) {
             return Err(Error::Conflict(format!(
                 "attempt {attempt_id} is {}; only an unknown attempt can be sent again",
@@ -274,14 +303,31 @@ impl Engine {
                 (PaymentEvent::PushNoAnswer, Some(e.to_string()))
             }
         };
-        let applied = self
-            .inner
-            .apply(&attempt.id, &event, "engine", desc.as_deref())?;
-        if let (Applied::Same(_), PaymentEvent::PushAccepted { checkout_id }) = (&applied, &event) {
-            // Settled already (a callback beat the push answer): keep the id for the record.
-            self.store()
-                .set_checkout_if_missing(&attempt.id, checkout_id)?;
+        if let PaymentEvent::PushAccepted { checkout_id } = &event {
+            tracing::info!(attempt = %attempt.id, checkout = %checkout_id, "push accepted");
         }
+        let checkout = match &event {
+            PaymentEvent::PushAccepted { checkout_id } => Some(checkout_id.as_str()),
+            _ => None,
+        };
+        // Daraja has acted: this answer must reach the disk. A busy database is retried.
+        let mut tries = 0;
+        let applied = loop {
+            match self.inner.apply_learning(
+                &attempt.id,
+                &event,
+                "engine",
+                desc.as_deref(),
+                checkout,
+            ) {
+                Err(Error::Db(e)) if tries < 6 => {
+                    tries += 1;
+                    tracing::warn!(attempt = %attempt.id, "recording the push answer (try {tries}): {e}");
+                    tokio::time::sleep(Duration::from_millis(100 << tries)).await;
+                }
+                other => break other?,
+            }
+        };
         crash_point("after_push_stored");
         let a = applied.attempt().clone();
         if let AttemptState::Pending { checkout_id } = &a.state {
@@ -301,6 +347,7 @@ impl Engine {
     ) -> Result<Applied> {
         let cb = daraja::wire::parse_stk_callback(body)
             .map_err(|e| Error::invalid("callback", "Daraja's STK callback JSON", e.to_string()))?;
+        let mut learned: Option<String> = None;
         let found = self.store().attempt_by_checkout(&cb.checkout_request_id);
         let attempt = match (found, attempt_hint) {
             (Ok(a), _) => a,
@@ -322,8 +369,7 @@ impl Engine {
                     self.inner.emit_attempt(&flagged);
                     return Ok(Applied::Conflict(flagged));
                 }
-                self.store()
-                    .set_checkout_if_missing(&a.id, &cb.checkout_request_id)?;
+                learned = Some(cb.checkout_request_id.clone());
                 a
             }
             (Err(e), _) => return Err(e),
@@ -357,8 +403,13 @@ impl Engine {
             code: cb.result_code.0.clone(),
             receipt,
         };
-        self.inner
-            .apply(&attempt.id, &event, source, Some(&cb.result_desc))
+        self.inner.apply_learning(
+            &attempt.id,
+            &event,
+            source,
+            Some(&cb.result_desc),
+            learned.as_deref(),
+        )
     }
 
     /// Asks Transaction Status for the receipt of a payment the query confirmed without one.
@@ -440,6 +491,12 @@ impl Engine {
         for a in open {
             let before = a.state.name().to_string();
             let (after, how, note) = match (&a.state, a.checkout_request_id.clone()) {
+                (AttemptState::Created, None) if self.in_flight(&a) => (
+                    before.clone(),
+                    "in_flight",
+                    "another process may still be sending it: reconcile again in a minute"
+                        .to_string(),
+                ),
                 (AttemptState::Created, None) => {
                     let r = self.inner.apply(
                         &a.id,
@@ -574,14 +631,35 @@ impl Inner {
         source: &str,
         desc: Option<&str>,
     ) -> Result<Applied> {
-        let applied = self.store().apply_event(attempt_id, event, source, desc)?;
+        self.apply_learning(attempt_id, event, source, desc, None)
+    }
+
+    pub(crate) fn apply_learning(
+        &self,
+        attempt_id: &str,
+        event: &PaymentEvent,
+        source: &str,
+        desc: Option<&str>,
+        checkout: Option<&str>,
+    ) -> Result<Applied> {
+        let sale_was_paid = {
+            let store = self.store();
+            store
+                .attempt(attempt_id)
+                .and_then(|a| store.sale(a.sale_id))
+                .is_ok_and(|s| s.status == crate::sale::SaleStatus::Paid)
+        };
+        let applied = self
+            .store()
+            .apply_event_learning(attempt_id, event, source, desc, checkout)?;
         if !matches!(applied, Applied::Same(_)) {
             let a = applied.attempt();
             self.emit_attempt(a);
             if a.state.is_final() {
                 let _ = self.poll_tx.send(poller::Cmd::Forget(a.id.clone()));
             }
-            if matches!(a.state, AttemptState::Paid { .. })
+            if !sale_was_paid
+                && matches!(a.state, AttemptState::Paid { .. })
                 && self
                     .store()
                     .sale(a.sale_id)
@@ -729,6 +807,7 @@ pub fn connect(
             payee,
             callback_url: Arc::new(EngineConfig::placeholder_callback),
             poll,
+            in_flight_grace: Duration::from_secs(45),
             status: None,
         },
     ))

@@ -133,9 +133,12 @@ pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Cmd>
                 for id in due {
                     let w = watched.get_mut(&id).expect("listed above");
                     if now >= w.pushed + policy.deadline {
-                        watched.remove(&id);
-                        if let Err(e) = inner.apply(&id, &PaymentEvent::Deadline, "poller", Some("no final answer before the deadline")) {
-                            tracing::warn!(attempt = %id, "deadline: {e}");
+                        match inner.apply(&id, &PaymentEvent::Deadline, "poller", Some("no final answer before the deadline")) {
+                            Ok(_) => { watched.remove(&id); }
+                            Err(e) => {
+                                tracing::warn!(attempt = %id, "deadline, trying again: {e}");
+                                w.due = now + Duration::from_secs(5);
+                            }
                         }
                         continue;
                     }

@@ -289,8 +289,27 @@ impl Store {
         source: &str,
         desc: Option<&str>,
     ) -> Result<Applied> {
+        self.apply_event_learning(attempt_id, event, source, desc, None)
+    }
+
+    /// `apply_event`, also recording a CheckoutRequestID learned with the fact (a callback for
+    /// an attempt whose push answer was lost) in the same transaction.
+    pub fn apply_event_learning(
+        &mut self,
+        attempt_id: &str,
+        event: &PaymentEvent,
+        source: &str,
+        desc: Option<&str>,
+        checkout_id: Option<&str>,
+    ) -> Result<Applied> {
         let now = now_ms();
         let tx = self.write()?;
+        if let Some(c) = checkout_id {
+            tx.execute(
+                "UPDATE payment_attempts SET checkout_request_id = ?2 WHERE id = ?1 AND checkout_request_id IS NULL",
+                params![attempt_id, c],
+            )?;
+        }
         let before = load(&tx, attempt_id)?;
         let step = transition(&before.state, event)?;
         let mut detail = serde_json::to_value(event).unwrap_or_default();
@@ -299,8 +318,8 @@ impl Store {
         }
         let outcome = match step {
             Step::Same => {
-                drop(tx);
-                return Ok(Applied::Same(before));
+                tx.commit()?;
+                return Ok(Applied::Same(load(&self.conn, attempt_id)?));
             }
             Step::Conflict(reason) => {
                 detail["conflict"] = reason.clone().into();
@@ -408,40 +427,66 @@ fn record_mpesa_tender(
     receipt: Option<&str>,
     now: Millis,
 ) -> Result<Option<String>> {
-    let existing: Option<(i64, i64, String)> = tx
-        .query_row(
-            "SELECT id, sale_id, kind FROM tenders WHERE attempt_id = ?1 OR (receipt IS NOT NULL AND receipt = ?2)",
-            params![a.id, receipt],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    type Row = (i64, i64, String, Option<String>, i64, Option<String>);
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    };
+    const COLS: &str = "SELECT id, sale_id, kind, attempt_id, amount_cents, receipt FROM tenders";
+    // This attempt's own tender first; then whoever holds the receipt.
+    let own: Option<Row> = tx
+        .query_row(&format!("{COLS} WHERE attempt_id = ?1"), [&a.id], row)
         .optional()?;
-    match existing {
-        Some((tender_id, _, kind)) if kind == "mpesa_stk" => {
+    let holder: Option<Row> = match receipt {
+        Some(r) => tx
+            .query_row(&format!("{COLS} WHERE receipt = ?1"), [r], row)
+            .optional()?,
+        None => None,
+    };
+    let r = receipt.unwrap_or("");
+    let amount = Money::from_shillings(a.amount)?.cents();
+    match (own, holder) {
+        (Some((id, ..)), None) => {
             // Paid without receipt earlier; now the receipt is known.
             tx.execute(
-                "UPDATE tenders SET receipt = coalesce(?2, receipt), verified = (coalesce(?2, receipt) IS NOT NULL) WHERE id = ?1",
-                params![tender_id, receipt],
+                "UPDATE tenders SET receipt = coalesce(receipt, ?2), verified = (coalesce(receipt, ?2) IS NOT NULL) WHERE id = ?1",
+                params![id, receipt],
             )?;
+            Ok(None)
         }
-        Some((tender_id, sale_id, _)) if sale_id == a.sale_id => {
-            // The cashier typed this receipt already: the callback verifies it.
+        (Some((own_id, ..)), Some((holder_id, ..))) if own_id == holder_id => Ok(None),
+        (Some(_), Some((_, holder_sale, ..))) => Ok(Some(format!(
+            "receipt {r} arrived for this payment but is already recorded on sale {holder_sale}"
+        ))),
+        (None, None) => {
+            insert_stk_tender(tx, a, receipt, now)?;
+            Ok(None)
+        }
+        (None, Some((id, sale, kind, None, cents, _)))
+            if sale == a.sale_id && kind == "mpesa_code" && cents == amount =>
+        {
+            // The cashier typed this receipt already: M-Pesa's word verifies it, no new money.
             tx.execute(
                 "UPDATE tenders SET verified = 1, attempt_id = ?2 WHERE id = ?1",
-                params![tender_id, a.id],
+                params![id, a.id],
             )?;
+            Ok(None)
         }
-        Some((_, other_sale, _)) => {
-            // The money arrived, but its receipt is already on another sale (a mistyped or
-            // reused code there). Record the money without the receipt and flag it.
+        (None, Some((_, holder_sale, ..))) => {
+            // The money arrived, but its receipt already sits on another tender (a mistyped or
+            // reused code, or another amount). Count the money once, without the receipt, and flag.
             insert_stk_tender(tx, a, None, now)?;
-            return Ok(Some(format!(
-                "receipt {} is already recorded for sale {other_sale}",
-                receipt.unwrap_or("")
-            )));
+            Ok(Some(format!(
+                "receipt {r} is already recorded on sale {holder_sale} (a typed code, another amount or another payment)"
+            )))
         }
-        None => insert_stk_tender(tx, a, receipt, now)?,
     }
-    Ok(None)
 }
 
 fn insert_stk_tender(

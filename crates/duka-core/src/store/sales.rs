@@ -146,6 +146,18 @@ impl Store {
                 "M-Pesa code {receipt} was already used for sale {other}"
             )));
         }
+        let paid_by: Option<i64> = tx
+            .query_row(
+                "SELECT sale_id FROM payment_attempts WHERE receipt = ?1 AND state = 'paid'",
+                [&receipt],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(other) = paid_by {
+            return Err(Error::Conflict(format!(
+                "M-Pesa code {receipt} is the receipt of an STK payment already counted for sale {other}"
+            )));
+        }
         tx.execute(
             "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at)
              VALUES (?1, 'mpesa_code', ?2, ?3, 0, ?4, ?5)",

@@ -535,3 +535,108 @@ fn data_survives_reopen() {
     assert_eq!(s.attempt(&attempt_id).unwrap().state, AttemptState::Created);
     assert_eq!(s.attempts(true, 10).unwrap().len(), 1);
 }
+
+#[test]
+fn a_receipt_already_on_another_tender_is_flagged_and_the_money_counted_once() {
+    let mut s = store_with_cashier();
+    // Sale A: the cashier typed the code of the customer's SMS, for another amount.
+    let a = sale(&mut s, 100);
+    s.pay_mpesa_code(a, "UJ22T8IYOU", Some(m(40)), "Wanjiku")
+        .unwrap();
+    // Sale B: an STK payment whose callback carries that same receipt.
+    let b = sale(&mut s, 100);
+    let att = s.create_attempt(b, &phone(), 100, "Wanjiku").unwrap();
+    s.apply_event(
+        &att.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: "ws_CO_9".into(),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    let done = s
+        .apply_event(&att.id, &result("0", Some("UJ22T8IYOU")), "callback", None)
+        .unwrap();
+    let flag = done.attempt().flag.clone().unwrap();
+    assert!(flag.contains("already recorded on sale"), "{flag}");
+    let sale_b = s.sale(b).unwrap();
+    assert_eq!(sale_b.status, SaleStatus::Paid, "the money arrived");
+    assert_eq!(sale_b.tenders.len(), 1);
+    assert_eq!(sale_b.tenders[0].receipt, None);
+    // Sale A keeps its (unverified) typed code; nothing was rewritten.
+    let sale_a = s.sale(a).unwrap();
+    assert_eq!(sale_a.tenders[0].receipt.as_deref(), Some("UJ22T8IYOU"));
+    assert!(!sale_a.tenders[0].verified);
+}
+
+#[test]
+fn a_typed_code_matching_a_paid_stk_receipt_is_refused_or_flagged() {
+    let mut s = store_with_cashier();
+    let a = sale(&mut s, 200);
+    let att = s.create_attempt(a, &phone(), 100, "Wanjiku").unwrap();
+    s.apply_event(
+        &att.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: "ws_CO_8".into(),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    s.apply_event(&att.id, &result("0", Some("UJ22T8IYOU")), "callback", None)
+        .unwrap();
+    // Known receipt: refused.
+    let e = s
+        .pay_mpesa_code(a, "UJ22T8IYOU", Some(m(100)), "Wanjiku")
+        .unwrap_err();
+    assert!(e.to_string().contains("already used"), "{e}");
+    assert_eq!(s.sale(a).unwrap().due, m(100));
+
+    // Paid by query (no receipt yet): the typed code cannot be recognised, but when the
+    // callback brings the same receipt the double count is flagged for the manager.
+    let b = sale(&mut s, 200);
+    let att = s.create_attempt(b, &phone(), 100, "Wanjiku").unwrap();
+    s.apply_event(
+        &att.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: "ws_CO_7".into(),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    s.apply_event(&att.id, &result("0", None), "query", None)
+        .unwrap();
+    s.pay_mpesa_code(b, "TAH5J2K991", Some(m(100)), "Wanjiku")
+        .unwrap();
+    let done = s
+        .apply_event(&att.id, &result("0", Some("TAH5J2K991")), "callback", None)
+        .unwrap();
+    assert!(
+        done.attempt()
+            .flag
+            .as_deref()
+            .unwrap()
+            .contains("already recorded on sale"),
+        "{:?}",
+        done.attempt().flag
+    );
+}
+
+#[test]
+fn the_same_typed_code_of_the_same_sale_and_amount_is_verified_not_doubled() {
+    let mut s = store_with_cashier();
+    let a = sale(&mut s, 100);
+    let att = s.create_attempt(a, &phone(), 50, "Wanjiku").unwrap();
+    s.apply_event(&att.id, &PaymentEvent::PushNoAnswer, "engine", None)
+        .unwrap();
+    s.pay_mpesa_code(a, "UJ22T8IYOU", Some(m(50)), "Wanjiku")
+        .unwrap();
+    s.apply_event(&att.id, &result("0", Some("UJ22T8IYOU")), "callback", None)
+        .unwrap();
+    let sale = s.sale(a).unwrap();
+    assert_eq!(sale.tenders.len(), 1, "one payment, counted once");
+    assert!(sale.tenders[0].verified);
+    assert_eq!(sale.tenders[0].attempt_id.as_deref(), Some(att.id.as_str()));
+}
