@@ -13,6 +13,9 @@
 //! - `metrics` — Prometheus counters.
 //! - `main.rs` — `duka-relay serve`, `till add|list|revoke`, `shop urls`.
 
+// Handler steps return the HTTP answer as their error: that is what they have to say.
+#![allow(clippy::result_large_err)]
+
 pub mod error;
 pub mod metrics;
 pub mod store;
@@ -482,10 +485,11 @@ async fn session(app: App, socket: WebSocket) {
         .map(|x| x.last_seq)
         .unwrap_or(0);
     let mut last_sent = resume_after;
-    let ok = send(&mut sink, &ToTill::Ready { last_seq }).await
+    let mut ok = send(&mut sink, &ToTill::Ready { last_seq }).await
         && replay(&app, &t.id, &mut last_sent, &mut sink).await;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
+    // Serve until the till goes away, the socket fails, or a newer connection replaces this one.
     while ok {
         tokio::select! {
             incoming = stream.next() => match incoming {
@@ -502,7 +506,7 @@ async fn session(app: App, socket: WebSocket) {
                     _ => app.metrics.reject("ws_bad_frame"),
                 },
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                _ => break,
+                _ => ok = false,
             },
             pushed = rx.recv() => match pushed {
                 Some(ToSession::Msg(m)) => {
@@ -517,19 +521,19 @@ async fn session(app: App, socket: WebSocket) {
                         replay(&app, &t.id, &mut last_sent, &mut sink).await
                     };
                     if !sent {
-                        break;
+                        ok = false;
                     }
                 }
                 Some(ToSession::Validate { id, body }) => {
                     if !send(&mut sink, &ToTill::Validate { id, body }).await {
-                        break;
+                        ok = false;
                     }
                 }
-                None => break,
+                None => ok = false,
             },
             _ = ping.tick() => {
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break;
+                    ok = false;
                 }
             }
         }
