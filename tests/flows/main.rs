@@ -5,10 +5,12 @@
 //! - `bad_input` — clear errors and nothing half written.
 //! - `crash` — kill -9 `duka charge` at many points, reconcile, nothing lost or doubled.
 //! - `engine` — the payment engine against daraja-sim: customers, faults, 200 at once.
+//! - `relay` — daraja-sim → duka-relay → till: delivery, offline backlog, forgeries, C2B fan-out.
 //! - `secrets` — credentials never reach SQLite or output.
 
 mod bad_input;
 mod cli;
 mod crash;
 mod engine;
+mod relay;
 mod secrets;

@@ -196,6 +196,17 @@ pub mod engine {
         with_callbacks: bool,
         with_status: bool,
     ) -> Rig {
+        rig_full(sim_cfg, poll, with_callbacks, with_status, None).await
+    }
+
+    /// With `relay`, callbacks go to the relay's signed URLs (and `with_callbacks` is ignored).
+    pub async fn rig_full(
+        sim_cfg: SimConfig,
+        poll: PollPolicy,
+        with_callbacks: bool,
+        with_status: bool,
+        relay: Option<&duka_relay_proto::Pairing>,
+    ) -> Rig {
         let sim = Sim::spawn(sim_cfg).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("duka.db")).unwrap();
@@ -214,7 +225,12 @@ pub mod engine {
         let callbacks_url = format!("http://{}/v1/cb", listener.local_addr().unwrap());
         let base = callbacks_url.clone();
         let status_base = callbacks_url.replace("/v1/cb", "/v1/status");
-        let callback_url: Arc<dyn Fn(&str) -> String + Send + Sync> = if with_callbacks {
+        let callback_url: Arc<dyn Fn(&str) -> String + Send + Sync> = if let Some(p) = relay {
+            let (url, till, key) = (p.url.clone(), p.till.clone(), p.key_bytes());
+            Arc::new(move |attempt: &str| {
+                duka_relay_proto::stk_callback_url(&url, &till, &key, attempt)
+            })
+        } else if with_callbacks {
             Arc::new(move |attempt: &str| format!("{base}/{attempt}"))
         } else {
             Arc::new(EngineConfig::placeholder_callback)
@@ -289,5 +305,52 @@ pub mod engine {
                 .unwrap()
                 .id
         }
+    }
+}
+
+pub mod relay {
+    //! A duka-relay in-process on 127.0.0.1:0 and tills paired with it.
+
+    use std::sync::Arc;
+
+    use duka_relay::{Config, Relay, Store};
+    use duka_relay_proto::Pairing;
+
+    pub struct RunningRelay {
+        pub url: String,
+        pub relay: Arc<Relay>,
+        pub dir: tempfile::TempDir,
+    }
+
+    pub async fn start() -> RunningRelay {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::new(dir.path().to_path_buf());
+        cfg.rate_limit_per_ip = None;
+        let store = Store::open(dir.path()).unwrap();
+        let relay = Relay::new(store, cfg);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(duka_relay::serve(
+            listener,
+            std::future::pending(),
+            relay.clone(),
+        ));
+        RunningRelay { url, relay, dir }
+    }
+
+    impl RunningRelay {
+        pub fn pair(&self, shop: &str, name: &str) -> Pairing {
+            let t = self.relay.store().add_till(shop, name).unwrap();
+            Pairing {
+                url: self.url.clone(),
+                shop: t.shop_id,
+                till: t.id,
+                key: hex_encode(&t.key),
+            }
+        }
+    }
+
+    fn hex_encode(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
     }
 }

@@ -66,11 +66,13 @@ pub async fn start(
     };
     let poll = poll_policy();
     let deadline = poll.deadline;
+    let pairing = relay_pairing(&store, secrets.as_ref())?;
     let (client, mut cfg) = duka_core::engine::connect(
         &settings,
         creds.as_ref(),
         sim.as_ref().map(|s| s.base_url()),
         poll,
+        pairing.as_ref(),
     )?;
     if let Some(sim) = &sim {
         // No relay in demo mode: the simulator's sink receives callbacks and Transaction
@@ -132,6 +134,29 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
+}
+
+/// The relay this till is paired with (`duka relay pair`), if any.
+pub fn relay_pairing(
+    store: &Store,
+    secrets: &dyn duka_core::secrets::SecretStore,
+) -> anyhow::Result<Option<duka_relay_proto::Pairing>> {
+    let (Some(url), Some(till), Some(shop)) = (
+        store.setting("relay_url")?,
+        store.setting("relay_till")?,
+        store.setting("relay_shop")?,
+    ) else {
+        return Ok(None);
+    };
+    let Some(key) = secrets.get(duka_core::secrets::SecretKey::RelayKey)? else {
+        return Ok(None);
+    };
+    Ok(Some(duka_relay_proto::Pairing {
+        url,
+        shop,
+        till,
+        key: key.expose().to_string(),
+    }))
 }
 
 /// What the cashier reads for an attempt's state.

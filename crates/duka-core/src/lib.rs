@@ -12,6 +12,7 @@
 //! - [`payment`] — the pure payment state machine `transition(state, event)`.
 //! - [`engine`] — charge, poll, callbacks, reconcile; `CoreEvent`s for the UI.
 //! - [`store`] — the SQLite store: migrations, sales, attempts with their event log, reports.
+//! - [`relay`] — the till's websocket to duka-relay: resume, apply, ack after commit.
 //! - [`secrets`] — `SecretStore`: OS keyring, headless file fallback, memory for tests.
 //! - [`config`] — data directory, settings (environment wins), credentials.
 //! - [`error`] — the crate's one error type, with stable codes.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod money;
 pub mod payment;
 pub mod phone;
+pub mod relay;
 pub mod sale;
 pub mod secrets;
 pub mod store;

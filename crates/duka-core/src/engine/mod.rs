@@ -32,9 +32,23 @@ pub use poller::PollPolicy;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoreEvent {
-    AttemptChanged { attempt: Attempt },
-    SalePaid { sale_id: i64 },
-    Health { health: Health },
+    AttemptChanged {
+        attempt: Attempt,
+    },
+    SalePaid {
+        sale_id: i64,
+    },
+    Health {
+        health: Health,
+    },
+    /// The relay connection changed (connected, backlog, last error).
+    Relay {
+        status: crate::relay::RelayStatus,
+    },
+    /// A customer paid the shortcode directly (C2B): the incoming-payments inbox grew.
+    IncomingPayment {
+        payment: crate::store::IncomingPayment,
+    },
 }
 
 /// One glance at whether payments can flow.
@@ -180,6 +194,34 @@ impl Engine {
             .map(|a| a.len())
             .unwrap_or(0);
         h
+    }
+
+    /// Sends an event to every listener (the relay client reports through this).
+    pub fn publish(&self, event: CoreEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Answers a C2B validation the relay forwards: accept any well-formed payment of a
+    /// positive whole amount (a shop with stricter rules would check BillRefNumber here).
+    pub fn validate_c2b(&self, body: &str) -> (String, String) {
+        match daraja::wire::parse_c2b(body.as_bytes()) {
+            Ok(p) if p.amount().is_some_and(|a| a > 0) => ("0".into(), "Accepted".into()),
+            Ok(_) => ("C2B00013".into(), "Rejected".into()),
+            Err(_) => ("C2B00016".into(), "Rejected".into()),
+        }
+    }
+
+    /// Records a C2B confirmation in the inbox (idempotent) and tells the UI.
+    pub fn record_incoming(
+        &self,
+        p: &daraja::wire::C2bPayload,
+        raw: &str,
+    ) -> Result<crate::store::IncomingPayment> {
+        let payment = self.store().record_c2b(p, raw)?;
+        self.publish(CoreEvent::IncomingPayment {
+            payment: payment.clone(),
+        });
+        Ok(payment)
     }
 
     /// Attempts the poller is watching.
@@ -745,6 +787,7 @@ pub fn connect(
     credentials: Option<&crate::config::Credentials>,
     demo_base_url: Option<&str>,
     poll: PollPolicy,
+    relay: Option<&duka_relay_proto::Pairing>,
 ) -> Result<(Client, EngineConfig)> {
     use crate::config::{Environment as Env, TillType};
     let (environment, key, secret, passkey, shortcode, payee) = match settings.environment {
@@ -805,7 +848,15 @@ pub fn connect(
             shortcode,
             passkey,
             payee,
-            callback_url: Arc::new(EngineConfig::placeholder_callback),
+            callback_url: match relay {
+                Some(p) => {
+                    let (url, till, key) = (p.url.clone(), p.till.clone(), p.key_bytes());
+                    Arc::new(move |attempt: &str| {
+                        duka_relay_proto::stk_callback_url(&url, &till, &key, attempt)
+                    })
+                }
+                None => Arc::new(EngineConfig::placeholder_callback),
+            },
             poll,
             in_flight_grace: Duration::from_secs(45),
             status: None,

@@ -1,6 +1,7 @@
 //! The SQLite store: one file, WAL, `synchronous=FULL` (a till must survive a power cut),
 //! numbered migrations embedded in the binary and applied in one transaction on open.
 
+mod c2b;
 mod catalog;
 mod payments;
 mod reports;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+pub use c2b::IncomingPayment;
 pub use catalog::{Cashier, ImportSummary};
 pub use payments::{Applied, Attempt, PaymentEventRow, Verification};
 pub use reports::{CashierTotal, DayReport, ExportRow, ReceiptRow, TenderTotal, write_export_csv};
@@ -21,7 +23,10 @@ use crate::error::{Error, Result};
 pub const APPLICATION_ID: i64 = 0x4455_4B41;
 
 /// Migrations in order; migration N (1-based) brings the schema to `user_version = N`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_c2b_inbox.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -1,0 +1,419 @@
+//! daraja-sim → duka-relay → till, over real HTTP and a real websocket on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use daraja_sim::SimConfig;
+use duka_core::Msisdn;
+use duka_core::engine::PollPolicy;
+use duka_core::payment::{AttemptState, PaymentEvent};
+use duka_tests::engine::rig_full;
+use duka_tests::relay;
+use serde_json::{Value, json};
+
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        time_unit_ms: 20,
+        ..SimConfig::default()
+    }
+}
+
+fn callback(checkout: &str, code: i64, amount: u64, receipt: &str, phone: &str) -> Value {
+    let mut cb = json!({"MerchantRequestID": "m-1", "CheckoutRequestID": checkout, "ResultCode": code, "ResultDesc": "x"});
+    if code == 0 {
+        cb["CallbackMetadata"] = json!({"Item": [
+            {"Name": "Amount", "Value": amount as f64}, {"Name": "MpesaReceiptNumber", "Value": receipt},
+            {"Name": "TransactionDate", "Value": 20261123101010u64}, {"Name": "PhoneNumber", "Value": phone.parse::<u64>().unwrap()}]});
+    }
+    json!({"Body": {"stkCallback": cb}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_reaches_the_till_through_the_relay_before_any_query() {
+    let relay = relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front");
+    // The production poll schedule: the first query would come 5 s after the push.
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
+    eventually("connected", || client.status().connected).await;
+    let a = r
+        .engine
+        .charge(
+            r.sale(100),
+            &Msisdn::parse("0700000000").unwrap(),
+            100,
+            "Wanjiku",
+        )
+        .await
+        .unwrap();
+    let a = r
+        .engine
+        .wait_settled(&a.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        matches!(a.state, AttemptState::Paid { receipt: Some(_) }),
+        "{a:?}"
+    );
+    let events = r.engine.store().attempt_events(&a.id).unwrap();
+    assert_eq!(events.last().unwrap().source, "relay");
+    assert!(
+        r.sim.log().iter().all(|l| !l.path.contains("query")),
+        "paid before the poller's first query"
+    );
+    let cb = &r.sim.wait_callbacks(1).await[0];
+    assert_eq!(cb.outcome, "200", "the relay answered Daraja");
+    assert!(
+        cb.url
+            .starts_with(&format!("{}/v1/cb/{}/{}/", relay.url, pairing.till, a.id))
+    );
+    eventually("acknowledged", || {
+        relay.relay.store().unacked(&pairing.till).unwrap() == 0
+    })
+    .await;
+    assert_eq!(client.status().applied_seq, 1);
+    client.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_callbacks_while_the_till_is_offline_are_applied_once_each() {
+    let relay = relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front");
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    // 1,000 pending attempts (their pushes are not the point here).
+    let mut attempts = Vec::new();
+    for i in 0..1000 {
+        let sale = r.sale(50);
+        let phone = format!("25471{i:07}");
+        let a = r
+            .engine
+            .store()
+            .create_attempt(sale, &Msisdn::parse(&phone).unwrap(), 50, "Wanjiku")
+            .unwrap();
+        let checkout = format!("ws_CO_offline{i}");
+        r.engine
+            .store()
+            .apply_event(
+                &a.id,
+                &PaymentEvent::PushAccepted {
+                    checkout_id: checkout.clone(),
+                },
+                "engine",
+                None,
+            )
+            .unwrap();
+        attempts.push((a.id, checkout, phone));
+    }
+    // Daraja calls back while the till is off; a few callbacks come twice.
+    let http = reqwest::Client::new();
+    let key = pairing.key_bytes();
+    let mut posts = Vec::new();
+    for (i, (id, checkout, phone)) in attempts.iter().enumerate() {
+        let url = duka_relay_proto::stk_callback_url(&relay.url, &pairing.till, &key, id);
+        let body = callback(checkout, 0, 50, &format!("UKN{i:07}"), phone);
+        for _ in 0..(1 + usize::from(i % 100 == 0)) {
+            posts.push((url.clone(), body.clone()));
+        }
+    }
+    let mut accepted = 0;
+    for chunk in posts.chunks(50) {
+        let sends = chunk.iter().map(|(u, b)| http.post(u).json(b).send());
+        for resp in futures_util::future::join_all(sends).await {
+            let resp = resp.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(
+                resp.json::<Value>().await.unwrap()["ResultDesc"],
+                "Accepted"
+            );
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1010);
+    assert_eq!(relay.relay.store().unacked(&pairing.till).unwrap(), 1010);
+
+    let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
+    eventually("all applied", || {
+        r.engine.store().attempts(true, 2000).unwrap().is_empty()
+    })
+    .await;
+    eventually("all acknowledged", || {
+        relay.relay.store().unacked(&pairing.till).unwrap() == 0
+    })
+    .await;
+    for (id, ..) in &attempts {
+        let a = r.engine.store().attempt(id).unwrap();
+        assert!(
+            matches!(a.state, AttemptState::Paid { receipt: Some(_) }),
+            "{a:?}"
+        );
+        let results = r
+            .engine
+            .store()
+            .attempt_events(id)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == "result")
+            .count();
+        assert_eq!(results, 1, "applied once");
+    }
+    let report = r
+        .engine
+        .store()
+        .day_report(duka_core::time::today())
+        .unwrap();
+    assert_eq!(report.taken.cents(), 1000 * 5_000, "money counted once");
+    assert_eq!(client.status().applied_seq, 1010);
+    client.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_malformed_and_oversized_callbacks_are_refused() {
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let other = relay.pair("Other Shop", "Till");
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let client = duka_core::relay::spawn(r.engine.clone(), front.clone());
+    eventually("connected", || client.status().connected).await;
+    let sale = r.sale(100);
+    let a = r
+        .engine
+        .store()
+        .create_attempt(sale, &Msisdn::parse("0712345678").unwrap(), 100, "Wanjiku")
+        .unwrap();
+    r.engine
+        .store()
+        .apply_event(
+            &a.id,
+            &PaymentEvent::PushAccepted {
+                checkout_id: "ws_CO_f".into(),
+            },
+            "engine",
+            None,
+        )
+        .unwrap();
+    let http = reqwest::Client::new();
+    let body = callback("ws_CO_f", 0, 100, "UKN0000001", "254712345678");
+    let good =
+        duka_relay_proto::stk_callback_url(&relay.url, &front.till, &front.key_bytes(), &a.id);
+    let post = |url: String, body: String| {
+        let http = http.clone();
+        async move {
+            http.post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Another till's key signing this till's URL; a made-up signature; an unknown till.
+    let forged =
+        duka_relay_proto::stk_callback_url(&relay.url, &front.till, &other.key_bytes(), &a.id);
+    assert_eq!(post(forged, body.to_string()).await, 403);
+    let made_up = format!(
+        "{}/v1/cb/{}/{}/{}",
+        relay.url,
+        front.till,
+        a.id,
+        "0".repeat(32)
+    );
+    assert_eq!(post(made_up, body.to_string()).await, 403);
+    let unknown =
+        duka_relay_proto::stk_callback_url(&relay.url, "abcdef0123", &front.key_bytes(), &a.id);
+    assert_eq!(post(unknown, body.to_string()).await, 404);
+    assert_eq!(post(good.clone(), "{not json".into()).await, 400);
+    assert_eq!(post(good.clone(), "[1,2,3]".into()).await, 400);
+    assert_eq!(
+        post(
+            good.clone(),
+            format!("{{\"Body\":\"{}\"}}", "x".repeat(100_000))
+        )
+        .await,
+        413
+    );
+    assert_eq!(http.get(&good).send().await.unwrap().status(), 405);
+    assert_eq!(
+        relay.relay.store().unacked(&front.till).unwrap(),
+        0,
+        "nothing refused was stored"
+    );
+    let m = &relay.relay.metrics;
+    assert_eq!(
+        (
+            m.rejected("bad_signature"),
+            m.rejected("unknown_till"),
+            m.rejected("malformed"),
+            m.rejected("too_large")
+        ),
+        (2, 1, 2, 1)
+    );
+
+    // A signed callback with the wrong amount is delivered and flagged at the till.
+    let wrong = callback("ws_CO_f", 0, 1, "UKN0000001", "254712345678");
+    assert_eq!(post(good.clone(), wrong.to_string()).await, 200);
+    eventually("flagged", || {
+        r.engine.store().attempt(&a.id).unwrap().flag.is_some()
+    })
+    .await;
+    assert!(matches!(
+        r.engine.store().attempt(&a.id).unwrap().state,
+        AttemptState::Pending { .. }
+    ));
+    // The right one, then a replay of it: applied once.
+    assert_eq!(post(good.clone(), body.to_string()).await, 200);
+    assert_eq!(post(good, body.to_string()).await, 200);
+    eventually("paid", || {
+        matches!(
+            r.engine.store().attempt(&a.id).unwrap().state,
+            AttemptState::Paid { .. }
+        )
+    })
+    .await;
+    eventually("acknowledged", || {
+        relay.relay.store().unacked(&front.till).unwrap() == 0
+    })
+    .await;
+    let results = r
+        .engine
+        .store()
+        .attempt_events(&a.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "result")
+        .count();
+    assert_eq!(results, 1);
+    let metrics = reqwest::get(format!("{}/metrics", relay.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("duka_relay_rejected_total{reason=\"bad_signature\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("duka_relay_connected_tills 1"),
+        "{metrics}"
+    );
+    client.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answered() {
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let back = relay.pair("Mama Mboga", "Back");
+    let r1 = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
+    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
+    eventually("both connected", || {
+        c1.status().connected && c2.status().connected
+    })
+    .await;
+    let shop = relay.relay.store().shop(&front.shop).unwrap().unwrap();
+    let (confirm, validate) = duka_relay_proto::c2b_urls(&relay.url, &shop.id, &shop.key);
+    let payload = json!({"TransactionType": "Pay Bill", "TransID": "UKN7777777", "TransTime": "20261123101010",
+        "TransAmount": "150.00", "BusinessShortCode": "174379", "BillRefNumber": "Sale 3", "InvoiceNumber": "",
+        "OrgAccountBalance": "", "ThirdPartyTransID": "", "MSISDN": "2547 ***** 149", "FirstName": "John", "MiddleName": "", "LastName": "Doe"});
+    let http = reqwest::Client::new();
+    let v: Value = http
+        .post(&validate)
+        .json(&payload)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["ResultCode"].as_str(), v["ResultDesc"].as_str()),
+        (Some("0"), Some("Accepted"))
+    );
+    let v: Value = http
+        .post(&confirm)
+        .json(&payload)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ResultDesc"], "Success");
+    for r in [&r1, &r2] {
+        eventually("in the inbox", || {
+            r.engine.store().inbox(10).unwrap().len() == 1
+        })
+        .await;
+        let p = &r.engine.store().inbox(10).unwrap()[0];
+        assert_eq!(
+            (p.trans_id.as_str(), p.amount.cents()),
+            ("UKN7777777", 15_000)
+        );
+    }
+    // The cashier attaches it to a sale; the other till still sees it in its own inbox.
+    let sale = r1.sale(150);
+    let s = r1
+        .engine
+        .store()
+        .attach_incoming("UKN7777777", sale, "Wanjiku")
+        .unwrap();
+    assert_eq!(s.status, duka_core::sale::SaleStatus::Paid);
+    assert!(r1.engine.store().inbox(10).unwrap().is_empty());
+    // A forged C2B URL is refused.
+    let bad = confirm.replace(
+        &confirm[confirm.len() - 40..confirm.len() - 8],
+        &"0".repeat(32),
+    );
+    assert_eq!(
+        http.post(&bad)
+            .json(&payload)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    c1.stop();
+    c2.stop();
+}
