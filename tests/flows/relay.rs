@@ -417,3 +417,212 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
     c1.stop();
     c2.stop();
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_relay_process(dir: &std::path::Path, port: u16) -> std::process::Child {
+    let mut child = std::process::Command::new(duka_tests::relay_bin())
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for its "listening" line rather than sleeping.
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let add = std::process::Command::new(duka_tests::relay_bin())
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "till",
+            "add",
+            "--shop",
+            "Mama Mboga",
+            "--name",
+            "Front",
+            "--url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(add.status.success());
+    let out = String::from_utf8(add.stdout).unwrap();
+    let pairing = duka_relay_proto::Pairing::decode(out.lines().last().unwrap()).unwrap();
+    let mut relay = start_relay_process(dir.path(), port);
+
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
+    eventually("connected", || client.status().connected).await;
+    let n = 300;
+    let mut attempts = Vec::new();
+    for i in 0..n {
+        let sale = r.sale(50);
+        let phone = format!("25472{i:07}");
+        let a = r
+            .engine
+            .store()
+            .create_attempt(sale, &Msisdn::parse(&phone).unwrap(), 50, "Wanjiku")
+            .unwrap();
+        let checkout = format!("ws_CO_kill{i}");
+        r.engine
+            .store()
+            .apply_event(
+                &a.id,
+                &PaymentEvent::PushAccepted {
+                    checkout_id: checkout.clone(),
+                },
+                "engine",
+                None,
+            )
+            .unwrap();
+        attempts.push((a.id, checkout, phone));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let key = pairing.key_bytes();
+    let mut accepted = Vec::new();
+    for (i, (id, checkout, phone)) in attempts.iter().enumerate() {
+        if i == n / 3 {
+            // kill -9 in the middle of the stream, then start it again on the same port.
+            relay.kill().unwrap();
+            relay.wait().unwrap();
+            relay = start_relay_process(dir.path(), port);
+        }
+        let body = callback(checkout, 0, 50, &format!("UKK{i:07}"), phone);
+        let sends = (0..2).map(|_| {
+            http.post(duka_relay_proto::stk_callback_url(
+                &url,
+                &pairing.till,
+                &key,
+                id,
+            ))
+            .json(&body)
+            .send()
+        });
+        // Each callback twice, concurrently: duplicates must apply once.
+        for resp in futures_util::future::join_all(sends).await {
+            if let Ok(resp) = resp
+                && resp.status() == 200
+            {
+                accepted.push(id.clone());
+            }
+        }
+    }
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(
+        accepted.len(),
+        n,
+        "the relay accepted every callback sent while it was up"
+    );
+    eventually("every accepted callback applied", || {
+        accepted.iter().all(|id| {
+            matches!(
+                r.engine.store().attempt(id).unwrap().state,
+                AttemptState::Paid { .. }
+            )
+        })
+    })
+    .await;
+    for (id, ..) in &attempts {
+        let results = r
+            .engine
+            .store()
+            .attempt_events(id)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == "result")
+            .count();
+        assert!(results <= 1, "applied twice: {id}");
+    }
+    let report = r
+        .engine
+        .store()
+        .day_report(duka_core::time::today())
+        .unwrap();
+    assert_eq!(report.taken.cents(), n as i64 * 5_000, "money counted once");
+    client.stop();
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_the_relay() {
+    let relay = relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front").encode();
+    let out = tokio::task::spawn_blocking(move || {
+        let till = duka_tests::Till::new();
+        till.run(&["init"]).ok();
+        let bad = till.run(&["relay", "pair", "dukarelay1:nonsense"]);
+        let paired = till.json(&["relay", "pair", &pairing]);
+        let status = till.json(&["relay", "status"]);
+        let key = pairing_key(&pairing);
+        let secrets = std::fs::read_to_string(till.data_dir().join("secrets.json")).unwrap();
+        let db = std::fs::read(till.db()).unwrap();
+        (
+            bad,
+            paired,
+            status,
+            secrets.contains(&key),
+            db.windows(key.len()).any(|w| w == key.as_bytes()),
+        )
+    })
+    .await
+    .unwrap();
+    let (bad, paired, status, key_in_secrets, key_in_db) = out;
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .starts_with("error: pairing: expected the string"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(paired["key_stored_in"], "file");
+    assert!(
+        key_in_secrets && !key_in_db,
+        "the relay key lives in the secret store, not SQLite"
+    );
+    assert_eq!(status["applied_seq"], "0");
+    assert!(
+        status["healthz"].as_str().unwrap().contains("\"ok\":true"),
+        "{status}"
+    );
+}
+
+fn pairing_key(s: &str) -> String {
+    duka_relay_proto::Pairing::decode(s).unwrap().key
+}

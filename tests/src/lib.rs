@@ -8,21 +8,29 @@ use std::sync::OnceLock;
 /// Path of the `duka` binary of this workspace, built once if needed.
 pub fn duka_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "duka-cli", "--bin", "duka"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("running cargo build for duka");
-        assert!(status.success(), "building duka failed");
-        // target/debug/deps/flows-xxxx -> target/debug/duka
-        let exe = std::env::current_exe().expect("current exe");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let bin = dir.join(format!("duka{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} not found", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| workspace_bin("duka-cli", "duka"))
+}
+
+/// Path of the `duka-relay` binary, built once if needed.
+pub fn relay_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("duka-relay", "duka-relay"))
+}
+
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("running cargo build");
+    assert!(status.success(), "building {bin} failed");
+    // target/debug/deps/flows-xxxx -> target/debug/<bin>
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} not found", path.display());
+    path
 }
 
 /// One till's data directory and a way to run `duka` against it.

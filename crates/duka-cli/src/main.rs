@@ -126,6 +126,14 @@ enum Cmd {
         #[arg(long)]
         sale: i64,
     },
+    /// The callback relay: pair this till, see its status
+    #[command(subcommand)]
+    Relay(RelayCmd),
+    /// Incoming payments (customers who paid the shortcode directly), and attaching one to a sale
+    Inbox {
+        #[command(subcommand)]
+        cmd: Option<InboxCmd>,
+    },
     /// Export sales as CSV (or JSON with --json)
     Export {
         /// First day, YYYY-MM-DD (Nairobi time)
@@ -139,6 +147,24 @@ enum Cmd {
         /// Write to this file instead of standard output
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RelayCmd {
+    /// Paste the pairing string `duka-relay till add` printed
+    Pair { pairing: String },
+    /// Pairing, last applied message, and whether the relay answers now
+    Status,
+}
+
+#[derive(Subcommand)]
+enum InboxCmd {
+    /// Attach an incoming payment to a sale
+    Attach {
+        trans_id: String,
+        #[arg(long)]
+        sale: i64,
     },
 }
 
@@ -479,6 +505,96 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Relay(RelayCmd::Pair { pairing }) => {
+            let mut ctx = open(&cli)?;
+            let p = duka_relay_proto::Pairing::decode(pairing).map_err(|e| {
+                invalid(
+                    "pairing",
+                    "the string `duka-relay till add` printed (dukarelay1:…)",
+                    e.0,
+                )
+            })?;
+            let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
+            secrets.set(SecretKey::RelayKey, &Secret::new(p.key.clone()))?;
+            config::set_setting(&mut ctx.store, "relay_url", &p.url)?;
+            ctx.store.set_setting("relay_till", &p.till)?;
+            ctx.store.set_setting("relay_shop", &p.shop)?;
+            ctx.store.set_setting(duka_core::relay::APPLIED_SEQ, "0")?;
+            let out = serde_json::json!({"relay_url": p.url, "till": p.till, "shop": p.shop, "key_stored_in": secrets.backend()});
+            render::print(ctx.json, &out, || {
+                format!(
+                    "paired with {} as till {} (key in the {} secret store)",
+                    p.url,
+                    p.till,
+                    secrets.backend()
+                )
+            });
+            Ok(())
+        }
+        Cmd::Relay(RelayCmd::Status) => {
+            let ctx = open(&cli)?;
+            let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
+            let Some(p) = pay::relay_pairing(&ctx.store, secrets.as_ref())? else {
+                return Err(duka_core::Error::Config(
+                    "not paired with a relay: duka relay pair STRING".into(),
+                )
+                .into());
+            };
+            let applied = ctx
+                .store
+                .setting(duka_core::relay::APPLIED_SEQ)?
+                .unwrap_or_else(|| "0".into());
+            let rt = pay::runtime()?;
+            let reachable = rt.block_on(async {
+                let url = format!("{}/healthz", p.url.trim_end_matches('/'));
+                let c = reqwest_lite(&url).await;
+                c.unwrap_or_else(|e| format!("unreachable: {e}"))
+            });
+            let out = serde_json::json!({"relay_url": p.url, "till": p.till, "applied_seq": applied, "healthz": reachable});
+            render::print(ctx.json, &out, || {
+                format!(
+                    "relay {} (till {}): last applied message {applied}; /healthz: {reachable}",
+                    p.url, p.till
+                )
+            });
+            Ok(())
+        }
+        Cmd::Inbox { cmd } => {
+            let mut ctx = open(&cli)?;
+            match cmd {
+                None => {
+                    let list = ctx.store.inbox(100)?;
+                    render::print(ctx.json, &list, || {
+                        if list.is_empty() {
+                            return "no incoming payments waiting".into();
+                        }
+                        list.iter()
+                            .map(|p| {
+                                format!(
+                                    "{}  {}  {:>14}  {}  {}",
+                                    p.trans_id,
+                                    time::format_local(p.received_at),
+                                    p.amount.to_string(),
+                                    p.msisdn.as_deref().unwrap_or("-"),
+                                    p.bill_ref.as_deref().unwrap_or("")
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    });
+                }
+                Some(InboxCmd::Attach { trans_id, sale }) => {
+                    let cashier = ctx.cashier.clone();
+                    let s = ctx.store.attach_incoming(
+                        &trans_id.to_ascii_uppercase(),
+                        *sale,
+                        &cashier,
+                    )?;
+                    render::print(ctx.json, &s, || render::sale(&s));
+                }
+            }
+            Ok(())
+        }
         Cmd::VerifyCode { code, sale } => {
             let mut ctx = open(&cli)?;
             let v = ctx.store.verify_code(*sale, code)?;
@@ -728,6 +844,20 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// GET a small text page (the relay's /healthz).
+async fn reqwest_lite(url: &str) -> Result<String, String> {
+    let c = daraja_http();
+    let r = c.get(url).send().await.map_err(|e| e.to_string())?;
+    r.text().await.map_err(|e| e.to_string())
+}
+
+fn daraja_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
 }
 
 /// A field error with the core's stable `invalid_input` code.

@@ -18,6 +18,7 @@ pub struct Running {
     pub engine: Engine,
     /// Kept alive while the engine runs (dropping it stops the simulator).
     _sim: Option<Sim>,
+    _relay: Option<duka_core::relay::RelayClient>,
     pub deadline: Duration,
 }
 
@@ -122,9 +123,12 @@ pub async fn start(
             }
         });
     }
+    // Paired with a relay: its websocket brings callbacks while this process runs.
+    let relay = pairing.map(|p| duka_core::relay::spawn(engine.clone(), p));
     Ok(Running {
         engine,
         _sim: sim,
+        _relay: relay,
         deadline,
     })
 }
