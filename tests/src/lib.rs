@@ -19,14 +19,23 @@ pub fn relay_bin() -> &'static Path {
 
 fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // A benchmark (target/release/deps/…) measures release binaries.
+    let exe = std::env::current_exe().expect("current exe");
+    let release = exe
+        .parent()
+        .and_then(Path::parent)
+        .is_some_and(|d| d.ends_with("release"));
+    let mut args = vec!["build", "--quiet", "-p", package, "--bin", bin];
+    if release {
+        args.push("--release");
+    }
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .args(&args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("running cargo build");
     assert!(status.success(), "building {bin} failed");
     // target/debug/deps/flows-xxxx -> target/debug/<bin>
-    let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let path = dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
     assert!(path.exists(), "{} not found", path.display());

@@ -403,6 +403,10 @@ async fn validate(app: &Relay, shop: &store::Shop, body: &str) -> (String, Strin
 async fn ws(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .max_message_size(1 << 20)
+        // An idle till costs its buffers: small ones keep 10,000 tills in a few hundred MB
+        // (tungstenite's default is 128 KiB each way). Writes go out at once.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| session(app, socket))
 }
 
