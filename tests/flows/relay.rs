@@ -626,3 +626,93 @@ async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_t
 fn pairing_key(s: &str) -> String {
     duka_relay_proto::Pairing::decode(s).unwrap().key
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_serves_https_from_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = format!(
+        "{}/../crates/daraja-sim/fixtures",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let add = std::process::Command::new(duka_tests::relay_bin())
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "till",
+            "add",
+            "--shop",
+            "S",
+            "--name",
+            "T",
+            "--url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let pairing = duka_relay_proto::Pairing::decode(
+        String::from_utf8(add.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut relay = std::process::Command::new(duka_tests::relay_bin())
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "--tls-cert",
+            &format!("{fixtures}/test-initiator.crt"),
+            "--tls-key",
+            &format!("{fixtures}/test-initiator.key"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(relay.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listening on https://"), "{line}");
+    }
+    // The test certificate is self-signed: this client trusts it knowingly.
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let health: Value = http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["ok"], true);
+    let cb = duka_relay_proto::stk_callback_url(&url, &pairing.till, &pairing.key_bytes(), "ab12");
+    let r = http
+        .post(cb)
+        .json(&callback("ws_CO_tls", 1032, 0, "", "254712345678"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_err(),
+        "no plain HTTP on a TLS port"
+    );
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+}

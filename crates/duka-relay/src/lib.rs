@@ -634,6 +634,43 @@ pub async fn run(
     serve(listener, shutdown, app).await
 }
 
+/// TLS from PEM files (a certificate chain and its private key), served with rustls.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves the relay over TLS on an already bound listener until `shutdown` completes.
+pub async fn run_tls(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    cfg: Config,
+    tls: Tls,
+) -> std::io::Result<()> {
+    let store = Store::open(&cfg.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .map_err(|e| {
+            std::io::Error::other(format!(
+                "TLS from {} and {}: {e}",
+                tls.cert.display(),
+                tls.key.display()
+            ))
+        })?;
+    let app = Relay::new(store, cfg);
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?
+        .handle(handle)
+        .serve(router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}
+
 /// Serves an existing `Relay` (tests keep a handle to read its metrics).
 pub async fn serve(
     listener: tokio::net::TcpListener,

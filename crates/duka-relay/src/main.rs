@@ -35,9 +35,15 @@ enum Cmd {
         /// Address to listen on (plain HTTP; put TLS in front, see the README)
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// JSON: max_body, rate_limit_per_ip, allow_ips, trusted_proxies, ttl_secs, validation_timeout_ms
+        /// JSON: max_body, rate_limit_per_ip, no_rate_limit, allow_ips, trusted_proxies, ttl_secs, validation_timeout_ms
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); otherwise plain HTTP
+        /// behind a reverse proxy
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     #[command(subcommand)]
     Till(TillCmd),
@@ -102,7 +108,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { listen, config } => {
+        Cmd::Serve {
+            listen,
+            config,
+            tls_cert,
+            tls_key,
+        } => {
             let mut cfg = Config::new(cli.data_dir.clone());
             if let Some(path) = config {
                 let text = std::fs::read_to_string(&path)
@@ -126,15 +137,20 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
-            println!("duka-relay listening on http://{}", listener.local_addr()?);
-            duka_relay::run(
-                listener,
-                async {
-                    let _ = tokio::signal::ctrl_c().await;
-                },
-                cfg,
-            )
-            .await?;
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    println!("duka-relay listening on https://{}", listener.local_addr()?);
+                    duka_relay::run_tls(listener, shutdown, cfg, duka_relay::Tls { cert, key })
+                        .await?;
+                }
+                _ => {
+                    println!("duka-relay listening on http://{}", listener.local_addr()?);
+                    duka_relay::run(listener, shutdown, cfg).await?;
+                }
+            }
         }
         Cmd::Till(TillCmd::Add { shop, name, url }) => {
             let store = Store::open(&cli.data_dir)?;
