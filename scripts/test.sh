@@ -12,6 +12,8 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test (unit, store, CLI end-to-end flows)"
 cargo test --workspace --locked
+echo "==> benchmarks in quick mode (so none can rot; figures come from cargo bench)"
+cargo test --workspace --locked --benches
 echo "==> real OS keyring (D-Bus Secret Service)"
 bash scripts/test-keyring.sh
 echo "==> independent Daraja client (mpesakit) against daraja-sim"
