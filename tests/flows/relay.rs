@@ -88,6 +88,11 @@ async fn the_callback_reaches_the_till_through_the_relay_before_any_query() {
     })
     .await;
     assert_eq!(client.status().applied_seq, 1);
+    let health = r.engine.health().await.relay.unwrap();
+    assert!(
+        health.connected && health.last_message_at.is_some(),
+        "{health:?}"
+    );
     client.stop();
 }
 
@@ -715,4 +720,73 @@ async fn the_relay_serves_https_from_pem_files() {
     );
     relay.kill().unwrap();
     relay.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_allow_list_behind_a_proxy_and_the_c2b_validation_default() {
+    let body = callback("ws_CO_x", 1032, 0, "", "254712345678");
+    let http = reqwest::Client::new();
+
+    // Two requests a second (burst of four), then 429.
+    let limited = relay::start_with(|c| c.rate_limit_per_ip = Some(2)).await;
+    let p = limited.pair("S", "T");
+    let url = duka_relay_proto::stk_callback_url(&limited.url, &p.till, &p.key_bytes(), "ab");
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(
+            http.post(&url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes, vec![200, 200, 200, 200, 429, 429]);
+    assert_eq!(limited.relay.metrics.rejected("rate_limited"), 2);
+
+    // Only Safaricom's addresses; the local proxy's X-Forwarded-For is believed.
+    let listed = relay::start_with(|c| {
+        c.rate_limit_per_ip = None;
+        c.allow_ips = vec!["196.201.214.200".parse().unwrap()];
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let p = listed.pair("S", "T");
+    let url = duka_relay_proto::stk_callback_url(&listed.url, &p.till, &p.key_bytes(), "ab");
+    let from = |ip: &'static str| {
+        http.post(&url)
+            .header("x-forwarded-for", ip)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(from("196.201.214.200").await.unwrap().status(), 200);
+    assert_eq!(from("41.90.1.2").await.unwrap().status(), 403);
+    assert_eq!(
+        http.post(&url).json(&body).send().await.unwrap().status(),
+        403,
+        "the proxy itself is not Safaricom"
+    );
+    assert_eq!(listed.relay.metrics.rejected("ip_not_allowed"), 2);
+
+    // No till connected: the shop's default answers validation.
+    let shop = listed.relay.store().shop(&p.shop).unwrap().unwrap();
+    let (_, validate) = duka_relay_proto::c2b_urls(&listed.url, &shop.id, &shop.key);
+    let payload = json!({"TransID": "UKN1", "TransAmount": "10"});
+    let ask = || {
+        http.post(&validate)
+            .header("x-forwarded-for", "196.201.214.200")
+            .json(&payload)
+            .send()
+    };
+    let v: Value = ask().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ResultCode"], "0", "Completed by default");
+    listed
+        .relay
+        .store()
+        .set_c2b_default(&shop.id, "Cancelled")
+        .unwrap();
+    let v: Value = ask().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ResultCode"], "C2B00016");
 }

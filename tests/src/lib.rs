@@ -340,9 +340,14 @@ pub mod relay {
     }
 
     pub async fn start() -> RunningRelay {
+        start_with(|cfg| cfg.rate_limit_per_ip = None).await
+    }
+
+    /// A relay with its configuration adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> RunningRelay {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config::new(dir.path().to_path_buf());
-        cfg.rate_limit_per_ip = None;
+        adjust(&mut cfg);
         let store = Store::open(dir.path()).unwrap();
         let relay = Relay::new(store, cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -163,6 +163,10 @@ async fn main() -> anyhow::Result<()> {
             };
             println!("till {} ({} / {})", till.id, till.shop_name, till.name);
             println!(
+                "key {} (keep it secret: it signs this till's callback URLs)",
+                pairing.key
+            );
+            println!(
                 "pairing string (paste into Duka: duka relay pair …):\n{}",
                 pairing.encode()
             );

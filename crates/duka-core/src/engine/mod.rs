@@ -60,6 +60,8 @@ pub struct Health {
     pub last_daraja_error: Option<(Millis, String)>,
     pub open_attempts: usize,
     pub poller_backlog: usize,
+    /// The relay connection, when this till is paired with one.
+    pub relay: Option<crate::relay::RelayStatus>,
 }
 
 /// Where and how the shop is paid.
@@ -198,6 +200,13 @@ impl Engine {
 
     /// Sends an event to every listener (the relay client reports through this).
     pub fn publish(&self, event: CoreEvent) {
+        if let CoreEvent::Relay { status } = &event {
+            self.inner
+                .health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .relay = Some(status.clone());
+        }
         let _ = self.inner.events.send(event);
     }
 
