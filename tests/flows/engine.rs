@@ -443,8 +443,28 @@ async fn duplicate_late_and_out_of_order_callbacks() {
     r.sim.wait_callbacks(2).await;
     let s = r.engine.store().sale(a.sale_id).unwrap();
     assert_eq!(s.tenders.len(), 1);
+    // Wait for the second delivery to be applied (or refused as a repeat) before counting.
+    eventually("the receipt", || {
+        matches!(
+            r.engine.store().attempt(&a.id).unwrap().state,
+            AttemptState::Paid { receipt: Some(_) }
+        )
+    })
+    .await;
     let evs = events(&r, &a.id);
-    assert_eq!(evs.iter().filter(|e| e.0 == "result").count(), 1, "{evs:?}");
+    // The callback arrived twice and was applied once; a query may have found the payment
+    // first (then the callback only adds the receipt).
+    assert_eq!(
+        evs.iter()
+            .filter(|e| e.0 == "result" && e.1 == "callback")
+            .count(),
+        1,
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter().filter(|e| e.0 == "result").count() <= 2,
+        "{evs:?}"
+    );
     assert!(evs.iter().all(|e| e.2 == "changed"));
 
     // Late: the query pays first (no receipt), the callback adds the receipt.
@@ -579,7 +599,8 @@ async fn two_hundred_sales_charged_at_once_all_settle() {
             default_behaviour: Behaviour::Pay { after_units: 10 },
             ..SimConfig::default()
         },
-        fast_poll(),
+        // 10 times faster than production (deadline 18 s): settles even on a loaded CI machine.
+        PollPolicy::scaled(10.0),
         true,
     )
     .await;
