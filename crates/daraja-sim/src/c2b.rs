@@ -12,16 +12,8 @@ use sha2::Digest;
 
 use crate::config::MsisdnMode;
 use crate::state::{C2bRegistration, CallbackRecord, Receipt, now_ms};
-use crate::stk::{check_bearer, daraja_error, valid_callback_url};
+use crate::stk::{bad_field, check_bearer, daraja_error, text, valid_callback_url};
 use crate::{App, Shared};
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.is_u64() => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 fn json_body(
     app: &Shared,
@@ -43,17 +35,6 @@ fn json_body(
     }
 }
 
-fn bad(app: &Shared, path: &str, field: &str) -> Response {
-    daraja_error(
-        app,
-        path,
-        "POST",
-        StatusCode::BAD_REQUEST,
-        "400.002.02",
-        &format!("Bad Request - Invalid {field}"),
-    )
-}
-
 fn ok(app: &Shared, path: &str, body: Value) -> Response {
     app.log("POST", path, StatusCode::OK, Some("0"));
     (
@@ -73,22 +54,22 @@ async fn register(app: App, version: &str, headers: HeaderMap, body: Bytes) -> R
     let Some(shortcode) = text(&v, "ShortCode")
         .filter(|s| (5..=7).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
     else {
-        return bad(&app, &path, "ShortCode");
+        return bad_field(&app, &path, "ShortCode");
     };
     let Some(response_type) =
         text(&v, "ResponseType").filter(|r| r == "Completed" || r == "Cancelled")
     else {
-        return bad(&app, &path, "ResponseType");
+        return bad_field(&app, &path, "ResponseType");
     };
     // C2B registration refuses the banned words whatever the STK setting.
     let Some(confirmation_url) =
         text(&v, "ConfirmationURL").filter(|u| valid_callback_url(u, true))
     else {
-        return bad(&app, &path, "ConfirmationURL");
+        return bad_field(&app, &path, "ConfirmationURL");
     };
     let Some(validation_url) = text(&v, "ValidationURL").filter(|u| valid_callback_url(u, true))
     else {
-        return bad(&app, &path, "ValidationURL");
+        return bad_field(&app, &path, "ValidationURL");
     };
     let mut st = app.state();
     if app.cfg.c2b.register_once && st.c2b.contains_key(&shortcode) {
@@ -158,12 +139,12 @@ async fn simulate(app: App, version: &str, headers: HeaderMap, body: Bytes) -> R
         Err(r) => return *r,
     };
     let Some(shortcode) = text(&v, "ShortCode").filter(|s| (5..=7).contains(&s.len())) else {
-        return bad(&app, &path, "ShortCode");
+        return bad_field(&app, &path, "ShortCode");
     };
     let Some(command) = text(&v, "CommandID")
         .filter(|c| c == "CustomerPayBillOnline" || c == "CustomerBuyGoodsOnline")
     else {
-        return bad(&app, &path, "CommandID");
+        return bad_field(&app, &path, "CommandID");
     };
     let amount = match v.get("Amount") {
         Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
@@ -171,13 +152,13 @@ async fn simulate(app: App, version: &str, headers: HeaderMap, body: Bytes) -> R
         _ => None,
     };
     let Some(amount) = amount.filter(|a| (1..=250_000).contains(a)) else {
-        return bad(&app, &path, "Amount");
+        return bad_field(&app, &path, "Amount");
     };
     // Note the lowercase "sdn": Daraja's spelling.
     let Some(msisdn) = text(&v, "Msisdn")
         .filter(|m| m.len() == 12 && (m.starts_with("2547") || m.starts_with("2541")))
     else {
-        return bad(&app, &path, "Msisdn");
+        return bad_field(&app, &path, "Msisdn");
     };
     let bill_ref = text(&v, "BillRefNumber").unwrap_or_default();
     let (conv, trans_id, registration) = {

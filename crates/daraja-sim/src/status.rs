@@ -9,27 +9,8 @@ use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 
 use crate::state::{CallbackRecord, now_ms};
-use crate::stk::{check_bearer, daraja_error, valid_callback_url};
+use crate::stk::{bad_field, check_bearer, daraja_error, text, valid_callback_url};
 use crate::{App, Shared};
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.is_u64() => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn bad(app: &Shared, path: &str, field: &str) -> Response {
-    daraja_error(
-        app,
-        path,
-        "POST",
-        StatusCode::BAD_REQUEST,
-        "400.002.02",
-        &format!("Bad Request - Invalid {field}"),
-    )
-}
 
 /// Whether the SecurityCredential seals the initiator's password.
 fn credential_ok(app: &Shared, credential: &str) -> bool {
@@ -68,33 +49,33 @@ pub(crate) async fn transaction_status(
         }
     };
     if text(&v, "CommandID").as_deref() != Some("TransactionStatusQuery") {
-        return bad(&app, path, "CommandID");
+        return bad_field(&app, path, "CommandID");
     }
     let Some(initiator) = text(&v, "Initiator").filter(|i| !i.is_empty()) else {
-        return bad(&app, path, "Initiator");
+        return bad_field(&app, path, "Initiator");
     };
     let Some(credential) = text(&v, "SecurityCredential").filter(|c| !c.is_empty()) else {
-        return bad(&app, path, "SecurityCredential");
+        return bad_field(&app, path, "SecurityCredential");
     };
     let transaction_id = text(&v, "TransactionID").filter(|t| !t.is_empty());
     let original = text(&v, "OriginalConversationID").filter(|t| !t.is_empty());
     if transaction_id.is_none() && original.is_none() {
-        return bad(&app, path, "TransactionID");
+        return bad_field(&app, path, "TransactionID");
     }
     let Some(_party_a) = text(&v, "PartyA").filter(|p| !p.is_empty()) else {
-        return bad(&app, path, "PartyA");
+        return bad_field(&app, path, "PartyA");
     };
     if !matches!(text(&v, "IdentifierType").as_deref(), Some("1" | "2" | "4")) {
-        return bad(&app, path, "IdentifierType");
+        return bad_field(&app, path, "IdentifierType");
     }
     let Some(result_url) = text(&v, "ResultURL").filter(|u| valid_callback_url(u, false)) else {
-        return bad(&app, path, "ResultURL");
+        return bad_field(&app, path, "ResultURL");
     };
     if !text(&v, "QueueTimeOutURL").is_some_and(|u| valid_callback_url(&u, false)) {
-        return bad(&app, path, "QueueTimeOutURL");
+        return bad_field(&app, path, "QueueTimeOutURL");
     }
     if !text(&v, "Remarks").is_some_and(|r| !r.is_empty() && r.chars().count() <= 100) {
-        return bad(&app, path, "Remarks");
+        return bad_field(&app, path, "Remarks");
     }
     let occasion = text(&v, "Occasion").unwrap_or_default();
     let (originator, conversation, receipt) = {

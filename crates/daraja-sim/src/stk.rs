@@ -56,7 +56,7 @@ fn ok_json(app: &Shared, path: &str, code: Option<&str>, body: Value) -> Respons
         .into_response()
 }
 
-fn bad_field(app: &Shared, path: &str, field: &str) -> Response {
+pub(crate) fn bad_field(app: &Shared, path: &str, field: &str) -> Response {
     daraja_error(
         app,
         path,
@@ -244,8 +244,8 @@ async fn front(
     }
 }
 
-/// A field that Daraja accepts as a JSON string or integer.
-fn text(v: &Value, key: &str) -> Option<String> {
+/// A field Daraja accepts as a JSON string or integer.
+pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) if n.is_u64() => Some(n.to_string()),
