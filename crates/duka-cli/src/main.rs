@@ -384,7 +384,7 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
                 if json {
                     render::print(true, &attempts, String::new);
                 }
-                run.engine.shutdown();
+                run.stop();
                 Ok::<u8, anyhow::Error>(code)
             })?
         }
@@ -430,7 +430,7 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
                         .collect::<Vec<_>>()
                         .join("\n")
                 });
-                run.engine.shutdown();
+                run.stop();
                 let open = settled.iter().filter(|a| !a.state.is_final()).count();
                 Ok::<u8, anyhow::Error>(if open > 0 { 3 } else { 0 })
             })?
@@ -453,7 +453,7 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
                     .wait_settled(&a.id, run.deadline + std::time::Duration::from_secs(10))
                     .await?;
                 render::print(json, &a, || format!("{} ({})", pay::describe(&a), a.id));
-                run.engine.shutdown();
+                run.stop();
                 Ok::<u8, anyhow::Error>(pay::exit_code(&a))
             })?
         }
@@ -534,7 +534,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Cmd::Relay(RelayCmd::Status) => {
             let ctx = open(&cli)?;
             let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-            let Some(p) = pay::relay_pairing(&ctx.store, secrets.as_ref())? else {
+            let Some(p) = duka_app::relay_pairing(&ctx.store, secrets.as_ref())? else {
                 return Err(duka_core::Error::Config(
                     "not paired with a relay: duka relay pair STRING".into(),
                 )
@@ -1045,7 +1045,7 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
                 dir = data_dir_s
             )
         });
-        run.engine.shutdown();
+        run.stop();
         Ok::<(), anyhow::Error>(())
     })
 }

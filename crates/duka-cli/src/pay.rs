@@ -3,134 +3,25 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-use daraja_sim::{Behaviour, Sim, SimConfig};
-use duka_core::config::{Credentials, Environment, Settings};
-use duka_core::engine::{CoreEvent, Engine, PollPolicy};
+use duka_core::engine::CoreEvent;
 use duka_core::payment::AttemptState;
 use duka_core::store::Attempt;
-use duka_core::{Msisdn, Store, secrets, time};
+use duka_core::{Msisdn, Store, time};
 
 use crate::invalid;
 
-/// A running engine and, in demo mode, the simulator it talks to.
-pub struct Running {
-    pub engine: Engine,
-    /// Kept alive while the engine runs (dropping it stops the simulator).
-    _sim: Option<Sim>,
-    _relay: Option<duka_core::relay::RelayClient>,
-    pub deadline: Duration,
-}
+pub use duka_app::Running;
 
-/// `DUKA_POLL_SCALE=100` runs the poll schedule 100 times faster (tests and demos).
-fn poll_policy() -> PollPolicy {
-    match std::env::var("DUKA_POLL_SCALE")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-    {
-        Some(f) if f > 0.0 => PollPolicy::scaled(f),
-        _ => PollPolicy::default(),
-    }
-}
-
-/// The simulator of demo mode: any phone outside the scenario table pays after 5 s.
-pub fn demo_sim_config() -> SimConfig {
-    // A fresh seed per run: receipts must not repeat across demo sessions on one database.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    SimConfig {
-        default_behaviour: Behaviour::Pay { after_units: 5 },
-        seed,
-        ..SimConfig::default()
-    }
-}
-
+/// Starts the till for a CLI command: in demo mode, customers pay after 5 s (no phone to show).
 pub async fn start(
     store: Store,
     data_dir: &std::path::Path,
     secret_backend: &str,
 ) -> anyhow::Result<Running> {
-    let env = |k: &str| std::env::var(k).ok();
-    let secrets = secrets::open(secret_backend, data_dir)?;
-    let creds = Credentials::load(secrets.as_ref(), &env)?;
-    let settings = Settings::load(&store, &env, creds.is_some())?;
-    let sim = if settings.environment == Environment::Demo {
-        Some(
-            Sim::spawn(demo_sim_config())
-                .await
-                .context("starting the Daraja simulator for demo mode")?,
-        )
-    } else {
-        None
+    let opts = duka_app::Options {
+        demo_customer: daraja_sim::Behaviour::Pay { after_units: 5 },
     };
-    let poll = poll_policy();
-    let deadline = poll.deadline;
-    let pairing = relay_pairing(&store, secrets.as_ref())?;
-    let (client, mut cfg) = duka_core::engine::connect(
-        &settings,
-        creds.as_ref(),
-        sim.as_ref().map(|s| s.base_url()),
-        poll,
-        pairing.as_ref(),
-    )?;
-    if let Some(sim) = &sim {
-        // No relay in demo mode: the simulator's sink receives callbacks and Transaction
-        // Status results for us.
-        let sink = sim.sink_url();
-        let cb = sink.clone();
-        cfg.callback_url = std::sync::Arc::new(move |attempt: &str| format!("{cb}/cb/{attempt}"));
-        cfg.status = Some(duka_core::engine::StatusConfig {
-            initiator: sim.config().initiator.clone(),
-            security_credential: duka_core::secrets::Secret::new(
-                daraja::security::security_credential(
-                    &sim.config().initiator_password,
-                    daraja_sim::TEST_INITIATOR_CERT,
-                )?,
-            ),
-            result_url: std::sync::Arc::new(move |attempt: &str| {
-                format!("{sink}/status/{attempt}")
-            }),
-        });
-    }
-    // DUKA_INFLIGHT_GRACE_MS: how long a `created` attempt may still be on its way in another
-    // process (default 45 s). 0 when no other process can be charging (tests after a kill).
-    if let Some(ms) = std::env::var("DUKA_INFLIGHT_GRACE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        cfg.in_flight_grace = Duration::from_millis(ms);
-    }
-    let engine = Engine::start(store, client, cfg);
-    if let Some(sim) = &sim {
-        let mut rx = sim.subscribe_sink();
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            while let Ok(m) = rx.recv().await {
-                let (kind, attempt) = m.path.split_once('/').unwrap_or(("cb", m.path.as_str()));
-                let applied = match kind {
-                    "status" => engine
-                        .apply_status_result(&m.body, Some(attempt))
-                        .map(|_| ()),
-                    _ => engine
-                        .apply_callback(&m.body, Some(attempt), "callback")
-                        .map(|_| ()),
-                };
-                if let Err(e) = applied {
-                    eprintln!("warning: a demo callback was not applied: {e}");
-                }
-            }
-        });
-    }
-    // Paired with a relay: its websocket brings callbacks while this process runs.
-    let relay = pairing.map(|p| duka_core::relay::spawn(engine.clone(), p));
-    Ok(Running {
-        engine,
-        _sim: sim,
-        _relay: relay,
-        deadline,
-    })
+    Ok(duka_app::start(store, data_dir, secret_backend, opts).await?)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -138,29 +29,6 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-/// The relay this till is paired with (`duka relay pair`), if any.
-pub fn relay_pairing(
-    store: &Store,
-    secrets: &dyn duka_core::secrets::SecretStore,
-) -> anyhow::Result<Option<duka_relay_proto::Pairing>> {
-    let (Some(url), Some(till), Some(shop)) = (
-        store.setting("relay_url")?,
-        store.setting("relay_till")?,
-        store.setting("relay_shop")?,
-    ) else {
-        return Ok(None);
-    };
-    let Some(key) = secrets.get(duka_core::secrets::SecretKey::RelayKey)? else {
-        return Ok(None);
-    };
-    Ok(Some(duka_relay_proto::Pairing {
-        url,
-        shop,
-        till,
-        key: key.expose().to_string(),
-    }))
 }
 
 /// What the cashier reads for an attempt's state.
