@@ -32,5 +32,7 @@ ensure_rust() {
 BASE_PACKAGES=(build-essential pkg-config ca-certificates)
 # The real-keyring test: a private D-Bus session with GNOME Keyring.
 KEYRING_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools)
+# The desktop shell (Tauri 2 on WebKitGTK): build and command tests.
+TAURI_PACKAGES=(libwebkit2gtk-4.1-dev build-essential curl file libssl-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config)
 # The independent Daraja client (mpesakit from PyPI) runs in a venv.
 PYTHON_PACKAGES=(python3 python3-venv)

@@ -4,13 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_rust
-ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
+ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo test (unit, store, CLI end-to-end flows)"
+echo "==> cargo test (unit, store, CLI and engine flows, relay, desktop commands)"
 cargo test --workspace --locked
 echo "==> benchmarks in quick mode (so none can rot; figures come from cargo bench)"
 cargo test --workspace --locked --benches

@@ -1,0 +1,69 @@
+use duka_core::Msisdn;
+use duka_core::engine::Reconciled;
+use duka_core::store::Attempt;
+use serde::Serialize;
+use tauri::State;
+
+use crate::{Duka, Result};
+
+/// Live validation of the phone field: the normalised number and how to read it back.
+#[derive(Debug, Serialize)]
+pub struct Phone {
+    pub msisdn: String,
+    pub local: String,
+}
+
+#[tauri::command]
+pub fn check_phone(input: String) -> Result<Phone> {
+    let m = Msisdn::parse(&input)?;
+    Ok(Phone {
+        msisdn: m.as_str().to_string(),
+        local: m.local(),
+    })
+}
+
+/// Sends the STK push (what is due when `amount` is empty) and returns at once; the UI
+/// follows the attempt through `core-event`s. A second charge while one is open is refused.
+#[tauri::command]
+pub async fn charge(
+    duka: State<'_, Duka>,
+    sale_id: i64,
+    phone: String,
+    amount: Option<i64>,
+    cashier: String,
+) -> Result<Attempt> {
+    let phone = Msisdn::parse(&phone)?;
+    let amount = match amount {
+        Some(a) => a,
+        None => (duka.engine().store().sale(sale_id)?.due.cents() + 99) / 100,
+    };
+    Ok(duka
+        .engine()
+        .charge(sale_id, &phone, amount, &cashier)
+        .await?)
+}
+
+#[tauri::command]
+pub fn attempts(duka: State<'_, Duka>, open_only: bool) -> Result<Vec<Attempt>> {
+    Ok(duka.engine().store().attempts(open_only, 200)?)
+}
+
+/// After an unknown attempt, only on the cashier's word that no prompt reached the phone.
+#[tauri::command]
+pub async fn resend(
+    duka: State<'_, Duka>,
+    attempt_id: String,
+    no_prompt_reached: bool,
+    cashier: String,
+) -> Result<Attempt> {
+    Ok(duka
+        .engine()
+        .resend_after_unknown(&attempt_id, no_prompt_reached, &cashier)
+        .await?)
+}
+
+/// "Check now" for open attempts.
+#[tauri::command]
+pub async fn reconcile(duka: State<'_, Duka>) -> Result<Vec<Reconciled>> {
+    Ok(duka.engine().reconcile().await?)
+}

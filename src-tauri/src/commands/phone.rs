@@ -1,0 +1,48 @@
+//! The simulated phone of demo mode: the STK prompts on "customers' phones", and answering them.
+
+use serde::Serialize;
+use tauri::State;
+
+use crate::{Duka, Result, UiError};
+
+#[derive(Debug, Serialize)]
+pub struct Prompt {
+    pub checkout_request_id: String,
+}
+
+fn sim(duka: &Duka) -> Result<&daraja_sim::Sim> {
+    duka.running.sim().ok_or_else(|| UiError {
+        code: "not_demo".into(),
+        message: "the simulated phone exists only in demo mode".into(),
+    })
+}
+
+/// Prompts waiting on simulated phones.
+#[tauri::command]
+pub fn demo_prompts(duka: State<'_, Duka>) -> Result<Vec<Prompt>> {
+    Ok(sim(&duka)?
+        .pending_prompts()
+        .into_iter()
+        .map(|checkout_request_id| Prompt {
+            checkout_request_id,
+        })
+        .collect())
+}
+
+/// The customer answers: `0` enters the PIN, `1032` cancels, `1037` lets it time out, `2001`
+/// types a wrong PIN, `1` has no funds.
+#[tauri::command]
+pub fn demo_answer(
+    duka: State<'_, Duka>,
+    checkout_request_id: String,
+    result_code: String,
+) -> Result<()> {
+    if sim(&duka)?.decide(&checkout_request_id, &result_code) {
+        Ok(())
+    } else {
+        Err(UiError {
+            code: "not_found".into(),
+            message: format!("no prompt {checkout_request_id} is waiting"),
+        })
+    }
+}
