@@ -18,6 +18,13 @@ ensure_apt() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The UI: npm packages from the lock file, then a production build into ui/dist (the desktop
+# app embeds it at compile time, so this comes before any cargo build of src-tauri).
+build_ui() {
+  command -v npm >/dev/null || ensure_apt nodejs npm
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 ensure_rust
 ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}"
 
+echo "==> UI: install, type-check, unit tests (vitest), build"
+build_ui
+(cd ui && npm run check --silent && npm test --silent)
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"

@@ -26,3 +26,10 @@ pub async fn health(duka: State<'_, Duka>) -> Result<Status> {
 pub fn cashiers(duka: State<'_, Duka>) -> Result<Vec<Cashier>> {
     Ok(duka.engine().store().cashiers()?)
 }
+
+/// The STK result codes with their class and their English and Swahili messages, for the
+/// payment panel.
+#[tauri::command]
+pub fn result_codes() -> Vec<daraja::codes::CodeInfo> {
+    daraja::codes::TABLE.to_vec()
+}
