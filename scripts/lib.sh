@@ -41,5 +41,15 @@ BASE_PACKAGES=(build-essential pkg-config ca-certificates)
 KEYRING_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools)
 # The desktop shell (Tauri 2 on WebKitGTK): build and command tests.
 TAURI_PACKAGES=(libwebkit2gtk-4.1-dev build-essential curl file libssl-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config)
+# Real-window tests of the desktop app.
+E2E_PACKAGES=(xvfb webkit2gtk-driver dbus dbus-x11)
+
+ensure_tauri_driver() {
+  command -v tauri-driver >/dev/null && return 0
+  [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ] && return 0
+  echo "==> cargo install tauri-driver --locked"
+  cargo install tauri-driver --locked --quiet
+}
+
 # The independent Daraja client (mpesakit from PyPI) runs in a venv.
 PYTHON_PACKAGES=(python3 python3-venv)

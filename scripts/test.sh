@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_rust
-ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}"
+ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}" "${E2E_PACKAGES[@]}"
 
 echo "==> UI: install, type-check, unit tests (vitest), build"
 build_ui
@@ -19,6 +19,9 @@ echo "==> benchmarks in quick mode (so none can rot; figures come from cargo ben
 cargo test --workspace --locked --benches
 echo "==> real OS keyring (D-Bus Secret Service)"
 bash scripts/test-keyring.sh
+echo "==> desktop app in a real window (Xvfb + tauri-driver); screenshots in target/e2e-screenshots"
+ensure_tauri_driver
+bash scripts/test-e2e.sh
 echo "==> independent Daraja client (mpesakit) against daraja-sim"
 bash scripts/test-independent.sh
 echo "==> all tests passed"
