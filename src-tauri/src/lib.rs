@@ -103,7 +103,18 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
 }
 
 pub fn run() {
-    let builder = tauri::Builder::default().setup(|app| {
+    let builder = tauri::Builder::default()
+        // One Duka per machine: a second launch brings the running window forward instead of
+        // opening the same database twice.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.set_focus();
+            }
+        }))
+        // The window comes back where and how big the cashier left it.
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .setup(|app| {
         let backend = std::env::var("DUKA_SECRET_BACKEND").unwrap_or_else(|_| "auto".into());
         let duka =
             tauri::async_runtime::block_on(start(&data_dir(), &backend)).map_err(|e| e.message)?;
