@@ -115,13 +115,13 @@ pub fn run() {
         // The window comes back where and how big the cashier left it.
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .setup(|app| {
-        let backend = std::env::var("DUKA_SECRET_BACKEND").unwrap_or_else(|_| "auto".into());
-        let duka =
-            tauri::async_runtime::block_on(start(&data_dir(), &backend)).map_err(|e| e.message)?;
-        forward_events(app.handle(), duka.engine());
-        app.manage(duka);
-        Ok(())
-    });
+            let backend = std::env::var("DUKA_SECRET_BACKEND").unwrap_or_else(|_| "auto".into());
+            let duka = tauri::async_runtime::block_on(start(&data_dir(), &backend))
+                .map_err(|e| e.message)?;
+            forward_events(app.handle(), duka.engine());
+            app.manage(duka);
+            Ok(())
+        });
     with_commands(builder)
         .run(tauri::generate_context!())
         .expect("error while running Duka");

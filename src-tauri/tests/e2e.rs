@@ -111,8 +111,29 @@ async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
     assert!(paid.contains("Paid"), "{paid}");
     shot(&c, "04-paid-receipt").await;
 
-    // A new sale the customer cancels: the reason, then in Swahili.
+    // A cash sale: the change due.
     click(&c, "new-sale").await;
+    type_into(&c, "item", "Milk 500ml").await;
+    type_into(&c, "price", "60").await;
+    click(&c, "add").await;
+    type_into(&c, "cash", "100").await;
+    c.find(Locator::Css(&id("cash")))
+        .await
+        .unwrap()
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    let cash = wait_text(&c, "cash-panel", "Change: KES 40.00").await;
+    assert!(cash.contains("Paid"), "{cash}");
+    let charge = c.find(Locator::Css(&id("charge"))).await.unwrap();
+    assert!(
+        !charge.is_enabled().await.unwrap(),
+        "a paid sale offers no charge"
+    );
+    shot(&c, "05-cash-change").await;
+
+    // A new sale the customer cancels: the reason, then in Swahili.
+    click(&c, "new-sale-cash").await;
     type_into(&c, "item", "Tea leaves").await;
     type_into(&c, "price", "120").await;
     click(&c, "add").await;
@@ -121,10 +142,10 @@ async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
     wait_text(&c, "payment-panel", "Waiting for the customer's PIN").await;
     click(&c, "cancel").await;
     wait_text(&c, "payment-panel", "The customer cancelled the request.").await;
-    shot(&c, "05-cancelled").await;
+    shot(&c, "06-cancelled").await;
     click(&c, "lang").await;
     wait_text(&c, "payment-panel", "Mteja ameghairi ombi.").await;
-    shot(&c, "06-cancelled-swahili").await;
+    shot(&c, "07-cancelled-swahili").await;
 
     c.close().await.unwrap();
 }
