@@ -593,7 +593,7 @@ async fn callbacks_for_unknown_attempts_and_with_wrong_amounts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_sales_charged_at_once_all_settle() {
-    let r = rig(
+    let r = duka_tests::engine::rig_timeout(
         SimConfig {
             time_unit_ms: 20,
             default_behaviour: Behaviour::Pay { after_units: 10 },
@@ -602,6 +602,10 @@ async fn two_hundred_sales_charged_at_once_all_settle() {
         // 10 times faster than production (deadline 18 s): settles even on a loaded CI machine.
         PollPolicy::scaled(10.0),
         true,
+        false,
+        None,
+        // 200 pushes at once on a loaded machine: a realistic client timeout.
+        std::time::Duration::from_secs(10),
     )
     .await;
     let sales: Vec<i64> = (0..200).map(|_| r.sale(50)).collect();

@@ -216,6 +216,9 @@ pub mod engine {
         rig_full(sim_cfg, poll, with_callbacks, with_status, None).await
     }
 
+    /// Short, so "sent but unanswered" can be tested with the simulator's slow_ms.
+    pub const SHORT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
     /// With `relay`, callbacks go to the relay's signed URLs (and `with_callbacks` is ignored).
     pub async fn rig_full(
         sim_cfg: SimConfig,
@@ -223,6 +226,26 @@ pub mod engine {
         with_callbacks: bool,
         with_status: bool,
         relay: Option<&duka_relay_proto::Pairing>,
+    ) -> Rig {
+        rig_timeout(
+            sim_cfg,
+            poll,
+            with_callbacks,
+            with_status,
+            relay,
+            SHORT_TIMEOUT,
+        )
+        .await
+    }
+
+    /// `rig_full` with the Daraja client's request timeout.
+    pub async fn rig_timeout(
+        sim_cfg: SimConfig,
+        poll: PollPolicy,
+        with_callbacks: bool,
+        with_status: bool,
+        relay: Option<&duka_relay_proto::Pairing>,
+        client_timeout: std::time::Duration,
     ) -> Rig {
         let sim = Sim::spawn(sim_cfg).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -234,8 +257,7 @@ pub mod engine {
             &cfg.consumer_key,
             &cfg.consumer_secret,
         );
-        // Short, so "sent but unanswered" can be tested with the simulator's slow_ms.
-        client_cfg.request_timeout = std::time::Duration::from_millis(1500);
+        client_cfg.request_timeout = client_timeout;
         let client = Client::new(client_cfg).unwrap();
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -154,7 +154,6 @@ pub(crate) async fn oauth(
 }
 
 /// Checks the bearer token of a product API call.
-#[allow(clippy::result_large_err)] // a Response is the natural error of a handler step
 pub(crate) fn check_bearer(app: &Shared, path: &str, headers: &HeaderMap) -> Result<(), Response> {
     let auth = headers
         .get(header::AUTHORIZATION)
@@ -313,6 +312,43 @@ pub(crate) fn result_desc(code: &str, for_query: bool) -> &'static str {
     }
 }
 
+/// The check push and query share: a known BusinessShortCode, a valid Timestamp, and
+/// `Password = base64(shortcode ‖ passkey ‖ timestamp)`. Returns the shortcode's config.
+fn signed_shortcode<'a>(
+    app: &'a Shared,
+    path: &str,
+    v: &Value,
+) -> Result<&'a crate::config::ShortcodeConfig, Response> {
+    let Some(shortcode) = text(v, "BusinessShortCode").filter(|s| digits(s, 5..=7)) else {
+        return Err(bad_field(app, path, "BusinessShortCode"));
+    };
+    let Some(timestamp) = text(v, "Timestamp").filter(|t| valid_timestamp(t)) else {
+        return Err(bad_field(app, path, "Timestamp"));
+    };
+    let Some(password) = text(v, "Password").filter(|p| !p.is_empty()) else {
+        return Err(bad_field(app, path, "Password"));
+    };
+    let error = |message| {
+        daraja_error(
+            app,
+            path,
+            "POST",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500.001.1001",
+            message,
+        )
+    };
+    let Some(sc) = app.cfg.shortcodes.iter().find(|s| s.shortcode == shortcode) else {
+        return Err(error("Merchant does not exist"));
+    };
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{shortcode}{}{timestamp}", sc.passkey));
+    if password != expected {
+        return Err(error("Wrong credentials"));
+    }
+    Ok(sc)
+}
+
 // ---- STK push ----
 
 pub(crate) async fn stk_push(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
@@ -334,37 +370,11 @@ pub(crate) async fn stk_push(State(app): State<App>, headers: HeaderMap, body: B
         Err(r) => return r,
     };
     let cfg = &app.cfg;
-    let Some(shortcode) = text(&v, "BusinessShortCode").filter(|s| digits(s, 5..=7)) else {
-        return bad_field(&app, path, "BusinessShortCode");
+    let sc = match signed_shortcode(&app, path, &v) {
+        Ok(sc) => sc,
+        Err(r) => return r,
     };
-    let Some(timestamp) = text(&v, "Timestamp").filter(|t| valid_timestamp(t)) else {
-        return bad_field(&app, path, "Timestamp");
-    };
-    let Some(password) = text(&v, "Password").filter(|p| !p.is_empty()) else {
-        return bad_field(&app, path, "Password");
-    };
-    let Some(sc) = cfg.shortcodes.iter().find(|s| s.shortcode == shortcode) else {
-        return daraja_error(
-            &app,
-            path,
-            "POST",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500.001.1001",
-            "Merchant does not exist",
-        );
-    };
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(format!("{shortcode}{}{timestamp}", sc.passkey));
-    if password != expected {
-        return daraja_error(
-            &app,
-            path,
-            "POST",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500.001.1001",
-            "Wrong credentials",
-        );
-    }
+    let shortcode = sc.shortcode.clone();
     let tx_type = text(&v, "TransactionType").unwrap_or_default();
     if tx_type != "CustomerPayBillOnline" && tx_type != "CustomerBuyGoodsOnline" {
         return bad_field(&app, path, "TransactionType");
@@ -672,33 +682,8 @@ pub(crate) async fn stk_query(State(app): State<App>, headers: HeaderMap, body: 
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(shortcode) = text(&v, "BusinessShortCode").filter(|s| digits(s, 5..=7)) else {
-        return bad_field(&app, path, "BusinessShortCode");
-    };
-    let Some(timestamp) = text(&v, "Timestamp").filter(|t| valid_timestamp(t)) else {
-        return bad_field(&app, path, "Timestamp");
-    };
-    let Some(sc) = app.cfg.shortcodes.iter().find(|s| s.shortcode == shortcode) else {
-        return daraja_error(
-            &app,
-            path,
-            "POST",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500.001.1001",
-            "Merchant does not exist",
-        );
-    };
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(format!("{shortcode}{}{timestamp}", sc.passkey));
-    if text(&v, "Password").as_deref() != Some(expected.as_str()) {
-        return daraja_error(
-            &app,
-            path,
-            "POST",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500.001.1001",
-            "Wrong credentials",
-        );
+    if let Err(r) = signed_shortcode(&app, path, &v) {
+        return r;
     }
     let Some(checkout) = text(&v, "CheckoutRequestID").filter(|c| !c.is_empty()) else {
         return bad_field(&app, path, "CheckoutRequestID");
