@@ -109,6 +109,15 @@ async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
     click(&c, "approve").await;
     let paid = wait_text(&c, "payment-panel", "M-Pesa receipt").await;
     assert!(paid.contains("Paid"), "{paid}");
+    let receipt = paid
+        .split("M-Pesa receipt ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(receipt.len(), 10, "{paid}");
     shot(&c, "04-paid-receipt").await;
 
     // A cash sale: the change due.
@@ -146,6 +155,27 @@ async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
     click(&c, "lang").await;
     wait_text(&c, "payment-panel", "Mteja ameghairi ombi.").await;
     shot(&c, "07-cancelled-swahili").await;
+
+    // The manager's day: both paid sales, by tender, and the M-Pesa receipt with a masked phone.
+    click(&c, "lang").await;
+    click(&c, "screen").await;
+    wait_text(
+        &c,
+        "report-summary",
+        "Sales paid: 2 · Money taken: KES 425.00",
+    )
+    .await;
+    let tenders = wait_text(&c, "by-tender", "Cash").await;
+    assert!(
+        tenders.contains("KES 60.00") && tenders.contains("KES 365.00"),
+        "{tenders}"
+    );
+    let receipts = wait_text(&c, "receipts", &receipt).await;
+    assert!(
+        receipts.contains("2547****678") && receipts.contains("KES 365.00"),
+        "{receipts}"
+    );
+    shot(&c, "08-manager-day").await;
 
     c.close().await.unwrap();
 }

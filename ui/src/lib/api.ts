@@ -62,6 +62,18 @@ export interface Attempt {
   updated_at: number;
 }
 
+export interface DayReport {
+  date: string;
+  sales_paid: number;
+  sales_total: Cents;
+  taken: Cents;
+  by_tender: { kind: string; count: number; amount: Cents }[];
+  by_cashier: { cashier: string; count: number; amount: Cents }[];
+  mpesa_receipts: { at: number; receipt: string | null; verified: boolean; kind: string; phone: string | null; amount: Cents; cashier: string; sale_id: number }[];
+  open_attempts: number;
+  flagged_attempts: number;
+}
+
 export interface CodeInfo {
   code: string;
   class: "success" | "final" | "retry" | "pending" | "unknown";
@@ -111,6 +123,8 @@ export const api = {
   resend: (attemptId: string, cashier: string) =>
     invoke<Attempt>("resend", { attemptId, noPromptReached: true, cashier }),
   resultCodes: () => invoke<CodeInfo[]>("result_codes"),
+  dayReport: (date?: string) => invoke<DayReport>("day_report", { date }),
+  reconcile: () => invoke<unknown[]>("reconcile"),
   demoPrompts: () => invoke<{ checkout_request_id: string }[]>("demo_prompts"),
   demoAnswer: (checkoutRequestId: string, resultCode: string) =>
     invoke<void>("demo_answer", { checkoutRequestId, resultCode }),

@@ -40,6 +40,20 @@ const en = {
   relay_off: "relay offline (polling)",
   daraja_ok: "M-Pesa reachable",
   daraja_err: "M-Pesa error",
+  manager: "Manager",
+  day_report: "Day report {date}",
+  sales_paid: "Sales paid",
+  money_taken: "Money taken",
+  by_tender: "By tender",
+  by_cashier: "By cashier",
+  receipts: "M-Pesa receipts",
+  pending: "pending",
+  unverified: "unverified",
+  check_now: "Check now",
+  flagged: "{n} flagged for checking",
+  tender_cash: "Cash",
+  tender_mpesa_stk: "M-Pesa",
+  tender_mpesa_code: "M-Pesa (code)",
 };
 
 const sw: Record<keyof typeof en, string> = {
@@ -80,6 +94,20 @@ const sw: Record<keyof typeof en, string> = {
   relay_off: "relay haipo (tunauliza M-Pesa)",
   daraja_ok: "M-Pesa inafikika",
   daraja_err: "Hitilafu ya M-Pesa",
+  manager: "Meneja",
+  day_report: "Ripoti ya siku {date}",
+  sales_paid: "Mauzo yaliyolipwa",
+  money_taken: "Pesa zilizopokelewa",
+  by_tender: "Kwa njia ya malipo",
+  by_cashier: "Kwa mhudumu",
+  receipts: "Risiti za M-Pesa",
+  pending: "inasubiriwa",
+  unverified: "haijathibitishwa",
+  check_now: "Angalia sasa",
+  flagged: "{n} zimewekewa alama",
+  tender_cash: "Pesa taslimu",
+  tender_mpesa_stk: "M-Pesa",
+  tender_mpesa_code: "M-Pesa (msimbo)",
 };
 
 export type Key = keyof typeof en;
