@@ -269,16 +269,6 @@ impl Store {
         load(&self.conn, attempt_id)
     }
 
-    /// Records the CheckoutRequestID learned late (from a callback after the push answer was
-    /// lost), so later queries can use it.
-    pub fn set_checkout_if_missing(&mut self, attempt_id: &str, checkout_id: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE payment_attempts SET checkout_request_id = ?2 WHERE id = ?1 AND checkout_request_id IS NULL",
-            params![attempt_id, checkout_id],
-        )?;
-        Ok(())
-    }
-
     /// Applies one fact to an attempt: the transition, its event row and its effect on the sale
     /// commit together. The same fact twice changes nothing; a contradicting fact is recorded
     /// and flags the attempt.
