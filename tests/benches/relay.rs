@@ -57,11 +57,7 @@ impl RelayProc {
 /// Registers `tills` tills, then starts the relay process.
 fn start_relay(tills: usize) -> (RelayProc, Vec<Pairing>) {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = duka_tests::relay::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let pairings = {
         let store = duka_relay::Store::open(dir.path()).unwrap();
@@ -79,26 +75,8 @@ fn start_relay(tills: usize) -> (RelayProc, Vec<Pairing>) {
     };
     let config = dir.path().join("relay.json");
     std::fs::write(&config, r#"{"no_rate_limit": true}"#).unwrap();
-    let mut child = std::process::Command::new(duka_tests::relay_bin())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening"), "{line}");
+    let (child, _) =
+        duka_tests::relay::spawn_process(dir.path(), port, &["--config", config.to_str().unwrap()]);
     (
         RelayProc {
             child,

@@ -108,30 +108,8 @@ async fn a_thousand_callbacks_while_the_till_is_offline_are_applied_once_each() 
         Some(&pairing),
     )
     .await;
-    // 1,000 pending attempts (their pushes are not the point here).
-    let mut attempts = Vec::new();
-    for i in 0..1000 {
-        let sale = r.sale(50);
-        let phone = format!("25471{i:07}");
-        let a = r
-            .engine
-            .store()
-            .create_attempt(sale, &Msisdn::parse(&phone).unwrap(), 50, "Wanjiku")
-            .unwrap();
-        let checkout = format!("ws_CO_offline{i}");
-        r.engine
-            .store()
-            .apply_event(
-                &a.id,
-                &PaymentEvent::PushAccepted {
-                    checkout_id: checkout.clone(),
-                },
-                "engine",
-                None,
-            )
-            .unwrap();
-        attempts.push((a.id, checkout, phone));
-    }
+    // 1,000 pending attempts.
+    let attempts = r.pending_attempts(1000, "25471", "offline");
     // Daraja calls back while the till is off; a few callbacks come twice.
     let http = reqwest::Client::new();
     let key = pairing.key_bytes();
@@ -423,42 +401,10 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
     c2.stop();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_relay_process(dir: &std::path::Path, port: u16) -> std::process::Child {
-    let mut child = std::process::Command::new(duka_tests::relay_bin())
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for its "listening" line rather than sleeping.
-    use std::io::BufRead;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening"), "{line}");
-    child
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = relay::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let add = std::process::Command::new(duka_tests::relay_bin())
         .args([
@@ -478,7 +424,7 @@ async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_t
     assert!(add.status.success());
     let out = String::from_utf8(add.stdout).unwrap();
     let pairing = duka_relay_proto::Pairing::decode(out.lines().last().unwrap()).unwrap();
-    let mut relay = start_relay_process(dir.path(), port);
+    let mut relay = relay::spawn_process(dir.path(), port, &[]).0;
 
     let r = rig_full(
         fast_sim(),
@@ -491,29 +437,7 @@ async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_t
     let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
     eventually("connected", || client.status().connected).await;
     let n = 300;
-    let mut attempts = Vec::new();
-    for i in 0..n {
-        let sale = r.sale(50);
-        let phone = format!("25472{i:07}");
-        let a = r
-            .engine
-            .store()
-            .create_attempt(sale, &Msisdn::parse(&phone).unwrap(), 50, "Wanjiku")
-            .unwrap();
-        let checkout = format!("ws_CO_kill{i}");
-        r.engine
-            .store()
-            .apply_event(
-                &a.id,
-                &PaymentEvent::PushAccepted {
-                    checkout_id: checkout.clone(),
-                },
-                "engine",
-                None,
-            )
-            .unwrap();
-        attempts.push((a.id, checkout, phone));
-    }
+    let attempts = r.pending_attempts(n, "25472", "kill");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -525,7 +449,7 @@ async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_t
             // kill -9 in the middle of the stream, then start it again on the same port.
             relay.kill().unwrap();
             relay.wait().unwrap();
-            relay = start_relay_process(dir.path(), port);
+            relay = relay::spawn_process(dir.path(), port, &[]).0;
         }
         let body = callback(checkout, 0, 50, &format!("UKK{i:07}"), phone);
         let sends = (0..2).map(|_| {
@@ -639,7 +563,7 @@ async fn the_relay_serves_https_from_pem_files() {
         "{}/../crates/daraja-sim/fixtures",
         env!("CARGO_MANIFEST_DIR")
     );
-    let port = free_port();
+    let port = relay::free_port();
     let url = format!("https://127.0.0.1:{port}");
     let add = std::process::Command::new(duka_tests::relay_bin())
         .args([
@@ -664,32 +588,13 @@ async fn the_relay_serves_https_from_pem_files() {
             .unwrap(),
     )
     .unwrap();
-    let mut relay = std::process::Command::new(duka_tests::relay_bin())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--tls-cert",
-            &format!("{fixtures}/test-initiator.crt"),
-            "--tls-key",
-            &format!("{fixtures}/test-initiator.key"),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(relay.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on https://"), "{line}");
-    }
+    let (cert, key) = (
+        format!("{fixtures}/test-initiator.crt"),
+        format!("{fixtures}/test-initiator.key"),
+    );
+    let (mut relay, line) =
+        relay::spawn_process(dir.path(), port, &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(line.contains("listening on https://"), "{line}");
     // The test certificate is self-signed: this client trusts it knowingly.
     let http = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)

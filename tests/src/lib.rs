@@ -331,6 +331,37 @@ pub mod engine {
     }
 
     impl Rig {
+        /// `n` attempts of 50 shillings on new sales, already `pending` (their pushes are not
+        /// the point): `(attempt id, CheckoutRequestID, phone)` each.
+        pub fn pending_attempts(
+            &self,
+            n: usize,
+            phone_prefix: &str,
+            tag: &str,
+        ) -> Vec<(String, String, String)> {
+            (0..n)
+                .map(|i| {
+                    let sale = self.sale(50);
+                    let phone = format!("{phone_prefix}{i:07}");
+                    let msisdn = duka_core::Msisdn::parse(&phone).unwrap();
+                    let a = self
+                        .engine
+                        .store()
+                        .create_attempt(sale, &msisdn, 50, "Wanjiku")
+                        .unwrap();
+                    let checkout = format!("ws_CO_{tag}{i}");
+                    let accepted = duka_core::payment::PaymentEvent::PushAccepted {
+                        checkout_id: checkout.clone(),
+                    };
+                    self.engine
+                        .store()
+                        .apply_event(&a.id, &accepted, "engine", None)
+                        .unwrap();
+                    (a.id, checkout, phone)
+                })
+                .collect()
+        }
+
         pub fn sale(&self, shillings: i64) -> i64 {
             self.engine
                 .store()
@@ -392,6 +423,45 @@ pub mod relay {
                 key: hex_encode(&t.key),
             }
         }
+    }
+
+    /// A free port on 127.0.0.1 (for a relay process that must come back on the same one).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Starts the `duka-relay` binary on `127.0.0.1:port` with extra `serve` arguments, and
+    /// returns once it prints that it listens (no sleeping), with that line.
+    pub fn spawn_process(
+        dir: &std::path::Path,
+        port: u16,
+        extra: &[&str],
+    ) -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(crate::relay_bin())
+            .args([
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(extra)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listening"), "{line}");
+        (child, line)
     }
 
     fn hex_encode(b: &[u8]) -> String {
