@@ -55,6 +55,12 @@ pub enum Error {
     },
     #[error("configuration: {0}")]
     Config(String),
+    /// A sign-in or a permission refused.
+    #[error("{0}")]
+    Denied(String),
+    /// A receipt printer could not be reached or did not take the bytes.
+    #[error("printer {addr}: {message}")]
+    Printer { addr: String, message: String },
 }
 
 fn render_lines(errors: &[LineError]) -> String {
@@ -80,6 +86,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Secret { .. } => "secret_store",
             Error::Config(_) => "config",
+            Error::Printer { .. } => "printer",
+            Error::Denied(_) => "denied",
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`time`] — UTC storage, Africa/Nairobi days and Daraja timestamps.
 //! - [`catalog`] — products and the CSV price list.
 //! - [`sale`] — sales, lines, tenders, change.
+//! - [`receipt`] — receipts as text, ESC/POS bytes and PDF; printing over TCP.
 //! - [`payment`] — the pure payment state machine `transition(state, event)`.
 //! - [`engine`] — charge, poll, callbacks, reconcile; `CoreEvent`s for the UI.
 //! - [`store`] — the SQLite store: migrations, sales, attempts with their event log, reports.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod money;
 pub mod payment;
 pub mod phone;
+pub mod receipt;
 pub mod relay;
 pub mod sale;
 pub mod secrets;
