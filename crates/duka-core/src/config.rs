@@ -137,6 +137,24 @@ fn text(s: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
+/// A network receipt printer: `host` or `host:port` (raw ESC/POS, port 9100 by default).
+fn printer(s: &str) -> Result<String> {
+    let s = s.trim();
+    let ok = !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(Error::invalid(
+            "printer",
+            "the printer's address, e.g. 192.168.1.50 or 192.168.1.50:9100",
+            s,
+        ))
+    }
+}
+
 const KEYS: &[Key] = &[
     Key {
         name: "environment",
@@ -173,6 +191,11 @@ const KEYS: &[Key] = &[
         env: "DUKA_SHOP_NAME",
         check: text,
     },
+    Key {
+        name: "printer",
+        env: "DUKA_PRINTER",
+        check: printer,
+    },
 ];
 
 pub fn setting_names() -> impl Iterator<Item = &'static str> {
@@ -190,6 +213,11 @@ fn key(name: &str) -> Result<&'static Key> {
             name,
         )
     })
+}
+
+/// Validates a setting without storing it: the value as it would be stored.
+pub fn check_setting(name: &str, value: &str) -> Result<String> {
+    (key(name)?.check)(value)
 }
 
 /// Validates and stores a setting.
@@ -217,6 +245,8 @@ pub struct Settings {
     pub party_b: Option<String>,
     pub relay_url: Option<String>,
     pub shop_name: String,
+    /// The network receipt printer, if any.
+    pub printer: Option<String>,
     /// Each setting's source, by name.
     pub sources: Vec<(String, Source)>,
 }
@@ -305,6 +335,7 @@ impl Settings {
             party_b: values.remove("party_b"),
             relay_url: values.remove("relay_url"),
             shop_name: values.remove("shop_name").unwrap_or_else(|| "Duka".into()),
+            printer: values.remove("printer"),
             sources,
         })
     }

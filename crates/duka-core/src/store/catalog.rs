@@ -14,6 +14,30 @@ pub struct Cashier {
     pub name: String,
     pub role: String,
     pub active: bool,
+    /// Whether a PIN is set: a cashier without one cannot sign in.
+    pub has_pin: bool,
+}
+
+fn cashier_row(r: &Row<'_>) -> rusqlite::Result<Cashier> {
+    Ok(Cashier {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        active: r.get(3)?,
+        has_pin: r.get(4)?,
+    })
+}
+
+const CASHIER_COLS: &str = "id, name, role, active, pin_hash IS NOT NULL";
+
+/// A PIN is 4 to 8 digits.
+fn check_pin(pin: &str) -> Result<&str> {
+    if (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(pin)
+    } else {
+        // The PIN itself is never echoed back.
+        Err(Error::invalid("pin", "4 to 8 digits", "(hidden)"))
+    }
 }
 
 /// What an import did.
@@ -196,33 +220,64 @@ impl Store {
     pub fn cashier(&self, name: &str) -> Result<Cashier> {
         self.conn
             .query_row(
-                "SELECT id, name, role, active FROM cashiers WHERE name = ?1",
+                &format!("SELECT {CASHIER_COLS} FROM cashiers WHERE name = ?1"),
                 [name.trim()],
-                |r| {
-                    Ok(Cashier {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        role: r.get(2)?,
-                        active: r.get(3)?,
-                    })
-                },
+                cashier_row,
             )
             .optional()?
             .ok_or_else(|| Error::not_found("cashier", name))
     }
 
     pub fn cashiers(&self) -> Result<Vec<Cashier>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, name, role, active FROM cashiers ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok(Cashier {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                role: r.get(2)?,
-                active: r.get(3)?,
-            })
-        })?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {CASHIER_COLS} FROM cashiers ORDER BY name"
+        ))?;
+        let rows = st.query_map([], cashier_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Sets (or changes) a cashier's PIN. Only an argon2id hash with its own salt is stored.
+    pub fn set_pin(&mut self, name: &str, pin: &str) -> Result<()> {
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        let c = self.cashier(name)?;
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = argon2::Argon2::default()
+            .hash_password(check_pin(pin)?.as_bytes(), &salt)
+            .map_err(|e| Error::Config(format!("hashing the PIN: {e}")))?
+            .to_string();
+        self.conn.execute(
+            "UPDATE cashiers SET pin_hash = ?1 WHERE id = ?2",
+            params![hash, c.id],
+        )?;
+        Ok(())
+    }
+
+    /// Checks a cashier's PIN. Unknown names, inactive cashiers, cashiers without a PIN and
+    /// wrong PINs are all refused with `Error::Denied`.
+    pub fn sign_in(&self, name: &str, pin: &str) -> Result<Cashier> {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        let denied = || Error::Denied(format!("wrong name or PIN for {}", name.trim()));
+        let Some((c, hash)) = self
+            .conn
+            .query_row(
+                &format!("SELECT {CASHIER_COLS}, pin_hash FROM cashiers WHERE name = ?1"),
+                [name.trim()],
+                |r| Ok((cashier_row(r)?, r.get::<_, Option<String>>(5)?)),
+            )
+            .optional()?
+        else {
+            return Err(denied());
+        };
+        let Some(hash) = hash.filter(|_| c.active) else {
+            return Err(Error::Denied(format!(
+                "{} cannot sign in: no PIN is set or the cashier is inactive; ask a manager",
+                c.name
+            )));
+        };
+        let parsed = PasswordHash::new(&hash).map_err(|_| denied())?;
+        argon2::Argon2::default()
+            .verify_password(pin.as_bytes(), &parsed)
+            .map_err(|_| denied())?;
+        Ok(c)
     }
 }

@@ -149,6 +149,22 @@ impl Store {
         Ok(())
     }
 
+    /// Several settings in one transaction: all are written or none. `None` removes one.
+    pub fn set_settings(&mut self, values: &[(&str, Option<&str>)]) -> Result<()> {
+        let tx = self.write()?;
+        for (key, value) in values {
+            match value {
+                Some(v) => tx.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, v],
+                )?,
+                None => tx.execute("DELETE FROM settings WHERE key = ?1", [key])?,
+            };
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn settings(&self) -> Result<Vec<(String, String)>> {
         let mut st = self
             .conn

@@ -27,6 +27,17 @@ pub struct CashierTotal {
     pub amount: Money,
 }
 
+/// Payments taken in one hour of the day (Nairobi time), for the manager's chart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HourTotal {
+    /// 0..=23, East Africa Time.
+    pub hour: u8,
+    pub count: i64,
+    pub amount: Money,
+    /// The M-Pesa part of `amount` (STK and typed codes).
+    pub mpesa: Money,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReceiptRow {
     pub at: Millis,
@@ -50,6 +61,8 @@ pub struct DayReport {
     pub taken: Money,
     pub by_tender: Vec<TenderTotal>,
     pub by_cashier: Vec<CashierTotal>,
+    /// Only hours with payments, in order.
+    pub by_hour: Vec<HourTotal>,
     pub mpesa_receipts: Vec<ReceiptRow>,
     /// M-Pesa requests not yet final (any day): the manager settles these before closing.
     pub open_attempts: i64,
@@ -140,6 +153,23 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?
         };
+        let by_hour: Vec<HourTotal> = {
+            // Africa/Nairobi is UTC+3 all year (no daylight saving), so the hour is arithmetic.
+            let mut st = self.conn.prepare_cached(
+                "SELECT ((created_at / 1000 + 10800) / 3600) % 24 AS h, count(*), sum(amount_cents),
+                        sum(CASE WHEN kind = 'cash' THEN 0 ELSE amount_cents END)
+                 FROM tenders WHERE created_at >= ?1 AND created_at < ?2 GROUP BY h ORDER BY h",
+            )?;
+            st.query_map(params![from, to], |r| {
+                Ok(HourTotal {
+                    hour: r.get(0)?,
+                    count: r.get(1)?,
+                    amount: money(r.get(2)?)?,
+                    mpesa: money(r.get(3)?)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
         let taken = by_tender.iter().fold(Money::ZERO, |acc, t| {
             acc.checked_add(t.amount).unwrap_or(acc)
         });
@@ -156,6 +186,7 @@ impl Store {
             taken,
             by_tender,
             by_cashier,
+            by_hour,
             mpesa_receipts: self.receipts_of_day(date)?,
             open_attempts,
             flagged_attempts,

@@ -474,6 +474,29 @@ fn day_report_totals_and_receipts() {
     assert_eq!(r.mpesa_receipts[0].phone.as_deref(), Some("2547****149"));
     assert!(r.mpesa_receipts[0].verified);
     assert!(!r.mpesa_receipts[1].verified);
+    // By hour, in Nairobi time: cash at 08:30, the M-Pesa payments at 14:10.
+    let (from, _) = crate::time::day_bounds(crate::time::today());
+    s.conn
+        .execute(
+            "UPDATE tenders SET created_at = ?1 + CASE WHEN kind = 'cash' THEN 30600000 ELSE 51000000 END",
+            [from],
+        )
+        .unwrap();
+    let hours: Vec<(u8, i64, i64, i64)> = s
+        .day_report(crate::time::today())
+        .unwrap()
+        .by_hour
+        .iter()
+        .map(|h| {
+            (
+                h.hour,
+                h.count,
+                h.amount.cents() / 100,
+                h.mpesa.cents() / 100,
+            )
+        })
+        .collect();
+    assert_eq!(hours, vec![(8, 1, 300, 0), (14, 2, 160, 160)]);
     // Another day is empty.
     let other = s
         .day_report(crate::time::today().pred_opt().unwrap())
@@ -639,4 +662,48 @@ fn the_same_typed_code_of_the_same_sale_and_amount_is_verified_not_doubled() {
     assert_eq!(sale.tenders.len(), 1, "one payment, counted once");
     assert!(sale.tenders[0].verified);
     assert_eq!(sale.tenders[0].attempt_id.as_deref(), Some(att.id.as_str()));
+}
+
+#[test]
+fn pins_are_hashed_checked_and_never_stored_plain() {
+    let mut s = store_with_cashier();
+    // No PIN yet: nobody can sign in.
+    let e = s.sign_in("Wanjiku", "1234").unwrap_err();
+    assert_eq!(e.code(), "denied");
+    assert!(!s.cashier("Wanjiku").unwrap().has_pin);
+
+    for bad in ["", "12", "123456789", "12a4", " 1234"] {
+        let e = s.set_pin("Wanjiku", bad).unwrap_err();
+        assert_eq!(e.code(), "invalid_input", "{bad:?}");
+        assert!(e.to_string().contains("pin"), "{e}");
+    }
+    s.set_pin("Wanjiku", "4821").unwrap();
+    assert!(s.cashier("wanjiku").unwrap().has_pin);
+    assert_eq!(s.sign_in("wanjiku", "4821").unwrap().name, "Wanjiku");
+    assert_eq!(s.sign_in("Wanjiku", "4822").unwrap_err().code(), "denied");
+    assert_eq!(s.sign_in("Nobody", "4821").unwrap_err().code(), "denied");
+
+    let stored: String = s
+        .conn
+        .query_row(
+            "SELECT pin_hash FROM cashiers WHERE name = 'Wanjiku'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!stored.contains("4821"));
+
+    // Two cashiers with one PIN get different hashes (salted).
+    s.set_pin("Otieno", "4821").unwrap();
+    let other: String = s
+        .conn
+        .query_row(
+            "SELECT pin_hash FROM cashiers WHERE name = 'Otieno'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_ne!(stored, other);
+    assert_eq!(s.sign_in("Otieno", "4821").unwrap().role, "manager");
 }
