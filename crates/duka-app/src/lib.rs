@@ -18,6 +18,8 @@ pub enum Error {
     Core(#[from] duka_core::Error),
     #[error("demo mode: the Daraja simulator did not start: {0}")]
     Simulator(String),
+    #[error("connection test failed: {0}")]
+    Connection(String),
 }
 
 impl Error {
@@ -25,6 +27,7 @@ impl Error {
         match self {
             Error::Core(e) => e.code(),
             Error::Simulator(_) => "simulator",
+            Error::Connection(_) => "connection_failed",
         }
     }
 }
@@ -122,9 +125,19 @@ pub async fn start(
     secret_backend: &str,
     opts: Options,
 ) -> Result<Running> {
-    let env = |k: &str| std::env::var(k).ok();
     let secrets = secrets::open(secret_backend, data_dir)?;
-    let creds = Credentials::load(secrets.as_ref(), &env)?;
+    start_with_secrets(store, secrets.as_ref(), opts).await
+}
+
+/// `start`, with a secret store the shell keeps (the desktop restarts the till after its
+/// settings change, with the same store).
+pub async fn start_with_secrets(
+    store: Store,
+    secrets: &dyn secrets::SecretStore,
+    opts: Options,
+) -> Result<Running> {
+    let env = |k: &str| std::env::var(k).ok();
+    let creds = Credentials::load(secrets, &env)?;
     let settings = Settings::load(&store, &env, creds.is_some())?;
     let sim = if settings.environment == Environment::Demo {
         Some(
@@ -137,7 +150,7 @@ pub async fn start(
     };
     let poll = poll_policy();
     let deadline = poll.deadline;
-    let pairing = relay_pairing(&store, secrets.as_ref())?;
+    let pairing = relay_pairing(&store, secrets)?;
     let (client, mut cfg) = duka_core::engine::connect(
         &settings,
         creds.as_ref(),
@@ -202,4 +215,117 @@ pub async fn start(
         deadline,
         environment: settings.environment,
     })
+}
+
+/// Stores a relay pairing string (`duka-relay till add` prints it): the key goes to the secret
+/// store, the rest to settings, and the till starts from the relay's first message.
+pub fn pair_relay(
+    store: &mut Store,
+    secrets: &dyn duka_core::secrets::SecretStore,
+    pairing: &str,
+) -> Result<duka_relay_proto::Pairing> {
+    let p = duka_relay_proto::Pairing::decode(pairing.trim()).map_err(|e| {
+        duka_core::Error::Invalid {
+            field: "pairing",
+            expected: "the string `duka-relay till add` printed (dukarelay1:…)".into(),
+            got: e.0,
+        }
+    })?;
+    secrets.set(
+        duka_core::secrets::SecretKey::RelayKey,
+        &duka_core::secrets::Secret::new(p.key.clone()),
+    )?;
+    duka_core::config::set_setting(store, "relay_url", &p.url)?;
+    store.set_setting("relay_till", &p.till)?;
+    store.set_setting("relay_shop", &p.shop)?;
+    store.set_setting(duka_core::relay::APPLIED_SEQ, "0")?;
+    Ok(p)
+}
+
+/// The demo shop's staff: name, role, PIN. Shown on the demo sign-in screen.
+pub const DEMO_STAFF: &[(&str, &str, &str)] =
+    &[("Owner", "manager", "1234"), ("Amina", "cashier", "0000")];
+
+/// Demo mode's shop: a few everyday products with barcodes and the demo staff, so a newcomer
+/// can ring up a sale at once. Adds only what is missing.
+pub fn seed_demo(store: &mut Store) -> Result<()> {
+    for (name, role, pin) in DEMO_STAFF {
+        let c = match store.cashier(name) {
+            Ok(c) => c,
+            Err(duka_core::Error::NotFound { .. }) => store.add_cashier(name, role)?,
+            Err(e) => return Err(e.into()),
+        };
+        if !c.has_pin {
+            store.set_pin(name, pin)?;
+        }
+    }
+    if store.products(true)?.is_empty() {
+        const PRODUCTS: &[(&str, i64, &str)] = &[
+            ("Unga 2kg", 210, "6161100000011"),
+            ("Sukari 1kg", 180, "6161100000028"),
+            ("Maziwa 500ml", 65, "6161100000035"),
+            ("Mkate 400g", 65, "6161100000042"),
+            ("Mafuta 1L", 340, "6161100000059"),
+            ("Sabuni bar", 120, "6161100000066"),
+            ("Chai majani 250g", 150, "6161100000073"),
+            ("Mayai (1)", 17, "6161100000080"),
+        ];
+        for (name, shillings, barcode) in PRODUCTS {
+            let p = duka_core::catalog::NewProduct::new(
+                name,
+                duka_core::Money::from_shillings(*shillings)?,
+                Some(barcode),
+                None,
+            )?;
+            store.add_product(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// "Test connection": asks Daraja (or, in demo mode, the simulator at `demo_base_url`) for an
+/// access token with these credentials. Returns how long it took.
+pub async fn test_connection(
+    environment: Environment,
+    daraja_base_url: Option<&str>,
+    demo_base_url: Option<&str>,
+    consumer_key: &str,
+    consumer_secret: &str,
+) -> Result<Duration> {
+    let target = match environment {
+        Environment::Demo => daraja::Environment::Custom(
+            demo_base_url
+                .ok_or_else(|| Error::Connection("the demo simulator is not running".into()))?
+                .to_string(),
+        ),
+        Environment::Sandbox => daraja::Environment::Sandbox,
+        Environment::Production => daraja::Environment::Production,
+        Environment::Custom => daraja::Environment::Custom(
+            daraja_base_url
+                .ok_or_else(|| {
+                    Error::Connection("environment custom needs daraja_base_url".into())
+                })?
+                .to_string(),
+        ),
+    };
+    let (key, secret) = match environment {
+        Environment::Demo => (
+            duka_core::engine::demo::CONSUMER_KEY,
+            duka_core::engine::demo::CONSUMER_SECRET,
+        ),
+        _ => (consumer_key, consumer_secret),
+    };
+    if key.is_empty() || secret.is_empty() {
+        return Err(Error::Connection(
+            "the consumer key and consumer secret are both needed".into(),
+        ));
+    }
+    let client = daraja::Client::new(daraja::Config::new(target, key, secret))
+        .map_err(|e| Error::Connection(e.to_string()))?;
+    let started = std::time::Instant::now();
+    client
+        .access_token()
+        .await
+        .map_err(|e| Error::Connection(e.to_string()))?;
+    Ok(started.elapsed())
 }

@@ -172,7 +172,7 @@ enum InboxCmd {
 enum ConfigCmd {
     /// Effective settings and where each comes from
     Show,
-    /// Store a setting: environment, daraja_base_url, shortcode, till_type, party_b, relay_url, shop_name
+    /// Store a setting: environment, daraja_base_url, shortcode, till_type, party_b, relay_url, shop_name, printer
     Set { key: String, value: String },
 }
 
@@ -507,19 +507,8 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         }
         Cmd::Relay(RelayCmd::Pair { pairing }) => {
             let mut ctx = open(&cli)?;
-            let p = duka_relay_proto::Pairing::decode(pairing).map_err(|e| {
-                invalid(
-                    "pairing",
-                    "the string `duka-relay till add` printed (dukarelay1:…)",
-                    e.0,
-                )
-            })?;
             let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-            secrets.set(SecretKey::RelayKey, &Secret::new(p.key.clone()))?;
-            config::set_setting(&mut ctx.store, "relay_url", &p.url)?;
-            ctx.store.set_setting("relay_till", &p.till)?;
-            ctx.store.set_setting("relay_shop", &p.shop)?;
-            ctx.store.set_setting(duka_core::relay::APPLIED_SEQ, "0")?;
+            let p = duka_app::pair_relay(&mut ctx.store, secrets.as_ref(), pairing)?;
             let out = serde_json::json!({"relay_url": p.url, "till": p.till, "shop": p.shop, "key_stored_in": secrets.backend()});
             render::print(ctx.json, &out, || {
                 format!(
