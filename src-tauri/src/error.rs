@@ -6,6 +6,15 @@ pub struct UiError {
     pub message: String,
 }
 
+impl UiError {
+    pub fn new(code: &str, message: impl Into<String>) -> UiError {
+        UiError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl From<duka_core::Error> for UiError {
     fn from(e: duka_core::Error) -> Self {
         UiError {

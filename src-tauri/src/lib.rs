@@ -12,47 +12,151 @@ pub mod commands;
 pub mod error;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use duka_core::secrets::SecretStore;
+use duka_core::store::Cashier;
 
 use tauri::{Emitter, Manager};
 
 pub use error::{Result, UiError};
 
-/// The one core handle the app manages.
+/// The one core handle the app manages: the running till (replaced whole when the manager
+/// changes settings), the secret store and who is signed in.
 pub struct Duka {
-    pub running: duka_app::Running,
+    running: RwLock<Arc<duka_app::Running>>,
     pub data_dir: PathBuf,
+    /// Where CSV exports and saved receipts go (see `commands::export_dir`).
+    pub export_dir: PathBuf,
+    pub secrets: Box<dyn SecretStore>,
+    session: Mutex<Option<Cashier>>,
+    pin_failures: Mutex<(u32, Option<Instant>)>,
 }
 
+/// After this many wrong PINs in a row, sign-in waits `LOCKOUT`.
+const MAX_PIN_FAILURES: u32 = 5;
+const LOCKOUT: Duration = Duration::from_secs(30);
+
 impl Duka {
-    pub fn engine(&self) -> &duka_core::engine::Engine {
-        &self.running.engine
+    pub fn running(&self) -> Arc<duka_app::Running> {
+        self.running
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
+
+    pub fn engine(&self) -> duka_core::engine::Engine {
+        self.running().engine.clone()
+    }
+
+    /// Who is signed in; every till command needs one.
+    pub fn cashier(&self) -> Result<Cashier> {
+        self.session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| UiError::new("signed_out", "sign in first"))
+    }
+
+    /// The signed-in manager; settings, staff and reports need one.
+    pub fn manager(&self) -> Result<Cashier> {
+        let c = self.cashier()?;
+        if c.role == "manager" {
+            Ok(c)
+        } else {
+            Err(UiError::new(
+                "denied",
+                format!("{} is not a manager; a manager must sign in", c.name),
+            ))
+        }
+    }
+
+    pub fn sign_in(&self, name: &str, pin: &str) -> Result<Cashier> {
+        let mut failures = self.pin_failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let (n, Some(at)) = *failures
+            && n >= MAX_PIN_FAILURES
+            && at.elapsed() < LOCKOUT
+        {
+            let wait = (LOCKOUT - at.elapsed()).as_secs() + 1;
+            return Err(UiError::new(
+                "locked",
+                format!("too many wrong PINs: try again in {wait} s"),
+            ));
+        }
+        match self.engine().store().sign_in(name, pin) {
+            Ok(c) => {
+                *failures = (0, None);
+                *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                *failures = (failures.0 + 1, Some(Instant::now()));
+                Err(e.into())
+            }
+        }
+    }
+
+    pub fn sign_out(&self) {
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Starts the till again from its stored settings and secrets (after the manager saved
+    /// settings). Open attempts carry over: the new engine resumes them.
+    pub async fn restart(&self) -> Result<Arc<duka_app::Running>> {
+        let store = duka_core::Store::open(&duka_core::config::db_path(&self.data_dir))?;
+        let old = self.running();
+        old.stop();
+        let running = Arc::new(start_running(store, self.secrets.as_ref()).await?);
+        *self.running.write().unwrap_or_else(|e| e.into_inner()) = running.clone();
+        Ok(running)
+    }
+}
+
+async fn start_running(
+    mut store: duka_core::Store,
+    secrets: &dyn SecretStore,
+) -> Result<duka_app::Running> {
+    let opts = duka_app::Options {
+        demo_customer: daraja_sim::Behaviour::Interactive,
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let creds = duka_core::config::Credentials::load(secrets, &env)?;
+    let settings = duka_core::config::Settings::load(&store, &env, creds.is_some())?;
+    if settings.environment == duka_core::config::Environment::Demo {
+        // A newcomer finds staff with PINs shown on the sign-in screen and a few products.
+        duka_app::seed_demo(&mut store)?;
+    }
+    let running = duka_app::start_with_secrets(store, secrets, opts).await?;
+    // Whatever a crash or a power cut left open is settled in the background.
+    running.engine.resume();
+    Ok(running)
 }
 
 /// Opens (creating if needed) the till in `data_dir` and starts it. In demo mode the simulated
 /// customers wait for the phone panel (approve, cancel) or time out, like real ones.
 pub async fn start(data_dir: &Path, secret_backend: &str) -> Result<Duka> {
-    std::fs::create_dir_all(data_dir).map_err(|e| UiError {
-        code: "io".into(),
-        message: format!("{}: {e}", data_dir.display()),
-    })?;
-    let mut store = duka_core::Store::open(&duka_core::config::db_path(data_dir))?;
-    if store.cashiers()?.is_empty() {
-        store.add_cashier("Owner", "manager")?;
-    }
-    let opts = duka_app::Options {
-        demo_customer: daraja_sim::Behaviour::Interactive,
-    };
-    let running = duka_app::start(store, data_dir, secret_backend, opts).await?;
-    // Whatever a crash or a power cut left open is settled in the background.
-    running.engine.resume();
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| UiError::new("io", format!("{}: {e}", data_dir.display())))?;
+    let secrets = duka_core::secrets::open(secret_backend, data_dir)?;
+    start_with_secrets(data_dir, secrets).await
+}
+
+/// `start` with a secret store of the caller's (tests use a memory store they filled).
+pub async fn start_with_secrets(data_dir: &Path, secrets: Box<dyn SecretStore>) -> Result<Duka> {
+    let store = duka_core::Store::open(&duka_core::config::db_path(data_dir))?;
+    let running = start_running(store, secrets.as_ref()).await?;
     Ok(Duka {
-        running,
+        running: RwLock::new(Arc::new(running)),
         data_dir: data_dir.to_path_buf(),
+        export_dir: commands::export_dir(data_dir),
+        secrets,
+        session: Mutex::new(None),
+        pin_failures: Mutex::new((0, None)),
     })
 }
 
-/// Forwards every core event to the UI.
+/// Forwards every core event of this engine to the UI (until the engine is replaced).
 pub fn forward_events<R: tauri::Runtime>(
     app: &tauri::AppHandle<R>,
     engine: &duka_core::engine::Engine,
@@ -82,7 +186,13 @@ fn data_dir() -> PathBuf {
 /// Registers every command; used by `run` and by the tests.
 pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
+        commands::auth::sign_in_options,
+        commands::auth::sign_in,
+        commands::auth::sign_out,
+        commands::auth::session,
+        commands::auth::setup_manager,
         commands::sales::products,
+        commands::sales::recent_sales,
         commands::sales::create_sale,
         commands::sales::get_sale,
         commands::sales::pay_cash,
@@ -92,12 +202,23 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::payments::attempts,
         commands::payments::resend,
         commands::payments::reconcile,
+        commands::payments::incoming,
+        commands::payments::attach_incoming,
+        commands::receipts::get_receipt,
+        commands::receipts::print_receipt,
+        commands::receipts::save_receipt_pdf,
         commands::reports::day_report,
         commands::reports::export_csv,
+        commands::reports::problem_attempts,
+        commands::settings::get_settings,
+        commands::settings::save_settings,
+        commands::settings::test_connection,
+        commands::settings::staff,
+        commands::settings::add_staff,
+        commands::settings::set_staff_pin,
         commands::phone::demo_prompts,
         commands::phone::demo_answer,
         commands::system::health,
-        commands::system::cashiers,
         commands::system::result_codes,
     ])
 }
@@ -118,7 +239,7 @@ pub fn run() {
             let backend = std::env::var("DUKA_SECRET_BACKEND").unwrap_or_else(|_| "auto".into());
             let duka = tauri::async_runtime::block_on(start(&data_dir(), &backend))
                 .map_err(|e| e.message)?;
-            forward_events(app.handle(), duka.engine());
+            forward_events(app.handle(), &duka.engine());
             app.manage(duka);
             Ok(())
         });

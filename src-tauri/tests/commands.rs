@@ -30,12 +30,25 @@ fn app() -> (
     tempfile::TempDir,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let duka = tauri::async_runtime::block_on(duka_desktop::start(dir.path(), "memory")).unwrap();
+    let mut duka =
+        tauri::async_runtime::block_on(duka_desktop::start(dir.path(), "memory")).unwrap();
+    duka.export_dir = dir.path().join("exports");
+    mount(duka, dir)
+}
+
+fn mount(
+    duka: duka_desktop::Duka,
+    dir: tempfile::TempDir,
+) -> (
+    tauri::App<MockRuntime>,
+    WebviewWindow<MockRuntime>,
+    tempfile::TempDir,
+) {
     // The real context: the same config, capabilities and CSP as the shipped app.
     let app = duka_desktop::with_commands(mock_builder())
         .build(tauri::generate_context!())
         .unwrap();
-    duka_desktop::forward_events(app.handle(), duka.engine());
+    duka_desktop::forward_events(app.handle(), &duka.engine());
     app.manage(duka);
     let w = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
@@ -62,6 +75,25 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
         seen.lock().unwrap().push(e.payload().to_string())
     });
 
+    // Nothing works before sign-in; a wrong PIN is refused.
+    let e = invoke(&w, "products", json!({})).unwrap_err();
+    assert_eq!(e["code"], "signed_out");
+    let opts = invoke(&w, "sign_in_options", json!({})).unwrap();
+    assert_eq!(opts["needs_setup"], false);
+    assert_eq!(opts["demo_staff"][0]["pin"], "1234");
+    let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "9999"})).unwrap_err();
+    assert_eq!(e["code"], "denied");
+    let me = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    assert_eq!(me["role"], "manager");
+    assert!(
+        invoke(&w, "products", json!({}))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+            >= 5
+    );
+
     let status = invoke(&w, "health", json!({})).unwrap();
     assert_eq!(status["environment"], "demo");
     assert_eq!(status["demo"], true);
@@ -69,7 +101,7 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
     let sale = invoke(
         &w,
         "create_sale",
-        json!({"cashier": "Owner", "lines": [
+        json!({"lines": [
             {"description": "Sugar 1kg", "price": "150", "quantity": 2},
             {"description": "Bread", "price": "65", "quantity": 1}]}),
     )
@@ -79,21 +111,11 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
 
     let phone = invoke(&w, "check_phone", json!({"input": "0712 345 678"})).unwrap();
     assert_eq!(phone["msisdn"], "254712345678");
-    let attempt = invoke(
-        &w,
-        "charge",
-        json!({"saleId": id, "phone": "0712345678", "cashier": "Owner"}),
-    )
-    .unwrap();
+    let attempt = invoke(&w, "charge", json!({"saleId": id, "phone": "0712345678"})).unwrap();
     assert_eq!(attempt["state"], "pending");
     assert_eq!(attempt["amount"], 365);
     // A second charge for the same sale while one is pending is refused.
-    let again = invoke(
-        &w,
-        "charge",
-        json!({"saleId": id, "phone": "0712345678", "cashier": "Owner"}),
-    )
-    .unwrap_err();
+    let again = invoke(&w, "charge", json!({"saleId": id, "phone": "0712345678"})).unwrap_err();
     assert_eq!(again["code"], "conflict");
 
     // The simulated phone shows the prompt; the customer enters the PIN.
@@ -123,26 +145,200 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
     wait_for(|| {
         invoke(&w, "day_report", json!({})).unwrap()["mpesa_receipts"][0]["receipt"].is_string()
     });
-    let csv = invoke(&w, "export_csv", json!({})).unwrap();
+    let path = invoke(&w, "export_csv", json!({})).unwrap();
+    let csv = std::fs::read_to_string(path.as_str().unwrap()).unwrap();
+    assert!(csv.contains(",paid,Owner,3,365.00,0.00,365.00,"), "{csv}");
+
+    // The receipt: on screen with the M-Pesa receipt number, as PDF, and on a network printer.
+    let receipt_no = invoke(&w, "get_sale", json!({"id": id})).unwrap()["tenders"][0]["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let view = invoke(&w, "get_receipt", json!({"saleId": id})).unwrap();
+    let text = view["text"].as_array().unwrap();
     assert!(
-        csv.as_str()
-            .unwrap()
-            .contains(",paid,Owner,3,365.00,0.00,365.00,"),
-        "{csv}"
+        text.iter()
+            .any(|l| l.as_str().unwrap().contains(&receipt_no)),
+        "{view}"
     );
+    assert!(text.iter().any(|l| l.as_str().unwrap().contains("365.00")));
+    let pdf = invoke(&w, "save_receipt_pdf", json!({"saleId": id})).unwrap();
+    assert!(
+        std::fs::read(pdf.as_str().unwrap())
+            .unwrap()
+            .starts_with(b"%PDF-1.4")
+    );
+    let e = invoke(&w, "print_receipt", json!({"saleId": id})).unwrap_err();
+    assert_eq!(e["code"], "no_printer");
+
+    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = printer.local_addr().unwrap().to_string();
+    let saved = invoke(
+        &w,
+        "save_settings",
+        json!({"form": {"environment": "demo", "shop_name": "Mama Mboga", "printer": addr}}),
+    )
+    .unwrap();
+    assert_eq!(saved["settings"]["shop_name"], "Mama Mboga");
+    let got = std::thread::spawn(move || {
+        let (mut conn, _) = printer.accept().unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut conn, &mut bytes).unwrap();
+        bytes
+    });
+    assert_eq!(
+        invoke(&w, "print_receipt", json!({"saleId": id})).unwrap(),
+        addr.as_str()
+    );
+    let bytes = got.join().unwrap();
+    assert!(bytes.starts_with(&[0x1b, 0x40]));
+    let printed = String::from_utf8_lossy(&bytes);
+    assert!(printed.contains("Mama Mboga") && printed.contains(&receipt_no));
+    // The restarted till still has the sale and still takes charges.
+    assert_eq!(invoke(&w, "recent_sales", json!({})).unwrap()[0]["id"], id);
+    assert_eq!(invoke(&w, "health", json!({})).unwrap()["demo"], true);
+}
+
+#[test]
+fn a_cashier_cannot_open_manager_screens_and_pins_lock_after_five_misses() {
+    let (_app, w, _dir) = app();
+    invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
+    for cmd in [
+        "day_report",
+        "get_settings",
+        "staff",
+        "problem_attempts",
+        "export_csv",
+    ] {
+        let e = invoke(&w, cmd, json!({})).unwrap_err();
+        assert_eq!(e["code"], "denied", "{cmd}");
+    }
+    invoke(&w, "sign_out", json!({})).unwrap();
+    assert_eq!(invoke(&w, "session", json!({})).unwrap(), Value::Null);
+    for _ in 0..5 {
+        let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1111"})).unwrap_err();
+        assert_eq!(e["code"], "denied");
+    }
+    // Even the right PIN waits now.
+    let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap_err();
+    assert_eq!(e["code"], "locked", "{e}");
+}
+
+#[test]
+fn first_run_sets_up_the_manager_then_settings_test_the_connection_and_keep_secrets_hidden() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt
+        .block_on(daraja_sim::Sim::spawn(daraja_sim::SimConfig::default()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = duka_core::Store::open(&duka_core::config::db_path(dir.path())).unwrap();
+        duka_core::config::set_setting(&mut store, "environment", "custom").unwrap();
+        duka_core::config::set_setting(&mut store, "daraja_base_url", sim.base_url()).unwrap();
+        duka_core::config::set_setting(&mut store, "shortcode", "174379").unwrap();
+    }
+    let secrets = duka_core::secrets::MemorySecrets::default();
+    use duka_core::secrets::{Secret, SecretKey, SecretStore};
+    let key = &sim.config().consumer_key;
+    let secret = &sim.config().consumer_secret;
+    secrets
+        .set(SecretKey::ConsumerKey, &Secret::new(key.clone()))
+        .unwrap();
+    secrets
+        .set(SecretKey::ConsumerSecret, &Secret::new(secret.clone()))
+        .unwrap();
+    secrets
+        .set(SecretKey::Passkey, &Secret::new("a-passkey-nobody-may-see"))
+        .unwrap();
+    let mut duka = tauri::async_runtime::block_on(duka_desktop::start_with_secrets(
+        dir.path(),
+        Box::new(secrets),
+    ))
+    .unwrap();
+    duka.export_dir = dir.path().join("exports");
+    let (_app, w, _dir) = mount(duka, dir);
+
+    let opts = invoke(&w, "sign_in_options", json!({})).unwrap();
+    assert_eq!(opts["needs_setup"], true);
+    assert_eq!(opts["demo_staff"].as_array().unwrap().len(), 0);
+    let e = invoke(&w, "setup_manager", json!({"name": "Njeri", "pin": "12"})).unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("pin: expected 4 to 8 digits"),
+        "{e}"
+    );
+    invoke(&w, "setup_manager", json!({"name": "Njeri", "pin": "2468"})).unwrap();
+    let e = invoke(&w, "setup_manager", json!({"name": "Eve", "pin": "1357"})).unwrap_err();
+    assert_eq!(e["code"], "denied");
+
+    let view = invoke(&w, "get_settings", json!({})).unwrap();
+    assert_eq!(view["settings"]["environment"], "custom");
+    assert_eq!(view["passkey_set"], true);
+    let form = |secret: &str| {
+        json!({"form": {"environment": "custom", "daraja_base_url": sim.base_url(),
+            "shortcode": "174379", "consumer_secret": secret}})
+    };
+    let ok = invoke(&w, "test_connection", form("")).unwrap();
+    assert_eq!(ok["environment"], "custom");
+    let e = invoke(&w, "test_connection", form("wrong-secret")).unwrap_err();
+    assert_eq!(e["code"], "connection_failed", "{e}");
+    for reply in [view.to_string(), ok.to_string(), e.to_string()] {
+        assert!(!reply.contains("a-passkey-nobody-may-see") && !reply.contains(secret.as_str()));
+    }
+
+    // Bad input names its field and writes nothing.
+    let e = invoke(
+        &w,
+        "save_settings",
+        json!({"form": {"environment": "custom", "daraja_base_url": sim.base_url(), "shortcode": "12", "shop_name": "New name"}}),
+    )
+    .unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("shortcode: expected"),
+        "{e}"
+    );
+    let e = invoke(
+        &w,
+        "save_settings",
+        json!({"form": {"environment": "sandbox", "shortcode": "174379", "till_type": "till", "shop_name": "New name"}}),
+    )
+    .unwrap_err();
+    assert!(
+        e["message"].as_str().unwrap().starts_with("party_b:"),
+        "{e}"
+    );
+    let view = invoke(&w, "get_settings", json!({})).unwrap();
+    assert_eq!(view["settings"]["shop_name"], "Duka");
+
+    // Staff: a manager adds a cashier, who signs in.
+    invoke(
+        &w,
+        "add_staff",
+        json!({"name": "Baraka", "role": "cashier", "pin": "5555"}),
+    )
+    .unwrap();
+    invoke(&w, "sign_in", json!({"name": "Baraka", "pin": "5555"})).unwrap();
+    assert_eq!(invoke(&w, "session", json!({})).unwrap()["name"], "Baraka");
+    drop(rt);
 }
 
 #[test]
 fn a_cancelled_prompt_and_field_errors_reach_the_ui_as_code_and_message() {
     let (_app, w, _dir) = app();
-    let sale = invoke(&w, "create_sale", json!({"cashier": "Owner", "lines": [{"description": "Tea", "price": "120", "quantity": 1}]})).unwrap();
-    let id = sale["id"].as_i64().unwrap();
-    let attempt = invoke(
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    let sale = invoke(
         &w,
-        "charge",
-        json!({"saleId": id, "phone": "0712345678", "cashier": "Owner"}),
+        "create_sale",
+        json!({"lines": [{"description": "Tea", "price": "120", "quantity": 1}]}),
     )
     .unwrap();
+    let id = sale["id"].as_i64().unwrap();
+    let attempt = invoke(&w, "charge", json!({"saleId": id, "phone": "0712345678"})).unwrap();
     let checkout = attempt["checkout_request_id"].as_str().unwrap().to_string();
     invoke(
         &w,
@@ -165,17 +361,17 @@ fn a_cancelled_prompt_and_field_errors_reach_the_ui_as_code_and_message() {
         ),
         (
             "charge",
-            json!({"saleId": id, "phone": "12", "cashier": "Owner"}),
+            json!({"saleId": id, "phone": "12"}),
             "phone: expected",
         ),
         (
             "create_sale",
-            json!({"cashier": "Owner", "lines": [{"description": "x", "price": "-1", "quantity": 1}]}),
+            json!({"lines": [{"description": "x", "price": "-1", "quantity": 1}]}),
             "price: expected",
         ),
         (
             "pay_code",
-            json!({"saleId": id, "code": "SHORT", "cashier": "Owner"}),
+            json!({"saleId": id, "code": "SHORT"}),
             "mpesa_code: expected",
         ),
         (

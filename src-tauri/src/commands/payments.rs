@@ -30,8 +30,8 @@ pub async fn charge(
     sale_id: i64,
     phone: String,
     amount: Option<i64>,
-    cashier: String,
 ) -> Result<Attempt> {
+    let cashier = duka.cashier()?.name;
     let phone = Msisdn::parse(&phone)?;
     let amount = match amount {
         Some(a) => a,
@@ -45,6 +45,7 @@ pub async fn charge(
 
 #[tauri::command]
 pub fn attempts(duka: State<'_, Duka>, open_only: bool) -> Result<Vec<Attempt>> {
+    duka.cashier()?;
     Ok(duka.engine().store().attempts(open_only, 200)?)
 }
 
@@ -54,8 +55,8 @@ pub async fn resend(
     duka: State<'_, Duka>,
     attempt_id: String,
     no_prompt_reached: bool,
-    cashier: String,
 ) -> Result<Attempt> {
+    let cashier = duka.cashier()?.name;
     Ok(duka
         .engine()
         .resend_after_unknown(&attempt_id, no_prompt_reached, &cashier)
@@ -65,5 +66,27 @@ pub async fn resend(
 /// "Check now" for open attempts.
 #[tauri::command]
 pub async fn reconcile(duka: State<'_, Duka>) -> Result<Vec<Reconciled>> {
+    duka.cashier()?;
     Ok(duka.engine().reconcile().await?)
+}
+
+/// Incoming payments (C2B confirmations through the relay), newest first.
+#[tauri::command]
+pub fn incoming(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::IncomingPayment>> {
+    duka.cashier()?;
+    Ok(duka.engine().store().inbox(100)?)
+}
+
+/// Attaches an incoming payment to the current sale as a verified M-Pesa tender.
+#[tauri::command]
+pub fn attach_incoming(
+    duka: State<'_, Duka>,
+    trans_id: String,
+    sale_id: i64,
+) -> Result<duka_core::sale::Sale> {
+    let cashier = duka.cashier()?.name;
+    Ok(duka
+        .engine()
+        .store()
+        .attach_incoming(&trans_id, sale_id, &cashier)?)
 }

@@ -10,18 +10,18 @@ pub struct Prompt {
     pub checkout_request_id: String,
 }
 
-fn sim(duka: &Duka) -> Result<&daraja_sim::Sim> {
-    duka.running.sim().ok_or_else(|| UiError {
-        code: "not_demo".into(),
-        message: "the simulated phone exists only in demo mode".into(),
-    })
+fn with_sim<T>(duka: &Duka, f: impl FnOnce(&daraja_sim::Sim) -> T) -> Result<T> {
+    let running = duka.running();
+    let sim = running
+        .sim()
+        .ok_or_else(|| UiError::new("not_demo", "the simulated phone exists only in demo mode"))?;
+    Ok(f(sim))
 }
 
 /// Prompts waiting on simulated phones.
 #[tauri::command]
 pub fn demo_prompts(duka: State<'_, Duka>) -> Result<Vec<Prompt>> {
-    Ok(sim(&duka)?
-        .pending_prompts()
+    Ok(with_sim(&duka, |s| s.pending_prompts())?
         .into_iter()
         .map(|checkout_request_id| Prompt {
             checkout_request_id,
@@ -37,7 +37,7 @@ pub fn demo_answer(
     checkout_request_id: String,
     result_code: String,
 ) -> Result<()> {
-    if sim(&duka)?.decide(&checkout_request_id, &result_code) {
+    if with_sim(&duka, |s| s.decide(&checkout_request_id, &result_code))? {
         Ok(())
     } else {
         Err(UiError {

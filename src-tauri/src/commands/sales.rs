@@ -9,6 +9,7 @@ use crate::{Duka, Result};
 /// Active products whose name, barcode or SKU contains `search` (all when empty).
 #[tauri::command]
 pub fn products(duka: State<'_, Duka>, search: Option<String>) -> Result<Vec<Product>> {
+    duka.cashier()?;
     let all = duka.engine().store().products(false)?;
     let q = search.unwrap_or_default().trim().to_lowercase();
     Ok(all
@@ -33,8 +34,10 @@ pub struct LineInput {
 }
 
 #[tauri::command]
-pub fn create_sale(duka: State<'_, Duka>, cashier: String, lines: Vec<LineInput>) -> Result<Sale> {
-    let mut store = duka.engine().store();
+pub fn create_sale(duka: State<'_, Duka>, lines: Vec<LineInput>) -> Result<Sale> {
+    let cashier = duka.cashier()?.name;
+    let engine = duka.engine();
+    let mut store = engine.store();
     let mut new = Vec::with_capacity(lines.len());
     for l in lines {
         let line = match l.product_id {
@@ -72,6 +75,7 @@ pub fn create_sale(duka: State<'_, Duka>, cashier: String, lines: Vec<LineInput>
 
 #[tauri::command]
 pub fn get_sale(duka: State<'_, Duka>, id: i64) -> Result<Sale> {
+    duka.cashier()?;
     Ok(duka.engine().store().sale(id)?)
 }
 
@@ -82,12 +86,8 @@ pub struct CashPaid {
 }
 
 #[tauri::command]
-pub fn pay_cash(
-    duka: State<'_, Duka>,
-    sale_id: i64,
-    tendered: String,
-    cashier: String,
-) -> Result<CashPaid> {
+pub fn pay_cash(duka: State<'_, Duka>, sale_id: i64, tendered: String) -> Result<CashPaid> {
+    let cashier = duka.cashier()?.name;
     let tendered = Money::parse_field(&tendered, "cash")?;
     let (sale, change) = duka
         .engine()
@@ -103,8 +103,8 @@ pub fn pay_code(
     sale_id: i64,
     code: String,
     amount: Option<String>,
-    cashier: String,
 ) -> Result<Sale> {
+    let cashier = duka.cashier()?.name;
     let amount = amount
         .filter(|a| !a.trim().is_empty())
         .map(|a| Money::parse_field(&a, "amount"))
@@ -113,4 +113,14 @@ pub fn pay_code(
         .engine()
         .store()
         .pay_mpesa_code(sale_id, &code, amount, &cashier)?)
+}
+
+/// Today's sales, newest first, for the history list (reprint a receipt).
+#[tauri::command]
+pub fn recent_sales(duka: State<'_, Duka>, date: Option<String>) -> Result<Vec<Sale>> {
+    duka.cashier()?;
+    let (from, to) = duka_core::time::day_bounds(crate::commands::reports::day(date)?);
+    let mut sales = duka.engine().store().sales_between(from, to, 500)?;
+    sales.reverse();
+    Ok(sales)
 }

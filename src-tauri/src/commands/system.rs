@@ -1,5 +1,4 @@
 use duka_core::engine::Health;
-use duka_core::store::Cashier;
 use serde::Serialize;
 use tauri::State;
 
@@ -15,16 +14,12 @@ pub struct Status {
 /// What the status bar shows: environment, Daraja, token, relay, open attempts.
 #[tauri::command]
 pub async fn health(duka: State<'_, Duka>) -> Result<Status> {
+    let running = duka.running();
     Ok(Status {
-        environment: duka.running.environment.as_str().into(),
-        demo: duka.running.sim().is_some(),
-        health: duka.engine().health().await,
+        environment: running.environment.as_str().into(),
+        demo: running.sim().is_some(),
+        health: running.engine.health().await,
     })
-}
-
-#[tauri::command]
-pub fn cashiers(duka: State<'_, Duka>) -> Result<Vec<Cashier>> {
-    Ok(duka.engine().store().cashiers()?)
 }
 
 /// The STK result codes with their class and their English and Swahili messages, for the
