@@ -12,7 +12,7 @@ trap 'rm -rf "$home"' EXIT
 mkdir -p "$home/run" && chmod 700 "$home/run"
 export HOME=$home XDG_DATA_HOME=$home/.local/share XDG_CONFIG_HOME=$home/.config \
   XDG_CACHE_HOME=$home/.cache XDG_RUNTIME_DIR=$home/run
-export DUKA_DATA_DIR=$home/duka DUKA_SECRET_BACKEND=memory
+export DUKA_DATA_DIR=$home/duka DUKA_SECRET_BACKEND=memory DUKA_EXPORT_DIR=$home/exports
 xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- bash -c '
   tauri-driver >"$HOME/tauri-driver.log" 2>&1 & TD=$!
   trap "kill $TD 2>/dev/null" EXIT

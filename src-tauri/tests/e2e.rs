@@ -62,50 +62,70 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
 }
 
-#[tokio::test]
-#[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: scripts/test-e2e.sh"]
-async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
-    let c = connect().await;
-    wait_text(&c, "demo-banner", "DEMO").await;
-    shot(&c, "01-till").await;
-
-    // Ring up two items.
-    type_into(&c, "item", "Sugar 1kg").await;
-    type_into(&c, "price", "150").await;
-    type_into(&c, "qty", "2").await;
-    click(&c, "add").await;
-    type_into(&c, "item", "Bread").await;
-    type_into(&c, "price", "65").await;
-    c.find(Locator::Css(&id("price")))
+async fn enter(c: &Client, testid: &str) {
+    c.find(Locator::Css(&id(testid)))
         .await
         .unwrap()
         .send_keys(&Key::Enter.to_string())
         .await
         .unwrap();
-    wait_text(&c, "total", "KES 365.00").await;
-    wait_text(&c, "cart", "Sugar 1kg").await;
+}
+
+async fn absent(c: &Client, testid: &str) -> bool {
+    c.find_all(Locator::Css(&id(testid)))
+        .await
+        .unwrap()
+        .is_empty()
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: scripts/test-e2e.sh"]
+async fn sign_in_sell_in_demo_mode_and_close_the_day() {
+    let c = connect().await;
+    wait_text(&c, "demo-banner", "DEMO").await;
+
+    // Sign in: the demo shows its staff; a wrong PIN is refused.
+    wait_text(&c, "demo-staff", "Owner").await;
+    shot(&c, "01-sign-in").await;
+    click(&c, "cashier-Owner").await;
+    type_into(&c, "pin", "9999").await;
+    enter(&c, "pin").await;
+    wait_text(&c, "sign-in-error", "wrong name or PIN").await;
+    type_into(&c, "pin", "1234").await;
+    enter(&c, "pin").await;
+    wait_text(&c, "quick-keys", "Unga 2kg").await;
+
+    // Ring up: two quick keys and a scanned barcode (a scanner types digits and Enter).
+    click(&c, "key-Unga 2kg").await;
+    click(&c, "key-Sukari 1kg").await;
+    type_into(&c, "item", "6161100000035").await;
+    wait_text(&c, "cart", "Maziwa 500ml").await;
+    wait_text(&c, "total", "KES 455.00").await;
+    shot(&c, "02-till").await;
 
     // An invalid phone shows the field error; nothing is charged.
     type_into(&c, "phone", "0812").await;
     click(&c, "charge").await;
     wait_text(&c, "phone-check", "phone: expected a Kenyan mobile number").await;
-    shot(&c, "02-invalid-phone").await;
+    assert!(absent(&c, "payment-panel").await);
+    shot(&c, "03-invalid-phone").await;
 
     // Enter on the phone field charges; the simulated phone approves.
     type_into(&c, "phone", "0712 345 678").await;
-    c.find(Locator::Css(&id("phone")))
-        .await
-        .unwrap()
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+    enter(&c, "phone").await;
     wait_text(
         &c,
         "payment-panel",
         "Waiting for the customer's PIN on 0712 345 678",
     )
     .await;
-    shot(&c, "03-waiting-for-pin").await;
+    wait_text(&c, "countdown", "The prompt expires in").await;
+    let charge = c.find(Locator::Css(&id("charge"))).await.unwrap();
+    assert!(
+        !charge.is_enabled().await.unwrap(),
+        "no second charge while pending"
+    );
+    shot(&c, "04-waiting-for-pin").await;
     click(&c, "approve").await;
     let paid = wait_text(&c, "payment-panel", "M-Pesa receipt").await;
     assert!(paid.contains("Paid"), "{paid}");
@@ -118,7 +138,14 @@ async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
         .unwrap()
         .to_string();
     assert_eq!(receipt.len(), 10, "{paid}");
-    shot(&c, "04-paid-receipt").await;
+    // The receipt: shop, items, total, the M-Pesa number, cashier.
+    let slip = wait_text(&c, "receipt-text", &receipt).await;
+    for want in ["Unga 2kg", "Maziwa 500ml", "KES 455.00", "Owner"] {
+        assert!(slip.contains(want), "{want} missing from {slip}");
+    }
+    click(&c, "save-pdf").await;
+    wait_text(&c, "receipt-note", "duka-receipt-").await;
+    shot(&c, "05-paid-receipt").await;
 
     // A cash sale: the change due.
     click(&c, "new-sale").await;
@@ -126,56 +153,82 @@ async fn ring_up_charge_in_demo_mode_approve_cancel_and_field_errors() {
     type_into(&c, "price", "60").await;
     click(&c, "add").await;
     type_into(&c, "cash", "100").await;
-    c.find(Locator::Css(&id("cash")))
-        .await
-        .unwrap()
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+    enter(&c, "cash").await;
     let cash = wait_text(&c, "cash-panel", "Change: KES 40.00").await;
     assert!(cash.contains("Paid"), "{cash}");
-    let charge = c.find(Locator::Css(&id("charge"))).await.unwrap();
-    assert!(
-        !charge.is_enabled().await.unwrap(),
-        "a paid sale offers no charge"
-    );
-    shot(&c, "05-cash-change").await;
+    shot(&c, "06-cash-change").await;
+
+    // A typed M-Pesa code from the customer's SMS.
+    click(&c, "new-sale").await;
+    click(&c, "key-Chai majani 250g").await;
+    type_into(&c, "mpesa-code", "QKM0FXE6RK").await;
+    enter(&c, "mpesa-code").await;
+    wait_text(&c, "code-note", "unverified").await;
 
     // A new sale the customer cancels: the reason, then in Swahili.
-    click(&c, "new-sale-cash").await;
-    type_into(&c, "item", "Tea leaves").await;
-    type_into(&c, "price", "120").await;
-    click(&c, "add").await;
+    click(&c, "new-sale").await;
+    click(&c, "key-Sabuni bar").await;
     type_into(&c, "phone", "0712345679").await;
     click(&c, "charge").await;
     wait_text(&c, "payment-panel", "Waiting for the customer's PIN").await;
     click(&c, "cancel").await;
     wait_text(&c, "payment-panel", "The customer cancelled the request.").await;
-    shot(&c, "06-cancelled").await;
+    shot(&c, "07-cancelled").await;
     click(&c, "lang").await;
     wait_text(&c, "payment-panel", "Mteja ameghairi ombi.").await;
-    shot(&c, "07-cancelled-swahili").await;
-
-    // The manager's day: both paid sales, by tender, and the M-Pesa receipt with a masked phone.
+    shot(&c, "08-cancelled-swahili").await;
     click(&c, "lang").await;
-    click(&c, "screen").await;
+
+    // History: reprint the first sale's receipt.
+    click(&c, "tab-history").await;
+    wait_text(&c, "history", "#1").await;
+    click(&c, "show-receipt-1").await;
+    wait_text(&c, "receipt-text", &receipt).await;
+    shot(&c, "09-history").await;
+
+    // The manager's day: the three paid sales, by tender, the M-Pesa receipt with a masked phone.
+    click(&c, "tab-manager").await;
     wait_text(
         &c,
         "report-summary",
-        "Sales paid: 2 · Money taken: KES 425.00",
+        "Sales paid: 3 · Money taken: KES 665.00",
     )
     .await;
     let tenders = wait_text(&c, "by-tender", "Cash").await;
     assert!(
-        tenders.contains("KES 60.00") && tenders.contains("KES 365.00"),
+        tenders.contains("KES 60.00")
+            && tenders.contains("KES 455.00")
+            && tenders.contains("KES 150.00"),
         "{tenders}"
     );
     let receipts = wait_text(&c, "receipts", &receipt).await;
     assert!(
-        receipts.contains("2547****678") && receipts.contains("KES 365.00"),
+        receipts.contains("2547****678") && receipts.contains("KES 455.00"),
         "{receipts}"
     );
-    shot(&c, "08-manager-day").await;
+    click(&c, "export-csv").await;
+    wait_text(&c, "manager-note", "duka-sales-").await;
+    shot(&c, "10-manager-day").await;
+
+    // Settings: the shop's name goes on the next receipt.
+    click(&c, "tab-settings").await;
+    type_into(&c, "s-shop", "Mama Mboga Stores").await;
+    click(&c, "test-connection").await;
+    wait_text(&c, "settings-ok", "Connected").await;
+    click(&c, "save-settings").await;
+    wait_text(&c, "settings-ok", "Saved").await;
+    shot(&c, "11-settings").await;
+    click(&c, "tab-history").await;
+    click(&c, "show-receipt-1").await;
+    wait_text(&c, "receipt-text", "Mama Mboga Stores").await;
+
+    // A cashier signs in and sees no manager screens.
+    click(&c, "sign-out").await;
+    click(&c, "cashier-Amina").await;
+    type_into(&c, "pin", "0000").await;
+    enter(&c, "pin").await;
+    wait_text(&c, "quick-keys", "Unga 2kg").await;
+    assert!(absent(&c, "tab-manager").await && absent(&c, "tab-settings").await);
 
     c.close().await.unwrap();
 }

@@ -62,6 +62,70 @@ export interface Attempt {
   updated_at: number;
 }
 
+export interface Cashier {
+  id: number;
+  name: string;
+  role: "cashier" | "manager";
+  active: boolean;
+  has_pin: boolean;
+}
+
+export interface SignInOptions {
+  cashiers: Cashier[];
+  needs_setup: boolean;
+  demo_staff: { name: string; role: string; pin: string }[];
+  shop_name: string;
+}
+
+export interface IncomingPayment {
+  trans_id: string;
+  amount: Cents;
+  msisdn: string | null;
+  bill_ref: string | null;
+  payer_name: string | null;
+  received_at: number;
+  sale_id: number | null;
+}
+
+export interface ReceiptView {
+  receipt: { sale_id: number; total: Cents; due: Cents; status: string };
+  text: string[];
+  printer: string | null;
+}
+
+export interface SettingsForm {
+  environment: string;
+  daraja_base_url: string;
+  shortcode: string;
+  till_type: string;
+  party_b: string;
+  shop_name: string;
+  printer: string;
+  consumer_key: string;
+  consumer_secret: string;
+  passkey: string;
+  relay_pairing: string;
+}
+
+export interface SettingsView {
+  settings: {
+    environment: string;
+    daraja_base_url: string | null;
+    shortcode: string | null;
+    till_type: string;
+    party_b: string | null;
+    relay_url: string | null;
+    shop_name: string;
+    printer: string | null;
+  };
+  from_env: string[];
+  consumer_key_set: boolean;
+  consumer_secret_set: boolean;
+  passkey_set: boolean;
+  secret_backend: string;
+  relay: { url: string; till: string; shop: string; connected: boolean } | null;
+}
+
 export interface DayReport {
   date: string;
   sales_paid: number;
@@ -69,6 +133,7 @@ export interface DayReport {
   taken: Cents;
   by_tender: { kind: string; count: number; amount: Cents }[];
   by_cashier: { cashier: string; count: number; amount: Cents }[];
+  by_hour: { hour: number; count: number; amount: Cents; mpesa: Cents }[];
   mpesa_receipts: { at: number; receipt: string | null; verified: boolean; kind: string; phone: string | null; amount: Cents; cashier: string; sale_id: number }[];
   open_attempts: number;
   flagged_attempts: number;
@@ -109,22 +174,37 @@ export function asUiError(e: unknown): UiError {
 
 export const api = {
   health: () => invoke<Status>("health"),
-  cashiers: () => invoke<{ id: number; name: string; role: string }[]>("cashiers"),
+  signInOptions: () => invoke<SignInOptions>("sign_in_options"),
+  signIn: (name: string, pin: string) => invoke<Cashier>("sign_in", { name, pin }),
+  signOut: () => invoke<void>("sign_out"),
+  session: () => invoke<Cashier | null>("session"),
+  setupManager: (name: string, pin: string) => invoke<Cashier>("setup_manager", { name, pin }),
   products: (search: string) => invoke<Product[]>("products", { search }),
-  createSale: (cashier: string, lines: LineInput[]) => invoke<Sale>("create_sale", { cashier, lines }),
+  createSale: (lines: LineInput[]) => invoke<Sale>("create_sale", { lines }),
   getSale: (id: number) => invoke<Sale>("get_sale", { id }),
-  payCash: (saleId: number, tendered: string, cashier: string) =>
-    invoke<{ sale: Sale; change: Cents }>("pay_cash", { saleId, tendered, cashier }),
-  payCode: (saleId: number, code: string, cashier: string, amount?: string) =>
-    invoke<Sale>("pay_code", { saleId, code, amount, cashier }),
+  recentSales: (date?: string) => invoke<Sale[]>("recent_sales", { date }),
+  payCash: (saleId: number, tendered: string) => invoke<{ sale: Sale; change: Cents }>("pay_cash", { saleId, tendered }),
+  payCode: (saleId: number, code: string, amount?: string) => invoke<Sale>("pay_code", { saleId, code, amount }),
   checkPhone: (input: string) => invoke<{ msisdn: string; local: string }>("check_phone", { input }),
-  charge: (saleId: number, phone: string, cashier: string) => invoke<Attempt>("charge", { saleId, phone, cashier }),
+  charge: (saleId: number, phone: string) => invoke<Attempt>("charge", { saleId, phone }),
   attempts: (openOnly: boolean) => invoke<Attempt[]>("attempts", { openOnly }),
-  resend: (attemptId: string, cashier: string) =>
-    invoke<Attempt>("resend", { attemptId, noPromptReached: true, cashier }),
+  resend: (attemptId: string) => invoke<Attempt>("resend", { attemptId, noPromptReached: true }),
+  incoming: () => invoke<IncomingPayment[]>("incoming"),
+  attachIncoming: (transId: string, saleId: number) => invoke<Sale>("attach_incoming", { transId, saleId }),
+  receipt: (saleId: number) => invoke<ReceiptView>("get_receipt", { saleId }),
+  printReceipt: (saleId: number) => invoke<string>("print_receipt", { saleId }),
+  saveReceiptPdf: (saleId: number) => invoke<string>("save_receipt_pdf", { saleId }),
   resultCodes: () => invoke<CodeInfo[]>("result_codes"),
   dayReport: (date?: string) => invoke<DayReport>("day_report", { date }),
+  exportCsv: (date?: string) => invoke<string>("export_csv", { date }),
+  problemAttempts: () => invoke<Attempt[]>("problem_attempts"),
   reconcile: () => invoke<unknown[]>("reconcile"),
+  getSettings: () => invoke<SettingsView>("get_settings"),
+  saveSettings: (form: SettingsForm) => invoke<SettingsView>("save_settings", { form }),
+  testConnection: (form: SettingsForm) => invoke<{ environment: string; millis: number }>("test_connection", { form }),
+  staff: () => invoke<Cashier[]>("staff"),
+  addStaff: (name: string, role: string, pin: string) => invoke<Cashier>("add_staff", { name, role, pin }),
+  setStaffPin: (name: string, pin: string) => invoke<void>("set_staff_pin", { name, pin }),
   demoPrompts: () => invoke<{ checkout_request_id: string }[]>("demo_prompts"),
   demoAnswer: (checkoutRequestId: string, resultCode: string) =>
     invoke<void>("demo_answer", { checkoutRequestId, resultCode }),

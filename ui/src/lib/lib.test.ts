@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { kes, pushShillings } from "./money";
 import { addLine, parsePrice, setQuantity, toLines, total } from "./cart";
 import { dictionaries, t } from "./i18n";
-import { panel, localPhone } from "./payment";
+import { panel, localPhone, maskPhone, promptSecondsLeft } from "./payment";
 import type { Attempt, CodeInfo } from "./api";
 
 describe("money", () => {
@@ -63,5 +63,24 @@ describe("payment panel", () => {
     expect(cancelled.actions).toEqual(["retry", "other_phone"]);
     expect(panel({ ...base, state: "failed", code: "2028" }, codes, "en").actions).toEqual(["other_phone"]);
     expect(panel({ ...base, state: "unknown" }, codes, "en").actions).toEqual(["resend"]);
+  });
+});
+
+describe("payment panel helpers", () => {
+  const pending = {
+    id: "a1", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", result_code: null,
+    result_desc: null, flag: null, updated_at: 1_000_000,
+  } as Attempt;
+
+  it("counts the PIN prompt down from when it was sent, never below zero", () => {
+    expect(promptSecondsLeft(pending, 1_000_000)).toBe(60);
+    expect(promptSecondsLeft(pending, 1_000_000 + 15_500)).toBe(45);
+    expect(promptSecondsLeft(pending, 1_000_000 + 600_000)).toBe(0);
+    expect(promptSecondsLeft({ ...pending, state: "paid" }, 1_000_000)).toBeNull();
+  });
+
+  it("masks phones like the logs do", () => {
+    expect(maskPhone("254708374149")).toBe("2547****149");
+    expect(maskPhone("0708")).toBe("****");
   });
 });

@@ -43,3 +43,18 @@ export function panel(a: Attempt, codes: CodeInfo[], lang: Lang): Panel {
       return { tone: "warn", title: t(lang, "unknown"), detail: t(lang, "unknown_help"), actions: ["resend"] };
   }
 }
+
+/** How long an STK prompt stays on the customer's phone before M-Pesa gives up on it. */
+export const PROMPT_LIFETIME_S = 60;
+
+/** Seconds left on the customer's PIN prompt while the attempt is pending; null otherwise. */
+export function promptSecondsLeft(a: Attempt, nowMs: number): number | null {
+  if (a.state !== "pending") return null;
+  const left = Math.ceil((a.updated_at + PROMPT_LIFETIME_S * 1000 - nowMs) / 1000);
+  return Math.max(0, Math.min(PROMPT_LIFETIME_S, left));
+}
+
+/** As the manager's lists show a phone: `2547****149` (the same mask as the logs). */
+export function maskPhone(msisdn: string): string {
+  return /^254\d{9}$/.test(msisdn) ? `${msisdn.slice(0, 4)}****${msisdn.slice(9)}` : "****";
+}
