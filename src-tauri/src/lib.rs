@@ -220,6 +220,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::phone::demo_answer,
         commands::system::health,
         commands::system::result_codes,
+        commands::system::ui_ready,
     ])
 }
 

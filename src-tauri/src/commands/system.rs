@@ -28,3 +28,15 @@ pub async fn health(duka: State<'_, Duka>) -> Result<Status> {
 pub fn result_codes() -> Vec<daraja::codes::CodeInfo> {
     daraja::codes::TABLE.to_vec()
 }
+
+/// The UI calls this when a screen is ready for input. With `DUKA_EXIT_WHEN_READY` set (the
+/// startup benchmark), the app prints `ready <screen>` and exits: launch to interactive,
+/// measured from outside the process.
+#[tauri::command]
+pub fn ui_ready(screen: String) {
+    tracing::debug!("screen {screen} is interactive");
+    if std::env::var_os("DUKA_EXIT_WHEN_READY").is_some() {
+        println!("ready {screen}");
+        std::process::exit(0);
+    }
+}

@@ -194,6 +194,7 @@ export const api = {
   receipt: (saleId: number) => invoke<ReceiptView>("get_receipt", { saleId }),
   printReceipt: (saleId: number) => invoke<string>("print_receipt", { saleId }),
   saveReceiptPdf: (saleId: number) => invoke<string>("save_receipt_pdf", { saleId }),
+  uiReady: (screen: string) => invoke<void>("ui_ready", { screen }),
   resultCodes: () => invoke<CodeInfo[]>("result_codes"),
   dayReport: (date?: string) => invoke<DayReport>("day_report", { date }),
   exportCsv: (date?: string) => invoke<string>("export_csv", { date }),
@@ -210,3 +211,11 @@ export const api = {
     invoke<void>("demo_answer", { checkoutRequestId, resultCode }),
   onCoreEvent: (f: (e: CoreEvent) => void): Promise<UnlistenFn> => listen<CoreEvent>("core-event", (e) => f(e.payload)),
 };
+
+/** Figures the desktop benchmark reads through WebDriver (src-tauri/benches/desktop.rs). */
+export const perf: { signInClickedAt: number | null; tillReadyMs: number | null; eventToScreenMs: number[] } = {
+  signInClickedAt: null,
+  tillReadyMs: null,
+  eventToScreenMs: [],
+};
+(globalThis as unknown as { __duka: typeof perf }).__duka = perf;
