@@ -43,14 +43,13 @@ fn cold_start(exe: &str, data_dir: &Path) -> Duration {
         .spawn()
         .expect("launch duka-desktop");
     let out = BufReader::new(child.stdout.take().unwrap());
-    for line in out.lines() {
-        if line.unwrap().starts_with("ready sign-in") {
-            let took = started.elapsed();
-            let _ = child.wait();
-            return took;
-        }
-    }
-    panic!("duka-desktop exited without an interactive screen");
+    let took = out
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("ready sign-in"))
+        .map(|_| started.elapsed());
+    let _ = child.wait();
+    took.expect("duka-desktop exited without an interactive screen")
 }
 
 fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
