@@ -22,10 +22,23 @@ mkdir -p "$home/run" && chmod 700 "$home/run"
 export HOME=$home XDG_DATA_HOME=$home/.local/share XDG_CONFIG_HOME=$home/.config \
   XDG_CACHE_HOME=$home/.cache XDG_RUNTIME_DIR=$home/run
 export DUKA_DATA_DIR=$home/duka DUKA_SECRET_BACKEND=memory DUKA_EXPORT_DIR=$home/exports
-export RUN=$run
-xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- bash -c '
+# Screenshots come from Xvfb's framebuffer file (see `shot` in src-tauri/tests/webdriver).
+mkdir -p "$home/fb" && export DUKA_E2E_FBDIR=$home/fb
+# No accessibility bus: nothing here reads it, and GTK can wait on its D-Bus activation.
+export RUN=$run NO_AT_BRIDGE=1 GTK_A11Y=none
+export APP=$PWD/target/$([ "$mode" = bench ] && echo release || echo debug)/duka-desktop
+# Every WebDriver step has its own deadline; this one catches anything else (a stuck build, a
+# driver that never answers), so a hang fails the suite instead of eating CI's time.
+status=0
+timeout -k 10 "${DUKA_E2E_TIMEOUT:-1500}" xvfb-run -a -s "-screen 0 1280x800x24 -fbdir $home/fb" dbus-run-session -- bash -c '
   tauri-driver >"$HOME/tauri-driver.log" 2>&1 & TD=$!
-  trap "kill $TD 2>/dev/null" EXIT
+  trap "kill $TD 2>/dev/null; pkill -f -- \"$APP\" 2>/dev/null" EXIT
   for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.1; done
   eval "$RUN"
-' 2> >(grep -vE "Failed to set fd limit|dbus-daemon|SpiRegistry" >&2)
+' 2> >(grep -vE "Failed to set fd limit|dbus-daemon|SpiRegistry" >&2) || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "real-window tests failed (exit $status; 124 = timed out); tauri-driver's log:" >&2
+  tail -n 60 "$home/tauri-driver.log" >&2 || true
+  pkill -f -- "$APP" 2>/dev/null || true
+fi
+exit "$status"

@@ -43,13 +43,25 @@ fn cold_start(exe: &str, data_dir: &Path) -> Duration {
         .spawn()
         .expect("launch duka-desktop");
     let out = BufReader::new(child.stdout.take().unwrap());
-    let took = out
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("ready sign-in"))
-        .map(|_| started.elapsed());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ready = out
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("ready sign-in"));
+        let _ = tx.send(ready.then(|| started.elapsed()));
+    });
+    // A start that never gets there fails the bench instead of hanging it.
+    let took = rx.recv_timeout(Duration::from_secs(60));
+    if took.is_err() {
+        let _ = child.kill();
+    }
     let _ = child.wait();
-    took.expect("duka-desktop exited without an interactive screen")
+    match took {
+        Ok(Some(t)) => t,
+        Ok(None) => panic!("duka-desktop exited without an interactive screen"),
+        Err(_) => panic!("duka-desktop showed no interactive screen within 60 s"),
+    }
 }
 
 fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
@@ -140,10 +152,13 @@ async fn main() {
     type_into(&c, "pin", "1234").await;
     enter(&c, "pin").await;
     wait_text(&c, "quick-keys", "Unga 2kg").await;
-    let till = c
-        .execute("return window.__duka.tillReadyMs", vec![])
-        .await
-        .unwrap();
+    let till = within(
+        30,
+        "tillReadyMs",
+        c.execute("return window.__duka.tillReadyMs", vec![]),
+    )
+    .await
+    .unwrap();
     println!(
         "{:<44} {:>7.1} ms",
         "sign-in to interactive till (argon2 incl.)",
@@ -158,10 +173,13 @@ async fn main() {
         wait_text(&c, "payment-panel", "M-Pesa receipt").await;
         click(&c, "new-sale").await;
     }
-    let lat = c
-        .execute("return window.__duka.eventToScreenMs", vec![])
-        .await
-        .unwrap();
+    let lat = within(
+        30,
+        "eventToScreenMs",
+        c.execute("return window.__duka.eventToScreenMs", vec![]),
+    )
+    .await
+    .unwrap();
     let lat: Vec<f64> = lat
         .as_array()
         .unwrap()
@@ -196,5 +214,5 @@ async fn main() {
         rss as f64 / 1024.0,
         pss as f64 / 1024.0
     );
-    c.close().await.unwrap();
+    close(c).await;
 }

@@ -104,11 +104,15 @@ impl Duka {
     /// Starts the till again from its stored settings and secrets (after the manager saved
     /// settings). Open attempts carry over: the new engine resumes them.
     pub async fn restart(&self) -> Result<Arc<duka_app::Running>> {
+        // The new till starts first: if it cannot (a bad setting slipped through, a port in
+        // use), the old one keeps serving the cashier and the error says why.
         let store = duka_core::Store::open(&duka_core::config::db_path(&self.data_dir))?;
-        let old = self.running();
-        old.stop();
         let running = Arc::new(start_running(store, self.secrets.as_ref()).await?);
-        *self.running.write().unwrap_or_else(|e| e.into_inner()) = running.clone();
+        let old = std::mem::replace(
+            &mut *self.running.write().unwrap_or_else(|e| e.into_inner()),
+            running.clone(),
+        );
+        old.stop();
         Ok(running)
     }
 }
@@ -234,6 +238,9 @@ fn lean_webview<R: tauri::Runtime>(w: &tauri::WebviewWindow<R>) {
         };
         let view = wv.inner();
         if let Some(s) = WebViewExt::settings(&view) {
+            // Without compositing the web process keeps ~95 MB less (PSS 123 vs 217 MB idle).
+            // WebKitWebDriver's screenshots then never answer: the E2E suite reads Xvfb's
+            // framebuffer instead.
             s.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
             s.set_enable_webgl(false);
             s.set_enable_page_cache(false);

@@ -261,7 +261,7 @@ fn first_run_sets_up_the_manager_then_settings_test_the_connection_and_keep_secr
     let opts = invoke(&w, "sign_in_options", json!({})).unwrap();
     assert_eq!(opts["needs_setup"], true);
     assert_eq!(opts["demo_staff"].as_array().unwrap().len(), 0);
-    let e = invoke(&w, "setup_manager", json!({"name": "Njeri", "pin": "12"})).unwrap_err();
+    let e = invoke(&w, "setup_manager", json!({"name": "Eve", "pin": "12"})).unwrap_err();
     assert!(
         e["message"]
             .as_str()
@@ -269,7 +269,15 @@ fn first_run_sets_up_the_manager_then_settings_test_the_connection_and_keep_secr
             .starts_with("pin: expected 4 to 8 digits"),
         "{e}"
     );
+    assert_eq!(
+        invoke(&w, "sign_in_options", json!({})).unwrap()["needs_setup"],
+        true
+    );
     invoke(&w, "setup_manager", json!({"name": "Njeri", "pin": "2468"})).unwrap();
+    // The refused PIN added nobody: Njeri is the only staff.
+    let staff = invoke(&w, "staff", json!({})).unwrap();
+    assert_eq!(staff.as_array().map(Vec::len), Some(1), "{staff}");
+    assert_eq!(staff[0]["name"], "Njeri");
     let e = invoke(&w, "setup_manager", json!({"name": "Eve", "pin": "1357"})).unwrap_err();
     assert_eq!(e["code"], "denied");
 
@@ -315,7 +323,16 @@ fn first_run_sets_up_the_manager_then_settings_test_the_connection_and_keep_secr
     let view = invoke(&w, "get_settings", json!({})).unwrap();
     assert_eq!(view["settings"]["shop_name"], "Duka");
 
-    // Staff: a manager adds a cashier, who signs in.
+    // Staff: a bad PIN adds nobody; a manager adds a cashier, who signs in.
+    let e = invoke(
+        &w,
+        "add_staff",
+        json!({"name": "Baraka", "role": "cashier", "pin": "55"}),
+    )
+    .unwrap_err();
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let staff = invoke(&w, "staff", json!({})).unwrap();
+    assert!(!staff.to_string().contains("Baraka"), "{staff}");
     invoke(
         &w,
         "add_staff",

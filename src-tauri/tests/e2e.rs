@@ -4,7 +4,6 @@
 
 mod webdriver;
 
-use fantoccini::Locator;
 use webdriver::*;
 
 #[tokio::test]
@@ -49,9 +48,8 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     )
     .await;
     wait_text(&c, "countdown", "The prompt expires in").await;
-    let charge = c.find(Locator::Css(&id("charge"))).await.unwrap();
     assert!(
-        !charge.is_enabled().await.unwrap(),
+        !enabled(&c, "charge").await,
         "no second charge while pending"
     );
     shot(&c, "04-waiting-for-pin").await;
@@ -159,5 +157,5 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     wait_text(&c, "quick-keys", "Unga 2kg").await;
     assert!(absent(&c, "tab-manager").await && absent(&c, "tab-settings").await);
 
-    c.close().await.unwrap();
+    close(c).await;
 }

@@ -79,12 +79,12 @@ pub fn setup_manager(duka: State<'_, Duka>, name: String, pin: String) -> Result
                 "this till is set up already: a manager signs in and adds staff in Settings",
             ));
         }
-        let tx_name = name.trim().to_string();
-        if store.cashier(&tx_name).is_err() {
-            store.add_cashier(&tx_name, "manager")?;
-        }
-        if let Err(e) = store.set_pin(&tx_name, &pin) {
-            return Err(e.into());
+        // A bad PIN adds nobody: the name and its PIN are written together.
+        match store.cashier(name.trim()) {
+            Ok(c) => store.set_pin(&c.name, &pin)?,
+            Err(_) => {
+                store.add_cashier_with_pin(&name, "manager", &pin)?;
+            }
         }
     }
     duka.sign_in(&name, &pin)

@@ -269,14 +269,10 @@ pub fn add_staff(
     pin: String,
 ) -> Result<Cashier> {
     duka.manager()?;
-    if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(UiError::new("invalid_input", "pin: expected 4 to 8 digits"));
-    }
-    let engine = duka.engine();
-    let mut store = engine.store();
-    let c = store.add_cashier(&name, &role)?;
-    store.set_pin(&c.name, &pin)?;
-    Ok(store.cashier(&c.name)?)
+    Ok(duka
+        .engine()
+        .store()
+        .add_cashier_with_pin(&name, &role, &pin)?)
 }
 
 #[tauri::command]

@@ -40,6 +40,16 @@ fn check_pin(pin: &str) -> Result<&str> {
     }
 }
 
+/// An argon2id hash of a checked PIN, with a fresh salt.
+fn hash_pin(pin: &str) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(argon2::Argon2::default()
+        .hash_password(check_pin(pin)?.as_bytes(), &salt)
+        .map_err(|e| Error::Config(format!("hashing the PIN: {e}")))?
+        .to_string())
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ImportSummary {
@@ -197,6 +207,21 @@ impl Store {
     // ---- cashiers ----
 
     pub fn add_cashier(&mut self, name: &str, role: &str) -> Result<Cashier> {
+        self.insert_cashier(name, role, None)
+    }
+
+    /// A cashier and their PIN in one statement: a bad PIN adds nobody.
+    pub fn add_cashier_with_pin(&mut self, name: &str, role: &str, pin: &str) -> Result<Cashier> {
+        let hash = hash_pin(pin)?;
+        self.insert_cashier(name, role, Some(&hash))
+    }
+
+    fn insert_cashier(
+        &mut self,
+        name: &str,
+        role: &str,
+        pin_hash: Option<&str>,
+    ) -> Result<Cashier> {
         let name = crate::catalog::product_name(name).map_err(|_| {
             Error::invalid("cashier", "a name of 1 to 80 printable characters", name)
         })?;
@@ -204,8 +229,8 @@ impl Store {
             return Err(Error::invalid("role", "cashier or manager", role));
         }
         let res = self.conn.execute(
-            "INSERT INTO cashiers (name, role, created_at) VALUES (?1, ?2, ?3)",
-            params![name, role, now_ms()],
+            "INSERT INTO cashiers (name, role, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role, now_ms(), pin_hash],
         );
         match res {
             Ok(_) => self.cashier(&name),
@@ -238,13 +263,8 @@ impl Store {
 
     /// Sets (or changes) a cashier's PIN. Only an argon2id hash with its own salt is stored.
     pub fn set_pin(&mut self, name: &str, pin: &str) -> Result<()> {
-        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
         let c = self.cashier(name)?;
-        let salt = SaltString::generate(&mut OsRng);
-        let hash = argon2::Argon2::default()
-            .hash_password(check_pin(pin)?.as_bytes(), &salt)
-            .map_err(|e| Error::Config(format!("hashing the PIN: {e}")))?
-            .to_string();
+        let hash = hash_pin(pin)?;
         self.conn.execute(
             "UPDATE cashiers SET pin_hash = ?1 WHERE id = ?2",
             params![hash, c.id],

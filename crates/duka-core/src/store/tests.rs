@@ -706,4 +706,13 @@ fn pins_are_hashed_checked_and_never_stored_plain() {
         .unwrap();
     assert_ne!(stored, other);
     assert_eq!(s.sign_in("Otieno", "4821").unwrap().role, "manager");
+
+    // A cashier added with a PIN: a bad PIN adds nobody.
+    let e = s
+        .add_cashier_with_pin("Baraka", "cashier", "12")
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    assert!(s.cashier("Baraka").is_err(), "nothing half written");
+    s.add_cashier_with_pin("Baraka", "cashier", "5555").unwrap();
+    assert_eq!(s.sign_in("baraka", "5555").unwrap().role, "cashier");
 }
