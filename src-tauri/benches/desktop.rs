@@ -196,23 +196,30 @@ async fn main() {
     tokio::time::sleep(idle).await;
     let exe_path = PathBuf::from(exe).canonicalize().unwrap();
     let procs = app_processes(&exe_path);
-    let (mut rss, mut pss) = (0, 0);
+    // RSS counts every shared library page in full in each process; PSS shares them out; the
+    // private pages (anonymous memory, the binary's own) are what only Duka holds.
+    let (mut rss, mut pss, mut private) = (0, 0, 0);
     for (pid, name) in &procs {
         let r = proc_field(*pid, "status", "VmRSS:");
         let p = proc_field(*pid, "smaps_rollup", "Pss:");
+        let v = proc_field(*pid, "smaps_rollup", "Private_Clean:")
+            + proc_field(*pid, "smaps_rollup", "Private_Dirty:");
         println!(
-            "  {name:<24} pid {pid:<7} RSS {:>6.1} MB  PSS {:>6.1} MB",
+            "  {name:<24} pid {pid:<7} RSS {:>6.1} MB  PSS {:>6.1} MB  private {:>6.1} MB",
             r as f64 / 1024.0,
-            p as f64 / 1024.0
+            p as f64 / 1024.0,
+            v as f64 / 1024.0
         );
         rss += r;
         pss += p;
+        private += v;
     }
     println!(
-        "{:<44} RSS {:>6.1} MB  PSS {:>6.1} MB",
+        "{:<44} RSS {:>6.1} MB  PSS {:>6.1} MB  private {:>6.1} MB",
         format!("idle memory, {} processes", procs.len()),
         rss as f64 / 1024.0,
-        pss as f64 / 1024.0
+        pss as f64 / 1024.0,
+        private as f64 / 1024.0
     );
     close(c).await;
 }
