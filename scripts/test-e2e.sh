@@ -24,8 +24,7 @@ export HOME=$home XDG_DATA_HOME=$home/.local/share XDG_CONFIG_HOME=$home/.config
 export DUKA_DATA_DIR=$home/duka DUKA_SECRET_BACKEND=memory DUKA_EXPORT_DIR=$home/exports
 # Screenshots come from Xvfb's framebuffer file (see `shot` in src-tauri/tests/webdriver).
 mkdir -p "$home/fb" && export DUKA_E2E_FBDIR=$home/fb
-# No accessibility bus: nothing here reads it, and GTK can wait on its D-Bus activation.
-export RUN=$run NO_AT_BRIDGE=1 GTK_A11Y=none
+export RUN=$run
 export APP=$PWD/target/$([ "$mode" = bench ] && echo release || echo debug)/duka-desktop
 # Every WebDriver step has its own deadline; this one catches anything else (a stuck build, a
 # driver that never answers), so a hang fails the suite instead of eating CI's time.

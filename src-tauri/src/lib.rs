@@ -113,6 +113,9 @@ impl Duka {
             running.clone(),
         );
         old.stop();
+        // Only now: whatever the old engine left open (a charge it was following) is settled
+        // by the new one.
+        running.engine.resume();
         Ok(running)
     }
 }
@@ -131,10 +134,10 @@ async fn start_running(
         // A newcomer finds staff with PINs shown on the sign-in screen and a few products.
         duka_app::seed_demo(&mut store)?;
     }
-    let running = duka_app::start_with_secrets(store, secrets, opts).await?;
-    // Whatever a crash or a power cut left open is settled in the background.
-    running.engine.resume();
-    Ok(running)
+    // The caller resumes open attempts once this till is the only one running.
+    duka_app::start_with_secrets(store, secrets, opts)
+        .await
+        .map_err(Into::into)
 }
 
 /// Opens (creating if needed) the till in `data_dir` and starts it. In demo mode the simulated
@@ -150,6 +153,8 @@ pub async fn start(data_dir: &Path, secret_backend: &str) -> Result<Duka> {
 pub async fn start_with_secrets(data_dir: &Path, secrets: Box<dyn SecretStore>) -> Result<Duka> {
     let store = duka_core::Store::open(&duka_core::config::db_path(data_dir))?;
     let running = start_running(store, secrets.as_ref()).await?;
+    // Whatever a crash or a power cut left open is settled in the background.
+    running.engine.resume();
     Ok(Duka {
         running: RwLock::new(Arc::new(running)),
         data_dir: data_dir.to_path_buf(),
