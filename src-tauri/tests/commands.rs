@@ -56,22 +56,16 @@ fn mount(
     (app, w, dir)
 }
 
-fn wait_for(mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out");
+fn wait_for(cond: impl FnMut() -> bool) {
+    wait_secs(5, cond)
 }
 
-/// `wait_for` with a longer limit, for what the poll schedule decides.
-fn wait_secs(secs: u64, cond: impl Fn() -> bool) {
+/// Waits for `cond` at most `secs` (longer for what the poll schedule decides).
+fn wait_secs(secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     while !cond() {
         assert!(std::time::Instant::now() < deadline, "not within {secs} s");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
