@@ -92,7 +92,11 @@ impl Money {
 fn parse(input: &str) -> Option<Money> {
     let mut s = input.trim();
     for prefix in ["KES", "KSH", "KSHS", "SH", "SHS"] {
-        if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        // `get`, not `[..]`: the cut may fall inside a multi-byte character ("1€", "20½").
+        let head = s.get(..prefix.len());
+        if let Some(head) = head
+            && head.eq_ignore_ascii_case(prefix)
+        {
             let rest = &s[prefix.len()..];
             // Only a prefix if what follows is not a letter (so "SHS" wins over "SH").
             if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -208,6 +212,29 @@ mod tests {
             err.to_string().starts_with("price: expected an amount"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn money_with_a_non_ascii_sign_is_an_error_not_a_panic() {
+        // Multi-byte characters where a currency prefix could be: byte slicing would cut
+        // them in half.
+        for bad in [
+            "20½", "1€", "KE€", "€", "½", "Kß", "KSHé", "Shé", "२०", "20 €", "KES½",
+        ] {
+            let err = Money::parse_field(bad, "price").unwrap_err();
+            assert_eq!(err.code(), "invalid_input", "{bad:?}");
+            assert!(
+                err.to_string().starts_with("price: expected an amount"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_currency_prefix_before_non_ascii_is_still_refused() {
+        assert_eq!(p("KES 20"), Some(2_000));
+        assert_eq!(p("KES€20"), None);
+        assert_eq!(p("Shs½"), None);
     }
 
     #[test]

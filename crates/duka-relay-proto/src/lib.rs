@@ -115,12 +115,13 @@ impl Pairing {
     }
 
     pub fn decode(s: &str) -> Result<Pairing, BadPairing> {
+        // The first 16 characters (not bytes: a byte cut may split a character).
         let what = || {
-            BadPairing(if s.len() > 16 {
-                format!("{}…", &s[..16])
-            } else {
-                s.to_string()
-            })
+            let mut shown: String = s.chars().take(16).collect();
+            if shown.len() < s.len() {
+                shown.push('…');
+            }
+            BadPairing(shown)
         };
         let b64 = s.trim().strip_prefix(PAIRING_PREFIX).ok_or_else(what)?;
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -265,6 +266,23 @@ mod tests {
             ..p
         };
         assert!(Pairing::decode(&short.encode()).is_err());
+    }
+
+    #[test]
+    fn a_long_non_ascii_pairing_string_is_an_error_not_a_panic() {
+        // The 16th byte falls inside a two-byte "é" (11 ASCII bytes, then 2 per "é").
+        for bad in [
+            format!("dukarelay1:{}", "é".repeat(20)),
+            format!("duka1:{}", "é".repeat(20)),
+            format!("x{}", "€".repeat(20)),
+            "🦀".repeat(20),
+        ] {
+            let err = Pairing::decode(&bad).unwrap_err();
+            assert!(err.0.ends_with('…'), "long input is shortened: {err}");
+            assert!(bad.starts_with(err.0.trim_end_matches('…')), "{err}");
+        }
+        let short = Pairing::decode("é").unwrap_err();
+        assert_eq!(short.0, "é");
     }
 
     #[test]
