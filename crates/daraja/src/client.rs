@@ -242,24 +242,10 @@ impl Client {
             .map_err(transport)?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(transport)?;
-        if status != StatusCode::OK {
-            let err = parse_error_body(&body);
-            return Err(Error::Auth {
-                status: status.as_u16(),
-                code: err.error_code,
-                message: err
-                    .error_message
-                    .unwrap_or_else(|| "bad consumer key or secret (empty answer)".into()),
-            });
-        }
-        let t: TokenResponse =
-            serde_json::from_slice(&body).map_err(|_| unparseable(status, &body))?;
-        let secs = t
-            .expires_in_secs()
-            .ok_or_else(|| unparseable(status, &body))?;
+        let (value, secs) = token_answer(status, &body)?;
         let life = Duration::from_secs(secs);
         Ok(Token {
-            value: t.access_token,
+            value,
             refresh_at: sent_at + life.saturating_sub(TOKEN_MARGIN).max(life / 2),
             expires_at: SystemTime::now() + life,
         })
@@ -302,19 +288,7 @@ impl Client {
         let req = self.stk_push_request(p, chrono::Utc::now())?;
         tracing::debug!(shortcode = %p.shortcode, amount = p.amount, phone = %mask(&p.phone), "stk push");
         let (status, body) = self.post("/mpesa/stkpush/v1/processrequest", &req).await?;
-        if status == StatusCode::OK {
-            if let Ok(r) = serde_json::from_slice::<StkPushResponse>(&body)
-                && r.response_code.is_zero()
-            {
-                return Ok(r);
-            }
-            let e = parse_error_body(&body);
-            if e.error_code.is_some() {
-                return Err(classify(status, e));
-            }
-            return Err(unparseable(status, &body));
-        }
-        Err(classify(status, parse_error_body(&body)))
+        push_answer(status, &body)
     }
 
     /// Builds and validates the push body (no network); `now` decides the timestamp.
@@ -383,35 +357,7 @@ impl Client {
             checkout_request_id: checkout_request_id.to_string(),
         };
         let (status, body) = self.post("/mpesa/stkpushquery/v1/query", &req).await?;
-        let err = parse_error_body(&body);
-        if let Some(code) = err.error_code.as_deref()
-            && code == "500.001.1001"
-        {
-            let message = err.error_message.unwrap_or_default();
-            if is_merchant_error(&message) {
-                return Err(Error::Merchant { message });
-            }
-            return Ok(QueryStatus::Pending {
-                code: code.to_string(),
-                message,
-            });
-        }
-        if status != StatusCode::OK {
-            return Err(classify(status, err));
-        }
-        let r: StkQueryResponse =
-            serde_json::from_slice(&body).map_err(|_| unparseable(status, &body))?;
-        match r.result_code {
-            Some(c) if c.as_str() == "4999" => Ok(QueryStatus::Pending {
-                code: c.0,
-                message: r.result_desc.unwrap_or_default(),
-            }),
-            Some(c) => Ok(QueryStatus::Done {
-                result_code: c,
-                result_desc: r.result_desc.unwrap_or_default(),
-            }),
-            None => Err(unparseable(status, &body)),
-        }
+        query_answer(status, &body)
     }
 
     /// Registers C2B confirmation and validation URLs.
@@ -429,19 +375,7 @@ impl Client {
             C2bVersion::V2 => "/mpesa/c2b/v2/registerurl",
         };
         let (status, body) = self.post(path, req).await?;
-        if status != StatusCode::OK {
-            return Err(classify(status, parse_error_body(&body)));
-        }
-        let r: RegisterUrlResponse = parse_ok(status, &body)?;
-        match r.response_code.as_ref() {
-            None => Ok(r),
-            Some(c) if c.is_zero() => Ok(r),
-            Some(c) => Err(Error::Server {
-                status: status.as_u16(),
-                code: Some(c.0.clone()),
-                message: r.response_description.clone().unwrap_or_default(),
-            }),
-        }
+        register_answer(status, &body)
     }
 
     /// Sandbox only: a customer pays the shortcode directly (drives validation/confirmation).
@@ -458,10 +392,7 @@ impl Client {
             C2bVersion::V2 => "/mpesa/c2b/v2/simulate",
         };
         let (status, body) = self.post(path, req).await?;
-        if status != StatusCode::OK {
-            return Err(classify(status, parse_error_body(&body)));
-        }
-        parse_ok(status, &body)
+        ack_answer(status, &body)
     }
 
     /// Asks for a transaction's status; the result arrives later at `ResultURL`.
@@ -477,10 +408,7 @@ impl Client {
         validate::callback_url("ResultURL", &req.result_url, http)?;
         validate::callback_url("QueueTimeOutURL", &req.queue_timeout_url, http)?;
         let (status, body) = self.post("/mpesa/transactionstatus/v1/query", req).await?;
-        if status != StatusCode::OK {
-            return Err(classify(status, parse_error_body(&body)));
-        }
-        parse_ok(status, &body)
+        ack_answer(status, &body)
     }
 }
 
@@ -499,6 +427,135 @@ fn shortcode_field(field: &'static str, s: &str) -> Result<String> {
 
 fn parse_ok<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|_| unparseable(status, body))
+}
+
+// ---- reading answers: no network, any status and body (fuzzed: `answers`) ----
+
+/// An OAuth answer: the token and its lifetime in seconds.
+fn token_answer(status: StatusCode, body: &[u8]) -> Result<(String, u64)> {
+    if status != StatusCode::OK {
+        let err = parse_error_body(body);
+        return Err(Error::Auth {
+            status: status.as_u16(),
+            code: err.error_code,
+            message: err
+                .error_message
+                .unwrap_or_else(|| "bad consumer key or secret (empty answer)".into()),
+        });
+    }
+    let t: TokenResponse = serde_json::from_slice(body).map_err(|_| unparseable(status, body))?;
+    let secs = t
+        .expires_in_secs()
+        .ok_or_else(|| unparseable(status, body))?;
+    Ok((t.access_token, secs))
+}
+
+fn push_answer(status: StatusCode, body: &[u8]) -> Result<StkPushResponse> {
+    if status == StatusCode::OK {
+        if let Ok(r) = serde_json::from_slice::<StkPushResponse>(body)
+            && r.response_code.is_zero()
+        {
+            return Ok(r);
+        }
+        let e = parse_error_body(body);
+        if e.error_code.is_some() {
+            return Err(classify(status, e));
+        }
+        return Err(unparseable(status, body));
+    }
+    Err(classify(status, parse_error_body(body)))
+}
+
+fn query_answer(status: StatusCode, body: &[u8]) -> Result<QueryStatus> {
+    let err = parse_error_body(body);
+    if let Some(code) = err.error_code.as_deref()
+        && code == "500.001.1001"
+    {
+        let message = err.error_message.unwrap_or_default();
+        if is_merchant_error(&message) {
+            return Err(Error::Merchant { message });
+        }
+        return Ok(QueryStatus::Pending {
+            code: code.to_string(),
+            message,
+        });
+    }
+    if status != StatusCode::OK {
+        return Err(classify(status, err));
+    }
+    let r: StkQueryResponse =
+        serde_json::from_slice(body).map_err(|_| unparseable(status, body))?;
+    match r.result_code {
+        Some(c) if c.as_str() == "4999" => Ok(QueryStatus::Pending {
+            code: c.0,
+            message: r.result_desc.unwrap_or_default(),
+        }),
+        Some(c) => Ok(QueryStatus::Done {
+            result_code: c,
+            result_desc: r.result_desc.unwrap_or_default(),
+        }),
+        None => Err(unparseable(status, body)),
+    }
+}
+
+fn register_answer(status: StatusCode, body: &[u8]) -> Result<RegisterUrlResponse> {
+    if status != StatusCode::OK {
+        return Err(classify(status, parse_error_body(body)));
+    }
+    let r: RegisterUrlResponse = parse_ok(status, body)?;
+    match r.response_code.as_ref() {
+        None => Ok(r),
+        Some(c) if c.is_zero() => Ok(r),
+        Some(c) => Err(Error::Server {
+            status: status.as_u16(),
+            code: Some(c.0.clone()),
+            message: r.response_description.clone().unwrap_or_default(),
+        }),
+    }
+}
+
+/// The acknowledgement of an async request (C2B simulate, Transaction Status).
+fn ack_answer(status: StatusCode, body: &[u8]) -> Result<AsyncAck> {
+    if status != StatusCode::OK {
+        return Err(classify(status, parse_error_body(body)));
+    }
+    parse_ok(status, body)
+}
+
+/// How the client reads each Daraja answer, callable without a network: the same functions
+/// the client uses, for fuzzing and property tests. `status` is the HTTP status; one no
+/// server can send (outside 100–999) is read as an unparseable answer.
+#[doc(hidden)]
+pub mod answers {
+    use super::*;
+
+    fn status(code: u16, body: &[u8]) -> Result<StatusCode> {
+        StatusCode::from_u16(code).map_err(|_| Error::Unparseable {
+            status: code,
+            snippet: String::from_utf8_lossy(body).chars().take(120).collect(),
+        })
+    }
+    /// OAuth: `(access_token, expires_in seconds)`.
+    pub fn token(code: u16, body: &[u8]) -> Result<(String, u64)> {
+        token_answer(status(code, body)?, body)
+    }
+    pub fn stk_push(code: u16, body: &[u8]) -> Result<StkPushResponse> {
+        push_answer(status(code, body)?, body)
+    }
+    pub fn stk_query(code: u16, body: &[u8]) -> Result<QueryStatus> {
+        query_answer(status(code, body)?, body)
+    }
+    pub fn register_c2b(code: u16, body: &[u8]) -> Result<RegisterUrlResponse> {
+        register_answer(status(code, body)?, body)
+    }
+    /// C2B simulate and Transaction Status acknowledgements.
+    pub fn ack(code: u16, body: &[u8]) -> Result<AsyncAck> {
+        ack_answer(status(code, body)?, body)
+    }
+    /// Whether the answer asks for a fresh token (the client then retries once).
+    pub fn is_invalid_token(code: u16, body: &[u8]) -> bool {
+        status(code, body).is_ok_and(|s| super::is_invalid_token(s, &parse_error_body(body)))
+    }
 }
 
 /// Reads an error envelope from any body: JSON, empty, HTML. Never fails.
