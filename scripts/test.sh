@@ -17,6 +17,12 @@ echo "==> cargo test (unit, store, CLI and engine flows, relay, desktop commands
 cargo test --workspace --locked
 echo "==> benchmarks in quick mode (so none can rot; figures come from cargo bench)"
 cargo test --workspace --locked --benches
+echo "==> fuzz smoke: every cargo-fuzz target for 3 s, unoptimised build (figures: scripts/fuzz.sh)"
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  FUZZ_DEV=1 bash scripts/fuzz.sh 3
+else
+  echo "    skipped: no nightly toolchain (rustup toolchain install nightly); the proptests above ran"
+fi
 echo "==> real OS keyring (D-Bus Secret Service)"
 bash scripts/test-keyring.sh
 echo "==> desktop app in a real window (Xvfb + tauri-driver); screenshots in target/e2e-screenshots"

@@ -230,6 +230,18 @@ mod tests {
         }
     }
 
+    /// The money fuzz target's first crash on the old parser (after 8 inputs): bytes
+    /// `f6 bc`, read leniently as two U+FFFD, cut at byte 4 by the `KSHS` prefix check.
+    #[test]
+    fn two_replacement_characters_from_bad_utf8_are_an_error_not_a_panic() {
+        let s = String::from_utf8_lossy(b"\xf6\xbc");
+        assert_eq!(s, "\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            Money::parse_field(&s, "price").unwrap_err().code(),
+            "invalid_input"
+        );
+    }
+
     #[test]
     fn a_currency_prefix_before_non_ascii_is_still_refused() {
         assert_eq!(p("KES 20"), Some(2_000));

@@ -1,0 +1,20 @@
+//! CSV price lists (`duka product import`, the manager's import screen): any bytes.
+#![no_main]
+
+use duka_core::catalog::parse_price_list;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    match parse_price_list("fuzz.csv", data) {
+        Ok(rows) => {
+            for (line, p) in rows {
+                assert!(line >= 1);
+                assert!(!p.name.is_empty());
+            }
+        }
+        Err(e) => {
+            assert_eq!(e.code(), "bad_file");
+            let _ = e.to_string();
+        }
+    }
+});
