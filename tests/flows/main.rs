@@ -7,6 +7,7 @@
 //! - `engine` — the payment engine against daraja-sim: customers, faults, 200 at once.
 //! - `relay` — daraja-sim → duka-relay → till: delivery, offline backlog, forgeries, C2B fan-out.
 //! - `secrets` — credentials never reach SQLite or output.
+//! - `trust` — people, odd networks and forged input cannot lose, double or fake a payment.
 
 mod bad_input;
 mod cli;
@@ -14,3 +15,4 @@ mod crash;
 mod engine;
 mod relay;
 mod secrets;
+mod trust;

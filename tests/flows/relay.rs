@@ -225,14 +225,24 @@ async fn forged_malformed_and_oversized_callbacks_are_refused() {
     let forged =
         duka_relay_proto::stk_callback_url(&relay.url, &front.till, &other.key_bytes(), &a.id);
     assert_eq!(post(forged, body.to_string()).await, 403);
+    let exp = good.split('/').nth(7).unwrap().to_string();
     let made_up = format!(
-        "{}/v1/cb/{}/{}/{}",
+        "{}/v1/cb/{}/{}/{exp}/{}",
         relay.url,
         front.till,
         a.id,
         "0".repeat(32)
     );
     assert_eq!(post(made_up, body.to_string()).await, 403);
+    // A URL of a Duka before expiring URLs: refused, saying so.
+    let legacy = format!(
+        "{}/v1/cb/{}/{}/{}",
+        relay.url,
+        front.till,
+        a.id,
+        duka_relay_proto::sign(&front.key_bytes(), &format!("stk|{}", a.id))
+    );
+    assert_eq!(post(legacy, body.to_string()).await, 410);
     let unknown =
         duka_relay_proto::stk_callback_url(&relay.url, "abcdef0123", &front.key_bytes(), &a.id);
     assert_eq!(post(unknown, body.to_string()).await, 404);
@@ -545,7 +555,7 @@ async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_t
         key_in_secrets && !key_in_db,
         "the relay key lives in the secret store, not SQLite"
     );
-    assert_eq!(status["applied_seq"], "0");
+    assert_eq!(status["applied_seq"], 0);
     assert!(
         status["healthz"].as_str().unwrap().contains("\"ok\":true"),
         "{status}"

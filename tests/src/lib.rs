@@ -247,6 +247,28 @@ pub mod engine {
         relay: Option<&duka_relay_proto::Pairing>,
         client_timeout: std::time::Duration,
     ) -> Rig {
+        rig_grace(
+            sim_cfg,
+            poll,
+            with_callbacks,
+            with_status,
+            relay,
+            client_timeout,
+            None,
+        )
+        .await
+    }
+
+    /// `rig_timeout` with the engine's in-flight grace set (`None`: derived from the client).
+    pub async fn rig_grace(
+        sim_cfg: SimConfig,
+        poll: PollPolicy,
+        with_callbacks: bool,
+        with_status: bool,
+        relay: Option<&duka_relay_proto::Pairing>,
+        client_timeout: std::time::Duration,
+        in_flight_grace: Option<std::time::Duration>,
+    ) -> Rig {
         let sim = Sim::spawn(sim_cfg).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("duka.db")).unwrap();
@@ -283,7 +305,7 @@ pub mod engine {
                 payee: Payee::Paybill,
                 callback_url,
                 poll,
-                in_flight_grace: std::time::Duration::from_secs(45),
+                in_flight_grace,
                 status: with_status.then(|| duka_core::engine::StatusConfig {
                     initiator: "testapi".into(),
                     security_credential: Secret::new(

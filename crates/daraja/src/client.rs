@@ -127,6 +127,22 @@ pub fn mask(phone: &str) -> String {
     }
 }
 
+/// A CheckoutRequestID for logs and error messages. Daraja ends it with the customer's nine
+/// local phone digits (`ws_CO_…254708374149` → `ws_CO_…254******149`): the six before the last
+/// three are hidden, as `mask` does for a phone. Anything shorter than nine characters is
+/// hidden whole.
+pub fn mask_checkout(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() < 9 {
+        return "*".repeat(chars.len());
+    }
+    let cut = chars.len() - 9;
+    let mut out: String = chars[..cut].iter().collect();
+    out.push_str("******");
+    out.extend(&chars[chars.len() - 3..]);
+    out
+}
+
 /// What an STK query says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryStatus {
@@ -188,6 +204,13 @@ impl Client {
 
     pub fn environment(&self) -> &Environment {
         &self.inner.cfg.environment
+    }
+
+    /// The longest a push can take before `stk_push` returns, by this client's own timeouts:
+    /// a token request and the push, then, on an invalid-token answer, a second token request
+    /// and a second push (see `post`). Until then an unanswered push may still reach Daraja.
+    pub fn push_worst_case(&self) -> Duration {
+        self.inner.cfg.request_timeout * 4
     }
 
     pub fn stats(&self) -> &Stats {

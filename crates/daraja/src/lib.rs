@@ -18,5 +18,7 @@ pub mod security;
 pub mod validate;
 pub mod wire;
 
-pub use client::{C2bVersion, Client, Config, Environment, Payee, QueryStatus, StkPush};
+pub use client::{
+    C2bVersion, Client, Config, Environment, Payee, QueryStatus, StkPush, mask, mask_checkout,
+};
 pub use error::{Error, Result};

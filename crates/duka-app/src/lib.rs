@@ -178,12 +178,13 @@ pub async fn start_with_secrets(
         });
     }
     // DUKA_INFLIGHT_GRACE_MS: how long a `created` attempt may still be on its way in another
-    // process (default 45 s). 0 when no other process can be charging (tests after a kill).
+    // process (default: the Daraja client's worst case for a push, see
+    // `Engine::in_flight_grace`). 0 when no other process can be charging (tests after a kill).
     if let Some(ms) = std::env::var("DUKA_INFLIGHT_GRACE_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        cfg.in_flight_grace = Duration::from_millis(ms);
+        cfg.in_flight_grace = Some(Duration::from_millis(ms));
     }
     let engine = Engine::start(store, client, cfg);
     if let Some(sim) = &sim {
@@ -238,7 +239,9 @@ pub fn pair_relay(
     duka_core::config::set_setting(store, "relay_url", &p.url)?;
     store.set_setting("relay_till", &p.till)?;
     store.set_setting("relay_shop", &p.shop)?;
-    store.set_setting(duka_core::relay::APPLIED_SEQ, "0")?;
+    // A new pairing starts with no watermark; a running relay client of the old pairing cannot
+    // write one that counts for this till, since a watermark names its till.
+    store.set_setting(duka_core::relay::WATERMARK, "")?;
     Ok(p)
 }
 

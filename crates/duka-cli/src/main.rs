@@ -529,10 +529,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 )
                 .into());
             };
-            let applied = ctx
-                .store
-                .setting(duka_core::relay::APPLIED_SEQ)?
-                .unwrap_or_else(|| "0".into());
+            let applied = duka_core::relay::Watermark::load(&ctx.store)?.seq;
             let rt = pay::runtime()?;
             let reachable = rt.block_on(async {
                 let url = format!("{}/healthz", p.url.trim_end_matches('/'));

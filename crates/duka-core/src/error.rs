@@ -58,6 +58,10 @@ pub enum Error {
     /// A sign-in or a permission refused.
     #[error("{0}")]
     Denied(String),
+    /// A message that claims to be from M-Pesa but cannot be (a callback whose signed URL
+    /// names another attempt than its body): refused, logged, nothing applied.
+    #[error("refused as forged: {0}")]
+    Forged(String),
     /// A receipt printer could not be reached or did not take the bytes.
     #[error("printer {addr}: {message}")]
     Printer { addr: String, message: String },
@@ -88,6 +92,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Printer { .. } => "printer",
             Error::Denied(_) => "denied",
+            Error::Forged(_) => "forged",
         }
     }
 

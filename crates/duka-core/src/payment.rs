@@ -136,6 +136,34 @@ impl fmt::Display for BadTransition {
     }
 }
 
+/// The flag text for a success that arrives on an attempt the cashier gave up on.
+pub fn late_success_reason(receipt: Option<&str>) -> String {
+    format!(
+        "{DOUBLE_PAYMENT}: M-Pesa confirmed this request{} after the cashier said no prompt reached the phone; refund it to the customer or keep it against the sale",
+        receipt
+            .map(|r| format!(" (receipt {r})"))
+            .unwrap_or_default()
+    )
+}
+
+/// Starts every flag that means "the customer may have paid twice".
+pub const DOUBLE_PAYMENT: &str = "customer may have paid twice";
+
+/// Whether an attempt the cashier gave up on (`failed(NOT_REACHED)`) must still be followed
+/// after this fact: until M-Pesa itself gives a final answer (success or a known failure).
+pub fn still_followed(before: &AttemptState, event: &PaymentEvent) -> bool {
+    match (before, event) {
+        (AttemptState::Failed { code }, PaymentEvent::Result { code: rc, .. })
+            if code == NOT_REACHED =>
+        {
+            !matches!(classify(rc), CodeClass::Success | CodeClass::Failed)
+        }
+        (_, PaymentEvent::NeverReached) => true,
+        (AttemptState::Failed { code }, _) => code == NOT_REACHED,
+        _ => false,
+    }
+}
+
 pub fn transition(state: &AttemptState, event: &PaymentEvent) -> Result<Step, BadTransition> {
     use AttemptState as S;
     use PaymentEvent as E;
@@ -200,6 +228,16 @@ pub fn transition(state: &AttemptState, event: &PaymentEvent) -> Result<Step, Ba
             }
         }
         (S::Paid { .. } | S::Failed { .. }, E::Deadline) => Step::Same,
+        // The cashier gave this attempt up ("no prompt reached the phone") and a new push may
+        // have been sent: M-Pesa's own final answer replaces the cashier's word, and a late
+        // success means the customer may have paid twice.
+        (S::Failed { code: have }, E::Result { code, receipt }) if have == NOT_REACHED => {
+            match classify(code) {
+                CodeClass::Success => Step::Conflict(late_success_reason(receipt.as_deref())),
+                CodeClass::Failed => Step::To(S::Failed { code: code.clone() }),
+                CodeClass::Pending | CodeClass::Unknown => Step::Same,
+            }
+        }
         (S::Failed { code: have }, E::Result { code, .. }) => match classify(code) {
             CodeClass::Success => {
                 Step::Conflict(format!("failed ({have}), then result code 0 (paid)"))
@@ -300,7 +338,7 @@ mod tests {
         ("paid-",    ["=",      "=",      "!",       "=",       "=",      "paidR1", "paidR2", "!",      "!",      "=",  "=",   "=",  "!",        "=",       "x"]),
         ("paidR1",   ["=",      "=",      "!",       "=",       "=",      "=",      "!",      "!",      "!",      "=",  "=",   "=",  "!",        "=",       "x"]),
         ("failed",   ["=",      "=",      "=",       "=",       "!",      "!",      "!",      "=",      "=",      "=",  "=",   "=",  "=",        "=",       "x"]),
-        ("failedNR", ["!",      "!",      "=",       "=",       "!",      "!",      "!",      "=",      "=",      "=",  "=",   "=",  "=",        "=",       "="]),
+        ("failedNR", ["!",      "!",      "=",       "=",       "!",      "!",      "!",      "f1032",  "f1037",  "=",  "=",   "=",  "=",        "=",       "="]),
     ];
 
     fn expected_state(tag: &str) -> S {
@@ -366,17 +404,51 @@ mod tests {
         for (_, s) in states().into_iter().filter(|(_, s)| s.is_final()) {
             for (_, e) in events() {
                 if let Ok(Step::To(next)) = transition(&s, &e) {
-                    // The only move out of a final state: paid learns its receipt.
+                    // The only moves out of a final state: paid learns its receipt, and an
+                    // attempt the cashier gave up on learns M-Pesa's own failure code.
                     assert!(
                         matches!(
                             (&s, &next),
                             (S::Paid { receipt: None }, S::Paid { receipt: Some(_) })
+                        ) || matches!(
+                            (&s, &next),
+                            (S::Failed { code }, S::Failed { .. }) if code == NOT_REACHED
                         ),
                         "{s:?} -> {next:?}"
                     );
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_given_up_attempt_is_followed_until_mpesa_answers_finally() {
+        let nr = S::Failed {
+            code: NOT_REACHED.into(),
+        };
+        let r = |c: &str| E::Result {
+            code: c.into(),
+            receipt: Some("R9".into()),
+        };
+        assert!(still_followed(&S::Unknown, &E::NeverReached));
+        assert!(still_followed(&nr, &r("4999")), "still processing");
+        assert!(still_followed(&nr, &r("X42")), "a code we do not know");
+        assert!(still_followed(&nr, &E::Deadline));
+        assert!(!still_followed(&nr, &r("0")), "paid: flagged, done");
+        assert!(!still_followed(&nr, &r("1032")), "cancelled: final");
+        assert!(!still_followed(
+            &S::Failed {
+                code: "1032".into()
+            },
+            &r("0")
+        ));
+        let Ok(Step::Conflict(why)) = transition(&nr, &r("0")) else {
+            panic!()
+        };
+        assert!(
+            why.starts_with(DOUBLE_PAYMENT) && why.contains("R9"),
+            "{why}"
+        );
     }
 
     #[test]

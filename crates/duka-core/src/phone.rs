@@ -38,6 +38,9 @@ impl Msisdn {
     }
 }
 
+/// A CheckoutRequestID for logs and messages: the customer's phone digits inside it hidden.
+pub use daraja::mask_checkout;
+
 impl FromStr for Msisdn {
     type Err = Error;
     fn from_str(s: &str) -> Result<Msisdn> {

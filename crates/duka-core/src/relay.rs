@@ -16,8 +16,64 @@ use crate::engine::{CoreEvent, Engine};
 use crate::error::Error;
 use crate::time::{Millis, now_ms};
 
-/// The setting holding the last `seq` this till applied.
-pub const APPLIED_SEQ: &str = "relay_applied_seq";
+/// The setting holding the watermark: `till:epoch:seq`, the last `seq` this till applied from
+/// the relay's numbering run `epoch`. A watermark of another till (a new pairing) or another
+/// run (a restored or new relay) is not trusted: the relay re-syncs and the till re-applies
+/// idempotently.
+pub const WATERMARK: &str = "relay_watermark";
+
+/// The last message applied from the relay, and the numbering run it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watermark {
+    pub till: String,
+    pub epoch: String,
+    pub seq: u64,
+}
+
+impl Watermark {
+    /// Reads the setting; anything unreadable is "nothing applied" (the relay then replays).
+    pub fn parse(s: &str) -> Watermark {
+        let mut it = s.splitn(3, ':');
+        match (it.next(), it.next(), it.next().and_then(|n| n.parse().ok())) {
+            (Some(till), Some(epoch), Some(seq)) => Watermark {
+                till: till.into(),
+                epoch: epoch.into(),
+                seq,
+            },
+            _ => Watermark::default(),
+        }
+    }
+
+    pub fn load(store: &crate::store::Store) -> crate::Result<Watermark> {
+        Ok(store
+            .setting(WATERMARK)?
+            .map(|s| Watermark::parse(&s))
+            .unwrap_or_default())
+    }
+
+    pub fn save(&self, store: &mut crate::store::Store) -> crate::Result<()> {
+        store.set_setting(
+            WATERMARK,
+            &format!("{}:{}:{}", self.till, self.epoch, self.seq),
+        )
+    }
+}
+
+/// How the till keeps the connection honest.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// The till pings this often; a connection on which nothing at all (not even the pong)
+    /// arrives for `3 × keepalive` is dead and is replaced.
+    pub keepalive: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            keepalive: Duration::from_secs(10),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RelayStatus {
@@ -60,9 +116,13 @@ pub fn ws_url(relay: &str) -> String {
 }
 
 pub fn spawn(engine: Engine, pairing: Pairing) -> RelayClient {
+    spawn_with(engine, pairing, RelayOptions::default())
+}
+
+pub fn spawn_with(engine: Engine, pairing: Pairing, opts: RelayOptions) -> RelayClient {
     let status = Arc::new(Mutex::new(RelayStatus::default()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(run(engine, pairing, status.clone(), stopped));
+    tokio::spawn(run(engine, pairing, opts, status.clone(), stopped));
     RelayClient { status, stop }
 }
 
@@ -78,13 +138,14 @@ fn set(status: &Mutex<RelayStatus>, engine: &Engine, f: impl FnOnce(&mut RelaySt
 async fn run(
     engine: Engine,
     pairing: Pairing,
+    opts: RelayOptions,
     status: Arc<Mutex<RelayStatus>>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut failures: u32 = 0;
     loop {
         let outcome = tokio::select! {
-            r = session(&engine, &pairing, &status) => r,
+            r = session(&engine, &pairing, &opts, &status) => r,
             _ = stopped.changed() => return,
         };
         match outcome {
@@ -110,12 +171,32 @@ async fn run(
 async fn session(
     engine: &Engine,
     pairing: &Pairing,
+    opts: &RelayOptions,
     status: &Mutex<RelayStatus>,
 ) -> Result<(), String> {
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url(&pairing.url))
-        .await
-        .map_err(|e| format!("connecting: {e}"))?;
+    let dead_after = opts.keepalive * 3;
+    let (ws, _) = tokio::time::timeout(
+        dead_after,
+        tokio_tungstenite::connect_async(ws_url(&pairing.url)),
+    )
+    .await
+    .map_err(|_| format!("connecting: no answer in {} s", dead_after.as_secs_f32()))?
+    .map_err(|e| format!("connecting: {e}"))?;
     let (mut sink, mut stream) = ws.split();
+    // Whatever arrives (a frame, a ping, a pong) proves the connection alive; nothing for
+    // `dead_after` means a dead path (a silent network change), which no read would report.
+    let read = async |stream: &mut futures_util::stream::SplitStream<_>| match tokio::time::timeout(
+        dead_after,
+        stream.next(),
+    )
+    .await
+    {
+        Ok(frame) => Ok(frame),
+        Err(_) => Err(format!(
+            "nothing from the relay for {} s: the connection is dead, reconnecting",
+            dead_after.as_secs_f32()
+        )),
+    };
     let next = |frame: Option<Result<Message, _>>| -> Result<Option<ToTill>, String> {
         match frame {
             Some(Ok(Message::Text(t))) => serde_json::from_str(&t)
@@ -129,30 +210,37 @@ async fn session(
     let send =
         |f: FromTill| Message::Text(serde_json::to_string(&f).expect("frames serialise").into());
     let nonce = loop {
-        match next(stream.next().await)? {
+        match next(read(&mut stream).await?)? {
             Some(ToTill::Challenge { nonce }) => break nonce,
             Some(other) => return Err(format!("expected a challenge, got {other:?}")),
             None => continue,
         }
     };
-    let mut applied: u64 = engine
-        .store()
-        .setting(APPLIED_SEQ)
-        .map_err(|e| e.to_string())?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let mark = Watermark::load(&engine.store()).map_err(|e| e.to_string())?;
+    // A watermark of another till (an earlier pairing) says nothing about this one.
+    let (resume_after, epoch) = if mark.till == pairing.till {
+        (mark.seq, Some(mark.epoch.clone()))
+    } else {
+        (0, None)
+    };
     let key = pairing.key_bytes();
     let hello = FromTill::Hello {
         till: pairing.till.clone(),
         mac: duka_relay_proto::sign(&key, &duka_relay_proto::ws_message(&nonce)),
-        resume_after: applied,
+        proto: duka_relay_proto::PROTOCOL,
+        resume_after,
+        epoch,
     };
     sink.send(send(hello))
         .await
         .map_err(|e| format!("hello: {e}"))?;
-    let mut last_seq = loop {
-        match next(stream.next().await)? {
-            Some(ToTill::Ready { last_seq }) => break last_seq,
+    let (mut last_seq, epoch, resume_from) = loop {
+        match next(read(&mut stream).await?)? {
+            Some(ToTill::Ready {
+                last_seq,
+                epoch,
+                resume_from,
+            }) => break (last_seq, epoch, resume_from),
             Some(ToTill::Error { code, message }) => {
                 return Err(format!("refused by the relay ({code}): {message}"));
             }
@@ -160,14 +248,49 @@ async fn session(
             None => continue,
         }
     };
+    if resume_from < resume_after || Some(epoch.as_str()) != Some(mark.epoch.as_str()) {
+        tracing::warn!(
+            resume_after,
+            resume_from,
+            "the relay re-syncs this till: every message it holds is applied again"
+        );
+    }
+    // From here on the watermark is the relay's run; what it replays is applied (again).
+    let mut mark = Watermark {
+        till: pairing.till.clone(),
+        epoch,
+        seq: resume_from,
+    };
+    mark.save(&mut engine.store()).map_err(|e| e.to_string())?;
     set(status, engine, |s| {
         s.connected = true;
-        s.applied_seq = applied;
-        s.backlog = last_seq.saturating_sub(applied);
+        s.applied_seq = mark.seq;
+        s.backlog = last_seq.saturating_sub(mark.seq);
         s.last_error = None;
     });
+    let mut ping = tokio::time::interval(opts.keepalive);
+    ping.tick().await;
+    let mut alive_until = tokio::time::Instant::now() + dead_after;
     loop {
-        match next(stream.next().await)? {
+        let frame = tokio::select! {
+            f = stream.next() => {
+                alive_until = tokio::time::Instant::now() + dead_after;
+                f
+            }
+            _ = tokio::time::sleep_until(alive_until) => {
+                return Err(format!(
+                    "nothing from the relay for {} s: the connection is dead, reconnecting",
+                    dead_after.as_secs_f32()
+                ));
+            }
+            _ = ping.tick() => {
+                sink.send(Message::Ping(Vec::new().into()))
+                    .await
+                    .map_err(|e| format!("ping: {e}"))?;
+                continue;
+            }
+        };
+        match next(frame)? {
             Some(ToTill::Message {
                 seq,
                 kind,
@@ -175,13 +298,10 @@ async fn session(
                 body,
             }) => {
                 last_seq = last_seq.max(seq);
-                if seq > applied {
+                if seq > mark.seq {
                     apply(engine, kind, attempt_id.as_deref(), &body)?;
-                    engine
-                        .store()
-                        .set_setting(APPLIED_SEQ, &seq.to_string())
-                        .map_err(|e| e.to_string())?;
-                    applied = seq;
+                    mark.seq = seq;
+                    mark.save(&mut engine.store()).map_err(|e| e.to_string())?;
                 }
                 // Acknowledged only after the commit above (a duplicate is acknowledged again).
                 sink.send(send(FromTill::Ack { seq }))
@@ -189,8 +309,8 @@ async fn session(
                     .map_err(|e| format!("ack: {e}"))?;
                 set(status, engine, |s| {
                     s.last_message_at = Some(now_ms());
-                    s.applied_seq = applied;
-                    s.backlog = last_seq.saturating_sub(applied);
+                    s.applied_seq = mark.seq;
+                    s.backlog = last_seq.saturating_sub(mark.seq);
                 });
             }
             Some(ToTill::Validate { id, body }) => {

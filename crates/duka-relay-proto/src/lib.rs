@@ -5,16 +5,25 @@
 //! depend on this crate; the till never pulls in the server.
 //!
 //! ## URLs (all path segments lowercase hex, so Daraja's URL rules hold)
-//! - STK callback: `{relay}/v1/cb/{till}/{attempt}/{sig}`, `sig = sign(key, "stk|" + attempt)`
-//! - Transaction Status result: `{relay}/v1/status/{till}/{attempt}/{sig}`, `"status|" + attempt`
-//! - C2B (per shop): `{relay}/v1/c2b/{shop}/{sig}/confirm` and `/validate`, `"c2b|" + shop`
-//!   signed with the shop's key.
+//! - STK callback: `{relay}/v1/cb/{till}/{attempt}/{exp}/{sig}`,
+//!   `sig = sign(key, "stk|" + attempt + "|" + exp)`; `exp` is the Unix second (hex) after which
+//!   the relay refuses the URL (`URL_VALIDITY` after the push).
+//! - Transaction Status result: `{relay}/v1/status/{till}/{attempt}/{exp}/{sig}`, `"status|"`.
+//! - C2B (per shop, registered once, so not expiring): `{relay}/v1/c2b/{shop}/{sig}/confirm`
+//!   and `/validate`, `"c2b|" + shop` signed with the shop's key.
 //!
-//! ## Websocket `/v1/ws`
-//! relay → `Challenge{nonce}`; till → `Hello{till, mac = sign(key, "ws|" + nonce), resume_after}`;
-//! relay → `Ready{last_seq}` then `Message{seq, kind, attempt_id, body}` frames in `seq` order;
-//! till → `Ack{seq}` after its own commit. C2B validation: relay → `Validate{id, body}`,
-//! till → `Validation{id, result_code, result_desc}` (within Daraja's 8 s).
+//! ## Websocket `/v1/ws` (protocol `PROTOCOL`)
+//! relay → `Challenge{nonce}`; till → `Hello{till, mac = sign(key, "ws|" + nonce), proto,
+//! resume_after, epoch}`; relay → `Ready{last_seq, epoch, resume_from}` then
+//! `Message{seq, kind, attempt_id, body}` frames in `seq` order; till → `Ack{seq}` after its own
+//! commit. `epoch` names one run of a till's message numbering on the relay: when the till's
+//! watermark is not from the relay's epoch, or is above the relay's `last_seq` (a restored
+//! backup, a new relay, a re-pairing race), the relay acknowledges nothing on the till's word,
+//! moves its numbering past the watermark and replays everything it holds (`resume_from` 0);
+//! the till applies idempotently. An older till (no `proto`) is refused with `Error{code:
+//! "till_outdated"}`. C2B validation: relay → `Validate{id, body}`, till →
+//! `Validation{id, result_code, result_desc}` (within Daraja's 8 s). The till pings; a
+//! connection with nothing read for a while is dead (see the till's relay client).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -43,11 +52,18 @@ pub fn verify(key: &[u8], message: &str, sig: &str) -> bool {
             == 0
 }
 
-pub fn stk_message(attempt: &str) -> String {
-    format!("stk|{attempt}")
+/// What the websocket speaks; a till that says less is refused with a clear message.
+pub const PROTOCOL: u32 = 2;
+
+/// How long a callback or result URL is accepted after it was made: Daraja calls back within
+/// seconds or minutes of a push, so a day covers every retry and late delivery.
+pub const URL_VALIDITY_SECS: u64 = 24 * 3600;
+
+pub fn stk_message(attempt: &str, exp: &str) -> String {
+    format!("stk|{attempt}|{exp}")
 }
-pub fn status_message(attempt: &str) -> String {
-    format!("status|{attempt}")
+pub fn status_message(attempt: &str, exp: &str) -> String {
+    format!("status|{attempt}|{exp}")
 }
 pub fn c2b_message(shop: &str) -> String {
     format!("c2b|{shop}")
@@ -63,19 +79,63 @@ pub fn is_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The expiry segment: a Unix second in lowercase hex.
+pub fn exp_segment(expires_at: u64) -> String {
+    format!("{expires_at:x}")
+}
+
+/// Reads an expiry segment; `None` for anything that is not 1–16 lowercase hex digits.
+pub fn parse_exp(segment: &str) -> Option<u64> {
+    if segment.len() > 16 || !is_segment(segment) {
+        return None;
+    }
+    u64::from_str_radix(segment, 16).ok()
+}
+
+/// Whether an expiry segment is well formed and not past `now` (Unix seconds).
+pub fn exp_valid(segment: &str, now: u64) -> bool {
+    parse_exp(segment).is_some_and(|exp| now <= exp)
+}
+
+/// Whether an expiry segment is well formed and not past (now).
+pub fn exp_valid_now(segment: &str) -> bool {
+    exp_valid(segment, unix_now())
+}
+
+/// The STK callback URL for an attempt, valid for `URL_VALIDITY_SECS` from now.
 pub fn stk_callback_url(relay: &str, till: &str, key: &[u8], attempt: &str) -> String {
+    stk_callback_url_until(relay, till, key, attempt, unix_now() + URL_VALIDITY_SECS)
+}
+
+pub fn stk_callback_url_until(
+    relay: &str,
+    till: &str,
+    key: &[u8],
+    attempt: &str,
+    expires_at: u64,
+) -> String {
+    let exp = exp_segment(expires_at);
     format!(
-        "{}/v1/cb/{till}/{attempt}/{}",
+        "{}/v1/cb/{till}/{attempt}/{exp}/{}",
         relay.trim_end_matches('/'),
-        sign(key, &stk_message(attempt))
+        sign(key, &stk_message(attempt, &exp))
     )
 }
 
+/// The Transaction Status result URL for an attempt, valid for `URL_VALIDITY_SECS` from now.
 pub fn status_result_url(relay: &str, till: &str, key: &[u8], attempt: &str) -> String {
+    let exp = exp_segment(unix_now() + URL_VALIDITY_SECS);
     format!(
-        "{}/v1/status/{till}/{attempt}/{}",
+        "{}/v1/status/{till}/{attempt}/{exp}/{}",
         relay.trim_end_matches('/'),
-        sign(key, &status_message(attempt))
+        sign(key, &status_message(attempt, &exp))
     )
 }
 
@@ -180,6 +240,10 @@ pub enum ToTill {
     },
     Ready {
         last_seq: u64,
+        /// The relay's numbering run for this till (see the module docs).
+        epoch: String,
+        /// Messages after this seq follow; below the till's watermark means "re-sync".
+        resume_from: u64,
     },
     Message {
         seq: u64,
@@ -204,7 +268,13 @@ pub enum FromTill {
     Hello {
         till: String,
         mac: String,
+        /// The protocol the till speaks (`PROTOCOL`); absent from tills before it.
+        #[serde(default)]
+        proto: u32,
         resume_after: u64,
+        /// The relay epoch `resume_after` belongs to (`None`: never connected).
+        #[serde(default)]
+        epoch: Option<String>,
     },
     Ack {
         seq: u64,
@@ -224,16 +294,38 @@ mod tests {
     fn signatures_are_lowercase_hex_and_key_bound() {
         let k1 = [1u8; 32];
         let k2 = [2u8; 32];
-        let s = sign(&k1, &stk_message("abc"));
+        let s = sign(&k1, &stk_message("abc", "1f"));
         assert_eq!(s.len(), SIG_HEX);
         assert!(is_segment(&s));
-        assert!(verify(&k1, &stk_message("abc"), &s));
-        assert!(!verify(&k2, &stk_message("abc"), &s), "another till's key");
-        assert!(!verify(&k1, &stk_message("abd"), &s), "another attempt");
-        assert!(!verify(&k1, &status_message("abc"), &s), "another kind");
-        assert!(!verify(&k1, &stk_message("abc"), &s[..31]));
+        assert!(verify(&k1, &stk_message("abc", "1f"), &s));
+        assert!(
+            !verify(&k2, &stk_message("abc", "1f"), &s),
+            "another till's key"
+        );
+        assert!(
+            !verify(&k1, &stk_message("abd", "1f"), &s),
+            "another attempt"
+        );
+        assert!(
+            !verify(&k1, &stk_message("abc", "20"), &s),
+            "another expiry"
+        );
+        assert!(
+            !verify(&k1, &status_message("abc", "1f"), &s),
+            "another kind"
+        );
+        assert!(!verify(&k1, &stk_message("abc", "1f"), &s[..31]));
         let url = stk_callback_url("https://relay.example.com/", "0a1b", &k1, "ff00");
         assert!(url.starts_with("https://relay.example.com/v1/cb/0a1b/ff00/"));
+        let exp = url.split('/').nth(7).unwrap();
+        assert!(exp_valid_now(exp), "{url}");
+        assert!(
+            !exp_valid(exp, parse_exp(exp).unwrap() + 1),
+            "expired a second later"
+        );
+        for bad in ["", "G1", "1F", "-1", "12345678901234567", "é"] {
+            assert_eq!(parse_exp(bad), None, "{bad}");
+        }
         let lower = url.to_ascii_lowercase();
         for banned in ["mpesa", "safaricom", "query", "sql", "exe", "cmd"] {
             assert!(!lower.contains(banned));

@@ -62,6 +62,8 @@ pub struct Config {
     /// How long a C2B validation waits for a till before the shop's default answer (Daraja
     /// allows about 8 s in all).
     pub validation_timeout: Duration,
+    /// How often the relay looks for tills revoked by another process, to close them.
+    pub revocation_check: Duration,
 }
 
 impl Config {
@@ -76,13 +78,22 @@ impl Config {
             trusted_proxies: Vec::new(),
             ttl: Duration::from_secs(7 * 24 * 3600),
             validation_timeout: Duration::from_secs(6),
+            revocation_check: Duration::from_secs(1),
         }
     }
 }
 
 enum ToSession {
     Msg(Stored),
-    Validate { id: String, body: String },
+    Validate {
+        id: String,
+        body: String,
+    },
+    /// Close the connection now, telling the till why.
+    Close {
+        code: &'static str,
+        message: String,
+    },
 }
 
 struct Session {
@@ -97,11 +108,15 @@ pub struct Relay {
     pub metrics: Metrics,
     sessions: Mutex<HashMap<String, Session>>,
     rates: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    rates_pruned: Mutex<Instant>,
     validations: Mutex<HashMap<String, oneshot::Sender<(String, String)>>>,
     next_session: AtomicU64,
 }
 
 type App = Arc<Relay>;
+
+/// The rate limiter drops idle (full) buckets once it tracks this many addresses.
+const RATE_PRUNE_AT: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -115,6 +130,7 @@ impl Relay {
             metrics: Metrics::default(),
             sessions: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
+            rates_pruned: Mutex::new(Instant::now()),
             validations: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
         })
@@ -137,6 +153,27 @@ impl Relay {
         }
     }
 
+    /// Revokes a till and closes its open websocket at once.
+    pub fn revoke(&self, till: &str) -> Result<bool> {
+        let revoked = self.store.revoke_till(till)?;
+        self.disconnect_revoked(&[till.to_string()]);
+        Ok(revoked)
+    }
+
+    /// Closes the sessions of tills revoked (by this process or by `duka-relay till revoke`).
+    fn disconnect_revoked(&self, tills: &[String]) {
+        let mut sessions = lock(&self.sessions);
+        for t in tills {
+            if let Some(s) = sessions.remove(t) {
+                tracing::warn!(till = %t, "revoked: closing its connection");
+                let _ = s.tx.send(ToSession::Close {
+                    code: "revoked",
+                    message: "this till was revoked by the relay's operator".into(),
+                });
+            }
+        }
+    }
+
     /// The caller's address: the socket's, or `X-Forwarded-For`'s last hop from a trusted proxy.
     fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         let ip = peer.ip();
@@ -155,20 +192,46 @@ impl Relay {
         if !self.cfg.allow_ips.is_empty() && !self.cfg.allow_ips.contains(&ip) {
             return Err(self.refuse("ip_not_allowed", StatusCode::FORBIDDEN));
         }
-        if let Some(rate) = self.cfg.rate_limit_per_ip {
+        if !self.take_token(ip, Instant::now()) {
+            return Err(self.refuse("rate_limited", StatusCode::TOO_MANY_REQUESTS));
+        }
+        Ok(())
+    }
+
+    /// Addresses the rate limiter tracks now.
+    pub fn rate_tracked(&self) -> usize {
+        lock(&self.rates).len()
+    }
+
+    /// The per-IP token bucket (capacity 2 s of the rate). A bucket idle long enough to be full
+    /// again is the same as no bucket, so such entries are dropped once the map grows: memory
+    /// follows the addresses seen in the last two seconds, not all addresses ever seen.
+    fn take_token(&self, ip: IpAddr, now: Instant) -> bool {
+        let Some(rate) = self.cfg.rate_limit_per_ip else {
+            return true;
+        };
+        let refill = Duration::from_secs(2);
+        {
             let mut rates = lock(&self.rates);
-            let now = Instant::now();
+            // At most every 100 ms, so a flood of new addresses costs no scan per request.
+            let mut pruned = lock(&self.rates_pruned);
+            if rates.len() >= RATE_PRUNE_AT
+                && now.saturating_duration_since(*pruned) >= Duration::from_millis(100)
+            {
+                rates.retain(|_, (_, last)| now.saturating_duration_since(*last) < refill);
+                *pruned = now;
+            }
+            drop(pruned);
             let (tokens, last) = rates.entry(ip).or_insert((f64::from(rate) * 2.0, now));
             *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * f64::from(rate))
                 .min(f64::from(rate) * 2.0);
             *last = now;
             if *tokens < 1.0 {
-                drop(rates);
-                return Err(self.refuse("rate_limited", StatusCode::TOO_MANY_REQUESTS));
+                return false;
             }
             *tokens -= 1.0;
         }
-        Ok(())
+        true
     }
 
     fn refuse(&self, reason: &'static str, status: StatusCode) -> Response {
@@ -232,8 +295,27 @@ impl Relay {
         attempt: Option<String>,
         body: Arc<str>,
     ) -> Result<(), Response> {
+        self.store_and_forward_or_hold(tills, kind, attempt, body, None)
+            .await
+    }
+
+    async fn store_and_forward_or_hold(
+        &self,
+        tills: Vec<String>,
+        kind: Kind,
+        attempt: Option<String>,
+        body: Arc<str>,
+        hold_for: Option<String>,
+    ) -> Result<(), Response> {
         self.metrics.received.fetch_add(1, Ordering::Relaxed);
-        match self.store.insert(tills, kind, attempt, body).await {
+        if hold_for.is_some() {
+            tracing::info!(kind = kind.as_str(), "no live till: held for the shop");
+        }
+        match self
+            .store
+            .insert_or_hold(tills, kind, attempt, body, hold_for)
+            .await
+        {
             Ok(stored) => {
                 self.metrics
                     .stored
@@ -257,45 +339,77 @@ async fn stk_callback(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path((till, attempt, sig)): Path<(String, String, String)>,
+    Path((till, attempt, exp, sig)): Path<(String, String, String, String)>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    signed_post(app, peer, headers, till, attempt, sig, body, Kind::Stk).await
+    let url = SignedUrl {
+        till,
+        attempt,
+        exp,
+        sig,
+    };
+    signed_post(app, peer, headers, url, body, Kind::Stk).await
 }
 
 async fn status_result(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path((till, attempt, sig)): Path<(String, String, String)>,
+    Path((till, attempt, exp, sig)): Path<(String, String, String, String)>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    signed_post(app, peer, headers, till, attempt, sig, body, Kind::Status).await
+    let url = SignedUrl {
+        till,
+        attempt,
+        exp,
+        sig,
+    };
+    signed_post(app, peer, headers, url, body, Kind::Status).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A callback URL of a Duka before URL expiry: refused, saying why.
+async fn legacy_url(State(app): State<App>) -> Response {
+    app.refuse("legacy_url_update_the_till", StatusCode::GONE)
+}
+
+/// The segments of a per-attempt callback URL.
+struct SignedUrl {
+    till: String,
+    attempt: String,
+    exp: String,
+    sig: String,
+}
+
 async fn signed_post(
     app: App,
     peer: SocketAddr,
     headers: HeaderMap,
-    till: String,
-    attempt: String,
-    sig: String,
+    url: SignedUrl,
     body: std::result::Result<Bytes, BytesRejection>,
     kind: Kind,
 ) -> Response {
+    let SignedUrl {
+        till,
+        attempt,
+        exp,
+        sig,
+    } = url;
     if let Err(r) = app.admit(peer, &headers) {
         return r;
     }
-    if !duka_relay_proto::is_segment(&attempt) {
+    if !duka_relay_proto::is_segment(&attempt) || duka_relay_proto::parse_exp(&exp).is_none() {
         return app.refuse("bad_path", StatusCode::NOT_FOUND);
     }
     let message = match kind {
-        Kind::Status => duka_relay_proto::status_message(&attempt),
-        _ => duka_relay_proto::stk_message(&attempt),
+        Kind::Status => duka_relay_proto::status_message(&attempt, &exp),
+        _ => duka_relay_proto::stk_message(&attempt, &exp),
     };
     if let Err(r) = app.signed_till(&till, &message, &sig) {
         return r;
+    }
+    // Checked after the signature, so only a URL this relay's till made can be "expired".
+    if !duka_relay_proto::exp_valid_now(&exp) {
+        return app.refuse("expired_url", StatusCode::GONE);
     }
     let top = if kind == Kind::Status {
         "Result"
@@ -345,8 +459,11 @@ async fn c2b(
                 Ok(t) => t,
                 Err(_) => return app.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE),
             };
+            // With no live till, the confirmation is held for the shop (and handed to the next
+            // till added): "Success" is only ever said for what is stored.
+            let hold = tills.is_empty().then(|| shop.id.clone());
             match app
-                .store_and_forward(tills, Kind::C2bConfirm, None, body)
+                .store_and_forward_or_hold(tills, Kind::C2bConfirm, None, body, hold)
                 .await
             {
                 Ok(()) => {
@@ -438,12 +555,29 @@ async fn session(app: App, socket: WebSocket) {
     let Some(FromTill::Hello {
         till,
         mac,
+        proto,
         resume_after,
+        epoch,
     }) = hello
     else {
         app.metrics.reject("ws_no_hello");
         return;
     };
+    if proto < duka_relay_proto::PROTOCOL {
+        app.metrics.reject("ws_till_outdated");
+        let _ = send(
+            &mut sink,
+            &ToTill::Error {
+                code: "till_outdated".into(),
+                message: format!(
+                    "this relay speaks protocol {} and the till {proto}: update Duka on this till",
+                    duka_relay_proto::PROTOCOL
+                ),
+            },
+        )
+        .await;
+        return;
+    }
     let t = match app.store.till(&till) {
         Ok(Some(t))
             if !t.revoked
@@ -480,9 +614,6 @@ async fn session(app: App, socket: WebSocket) {
         },
     );
     app.metrics.connected.fetch_add(1, Ordering::Relaxed);
-    if resume_after > 0 {
-        app.store.ack(&t.id, resume_after);
-    }
     let last_seq = app
         .store
         .till(&t.id)
@@ -490,9 +621,40 @@ async fn session(app: App, socket: WebSocket) {
         .flatten()
         .map(|x| x.last_seq)
         .unwrap_or(0);
-    let mut last_sent = resume_after;
-    let mut ok = send(&mut sink, &ToTill::Ready { last_seq }).await
-        && replay(&app, &t.id, &mut last_sent, &mut sink).await;
+    // The till's watermark counts only if it is from this numbering run and not above it;
+    // otherwise (a restored backup, a new relay, a re-pairing race) nothing is acknowledged on
+    // its word, the numbering moves past the watermark, and everything held is replayed.
+    let (last_seq, resume_from) = if epoch.as_deref() == Some(t.epoch.as_str())
+        && resume_after <= last_seq
+    {
+        if resume_after > 0 {
+            app.store.ack(&t.id, resume_after);
+        }
+        (last_seq, resume_after)
+    } else {
+        app.metrics.reject("ws_resync");
+        tracing::warn!(till = %t.id, resume_after, last_seq, "the till's watermark is not from this relay's run: re-syncing");
+        let bumped = if resume_after > last_seq {
+            match app.store.bump_seq(&t.id, resume_after).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("bump: {e}");
+                    return;
+                }
+            }
+        } else {
+            last_seq
+        };
+        (bumped, 0)
+    };
+    let mut last_sent = resume_from;
+    let ready = ToTill::Ready {
+        last_seq,
+        epoch: t.epoch.clone(),
+        resume_from,
+    };
+    let mut ok =
+        send(&mut sink, &ready).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
     // Serve until the till goes away, the socket fails, or a newer connection replaces this one.
@@ -534,6 +696,11 @@ async fn session(app: App, socket: WebSocket) {
                     if !send(&mut sink, &ToTill::Validate { id, body }).await {
                         ok = false;
                     }
+                }
+                Some(ToSession::Close { code, message }) => {
+                    let _ = send(&mut sink, &ToTill::Error { code: code.into(), message }).await;
+                    let _ = sink.send(Message::Close(None)).await;
+                    ok = false;
                 }
                 None => ok = false,
             },
@@ -611,8 +778,13 @@ async fn method_not_allowed(State(app): State<App>) -> Response {
 pub fn router(app: App) -> Router {
     let max = app.cfg.max_body;
     Router::new()
-        .route("/v1/cb/{till}/{attempt}/{sig}", post(stk_callback))
-        .route("/v1/status/{till}/{attempt}/{sig}", post(status_result))
+        .route("/v1/cb/{till}/{attempt}/{exp}/{sig}", post(stk_callback))
+        .route(
+            "/v1/status/{till}/{attempt}/{exp}/{sig}",
+            post(status_result),
+        )
+        .route("/v1/cb/{till}/{attempt}/{sig}", post(legacy_url))
+        .route("/v1/status/{till}/{attempt}/{sig}", post(legacy_url))
         .route("/v1/c2b/{shop}/{sig}/{what}", post(c2b))
         .route("/v1/ws", get(ws))
         .route("/healthz", get(healthz))
@@ -698,6 +870,25 @@ pub async fn serve(
             }
         })
     };
+    // A till revoked from the command line (another process, the same database) loses its
+    // connection within `revocation_check`.
+    let revocations = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(app.cfg.revocation_check);
+            let mut since = store::now_ms() - 1;
+            loop {
+                tick.tick().await;
+                let now = store::now_ms();
+                match app.store.revoked_since(since) {
+                    Ok(ids) if !ids.is_empty() => app.disconnect_revoked(&ids),
+                    Err(e) => tracing::error!("revocations: {e}"),
+                    _ => {}
+                }
+                since = now - 1;
+            }
+        })
+    };
     let result = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
@@ -705,5 +896,37 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     expiry.abort();
+    revocations.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limiter_forgets_idle_addresses_so_many_sources_cannot_grow_it_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::new(dir.path().to_path_buf());
+        cfg.rate_limit_per_ip = Some(10);
+        let relay = Relay::new(Store::open(dir.path()).unwrap(), cfg);
+        let start = Instant::now();
+        let mut most = 0;
+        // 100,000 distinct addresses, one request each, 1 ms apart.
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(relay.take_token(ip, start + Duration::from_millis(u64::from(i))));
+            most = most.max(relay.rate_tracked());
+        }
+        // Idle buckets go every 100 ms once 4,096 are tracked: at most 4,096 + 2.1 s of new ones.
+        assert!(
+            most <= RATE_PRUNE_AT + 2_100,
+            "tracked at most {most} addresses"
+        );
+        // Still a limit: one address sending fast is held to its bucket.
+        let one = IpAddr::from([192, 0, 2, 1]);
+        let t = start + Duration::from_secs(200);
+        let taken = (0..100).filter(|_| relay.take_token(one, t)).count();
+        assert_eq!(taken, 20, "two seconds of the rate, then refused");
+    }
 }

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 
-const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS shops (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, key TEXT NOT NULL,
     c2b_default TEXT NOT NULL DEFAULT 'Completed' CHECK (c2b_default IN ('Completed', 'Cancelled')),
@@ -28,8 +28,26 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (till_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_received ON messages (received_at);
-PRAGMA user_version = 1;
 ";
+
+/// Version 2: each till's numbering run has an epoch (a till whose watermark is from another
+/// run re-syncs); C2B confirmations for a shop with no live till are held for the shop and
+/// handed to the next till added; shop-wide claims on M-Pesa receipts (first claim wins).
+const SCHEMA_V2: &str = "
+ALTER TABLE tills ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
+UPDATE tills SET epoch = lower(hex(randomblob(8))) WHERE epoch = '';
+CREATE TABLE IF NOT EXISTS shop_held (
+    id INTEGER PRIMARY KEY, shop_id TEXT NOT NULL REFERENCES shops (id), kind TEXT NOT NULL,
+    body TEXT NOT NULL, received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    shop_id TEXT NOT NULL, key TEXT NOT NULL, till_id TEXT NOT NULL, sale TEXT NOT NULL,
+    amount_cents INTEGER, claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (shop_id, key)
+) WITHOUT ROWID;
+";
+
+const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Till {
@@ -41,6 +59,8 @@ pub struct Till {
     pub key: Vec<u8>,
     pub last_seq: u64,
     pub revoked: bool,
+    /// This till's numbering run (changes only with a new till row).
+    pub epoch: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -68,10 +88,17 @@ enum Write {
         kind: Kind,
         attempt_id: Option<String>,
         body: Arc<str>,
+        /// With no till to store it for: hold it for this shop.
+        hold_for: Option<String>,
         reply: oneshot::Sender<Result<Vec<Stored>>>,
     },
     /// The till has applied everything up to `seq`.
     Ack { till: String, seq: u64 },
+    Bump {
+        till: String,
+        at_least: u64,
+        reply: oneshot::Sender<Result<u64>>,
+    },
     Expire {
         before_ms: i64,
         reply: oneshot::Sender<Result<usize>>,
@@ -85,7 +112,7 @@ pub struct Store {
     reader: Arc<Mutex<Connection>>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -106,13 +133,21 @@ impl Store {
         let path = dir.join("relay.db");
         let w = open_conn(&path)?;
         let version: i64 = w.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > 1 {
+        if version > SCHEMA_VERSION {
             return Err(Error::Config(format!(
                 "{}: schema {version} is newer than this relay",
                 path.display()
             )));
         }
-        w.execute_batch(SCHEMA)?;
+        if version < SCHEMA_VERSION {
+            let mut batch = String::from("BEGIN IMMEDIATE;");
+            if version < 1 {
+                batch.push_str(SCHEMA_V1);
+            }
+            batch.push_str(SCHEMA_V2);
+            batch.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+            w.execute_batch(&batch)?;
+        }
         let reader = open_conn(&path)?;
         let (tx, rx) = std_mpsc::channel();
         std::thread::Builder::new()
@@ -137,6 +172,20 @@ impl Store {
         attempt_id: Option<String>,
         body: Arc<str>,
     ) -> Result<Vec<Stored>> {
+        self.insert_or_hold(tills, kind, attempt_id, body, None)
+            .await
+    }
+
+    /// `insert`; with no till given, the message is held for `hold_for` (a shop) durably and
+    /// handed to the next till added to it.
+    pub async fn insert_or_hold(
+        &self,
+        tills: Vec<String>,
+        kind: Kind,
+        attempt_id: Option<String>,
+        body: Arc<str>,
+        hold_for: Option<String>,
+    ) -> Result<Vec<Stored>> {
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(Write::Insert {
@@ -144,6 +193,7 @@ impl Store {
                 kind,
                 attempt_id,
                 body,
+                hold_for,
                 reply,
             })
             .map_err(|_| Error::Io("the store's writer stopped".into()))?;
@@ -196,7 +246,7 @@ impl Store {
     pub fn till(&self, id: &str) -> Result<Option<Till>> {
         let c = self.read();
         Ok(c.query_row(
-            "SELECT t.id, t.shop_id, s.name, t.name, t.key, t.last_seq, t.revoked_at IS NOT NULL
+            "SELECT t.id, t.shop_id, s.name, t.name, t.key, t.last_seq, t.revoked_at IS NOT NULL, t.epoch
              FROM tills t JOIN shops s ON s.id = t.shop_id WHERE t.id = ?1",
             [id],
             till_row,
@@ -207,7 +257,7 @@ impl Store {
     pub fn tills(&self) -> Result<Vec<Till>> {
         let c = self.read();
         let mut st = c.prepare(
-            "SELECT t.id, t.shop_id, s.name, t.name, t.key, t.last_seq, t.revoked_at IS NOT NULL
+            "SELECT t.id, t.shop_id, s.name, t.name, t.key, t.last_seq, t.revoked_at IS NOT NULL, t.epoch
              FROM tills t JOIN shops s ON s.id = t.shop_id ORDER BY s.name, t.name",
         )?;
         let rows = st.query_map([], till_row)?;
@@ -270,13 +320,58 @@ impl Store {
         };
         let id = random_hex(8);
         tx.execute(
-            "INSERT INTO tills (id, shop_id, name, key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, shop, till_name, random_hex(32), now_ms()],
+            "INSERT INTO tills (id, shop_id, name, key, created_at, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, shop, till_name, random_hex(32), now_ms(), random_hex(8)],
         )?;
+        // What came for the shop while it had no live till goes to this one, in order.
+        let held = tx.execute(
+            "INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
+             SELECT ?1, row_number() OVER (ORDER BY id), kind, NULL, body, received_at
+             FROM shop_held WHERE shop_id = ?2",
+            params![id, shop],
+        )?;
+        tx.execute(
+            "UPDATE tills SET last_seq = ?2 WHERE id = ?1",
+            params![id, held as i64],
+        )?;
+        tx.execute("DELETE FROM shop_held WHERE shop_id = ?1", [&shop])?;
         tx.commit()?;
         drop(c);
         self.till(&id)?
             .ok_or_else(|| Error::Io("till vanished".into()))
+    }
+
+    /// Messages held for a shop that has no live till.
+    pub fn held_for_shop(&self, shop: &str) -> Result<u64> {
+        Ok(self.read().query_row(
+            "SELECT count(*) FROM shop_held WHERE shop_id = ?1",
+            [shop],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Tills revoked at or after `since_ms`.
+    pub fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>> {
+        let c = self.read();
+        let mut st = c.prepare_cached("SELECT id FROM tills WHERE revoked_at >= ?1")?;
+        let rows = st.query_map([since_ms], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves a till's numbering past `at_least` (a till's watermark from before a restored
+    /// backup), so a new message never reuses a seq the till has already applied. Ordered with
+    /// inserts by the writer.
+    pub async fn bump_seq(&self, till: &str, at_least: u64) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Write::Bump {
+                till: till.into(),
+                at_least,
+                reply,
+            })
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
     }
 
     pub fn revoke_till(&self, id: &str) -> Result<bool> {
@@ -310,6 +405,7 @@ fn till_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Till> {
         key: hex::decode(r.get::<_, String>(4)?).unwrap_or_default(),
         last_seq: r.get::<_, i64>(5)? as u64,
         revoked: r.get(6)?,
+        epoch: r.get(7)?,
     })
 }
 
@@ -340,6 +436,9 @@ fn writer(mut c: Connection, rx: std_mpsc::Receiver<Write>) {
                 (Write::Expire { reply, .. }, Done::Expired(res)) => {
                     let _ = reply.send(res);
                 }
+                (Write::Bump { reply, .. }, Done::Bumped(res)) => {
+                    let _ = reply.send(res);
+                }
                 _ => {}
             }
         }
@@ -349,6 +448,7 @@ fn writer(mut c: Connection, rx: std_mpsc::Receiver<Write>) {
 enum Done {
     Inserted(Result<Vec<Stored>>),
     Expired(Result<usize>),
+    Bumped(Result<u64>),
     Acked,
 }
 
@@ -368,6 +468,31 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
             let now = now_ms();
             for w in batch {
                 match w {
+                    Write::Bump { till, at_least, .. } => {
+                        let seq: Option<i64> = tx
+                            .query_row(
+                                "UPDATE tills SET last_seq = max(last_seq, ?2) WHERE id = ?1 RETURNING last_seq",
+                                params![till, *at_least as i64],
+                                |r| r.get(0),
+                            )
+                            .optional()?;
+                        out.push(Done::Bumped(Ok(seq.unwrap_or(0) as u64)));
+                    }
+                    Write::Insert {
+                        tills,
+                        kind,
+                        hold_for,
+                        body,
+                        ..
+                    } if tills.is_empty() => {
+                        if let Some(shop) = hold_for {
+                            tx.execute(
+                                "INSERT INTO shop_held (shop_id, kind, body, received_at) VALUES (?1, ?2, ?3, ?4)",
+                                params![shop, kind.as_str(), &**body, now],
+                            )?;
+                        }
+                        out.push(Done::Inserted(Ok(Vec::new())));
+                    }
                     Write::Insert {
                         tills,
                         kind,
@@ -394,8 +519,12 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                         out.push(Done::Acked);
                     }
                     Write::Expire { before_ms, .. } => {
-                        let n =
-                            tx.execute("DELETE FROM messages WHERE received_at < ?1", [before_ms])?;
+                        let n = tx
+                            .execute("DELETE FROM messages WHERE received_at < ?1", [before_ms])?
+                            + tx.execute(
+                                "DELETE FROM shop_held WHERE received_at < ?1",
+                                [before_ms],
+                            )?;
                         out.push(Done::Expired(Ok(n)));
                     }
                 }
@@ -411,6 +540,7 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
             .map(|w| match w {
                 Write::Insert { .. } => Done::Inserted(Err(Error::Db(e.to_string()))),
                 Write::Expire { .. } => Done::Expired(Err(Error::Db(e.to_string()))),
+                Write::Bump { .. } => Done::Bumped(Err(Error::Db(e.to_string()))),
                 Write::Ack { .. } => Done::Acked,
             })
             .collect(),

@@ -45,6 +45,13 @@ pub enum CoreEvent {
     Relay {
         status: crate::relay::RelayStatus,
     },
+    /// M-Pesa confirmed an attempt the cashier had given up on ("no prompt reached the
+    /// phone"): the customer may have paid twice. The attempt is flagged for the manager, who
+    /// refunds it or keeps it against the sale.
+    PossibleDoublePayment {
+        attempt: Attempt,
+        receipt: Option<String>,
+    },
     /// A customer paid the shortcode directly (C2B): the incoming-payments inbox grew.
     IncomingPayment {
         payment: crate::store::IncomingPayment,
@@ -77,8 +84,9 @@ pub struct EngineConfig {
     pub callback_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
     pub poll: PollPolicy,
     /// A `created` attempt younger than this may still be on its way to Daraja in another
-    /// process: reconcile and resend leave it alone. Above the client's request timeout.
-    pub in_flight_grace: Duration,
+    /// process: reconcile and resend leave it alone. `None` (the default): derived from the
+    /// client's own timeouts, see `Engine::in_flight_grace`. Tests after a kill set 0.
+    pub in_flight_grace: Option<Duration>,
     /// Transaction Status, to fetch the receipt of a payment confirmed by the query alone.
     pub status: Option<StatusConfig>,
 }
@@ -274,14 +282,30 @@ impl Engine {
         });
     }
 
+    /// How long after its commit a `created` attempt may still be on its way to Daraja: the
+    /// client's worst case for a push (token, push, and the invalid-token retry of both) plus
+    /// the time `send_push` may spend recording the answer on a busy database.
+    pub fn in_flight_grace(&self) -> Duration {
+        self.inner
+            .cfg
+            .in_flight_grace
+            .unwrap_or_else(|| self.inner.client.push_worst_case() + record_budget())
+    }
+
     fn in_flight(&self, a: &Attempt) -> bool {
         matches!(a.state, AttemptState::Created)
-            && now_ms().saturating_sub(a.created_at)
-                < self.inner.cfg.in_flight_grace.as_millis() as i64
+            && now_ms().saturating_sub(a.created_at) < self.in_flight_grace().as_millis() as i64
     }
 
     /// A new push for a sale whose previous attempt is `unknown` (or `created` after a crash),
     /// only on the cashier's word that no prompt reached the customer's phone.
+    ///
+    /// When Daraja accepted the old push (it has a CheckoutRequestID), M-Pesa is asked first:
+    /// still processing or paid → refused (the customer may be paying right now); a final
+    /// failure → recorded, and the new push goes out. Without an answer from M-Pesa, nothing is
+    /// sent. The old attempt is then given up on (`failed(NOT_REACHED)`) but stays followed
+    /// until M-Pesa answers finally; a late success on it is flagged at once as "customer may
+    /// have paid twice".
     pub async fn resend_after_unknown(
         &self,
         attempt_id: &str,
@@ -305,12 +329,73 @@ impl Engine {
                 old.state.name()
             )));
         }
-        self.inner.apply(
+        if let Some(checkout) = old.checkout_request_id.clone() {
+            let answer = self
+                .inner
+                .client
+                .stk_query(
+                    &self.inner.cfg.shortcode,
+                    self.inner.cfg.passkey.expose(),
+                    &checkout,
+                )
+                .await;
+            match answer {
+                Ok(QueryStatus::Pending { .. }) => {
+                    self.inner.daraja_ok();
+                    return Err(Error::Conflict(format!(
+                        "M-Pesa is still processing attempt {attempt_id}: the customer may be entering their PIN. Do not charge again; wait for the answer"
+                    )));
+                }
+                Ok(QueryStatus::Done {
+                    result_code,
+                    result_desc,
+                }) => {
+                    self.inner.daraja_ok();
+                    let applied = self.inner.apply(
+                        attempt_id,
+                        &PaymentEvent::Result {
+                            code: result_code.0.clone(),
+                            receipt: None,
+                        },
+                        "resend_check",
+                        Some(&result_desc),
+                    )?;
+                    match &applied.attempt().state {
+                        AttemptState::Paid { .. } => {
+                            if let Err(e) = self.inner.request_receipt(attempt_id).await {
+                                tracing::warn!(attempt = %attempt_id, "receipt lookup: {e}");
+                            }
+                            return Err(Error::Conflict(format!(
+                                "M-Pesa says attempt {attempt_id} was paid: the customer has paid, do not charge again"
+                            )));
+                        }
+                        // M-Pesa's own final failure: no money moved, a new push is safe.
+                        AttemptState::Failed { .. } => {
+                            return self
+                                .charge(old.sale_id, &old.phone, old.amount, cashier)
+                                .await;
+                        }
+                        // A code we do not know: the cashier's word decides, and the attempt
+                        // stays followed below.
+                        _ => {}
+                    }
+                }
+                Err(e) => {
+                    self.inner.daraja_err(&e);
+                    return Err(Error::Conflict(format!(
+                        "could not ask M-Pesa how attempt {attempt_id} ended ({}); nothing was sent. Try again when M-Pesa answers",
+                        e.code()
+                    )));
+                }
+            }
+        }
+        let given_up = self.inner.apply(
             attempt_id,
             &PaymentEvent::NeverReached,
             "cashier",
             Some("cashier: no prompt reached the phone"),
         )?;
+        self.inner.follow(given_up.attempt());
         self.charge(old.sale_id, &old.phone, old.amount, cashier)
             .await
     }
@@ -371,10 +456,10 @@ impl Engine {
                 desc.as_deref(),
                 checkout,
             ) {
-                Err(Error::Db(e)) if tries < 6 => {
+                Err(Error::Db(e)) if tries < RECORD_TRIES => {
                     tries += 1;
                     tracing::warn!(attempt = %attempt.id, "recording the push answer (try {tries}): {e}");
-                    tokio::time::sleep(Duration::from_millis(100 << tries)).await;
+                    tokio::time::sleep(record_pause(tries)).await;
                 }
                 other => break other?,
             }
@@ -388,8 +473,14 @@ impl Engine {
     }
 
     /// Daraja's STK callback body, from the relay or anywhere else. `attempt_hint` is the
-    /// attempt id carried in the callback URL, used when the CheckoutRequestID is not known
-    /// locally (the push answer was lost).
+    /// attempt id carried in the callback URL, which the relay has checked against the URL's
+    /// signature: that attempt, and no other, is the one the callback may settle. A body whose
+    /// CheckoutRequestID belongs to another attempt is refused as forged (and recorded on the
+    /// named attempt for the manager). Without a hint (tests, tools) the attempt is found by
+    /// the CheckoutRequestID.
+    ///
+    /// A success without what a real one carries (Amount, MpesaReceiptNumber, PhoneNumber) is
+    /// not believed: M-Pesa is asked (`verify_by_query`) before anything is marked paid.
     pub fn apply_callback(
         &self,
         body: &[u8],
@@ -399,32 +490,59 @@ impl Engine {
         let cb = daraja::wire::parse_stk_callback(body)
             .map_err(|e| Error::invalid("callback", "Daraja's STK callback JSON", e.to_string()))?;
         let mut learned: Option<String> = None;
-        let found = self.store().attempt_by_checkout(&cb.checkout_request_id);
-        let attempt = match (found, attempt_hint) {
-            (Ok(a), _) => a,
-            (Err(Error::NotFound { .. }), Some(hint)) => {
+        let attempt = match attempt_hint {
+            None => self.store().attempt_by_checkout(&cb.checkout_request_id)?,
+            Some(hint) => {
                 let a = self.store().attempt(hint)?;
-                if let Some(have) = &a.checkout_request_id
-                    && have != &cb.checkout_request_id
-                {
+                let owner = match self.store().attempt_by_checkout(&cb.checkout_request_id) {
+                    Ok(o) => Some(o.id),
+                    Err(Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                let mismatch = match (&a.checkout_request_id, &owner) {
+                    (Some(have), _) => have != &cb.checkout_request_id,
+                    (None, Some(other)) => other != &a.id,
+                    (None, None) => false,
+                };
+                if mismatch {
+                    let masked = crate::phone::mask_checkout(&cb.checkout_request_id);
                     let reason = format!(
-                        "callback for CheckoutRequestID {} on an attempt pushed as {have}",
-                        cb.checkout_request_id
+                        "forged callback? a callback signed for this attempt carried CheckoutRequestID {masked}, which is not this attempt's; refused"
                     );
+                    tracing::warn!(attempt = %a.id, checkout = %masked, source, "callback refused as forged: its signed URL names another attempt");
                     let flagged = self.store().flag_attempt(
                         &a.id,
                         &reason,
                         source,
-                        serde_json::json!({"callback": cb}),
+                        serde_json::json!({"forged_checkout": masked, "result_code": cb.result_code.0}),
                     )?;
                     self.inner.emit_attempt(&flagged);
-                    return Ok(Applied::Conflict(flagged));
+                    return Err(Error::Forged(format!(
+                        "callback for attempt {} carries another attempt's CheckoutRequestID",
+                        a.id
+                    )));
                 }
-                learned = Some(cb.checkout_request_id.clone());
+                if a.checkout_request_id.is_none() {
+                    learned = Some(cb.checkout_request_id.clone());
+                }
                 a
             }
-            (Err(e), _) => return Err(e),
         };
+        if cb.result_code.is_zero()
+            && (cb.amount().is_none() || cb.receipt().is_none() || cb.phone().is_none())
+        {
+            tracing::warn!(attempt = %attempt.id, source, "a success callback without its metadata: asking M-Pesa before believing it");
+            if let Some(c) = &learned {
+                // Recorded so the query can be made; the state does not change.
+                self.store().learn_checkout(&attempt.id, c)?;
+            }
+            let engine = self.clone();
+            let id = attempt.id.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { engine.verify_by_query(&id).await });
+            }
+            return Ok(Applied::Same(self.store().attempt(&attempt.id)?));
+        }
         let receipt = cb.receipt();
         if cb.result_code.is_zero() {
             let amount_ok = cb.amount().is_none_or(|x| x as i64 == attempt.amount);
@@ -461,6 +579,67 @@ impl Engine {
             Some(&cb.result_desc),
             learned.as_deref(),
         )
+    }
+
+    /// Asks M-Pesa how an attempt ended and applies a final answer (a doubtful callback, a
+    /// check before a resend). Still processing: the poller goes on following it.
+    pub async fn verify_by_query(&self, attempt_id: &str) -> Option<Applied> {
+        let a = self.store().attempt(attempt_id).ok()?;
+        let checkout = a.checkout_request_id.clone()?;
+        match self
+            .inner
+            .client
+            .stk_query(
+                &self.inner.cfg.shortcode,
+                self.inner.cfg.passkey.expose(),
+                &checkout,
+            )
+            .await
+        {
+            Ok(QueryStatus::Done {
+                result_code,
+                result_desc,
+            }) => {
+                self.inner.daraja_ok();
+                let event = PaymentEvent::Result {
+                    code: result_code.0,
+                    receipt: None,
+                };
+                match self
+                    .inner
+                    .apply(attempt_id, &event, "query", Some(&result_desc))
+                {
+                    Ok(applied) => {
+                        if matches!(
+                            applied.attempt().state,
+                            AttemptState::Paid { receipt: None }
+                        ) && let Err(e) = self.inner.request_receipt(attempt_id).await
+                        {
+                            tracing::warn!(attempt = %attempt_id, "receipt lookup: {e}");
+                        }
+                        Some(applied)
+                    }
+                    Err(e) => {
+                        tracing::warn!(attempt = %attempt_id, "applying a query result: {e}");
+                        None
+                    }
+                }
+            }
+            Ok(QueryStatus::Pending { .. }) => {
+                self.inner.daraja_ok();
+                if let AttemptState::Pending { checkout_id } = &a.state {
+                    self.inner.watch(&a.id, checkout_id, a.created_at);
+                }
+                None
+            }
+            Err(e) => {
+                self.inner.daraja_err(&e);
+                if let AttemptState::Pending { checkout_id } = &a.state {
+                    self.inner.watch(&a.id, checkout_id, a.created_at);
+                }
+                None
+            }
+        }
     }
 
     /// Asks Transaction Status for the receipt of a payment the query confirmed without one.
@@ -542,12 +721,22 @@ impl Engine {
         for a in open {
             let before = a.state.name().to_string();
             let (after, how, note) = match (&a.state, a.checkout_request_id.clone()) {
-                (AttemptState::Created, None) if self.in_flight(&a) => (
-                    before.clone(),
-                    "in_flight",
-                    "another process may still be sending it: reconcile again in a minute"
-                        .to_string(),
-                ),
+                (AttemptState::Created, None) if self.in_flight(&a) => {
+                    // Not left unfollowed: when its grace ends, it is looked at again.
+                    let left = self.in_flight_grace().saturating_sub(Duration::from_millis(
+                        now_ms().saturating_sub(a.created_at).max(0) as u64,
+                    ));
+                    let _ = self.inner.poll_tx.send(poller::Cmd::Recheck {
+                        attempt_id: a.id.clone(),
+                        at: tokio::time::Instant::now() + left,
+                    });
+                    (
+                        before.clone(),
+                        "in_flight",
+                        "another process may still be sending it: it is checked again when its push must have ended"
+                            .to_string(),
+                    )
+                }
                 (AttemptState::Created, None) => {
                     let r = self.inner.apply(
                         &a.id,
@@ -621,7 +810,54 @@ impl Engine {
                 note,
             });
         }
+        // Given up on by a cashier, not yet answered by M-Pesa: followed again.
+        for a in self.store().followed_attempts()? {
+            self.inner.follow(&a);
+            out.push(Reconciled {
+                attempt_id: a.id.clone(),
+                sale_id: a.sale_id,
+                before: a.state.name().to_string(),
+                after: a.state.name().to_string(),
+                how: "followed".into(),
+                note: "given up on by the cashier; followed until M-Pesa answers".into(),
+            });
+        }
         Ok(out)
+    }
+
+    /// A `created` attempt whose in-flight grace has ended (the poller calls this): if its push
+    /// answer was recorded meanwhile it is followed, otherwise it becomes `unknown` for the
+    /// cashier to see.
+    pub(crate) async fn recheck_created(&self, attempt_id: &str) {
+        let a = match self.store().attempt(attempt_id) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(attempt = %attempt_id, "recheck: {e}");
+                return;
+            }
+        };
+        match &a.state {
+            AttemptState::Created if self.in_flight(&a) => {
+                let _ = self.inner.poll_tx.send(poller::Cmd::Recheck {
+                    attempt_id: a.id.clone(),
+                    at: tokio::time::Instant::now() + Duration::from_secs(1),
+                });
+            }
+            AttemptState::Created => {
+                if let Err(e) = self.inner.apply(
+                    &a.id,
+                    &PaymentEvent::PushNoAnswer,
+                    "reconcile",
+                    Some("the push's answer was never recorded"),
+                ) {
+                    tracing::warn!(attempt = %attempt_id, "recheck: {e}");
+                }
+            }
+            AttemptState::Pending { checkout_id } => {
+                self.inner.watch(&a.id, checkout_id, a.created_at)
+            }
+            _ => {}
+        }
     }
 
     /// Waits until the attempt is final or `unknown` (or `timeout` passes) and returns it.
@@ -648,6 +884,30 @@ impl Engine {
     pub fn shutdown(&self) {
         let _ = self.inner.poll_tx.send(poller::Cmd::Shutdown);
     }
+}
+
+fn event_code(e: &PaymentEvent) -> &str {
+    match e {
+        PaymentEvent::Result { code, .. } => code,
+        _ => "",
+    }
+}
+
+/// How often `send_push` retries recording Daraja's answer on a busy database.
+const RECORD_TRIES: u32 = 6;
+
+fn record_pause(try_no: u32) -> Duration {
+    Duration::from_millis(100 << try_no)
+}
+
+/// The longest `send_push` may spend recording the answer: every try waits up to the store's
+/// busy timeout, with the pauses between them.
+fn record_budget() -> Duration {
+    (1..=RECORD_TRIES)
+        .map(record_pause)
+        .fold(crate::store::BUSY_TIMEOUT * (RECORD_TRIES + 1), |a, b| {
+            a + b
+        })
 }
 
 /// `Sale 1234567` (at most 12 characters, shown on the prompt and in the customer's SMS).
@@ -703,6 +963,16 @@ impl Inner {
         let applied = self
             .store()
             .apply_event_learning(attempt_id, event, source, desc, checkout)?;
+        if let (Applied::Conflict(a), PaymentEvent::Result { receipt, .. }) = (&applied, event)
+            && matches!(&a.state, AttemptState::Failed { code } if code == crate::payment::NOT_REACHED)
+            && crate::payment::classify(event_code(event)) == crate::payment::CodeClass::Success
+        {
+            tracing::warn!(attempt = %a.id, sale = a.sale_id, "the customer may have paid twice");
+            let _ = self.events.send(CoreEvent::PossibleDoublePayment {
+                attempt: a.clone(),
+                receipt: receipt.clone(),
+            });
+        }
         if !matches!(applied, Applied::Same(_)) {
             let a = applied.attempt();
             self.emit_attempt(a);
@@ -754,6 +1024,16 @@ impl Inner {
                 self.daraja_err(&e);
                 Err(Error::Config(format!("Transaction Status: {e}")))
             }
+        }
+    }
+
+    /// Hands an attempt the cashier gave up on to the poller, when M-Pesa can be asked about it.
+    fn follow(&self, a: &Attempt) {
+        if let (true, Some(checkout)) = (a.followed, &a.checkout_request_id) {
+            let _ = self.poll_tx.send(poller::Cmd::Follow {
+                attempt_id: a.id.clone(),
+                checkout_id: checkout.clone(),
+            });
         }
     }
 
@@ -867,7 +1147,7 @@ pub fn connect(
                 None => Arc::new(EngineConfig::placeholder_callback),
             },
             poll,
-            in_flight_grace: Duration::from_secs(45),
+            in_flight_grace: None,
             status: None,
         },
     ))

@@ -24,6 +24,8 @@ pub struct PollPolicy {
     pub deadline: Duration,
     /// Pause for every query after a spike-arrest answer (doubles while it repeats).
     pub spike_backoff: Duration,
+    /// How often an attempt the cashier gave up on is queried until M-Pesa answers finally.
+    pub follow_every: Duration,
 }
 
 impl Default for PollPolicy {
@@ -35,6 +37,7 @@ impl Default for PollPolicy {
             ]),
             deadline: Duration::from_secs(180),
             spike_backoff: Duration::from_secs(30),
+            follow_every: Duration::from_secs(60),
         }
     }
 }
@@ -48,6 +51,7 @@ impl PollPolicy {
             offsets: d.offsets.into_iter().map(f).collect(),
             deadline: f(d.deadline),
             spike_backoff: f(d.spike_backoff),
+            follow_every: f(d.follow_every),
         }
     }
 }
@@ -57,6 +61,18 @@ pub(crate) enum Cmd {
         attempt_id: String,
         checkout_id: String,
         created_at: Millis,
+    },
+    /// An attempt the cashier gave up on: queried every `follow_every`, with no deadline,
+    /// until M-Pesa gives a final answer.
+    Follow {
+        attempt_id: String,
+        checkout_id: String,
+    },
+    /// A `created` attempt that may still be on its way in another engine: at `at`, reconcile
+    /// it (pending → watched; still created → unknown, shown to the cashier).
+    Recheck {
+        attempt_id: String,
+        at: Instant,
     },
     Forget(String),
     Shutdown,
@@ -77,6 +93,8 @@ struct Watched {
     next: usize,
     due: Instant,
     in_flight: bool,
+    /// Given up on by the cashier: no deadline, `follow_every` between queries.
+    follow: bool,
 }
 
 pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Cmd>) {
@@ -103,7 +121,25 @@ pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Cmd>
                         let pushed = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
                         let next = policy.offsets.iter().position(|o| *o > age).unwrap_or(policy.offsets.len());
                         let due = policy.offsets.get(next).map(|o| pushed + *o).unwrap_or(pushed + policy.deadline);
-                        Watched { checkout_id, pushed, next, due, in_flight: false }
+                        Watched { checkout_id, pushed, next, due, in_flight: false, follow: false }
+                    });
+                }
+                Some(Cmd::Follow { attempt_id, checkout_id }) => {
+                    let now = Instant::now();
+                    let w = watched.entry(attempt_id).or_insert_with(|| Watched {
+                        checkout_id: checkout_id.clone(), pushed: now, next: 0, due: now, in_flight: false, follow: true,
+                    });
+                    w.follow = true;
+                    w.checkout_id = checkout_id;
+                    if !w.in_flight { w.due = now; }
+                }
+                Some(Cmd::Recheck { attempt_id, at }) => {
+                    let inner = inner.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        if let Some(inner) = inner.upgrade() {
+                            super::Engine { inner }.recheck_created(&attempt_id).await;
+                        }
                     });
                 }
                 Some(Cmd::Forget(id)) => { watched.remove(&id); }
@@ -113,6 +149,10 @@ pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Cmd>
                 w.in_flight = false;
                 match outcome {
                     Outcome::Stop => { watched.remove(&id); }
+                    Outcome::Again | Outcome::Spike if w.follow => {
+                        w.due = Instant::now() + policy.follow_every;
+                        if let Some(b) = backoff_until { w.due = w.due.max(b); }
+                    }
                     Outcome::Again | Outcome::Spike => {
                         if matches!(outcome, Outcome::Spike) {
                             backoff_until = Some(Instant::now() + backoff);
@@ -132,7 +172,7 @@ pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Cmd>
                 let due: Vec<String> = watched.iter().filter(|(_, w)| !w.in_flight && w.due <= now).map(|(k, _)| k.clone()).collect();
                 for id in due {
                     let w = watched.get_mut(&id).expect("listed above");
-                    if now >= w.pushed + policy.deadline {
+                    if !w.follow && now >= w.pushed + policy.deadline {
                         match inner.apply(&id, &PaymentEvent::Deadline, "poller", Some("no final answer before the deadline")) {
                             Ok(_) => { watched.remove(&id); }
                             Err(e) => {
@@ -147,9 +187,9 @@ pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Cmd>
                         continue;
                     }
                     w.in_flight = true;
-                    let (checkout, tx, inner) = (w.checkout_id.clone(), done_tx.clone(), inner.clone());
+                    let (checkout, tx, inner, follow) = (w.checkout_id.clone(), done_tx.clone(), inner.clone(), w.follow);
                     tokio::spawn(async move {
-                        let outcome = query_once(&inner, &id, &checkout).await;
+                        let outcome = query_once(&inner, &id, &checkout, follow).await;
                         let _ = tx.send((id, outcome));
                     });
                 }
@@ -171,10 +211,11 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn query_once(inner: &Inner, attempt_id: &str, checkout: &str) -> Outcome {
+async fn query_once(inner: &Inner, attempt_id: &str, checkout: &str, follow: bool) -> Outcome {
     // A callback may have settled it meanwhile.
     match inner.store().attempt(attempt_id) {
         Ok(a) if matches!(a.state, AttemptState::Pending { .. }) => {}
+        Ok(a) if follow && a.followed => {}
         _ => return Outcome::Stop,
     }
     match inner
@@ -199,6 +240,7 @@ async fn query_once(inner: &Inner, attempt_id: &str, checkout: &str) -> Outcome 
                 Ok(a) if matches!(a.attempt().state, AttemptState::Pending { .. }) => {
                     Outcome::Again
                 }
+                Ok(a) if a.attempt().followed => Outcome::Again,
                 Ok(a) if matches!(a.attempt().state, AttemptState::Paid { receipt: None }) => {
                     // The query never carries the receipt: ask Transaction Status, if set up.
                     if let Err(e) = inner.request_receipt(attempt_id).await {

@@ -26,7 +26,11 @@ pub const APPLICATION_ID: i64 = 0x4455_4B41;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_c2b_inbox.sql"),
+    include_str!("../../migrations/0003_follow_given_up.sql"),
 ];
+
+/// How long a write waits for another process's transaction before it fails as busy.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -55,7 +59,7 @@ impl Store {
     }
 
     fn init(conn: Connection, path: PathBuf) -> Result<Store> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let not_duka = |reason: String| Error::NotDukaDb {
             path: path.clone(),
             reason,

@@ -28,6 +28,8 @@ pub struct Attempt {
     pub result_code: Option<String>,
     pub result_desc: Option<String>,
     pub flag: Option<String>,
+    /// Given up on by the cashier but still followed until M-Pesa gives a final answer.
+    pub followed: bool,
     pub cashier: String,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -62,7 +64,7 @@ impl Applied {
 }
 
 const ATTEMPT_COLS: &str = "a.id, a.sale_id, a.phone, a.amount, a.state, a.checkout_request_id, a.result_code, \
-     a.result_desc, a.receipt, a.flag, c.name, a.created_at, a.updated_at";
+     a.result_desc, a.receipt, a.flag, c.name, a.created_at, a.updated_at, a.follow";
 
 fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
     let conv = |e: crate::Error| super::bad_column(e);
@@ -91,6 +93,7 @@ fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
         result_code: code,
         result_desc: r.get(7)?,
         flag: r.get(9)?,
+        followed: r.get::<_, i64>(13)? == 1,
         cashier: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
@@ -218,6 +221,43 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Records a CheckoutRequestID learned for an attempt that had none (its push answer was
+    /// lost), without changing its state, with an event row saying where it came from.
+    pub fn learn_checkout(&mut self, attempt_id: &str, checkout_id: &str) -> Result<Attempt> {
+        let now = now_ms();
+        let tx = self.write()?;
+        let a = load(&tx, attempt_id)?;
+        if a.checkout_request_id.is_none() {
+            tx.execute(
+                "UPDATE payment_attempts SET checkout_request_id = ?2, updated_at = ?3 WHERE id = ?1",
+                params![attempt_id, checkout_id, now],
+            )?;
+            append_event(
+                &tx,
+                attempt_id,
+                now,
+                "callback",
+                "learned_checkout",
+                "changed",
+                a.state.name(),
+                a.state.name(),
+                &serde_json::json!({"checkout": crate::phone::mask_checkout(checkout_id)}),
+            )?;
+        }
+        tx.commit()?;
+        load(&self.conn, attempt_id)
+    }
+
+    /// Attempts the cashier gave up on that M-Pesa has not answered finally yet, oldest first.
+    pub fn followed_attempts(&self) -> Result<Vec<Attempt>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ATTEMPT_COLS} FROM payment_attempts a JOIN cashiers c ON c.id = a.cashier_id
+             WHERE a.follow = 1 ORDER BY a.created_at, a.id"
+        ))?;
+        let rows = st.query_map([], attempt_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn attempt_events(&self, attempt_id: &str) -> Result<Vec<PaymentEventRow>> {
         let mut st = self.conn.prepare(
             "SELECT id, at, source, event, outcome, from_state, to_state, detail
@@ -305,6 +345,13 @@ impl Store {
         let mut detail = serde_json::to_value(event).unwrap_or_default();
         if let Some(d) = desc {
             detail["desc"] = d.into();
+        }
+        let follow = crate::payment::still_followed(&before.state, event);
+        if follow != before.followed {
+            tx.execute(
+                "UPDATE payment_attempts SET follow = ?2 WHERE id = ?1",
+                params![attempt_id, follow as i64],
+            )?;
         }
         let outcome = match step {
             Step::Same => {

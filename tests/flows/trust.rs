@@ -1,0 +1,587 @@
+//! Trust: the paths by which a person, an odd network or forged input could lose, double or
+//! fake a payment, each closed and proved here against daraja-sim and a real relay.
+
+use std::time::Duration;
+
+use daraja_sim::{CallbackMode, Faults, SimConfig};
+use duka_core::Msisdn;
+use duka_core::engine::{CoreEvent, PollPolicy};
+use duka_core::payment::{AttemptState, DOUBLE_PAYMENT, NOT_REACHED};
+use duka_core::sale::SaleStatus;
+use duka_tests::engine::{SHORT_TIMEOUT, rig, rig_full, rig_grace};
+use duka_tests::relay;
+use serde_json::{Value, json};
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        time_unit_ms: 20,
+        prompt_timeout_units: 500,
+        ..SimConfig::default()
+    }
+}
+
+fn phone(p: &str) -> Msisdn {
+    Msisdn::parse(p).unwrap()
+}
+
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn pushes(sim: &daraja_sim::Sim) -> usize {
+    sim.log()
+        .iter()
+        .filter(|l| l.path.contains("stkpush/"))
+        .count()
+}
+
+/// Waits for a core event matching `f`, at most 20 s.
+async fn event(
+    rx: &mut tokio::sync::broadcast::Receiver<CoreEvent>,
+    what: &str,
+    mut f: impl FnMut(&CoreEvent) -> bool,
+) -> CoreEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(e)) if f(&e) => return e,
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => panic!("{what}: {e}"),
+            Err(_) => panic!("never happened: {what}"),
+        }
+    }
+}
+
+fn callback(checkout: &str, code: i64, amount: u64, receipt: &str, phone: &str) -> Value {
+    let mut cb = json!({"MerchantRequestID": "m-1", "CheckoutRequestID": checkout, "ResultCode": code, "ResultDesc": "x"});
+    if code == 0 {
+        cb["CallbackMetadata"] = json!({"Item": [
+            {"Name": "Amount", "Value": amount as f64}, {"Name": "MpesaReceiptNumber", "Value": receipt},
+            {"Name": "TransactionDate", "Value": 20261123101010u64}, {"Name": "PhoneNumber", "Value": phone.parse::<u64>().unwrap()}]});
+    }
+    json!({"Body": {"stkCallback": cb}})
+}
+
+/// #3: the customer pays while M-Pesa's query still says "processing" past the poller's
+/// deadline. The cashier's "no prompt reached the phone" must not send a second push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_prompt_reached_is_refused_while_mpesa_is_processing_and_finds_the_payment() {
+    let sim = SimConfig {
+        faults: Faults {
+            callback: CallbackMode::None,
+            // The query says "processing" for 3 s after the customer's PIN.
+            query_lag_units: 150,
+            ..Faults::default()
+        },
+        ..fast_sim()
+    };
+    // Deadline 1.8 s.
+    let r = rig(sim, PollPolicy::scaled(100.0), false).await;
+    let sale = r.sale(100);
+    let a = r
+        .engine
+        .charge(sale, &phone("254712000001"), 100, "Wanjiku")
+        .await
+        .unwrap();
+    let checkout = a.checkout_request_id.clone().unwrap();
+    assert!(r.sim.approve(&checkout), "the customer enters the PIN");
+    let a = r
+        .engine
+        .wait_settled(&a.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(a.state, AttemptState::Unknown, "the deadline passed");
+    let e = r
+        .engine
+        .resend_after_unknown(&a.id, true, "Wanjiku")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("still processing"), "{e}");
+    assert_eq!(
+        r.engine.store().attempt(&a.id).unwrap().state,
+        AttemptState::Unknown
+    );
+    // Asked again once M-Pesa knows: the payment is found, and still nothing is sent.
+    let mut last = String::new();
+    for _ in 0..200 {
+        match r.engine.resend_after_unknown(&a.id, true, "Wanjiku").await {
+            Err(e) if e.to_string().contains("still processing") => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => {
+                last = e.to_string();
+                break;
+            }
+            Ok(b) => panic!("a second push was sent: {b:?}"),
+        }
+    }
+    assert!(last.contains("was paid"), "{last}");
+    assert!(matches!(
+        r.engine.store().attempt(&a.id).unwrap().state,
+        AttemptState::Paid { .. }
+    ));
+    assert_eq!(
+        r.engine.store().sale(sale).unwrap().status,
+        SaleStatus::Paid
+    );
+    assert_eq!(pushes(&r.sim), 1, "one push in the simulator's log");
+}
+
+/// #3: an attempt given up on stays followed; when M-Pesa confirms it after all, the manager is
+/// told at once that the customer may have paid twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_success_on_a_given_up_attempt_is_flagged_as_a_possible_double_payment() {
+    let r = rig(fast_sim(), PollPolicy::scaled(100.0), true).await;
+    let mut rx = r.engine.subscribe();
+    // The prompt reaches the phone, but the push's answer is lost: no CheckoutRequestID.
+    r.sim.next_push_faults(Faults {
+        drop_push_response: true,
+        ..Faults::default()
+    });
+    let sale = r.sale(100);
+    let first = r
+        .engine
+        .charge(sale, &phone("254712000002"), 100, "Wanjiku")
+        .await
+        .unwrap();
+    assert_eq!(first.state, AttemptState::Unknown);
+    let first_prompt = r.sim.pending_prompts()[0].clone();
+    // The customer says no prompt came; the cashier sends a new one.
+    let second = r
+        .engine
+        .resend_after_unknown(&first.id, true, "Wanjiku")
+        .await
+        .unwrap();
+    let given_up = r.engine.store().attempt(&first.id).unwrap();
+    assert!(
+        matches!(&given_up.state, AttemptState::Failed { code } if code == NOT_REACHED)
+            && given_up.followed,
+        "{given_up:?}"
+    );
+    // But the customer does approve the first prompt.
+    assert!(r.sim.approve(&first_prompt));
+    let e = event(&mut rx, "possible double payment", |e| {
+        matches!(e, CoreEvent::PossibleDoublePayment { .. })
+    })
+    .await;
+    let CoreEvent::PossibleDoublePayment { attempt, receipt } = e else {
+        unreachable!()
+    };
+    assert_eq!(attempt.id, first.id);
+    assert!(receipt.is_some());
+    let flag = attempt.flag.unwrap();
+    assert!(
+        flag.contains(DOUBLE_PAYMENT) && flag.contains("refund"),
+        "{flag}"
+    );
+    assert!(
+        !r.engine.store().attempt(&first.id).unwrap().followed,
+        "M-Pesa answered: no longer followed"
+    );
+    // The money is not counted twice: the sale is paid by neither yet (the second prompt is
+    // still out), and nothing was added to it behind the manager's back.
+    assert_ne!(
+        r.engine.store().sale(sale).unwrap().status,
+        SaleStatus::Paid
+    );
+    assert_eq!(pushes(&r.sim), 2);
+    let _ = second;
+}
+
+/// #3: a given-up attempt with a CheckoutRequestID is queried until M-Pesa answers finally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_attempt_is_followed_by_the_poller_until_mpesa_answers() {
+    let r = rig(fast_sim(), PollPolicy::scaled(100.0), false).await;
+    let sale = r.sale(100);
+    // A code we do not know ends the first attempt in `unknown` (ResultCode 9998).
+    let first = r
+        .engine
+        .charge(sale, &phone("254700000206"), 100, "Wanjiku")
+        .await
+        .unwrap();
+    let first = r
+        .engine
+        .wait_settled(&first.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(first.state, AttemptState::Unknown);
+    let queries_before = r
+        .sim
+        .log()
+        .iter()
+        .filter(|l| l.path.contains("stkpushquery"))
+        .count();
+    r.engine
+        .resend_after_unknown(&first.id, true, "Wanjiku")
+        .await
+        .unwrap();
+    // Still followed: the poller goes on asking about it (every 0.6 s here).
+    eventually("the given-up attempt is queried again", || {
+        r.sim
+            .log()
+            .iter()
+            .filter(|l| l.path.contains("stkpushquery"))
+            .count()
+            >= queries_before + 3
+    })
+    .await;
+    assert!(r.engine.store().attempt(&first.id).unwrap().followed);
+    let rec = r.engine.reconcile().await.unwrap();
+    assert!(
+        rec.iter()
+            .any(|x| x.attempt_id == first.id && x.how == "followed"),
+        "{rec:?}"
+    );
+}
+
+/// #3: the grace covers the client's own worst case (token, push, and the retry of both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_grace_covers_the_clients_worst_case_push() {
+    let r = duka_tests::engine::rig_timeout(
+        fast_sim(),
+        PollPolicy::scaled(100.0),
+        false,
+        false,
+        None,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        r.engine.client().push_worst_case(),
+        Duration::from_secs(120)
+    );
+    assert!(
+        r.engine.in_flight_grace() > Duration::from_secs(120),
+        "{:?}",
+        r.engine.in_flight_grace()
+    );
+}
+
+/// #3: an attempt another engine was still sending when this one started is not left
+/// unfollowed: once its grace is over it is looked at again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_in_flight_at_start_is_looked_at_again_when_its_grace_ends() {
+    let r = rig_grace(
+        fast_sim(),
+        PollPolicy::scaled(100.0),
+        false,
+        false,
+        None,
+        SHORT_TIMEOUT,
+        Some(Duration::from_millis(500)),
+    )
+    .await;
+    let mut rx = r.engine.subscribe();
+    let sale = r.sale(100);
+    let a = r
+        .engine
+        .store()
+        .create_attempt(sale, &phone("254712000003"), 100, "Wanjiku")
+        .unwrap();
+    let rec = r.engine.reconcile().await.unwrap();
+    assert_eq!(rec[0].how, "in_flight");
+    let id = a.id.clone();
+    event(&mut rx, "the attempt is surfaced after its grace", |e| {
+        matches!(e, CoreEvent::AttemptChanged { attempt } if attempt.id == id && attempt.state == AttemptState::Unknown)
+    })
+    .await;
+}
+
+/// #4: a body with attempt B's CheckoutRequestID posted to attempt A's valid URL settles
+/// neither; a success without its metadata is checked with M-Pesa first; an old URL expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_signed_for_one_attempt_cannot_settle_another() {
+    let relay = relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front");
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
+    eventually("connected", || client.status().connected).await;
+    let mut rx = r.engine.subscribe();
+    let v = r.pending_attempts(2, "25471", "forge");
+    let ((a, _, _), (b, b_checkout, b_phone)) = (&v[0], &v[1]);
+    let key = pairing.key_bytes();
+    let http = reqwest::Client::new();
+    let post = |url: String, body: Value| {
+        let http = http.clone();
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // B's success, posted to A's URL.
+    let a_url = duka_relay_proto::stk_callback_url(&relay.url, &pairing.till, &key, a);
+    let forged = callback(b_checkout, 0, 50, "UKN0000009", b_phone);
+    assert_eq!(
+        post(a_url, forged).await,
+        200,
+        "the relay stores what is signed"
+    );
+    let id = a.clone();
+    event(&mut rx, "A flagged as a forgery", |e| {
+        matches!(e, CoreEvent::AttemptChanged { attempt } if attempt.id == id && attempt.flag.is_some())
+    })
+    .await;
+    let a_now = r.engine.store().attempt(a).unwrap();
+    let b_now = r.engine.store().attempt(b).unwrap();
+    assert!(
+        matches!(a_now.state, AttemptState::Pending { .. }),
+        "{a_now:?}"
+    );
+    assert!(
+        matches!(b_now.state, AttemptState::Pending { .. }),
+        "{b_now:?}"
+    );
+    assert!(a_now.flag.unwrap().contains("forged"));
+    // A success without Amount, receipt and phone, on B's own URL: M-Pesa is asked first.
+    let b_url = duka_relay_proto::stk_callback_url(&relay.url, &pairing.till, &key, b);
+    let bare = json!({"Body": {"stkCallback": {"MerchantRequestID": "m", "CheckoutRequestID": b_checkout, "ResultCode": 0, "ResultDesc": "ok"}}});
+    assert_eq!(post(b_url, bare).await, 200);
+    eventually("M-Pesa asked about B", || {
+        r.sim.log().iter().any(|l| l.path.contains("stkpushquery"))
+    })
+    .await;
+    eventually("acknowledged", || {
+        relay.relay.store().unacked(&pairing.till).unwrap() == 0
+    })
+    .await;
+    let b_now = r.engine.store().attempt(b).unwrap();
+    assert!(
+        matches!(b_now.state, AttemptState::Pending { .. }),
+        "not paid on a bare success: {b_now:?}"
+    );
+    // A URL past its expiry is refused by the relay and stored nowhere.
+    let old = duka_relay_proto::stk_callback_url_until(&relay.url, &pairing.till, &key, b, 1000);
+    let good = callback(b_checkout, 0, 50, "UKN0000010", b_phone);
+    assert_eq!(post(old, good).await, 410);
+    assert_eq!(relay.relay.metrics.rejected("expired_url"), 1);
+    assert_eq!(relay.relay.store().unacked(&pairing.till).unwrap(), 0);
+    client.stop();
+}
+
+fn c2b_payload(trans_id: &str) -> Value {
+    json!({"TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20261123101010",
+        "TransAmount": "150.00", "BusinessShortCode": "174379", "BillRefNumber": "Sale 3", "InvoiceNumber": "",
+        "OrgAccountBalance": "", "ThirdPartyTransID": "", "MSISDN": "2547 ***** 149", "FirstName": "John", "MiddleName": "", "LastName": "Doe"})
+}
+
+async fn confirm_c2b(relay: &relay::RunningRelay, shop: &str, trans_id: &str) -> Value {
+    let shop = relay.relay.store().shop(shop).unwrap().unwrap();
+    let (confirm, _) = duka_relay_proto::c2b_urls(&relay.url, &shop.id, &shop.key);
+    reqwest::Client::new()
+        .post(&confirm)
+        .json(&c2b_payload(trans_id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// #5: the till's watermark (50) is above the relay's numbering (10), as after a restored
+/// backup: the new confirmation must still reach the inbox, and later ones too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watermark_above_the_relays_numbering_resyncs_and_nothing_is_dropped() {
+    let relay = relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front");
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    let store = relay.relay.store();
+    for _ in 0..9 {
+        store
+            .insert(
+                vec![pairing.till.clone()],
+                duka_relay_proto::Kind::Stk,
+                None,
+                "{}".into(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        confirm_c2b(&relay, &pairing.shop, "UKN5000010").await["ResultDesc"],
+        "Success"
+    );
+    let epoch = store.till(&pairing.till).unwrap().unwrap().epoch;
+    assert_eq!(store.till(&pairing.till).unwrap().unwrap().last_seq, 10);
+    duka_core::relay::Watermark {
+        till: pairing.till.clone(),
+        epoch,
+        seq: 50,
+    }
+    .save(&mut r.engine.store())
+    .unwrap();
+    let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
+    eventually("the confirmation reaches the inbox", || {
+        r.engine.store().incoming("UKN5000010").is_ok()
+    })
+    .await;
+    assert!(
+        store.till(&pairing.till).unwrap().unwrap().last_seq >= 50,
+        "the relay's numbering moved past the till's watermark"
+    );
+    confirm_c2b(&relay, &pairing.shop, "UKN5000051").await;
+    eventually("and the next one", || {
+        r.engine.store().incoming("UKN5000051").is_ok()
+    })
+    .await;
+    client.stop();
+}
+
+/// A TCP proxy that can go silent: it keeps every connection open but stops forwarding.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn proxy(to: std::net::SocketAddr) -> Proxy {
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let f = f.clone();
+            // Only the connections open when it froze go silent; new ones are forwarded.
+            let born_frozen = f.load(Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
+                    return;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                let pipe =
+                    |mut r: tokio::net::tcp::OwnedReadHalf,
+                     mut w: tokio::net::tcp::OwnedWriteHalf,
+                     f: std::sync::Arc<std::sync::atomic::AtomicBool>| async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match r.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            // Frozen: swallow the bytes, keep the socket open, say nothing.
+                            if f.load(Ordering::SeqCst) && !born_frozen {
+                                continue;
+                            }
+                            if w.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                tokio::join!(pipe(ri, wo, f.clone()), pipe(ro, wi, f));
+            });
+        }
+    });
+    Proxy { addr, frozen }
+}
+
+/// #6: the network goes silent under an open websocket (no close, no reset). The till must
+/// notice, say so, reconnect, and receive what came meanwhile within a bounded time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_dead_relay_connection_is_noticed_and_replaced() {
+    let relay = relay::start().await;
+    let mut pairing = relay.pair("Mama Mboga", "Front");
+    let relay_addr: std::net::SocketAddr = relay.url.trim_start_matches("http://").parse().unwrap();
+    let p = proxy(relay_addr).await;
+    pairing.url = format!("http://{}", p.addr);
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    let client = duka_core::relay::spawn_with(
+        r.engine.clone(),
+        pairing.clone(),
+        duka_core::relay::RelayOptions {
+            keepalive: Duration::from_millis(200),
+        },
+    );
+    eventually("connected", || client.status().connected).await;
+    let mut rx = r.engine.subscribe();
+    p.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    confirm_c2b(&relay, &pairing.shop, "UKN6000001").await;
+    let e = event(
+        &mut rx,
+        "the dead connection is reported",
+        |e| matches!(e, CoreEvent::Relay { status } if !status.connected),
+    )
+    .await;
+    let CoreEvent::Relay { status } = e else {
+        unreachable!()
+    };
+    assert!(
+        status.last_error.as_deref().unwrap_or("").contains("dead"),
+        "{status:?}"
+    );
+    eventually("applied over the new connection", || {
+        r.engine.store().incoming("UKN6000001").is_ok()
+    })
+    .await;
+    assert!(client.status().connected);
+    client.stop();
+}
+
+/// #7: a C2B payment for a shop whose only till was revoked is kept and handed to the next
+/// till paired; a revoked till's open connection is closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoked_till_is_cut_off()
+{
+    let relay = relay::start_with(|cfg| {
+        cfg.rate_limit_per_ip = None;
+        cfg.revocation_check = Duration::from_millis(50);
+    })
+    .await;
+    let old = relay.pair("Mama Mboga", "Old");
+    let r_old = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&old)).await;
+    let c_old = duka_core::relay::spawn(r_old.engine.clone(), old.clone());
+    eventually("connected", || c_old.status().connected).await;
+    // Revoked from the command line's side (the store, not the running server's handle).
+    assert!(relay.relay.store().revoke_till(&old.till).unwrap());
+    eventually("the revoked till is cut off", || {
+        !c_old.status().connected && relay.relay.connected() == 0
+    })
+    .await;
+    c_old.stop();
+    let v = confirm_c2b(&relay, &old.shop, "UKN7000001").await;
+    assert_eq!(v["ResultDesc"], "Success");
+    assert_eq!(relay.relay.store().held_for_shop(&old.shop).unwrap(), 1);
+    let new = relay.pair("Mama Mboga", "New");
+    assert_eq!(relay.relay.store().held_for_shop(&old.shop).unwrap(), 0);
+    let r_new = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&new)).await;
+    let c_new = duka_core::relay::spawn(r_new.engine.clone(), new.clone());
+    eventually("the held payment reaches the new till", || {
+        r_new.engine.store().incoming("UKN7000001").is_ok()
+    })
+    .await;
+    c_new.stop();
+}
