@@ -104,7 +104,9 @@ async fn connect(p: &Pairing) -> Ws {
     let hello = FromTill::Hello {
         till: p.till.clone(),
         mac: duka_relay_proto::sign(&p.key_bytes(), &duka_relay_proto::ws_message(&nonce)),
+        proto: duka_relay_proto::PROTOCOL,
         resume_after: 0,
+        epoch: None,
     };
     ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
         .await
