@@ -8,6 +8,7 @@ use duka_core::engine::PollPolicy;
 use duka_core::payment::{AttemptState, PaymentEvent};
 use duka_tests::engine::rig_full;
 use duka_tests::relay;
+use duka_tests::stk_callback as callback;
 use serde_json::{Value, json};
 
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
@@ -25,16 +26,6 @@ fn fast_sim() -> SimConfig {
         time_unit_ms: 20,
         ..SimConfig::default()
     }
-}
-
-fn callback(checkout: &str, code: i64, amount: u64, receipt: &str, phone: &str) -> Value {
-    let mut cb = json!({"MerchantRequestID": "m-1", "CheckoutRequestID": checkout, "ResultCode": code, "ResultDesc": "x"});
-    if code == 0 {
-        cb["CallbackMetadata"] = json!({"Item": [
-            {"Name": "Amount", "Value": amount as f64}, {"Name": "MpesaReceiptNumber", "Value": receipt},
-            {"Name": "TransactionDate", "Value": 20261123101010u64}, {"Name": "PhoneNumber", "Value": phone.parse::<u64>().unwrap()}]});
-    }
-    json!({"Body": {"stkCallback": cb}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use duka_core::payment::{AttemptState, DOUBLE_PAYMENT, NOT_REACHED};
 use duka_core::sale::SaleStatus;
 use duka_tests::engine::{SHORT_TIMEOUT, rig, rig_full, rig_grace};
 use duka_tests::relay;
+use duka_tests::stk_callback as callback;
 use serde_json::{Value, json};
 
 fn fast_sim() -> SimConfig {
@@ -56,16 +57,6 @@ async fn event(
             Err(_) => panic!("never happened: {what}"),
         }
     }
-}
-
-fn callback(checkout: &str, code: i64, amount: u64, receipt: &str, phone: &str) -> Value {
-    let mut cb = json!({"MerchantRequestID": "m-1", "CheckoutRequestID": checkout, "ResultCode": code, "ResultDesc": "x"});
-    if code == 0 {
-        cb["CallbackMetadata"] = json!({"Item": [
-            {"Name": "Amount", "Value": amount as f64}, {"Name": "MpesaReceiptNumber", "Value": receipt},
-            {"Name": "TransactionDate", "Value": 20261123101010u64}, {"Name": "PhoneNumber", "Value": phone.parse::<u64>().unwrap()}]});
-    }
-    json!({"Body": {"stkCallback": cb}})
 }
 
 /// #3: the customer pays while M-Pesa's query still says "processing" past the poller's

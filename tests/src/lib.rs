@@ -178,6 +178,24 @@ impl Till {
     }
 }
 
+/// An STK callback body as Daraja posts it; a success (`code` 0) carries its metadata.
+pub fn stk_callback(
+    checkout: &str,
+    code: i64,
+    amount: u64,
+    receipt: &str,
+    phone: &str,
+) -> serde_json::Value {
+    use serde_json::json;
+    let mut cb = json!({"MerchantRequestID": "m-1", "CheckoutRequestID": checkout, "ResultCode": code, "ResultDesc": "x"});
+    if code == 0 {
+        cb["CallbackMetadata"] = json!({"Item": [
+            {"Name": "Amount", "Value": amount as f64}, {"Name": "MpesaReceiptNumber", "Value": receipt},
+            {"Name": "TransactionDate", "Value": 20261123101010u64}, {"Name": "PhoneNumber", "Value": phone.parse::<u64>().unwrap()}]});
+    }
+    json!({"Body": {"stkCallback": cb}})
+}
+
 pub mod engine {
     //! An engine over a real SQLite file, talking to daraja-sim on 127.0.0.1:0, with a
     //! callback receiver that feeds `apply_callback` (the relay's job in production).

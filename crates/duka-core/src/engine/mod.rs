@@ -330,18 +330,9 @@ impl Engine {
             )));
         }
         if let Some(checkout) = old.checkout_request_id.clone() {
-            let answer = self
-                .inner
-                .client
-                .stk_query(
-                    &self.inner.cfg.shortcode,
-                    self.inner.cfg.passkey.expose(),
-                    &checkout,
-                )
-                .await;
+            let answer = self.inner.query(&checkout).await;
             match answer {
                 Ok(QueryStatus::Pending { .. }) => {
-                    self.inner.daraja_ok();
                     return Err(Error::Conflict(format!(
                         "M-Pesa is still processing attempt {attempt_id}: the customer may be entering their PIN. Do not charge again; wait for the answer"
                     )));
@@ -350,7 +341,6 @@ impl Engine {
                     result_code,
                     result_desc,
                 }) => {
-                    self.inner.daraja_ok();
                     let applied = self.inner.apply(
                         attempt_id,
                         &PaymentEvent::Result {
@@ -381,7 +371,6 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    self.inner.daraja_err(&e);
                     return Err(Error::Conflict(format!(
                         "could not ask M-Pesa how attempt {attempt_id} ended ({}); nothing was sent. Try again when M-Pesa answers",
                         e.code()
@@ -586,21 +575,11 @@ impl Engine {
     pub async fn verify_by_query(&self, attempt_id: &str) -> Option<Applied> {
         let a = self.store().attempt(attempt_id).ok()?;
         let checkout = a.checkout_request_id.clone()?;
-        match self
-            .inner
-            .client
-            .stk_query(
-                &self.inner.cfg.shortcode,
-                self.inner.cfg.passkey.expose(),
-                &checkout,
-            )
-            .await
-        {
+        match self.inner.query(&checkout).await {
             Ok(QueryStatus::Done {
                 result_code,
                 result_desc,
             }) => {
-                self.inner.daraja_ok();
                 let event = PaymentEvent::Result {
                     code: result_code.0,
                     receipt: None,
@@ -625,15 +604,8 @@ impl Engine {
                     }
                 }
             }
-            Ok(QueryStatus::Pending { .. }) => {
-                self.inner.daraja_ok();
-                if let AttemptState::Pending { checkout_id } = &a.state {
-                    self.inner.watch(&a.id, checkout_id, a.created_at);
-                }
-                None
-            }
-            Err(e) => {
-                self.inner.daraja_err(&e);
+            // Still processing, or no answer: the poller follows it.
+            Ok(QueryStatus::Pending { .. }) | Err(_) => {
                 if let AttemptState::Pending { checkout_id } = &a.state {
                     self.inner.watch(&a.id, checkout_id, a.created_at);
                 }
@@ -746,21 +718,11 @@ impl Engine {
                     )?;
                     (r.attempt().state.name().to_string(), "cashier", "the push may have reached the phone: ask the customer, or wait for the callback".to_string())
                 }
-                (_, Some(checkout)) => match self
-                    .inner
-                    .client
-                    .stk_query(
-                        &self.inner.cfg.shortcode,
-                        self.inner.cfg.passkey.expose(),
-                        &checkout,
-                    )
-                    .await
-                {
+                (_, Some(checkout)) => match self.inner.query(&checkout).await {
                     Ok(QueryStatus::Done {
                         result_code,
                         result_desc,
                     }) => {
-                        self.inner.daraja_ok();
                         let r = self.inner.apply(
                             &a.id,
                             &PaymentEvent::Result {
@@ -777,7 +739,6 @@ impl Engine {
                         )
                     }
                     Ok(QueryStatus::Pending { .. }) => {
-                        self.inner.daraja_ok();
                         if matches!(a.state, AttemptState::Pending { .. }) {
                             self.inner.watch(&a.id, &checkout, a.created_at);
                         }
@@ -788,7 +749,6 @@ impl Engine {
                         )
                     }
                     Err(e) => {
-                        self.inner.daraja_err(&e);
                         if matches!(a.state, AttemptState::Pending { .. }) {
                             self.inner.watch(&a.id, &checkout, a.created_at);
                         }
@@ -1025,6 +985,19 @@ impl Inner {
                 Err(Error::Config(format!("Transaction Status: {e}")))
             }
         }
+    }
+
+    /// An STK query for a CheckoutRequestID of this till, with the health bookkeeping.
+    async fn query(&self, checkout: &str) -> daraja::Result<QueryStatus> {
+        let answer = self
+            .client
+            .stk_query(&self.cfg.shortcode, self.cfg.passkey.expose(), checkout)
+            .await;
+        match &answer {
+            Ok(_) => self.daraja_ok(),
+            Err(e) => self.daraja_err(e),
+        }
+        answer
     }
 
     /// Hands an attempt the cashier gave up on to the poller, when M-Pesa can be asked about it.

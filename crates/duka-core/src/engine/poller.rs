@@ -218,20 +218,12 @@ async fn query_once(inner: &Inner, attempt_id: &str, checkout: &str, follow: boo
         Ok(a) if follow && a.followed => {}
         _ => return Outcome::Stop,
     }
-    match inner
-        .client
-        .stk_query(&inner.cfg.shortcode, inner.cfg.passkey.expose(), checkout)
-        .await
-    {
-        Ok(QueryStatus::Pending { .. }) => {
-            inner.daraja_ok();
-            Outcome::Again
-        }
+    match inner.query(checkout).await {
+        Ok(QueryStatus::Pending { .. }) => Outcome::Again,
         Ok(QueryStatus::Done {
             result_code,
             result_desc,
         }) => {
-            inner.daraja_ok();
             let event = PaymentEvent::Result {
                 code: result_code.0,
                 receipt: None,
@@ -255,13 +247,7 @@ async fn query_once(inner: &Inner, attempt_id: &str, checkout: &str, follow: boo
                 }
             }
         }
-        Err(e @ daraja::Error::RateLimited { .. }) => {
-            inner.daraja_err(&e);
-            Outcome::Spike
-        }
-        Err(e) => {
-            inner.daraja_err(&e);
-            Outcome::Again
-        }
+        Err(daraja::Error::RateLimited { .. }) => Outcome::Spike,
+        Err(_) => Outcome::Again,
     }
 }
