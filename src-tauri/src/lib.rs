@@ -13,7 +13,6 @@ pub mod error;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
 
 use duka_core::secrets::SecretStore;
 use duka_core::store::Cashier;
@@ -31,12 +30,7 @@ pub struct Duka {
     pub export_dir: PathBuf,
     pub secrets: Box<dyn SecretStore>,
     session: Mutex<Option<Cashier>>,
-    pin_failures: Mutex<(u32, Option<Instant>)>,
 }
-
-/// After this many wrong PINs in a row, sign-in waits `LOCKOUT`.
-const MAX_PIN_FAILURES: u32 = 5;
-const LOCKOUT: Duration = Duration::from_secs(30);
 
 impl Duka {
     pub fn running(&self) -> Arc<duka_app::Running> {
@@ -72,29 +66,12 @@ impl Duka {
         }
     }
 
+    /// Wrong PINs are counted per staff member in the till's database (`Store::sign_in`): the
+    /// lock survives a restart and holds in every window and process.
     pub fn sign_in(&self, name: &str, pin: &str) -> Result<Cashier> {
-        let mut failures = self.pin_failures.lock().unwrap_or_else(|e| e.into_inner());
-        if let (n, Some(at)) = *failures
-            && n >= MAX_PIN_FAILURES
-            && at.elapsed() < LOCKOUT
-        {
-            let wait = (LOCKOUT - at.elapsed()).as_secs() + 1;
-            return Err(UiError::new(
-                "locked",
-                format!("too many wrong PINs: try again in {wait} s"),
-            ));
-        }
-        match self.engine().store().sign_in(name, pin) {
-            Ok(c) => {
-                *failures = (0, None);
-                *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
-                Ok(c)
-            }
-            Err(e) => {
-                *failures = (failures.0 + 1, Some(Instant::now()));
-                Err(e.into())
-            }
-        }
+        let c = self.engine().store().sign_in(name, pin)?;
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        Ok(c)
     }
 
     pub fn sign_out(&self) {
@@ -106,8 +83,12 @@ impl Duka {
     pub async fn restart(&self) -> Result<Arc<duka_app::Running>> {
         // The new till starts first: if it cannot (a bad setting slipped through, a port in
         // use), the old one keeps serving the cashier and the error says why.
-        let store = duka_core::Store::open(&duka_core::config::db_path(&self.data_dir))?;
-        let running = Arc::new(start_running(store, self.secrets.as_ref()).await?);
+        let (store, till) = duka_app::open_till(&self.data_dir, self.secrets.as_ref())?;
+        let running = Arc::new(start_running(store, till, self.secrets.as_ref()).await?);
+        if running.till != self.running().till {
+            // Another database: whoever signed in belongs to the other till's staff.
+            self.sign_out();
+        }
         let old = std::mem::replace(
             &mut *self.running.write().unwrap_or_else(|e| e.into_inner()),
             running.clone(),
@@ -122,20 +103,19 @@ impl Duka {
 
 async fn start_running(
     mut store: duka_core::Store,
+    till: duka_core::config::Till,
     secrets: &dyn SecretStore,
 ) -> Result<duka_app::Running> {
     let opts = duka_app::Options {
         demo_customer: daraja_sim::Behaviour::Interactive,
     };
-    let env = |k: &str| std::env::var(k).ok();
-    let creds = duka_core::config::Credentials::load(secrets, &env)?;
-    let settings = duka_core::config::Settings::load(&store, &env, creds.is_some())?;
-    if settings.environment == duka_core::config::Environment::Demo {
-        // A newcomer finds staff with PINs shown on the sign-in screen and a few products.
+    if till == duka_core::config::Till::Demo {
+        // A newcomer finds staff with PINs shown on the sign-in screen and a few products, in
+        // demo mode's own database: the shop's till never has them.
         duka_app::seed_demo(&mut store)?;
     }
     // The caller resumes open attempts once this till is the only one running.
-    duka_app::start_with_secrets(store, secrets, opts)
+    duka_app::start_with_secrets(store, till, secrets, opts)
         .await
         .map_err(Into::into)
 }
@@ -151,8 +131,8 @@ pub async fn start(data_dir: &Path, secret_backend: &str) -> Result<Duka> {
 
 /// `start` with a secret store of the caller's (tests use a memory store they filled).
 pub async fn start_with_secrets(data_dir: &Path, secrets: Box<dyn SecretStore>) -> Result<Duka> {
-    let store = duka_core::Store::open(&duka_core::config::db_path(data_dir))?;
-    let running = start_running(store, secrets.as_ref()).await?;
+    let (store, till) = duka_app::open_till(data_dir, secrets.as_ref())?;
+    let running = start_running(store, till, secrets.as_ref()).await?;
     // Whatever a crash or a power cut left open is settled in the background.
     running.engine.resume();
     Ok(Duka {
@@ -161,7 +141,6 @@ pub async fn start_with_secrets(data_dir: &Path, secrets: Box<dyn SecretStore>) 
         export_dir: commands::export_dir(data_dir),
         secrets,
         session: Mutex::new(None),
-        pin_failures: Mutex::new((0, None)),
     })
 }
 
@@ -225,6 +204,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::settings::staff,
         commands::settings::add_staff,
         commands::settings::set_staff_pin,
+        commands::settings::unlock_staff,
         commands::phone::demo_prompts,
         commands::phone::demo_answer,
         commands::system::health,

@@ -218,13 +218,36 @@ fn a_cashier_cannot_open_manager_screens_and_pins_lock_after_five_misses() {
     }
     invoke(&w, "sign_out", json!({})).unwrap();
     assert_eq!(invoke(&w, "session", json!({})).unwrap(), Value::Null);
-    for _ in 0..5 {
+    for _ in 0..4 {
         let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1111"})).unwrap_err();
         assert_eq!(e["code"], "denied");
     }
-    // Even the right PIN waits now.
+    let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1111"})).unwrap_err();
+    assert_eq!(e["code"], "locked", "the fifth says so: {e}");
+    // Even the right PIN waits now, and Amina (another staff member) does not.
     let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap_err();
     assert_eq!(e["code"], "locked", "{e}");
+    invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
+    let e = invoke(&w, "unlock_staff", json!({"name": "Owner"})).unwrap_err();
+    assert_eq!(e["code"], "denied", "a cashier cannot unlock: {e}");
+    invoke(&w, "sign_out", json!({})).unwrap();
+
+    // A restart (the app started again on the same data directory) still refuses the PIN.
+    let dir = _dir;
+    drop(_app);
+    let mut again =
+        tauri::async_runtime::block_on(duka_desktop::start(dir.path(), "memory")).unwrap();
+    again.export_dir = dir.path().join("exports");
+    let (_app, w, dir) = mount(again, dir);
+    let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap_err();
+    assert_eq!(e["code"], "locked", "after a restart: {e}");
+    // A manager unlocks (here through the store, as `duka cashier unlock` does).
+    {
+        let mut store =
+            duka_core::Store::open(&duka_core::config::demo_db_path(dir.path())).unwrap();
+        store.unlock_pin("Owner").unwrap();
+    }
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
 }
 
 #[test]
@@ -446,4 +469,161 @@ fn a_cancelled_prompt_and_field_errors_reach_the_ui_as_code_and_message() {
         (e["code"].as_str(), e["message"].as_str()),
         (Some("not_found"), Some("sale 999 not found"))
     );
+}
+
+fn recent_sale_ids(w: &WebviewWindow<MockRuntime>) -> Vec<i64> {
+    invoke(w, "recent_sales", json!({}))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Demo mode's PINs are printed on its sign-in screen: they must never open the shop's till.
+/// Demo first, then the shop's settings: its first start asks for a manager, and demo staff,
+/// sales and settings stay behind. Then the other way round, and back.
+#[test]
+fn demo_and_the_shop_have_a_database_each_and_switching_carries_nothing() {
+    let (_app, w, dir) = app();
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    invoke(
+        &w,
+        "save_settings",
+        json!({"form": {"environment": "demo", "shop_name": "Demo Duka"}}),
+    )
+    .unwrap();
+    let demo_sale = invoke(
+        &w,
+        "create_sale",
+        json!({"lines": [{"description": "Sugar 1kg", "price": "150", "quantity": 1}]}),
+    )
+    .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // Secrets typed into a demo form are refused, not kept for the shop.
+    let e = invoke(
+        &w,
+        "save_settings",
+        json!({"form": {"environment": "demo", "passkey": "x"}}),
+    )
+    .unwrap_err();
+    assert_eq!(e["code"], "invalid_input", "{e}");
+
+    let production = |shortcode: &str, secrets: bool| {
+        let mut f =
+            json!({"environment": "production", "shortcode": shortcode, "shop_name": "Mama Mboga"});
+        if secrets {
+            f["consumer_key"] = json!("ck-live");
+            f["consumer_secret"] = json!("cs-live");
+            f["passkey"] = json!("pk-live");
+        }
+        json!({ "form": f })
+    };
+    let v = invoke(&w, "save_settings", production("174379", true)).unwrap();
+    assert_eq!(v["signed_out"], true, "{v}");
+    assert_eq!(v["till"], "shop");
+    assert_eq!(invoke(&w, "session", json!({})).unwrap(), Value::Null);
+    let opts = invoke(&w, "sign_in_options", json!({})).unwrap();
+    assert_eq!(opts["needs_setup"], true, "{opts}");
+    assert_eq!(opts["demo_staff"].as_array().unwrap().len(), 0);
+    assert_eq!(opts["cashiers"].as_array().unwrap().len(), 0);
+    assert_eq!(opts["shop_name"], "Mama Mboga");
+    let e = invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap_err();
+    assert_ne!(e["code"], Value::Null, "{e}");
+    invoke(&w, "setup_manager", json!({"name": "Njeri", "pin": "2468"})).unwrap();
+    assert_eq!(
+        invoke(&w, "health", json!({})).unwrap()["environment"],
+        "production"
+    );
+    assert!(
+        recent_sale_ids(&w).is_empty(),
+        "no demo sale in the shop's till"
+    );
+    assert!(
+        invoke(&w, "products", json!({}))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no demo products either"
+    );
+    let shop_sale = invoke(
+        &w,
+        "create_sale",
+        json!({"lines": [{"description": "Maziwa", "price": "65", "quantity": 1}]}),
+    )
+    .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let staff = invoke(&w, "staff", json!({})).unwrap();
+    assert_eq!(staff.as_array().unwrap().len(), 1, "{staff}");
+
+    // The other way round: the shop's manager chooses demo mode.
+    let v = invoke(
+        &w,
+        "save_settings",
+        json!({"form": {"environment": "demo", "shop_name": "Mama Mboga"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        (v["signed_out"].clone(), v["till"].clone()),
+        (json!(true), json!("demo"))
+    );
+    let e = invoke(&w, "sign_in", json!({"name": "Njeri", "pin": "2468"})).unwrap_err();
+    assert_ne!(e["code"], Value::Null, "the shop's staff are not demo's");
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    assert_eq!(
+        recent_sale_ids(&w),
+        vec![demo_sale],
+        "demo keeps its own sales"
+    );
+    assert_eq!(
+        invoke(&w, "get_settings", json!({})).unwrap()["settings"]["shop_name"],
+        "Demo Duka"
+    );
+
+    // Demo mode's manager (whose PIN anyone can read) cannot change the shop's till: new
+    // credentials are refused, other fields are not written; switching is all it does.
+    let e = invoke(&w, "save_settings", production("600000", true)).unwrap_err();
+    assert_eq!(e["code"], "denied", "{e}");
+    let v = invoke(&w, "save_settings", production("600000", false)).unwrap();
+    assert_eq!(v["signed_out"], true);
+    assert_eq!(
+        v["settings"]["shortcode"], "174379",
+        "the shop's own shortcode"
+    );
+    assert_eq!(
+        v["settings"]["shop_name"], "Mama Mboga",
+        "nothing demo had carried across"
+    );
+    invoke(&w, "sign_in", json!({"name": "Njeri", "pin": "2468"})).unwrap();
+    assert_eq!(recent_sale_ids(&w), vec![shop_sale]);
+
+    // A restart opens the till last chosen; the shop's database never held demo staff.
+    let shop = duka_core::Store::open(&duka_core::config::db_path(dir.path())).unwrap();
+    let names: Vec<String> = shop
+        .cashiers()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, vec!["Njeri".to_string()]);
+    use duka_core::secrets::{Secret, SecretKey, SecretStore};
+    let secrets = duka_core::secrets::MemorySecrets::default();
+    for k in [
+        SecretKey::ConsumerKey,
+        SecretKey::ConsumerSecret,
+        SecretKey::Passkey,
+    ] {
+        secrets.set(k, &Secret::new("kept-in-the-keyring")).unwrap();
+    }
+    let again = tauri::async_runtime::block_on(duka_desktop::start_with_secrets(
+        dir.path(),
+        Box::new(secrets),
+    ))
+    .unwrap();
+    assert_eq!(again.running().till, duka_core::config::Till::Shop);
+    again.running().stop();
 }

@@ -107,14 +107,16 @@ fn commands_before_init_say_so() {
 #[test]
 fn corrupt_and_newer_databases_are_refused_untouched() {
     let till = Till::new();
-    std::fs::write(till.db(), b"garbage garbage garbage garbage").unwrap();
+    // Where the shop's database goes (demo mode's is `demo/duka.db`).
+    let shop_db = till.data_dir().join("duka.db");
+    std::fs::write(&shop_db, b"garbage garbage garbage garbage").unwrap();
     let r = till.run(&["sale", "list"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not a Duka database"), "{}", r.stderr);
     let r = till.run(&["init"]);
     assert_eq!(r.code, 1, "init must not overwrite it either");
     assert_eq!(
-        std::fs::read(till.db()).unwrap(),
+        std::fs::read(&shop_db).unwrap(),
         b"garbage garbage garbage garbage"
     );
 

@@ -1,4 +1,5 @@
 use duka_tests::Till;
+use serde_json::{Value, json};
 
 fn today() -> String {
     // The CLI's default day is Nairobi's; ask it rather than the machine's clock.
@@ -151,14 +152,77 @@ fn settings_from_env_win_over_stored_ones() {
     let s = till.json(&["config", "show"]);
     assert_eq!(s["shortcode"], "174379");
     assert_eq!(s["environment"], "sandbox");
-    let till = till
-        .with_env("DUKA_SHORTCODE", "600984")
-        .with_env("DUKA_ENVIRONMENT", "demo");
+    let till = till.with_env("DUKA_SHORTCODE", "600984");
     let s = till.json(&["config", "show"]);
     assert_eq!(s["shortcode"], "600984");
-    assert_eq!(s["environment"], "demo");
+    assert_eq!(s["environment"], "sandbox");
     till.run(&["config", "set", "till_type", "till"]).ok();
     assert_eq!(till.json(&["config", "show"])["till_type"], "till");
+    // DUKA_ENVIRONMENT=demo runs demo mode's own database, which this data directory lacks.
+    let demo = till.with_env("DUKA_ENVIRONMENT", "demo");
+    let r = demo.run(&["config", "show"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("(demo till); run `duka init` first"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `duka demo` and demo mode never touch the shop's database, and choosing an environment
+/// chooses its till without carrying staff, sales or settings across.
+#[test]
+fn demo_mode_has_its_own_database() {
+    let till = Till::new();
+    till.run(&[
+        "init",
+        "--environment",
+        "sandbox",
+        "--shortcode",
+        "174379",
+        "--owner",
+        "Njeri",
+        "--shop-name",
+        "Mama Mboga",
+    ])
+    .ok();
+    let shop_db = till.db();
+    let shop_sale = till.json(&["sale", "new", "--item", "Tea", "--price", "120"])["id"].clone();
+    let r = till.json(&["demo"]);
+    assert_eq!(r["sales_paid"], 3, "{r}");
+    assert_eq!(till.db(), shop_db, "the shop's till still runs");
+    let shop = duka_core::Store::open(&shop_db).unwrap();
+    assert!(
+        shop.products(true).unwrap().is_empty(),
+        "no sample products"
+    );
+    assert_eq!(
+        shop.cashiers()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Njeri"]
+    );
+    drop(shop);
+    let list = till.json(&["sale", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], shop_sale);
+
+    // Choosing demo runs its database; the shop's settings do not follow.
+    till.json(&["config", "set", "environment", "demo"]);
+    let s = till.json(&["config", "show"]);
+    assert_eq!(s["environment"], "demo");
+    assert_eq!(s["shop_name"], "Duka");
+    assert_eq!(s["shortcode"], Value::Null);
+    assert_eq!(till.json(&["sale", "list"]).as_array().unwrap().len(), 3);
+    till.json(&["config", "set", "environment", "sandbox"]);
+    let s = till.json(&["config", "show"]);
+    assert_eq!(
+        (s["environment"].clone(), s["shortcode"].clone()),
+        (json!("sandbox"), json!("174379"))
+    );
+    assert_eq!(till.json(&["sale", "list"]).as_array().unwrap().len(), 1);
 }
 
 #[test]

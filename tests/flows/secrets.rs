@@ -26,19 +26,27 @@ fn secrets_are_stored_outside_sqlite_and_never_printed() {
     let status = till.json(&["secret", "status"]);
     assert_eq!(status["backend"], "file");
     assert_eq!(status["secrets"][2]["source"], "file");
+    let r = till.run(&["config", "show"]);
+    assert!(
+        r.stderr.contains("(shop till); run `duka init` first"),
+        "{}",
+        r.stderr
+    );
+    till.run(&["init"]).ok();
     let show = till.run(&["config", "show"]).ok();
     assert!(
         show.stdout.contains("credentials      set"),
         "{}",
         show.stdout
     );
-    // With credentials and no environment chosen, the default is the sandbox, not demo.
+    // With credentials and no environment chosen, the shop's till runs (the sandbox), not
+    // demo mode's, whose database `init` made before there were any.
     assert_eq!(till.json(&["config", "show"])["environment"], "sandbox");
 
     for out in [show.stdout, serde_json::to_string(&status).unwrap()] {
         assert!(!out.contains(SECRET) && !out.contains(PASSKEY));
     }
-    for f in ["duka.db", "duka.db-wal"] {
+    for f in ["duka.db", "duka.db-wal", "demo/duka.db", "demo/duka.db-wal"] {
         let p = till.data_dir().join(f);
         assert!(
             !file_contains(&p, SECRET) && !file_contains(&p, PASSKEY),
@@ -55,8 +63,9 @@ fn secrets_are_stored_outside_sqlite_and_never_printed() {
         assert_eq!(mode & 0o077, 0, "secrets file readable by others");
     }
 
+    // A lost secret does not turn the shop's till into demo mode (whose PINs are public).
     till.run(&["secret", "delete", "consumer_secret"]).ok();
-    assert_eq!(till.json(&["config", "show"])["environment"], "demo");
+    assert_eq!(till.json(&["config", "show"])["environment"], "sandbox");
 }
 
 #[test]

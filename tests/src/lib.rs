@@ -92,8 +92,26 @@ impl Till {
         self.dir.path()
     }
 
+    /// The database this till's commands use: the shop's, or demo mode's own (which one runs
+    /// is decided as `duka` decides it, from this till's environment variables).
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("duka.db")
+        let env = |k: &str| {
+            self.env
+                .iter()
+                .rev()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        };
+        let creds = || {
+            Ok(
+                ["DUKA_CONSUMER_KEY", "DUKA_CONSUMER_SECRET", "DUKA_PASSKEY"]
+                    .iter()
+                    .all(|k| env(k).is_some()),
+            )
+        };
+        duka_core::config::Till::resolve(self.dir.path(), &env, &creds)
+            .expect("which till")
+            .db_path(self.dir.path())
     }
 
     pub fn with_env(mut self, k: &str, v: &str) -> Till {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use daraja_sim::{Behaviour, Sim, SimConfig};
-use duka_core::config::{Credentials, Environment, Settings};
+use duka_core::config::{Credentials, Environment, Settings, Till};
 use duka_core::engine::{Engine, PollPolicy};
 use duka_core::{Store, secrets};
 
@@ -50,6 +50,8 @@ pub struct Running {
     /// The poller's deadline: how long a charge may take to settle.
     pub deadline: Duration,
     pub environment: Environment,
+    /// The shop's till or demo mode's (each has its own database).
+    pub till: Till,
 }
 
 impl Running {
@@ -118,27 +120,50 @@ pub fn relay_pairing(
     }))
 }
 
+/// Which till `data_dir` runs (`Till::resolve`, with the credentials in `secrets`).
+pub fn which_till(data_dir: &std::path::Path, secrets: &dyn secrets::SecretStore) -> Result<Till> {
+    let env = |k: &str| std::env::var(k).ok();
+    let has_credentials = || Ok(Credentials::load(secrets, &env)?.is_some());
+    Ok(Till::resolve(data_dir, &env, &has_credentials)?)
+}
+
+/// Opens (creating it and its directory if needed) the database of the till `data_dir` runs.
+pub fn open_till(
+    data_dir: &std::path::Path,
+    secrets: &dyn secrets::SecretStore,
+) -> Result<(Store, Till)> {
+    let till = which_till(data_dir, secrets)?;
+    let path = till.db_path(data_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| duka_core::Error::Config(format!("creating {}: {e}", dir.display())))?;
+    }
+    Ok((Store::open(&path)?, till))
+}
+
 /// Starts the till on the current tokio runtime.
 pub async fn start(
     store: Store,
+    till: Till,
     data_dir: &std::path::Path,
     secret_backend: &str,
     opts: Options,
 ) -> Result<Running> {
     let secrets = secrets::open(secret_backend, data_dir)?;
-    start_with_secrets(store, secrets.as_ref(), opts).await
+    start_with_secrets(store, till, secrets.as_ref(), opts).await
 }
 
 /// `start`, with a secret store the shell keeps (the desktop restarts the till after its
-/// settings change, with the same store).
+/// settings change, with the same store). `till` says which till `store` is (`open_till`).
 pub async fn start_with_secrets(
     store: Store,
+    till: Till,
     secrets: &dyn secrets::SecretStore,
     opts: Options,
 ) -> Result<Running> {
     let env = |k: &str| std::env::var(k).ok();
     let creds = Credentials::load(secrets, &env)?;
-    let settings = Settings::load(&store, &env, creds.is_some())?;
+    let settings = Settings::load(&store, &env, till)?;
     let sim = if settings.environment == Environment::Demo {
         Some(
             Sim::spawn(demo_sim_config(opts.demo_customer))
@@ -215,6 +240,7 @@ pub async fn start_with_secrets(
         relay,
         deadline,
         environment: settings.environment,
+        till,
     })
 }
 

@@ -200,6 +200,16 @@ enum CashierCmd {
         role: String,
     },
     List,
+    /// Set a cashier's sign-in PIN (4 to 8 digits, read from standard input); also unlocks
+    Pin {
+        #[arg(long)]
+        name: String,
+    },
+    /// Let a cashier locked out by wrong PINs try again
+    Unlock {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,18 +321,35 @@ fn main() -> ExitCode {
 /// Everything a command needs: the store, where it is, who is working.
 struct Ctx {
     store: Store,
+    /// The shop's till or demo mode's: `store` is its database.
+    till: config::Till,
     data_dir: PathBuf,
     cashier: String,
     json: bool,
 }
 
+/// Which till the data directory runs; credentials are read only when nothing else decides.
+fn which_till(cli: &Cli, data_dir: &Path) -> anyhow::Result<config::Till> {
+    let has_credentials = || {
+        let secrets = secrets::open(&cli.secret_backend, data_dir)?;
+        Ok(Credentials::load(secrets.as_ref(), &env_var)?.is_some())
+    };
+    Ok(config::Till::resolve(data_dir, &env_var, &has_credentials)?)
+}
+
 fn open(cli: &Cli) -> anyhow::Result<Ctx> {
     let data_dir = config::data_dir(cli.data_dir.as_deref())?;
-    let db = config::db_path(&data_dir);
+    let till = which_till(cli, &data_dir)?;
+    open_till(cli, data_dir, till)
+}
+
+fn open_till(cli: &Cli, data_dir: PathBuf, till: config::Till) -> anyhow::Result<Ctx> {
+    let db = till.db_path(&data_dir);
     if !db.exists() {
         bail!(
-            "no Duka database at {}; run `duka init` first (or pass --data-dir)",
-            db.display()
+            "no Duka database at {} ({} till); run `duka init` first (or pass --data-dir)",
+            db.display(),
+            till.as_str()
         );
     }
     let store = Store::open(&db)?;
@@ -337,6 +364,7 @@ fn open(cli: &Cli) -> anyhow::Result<Ctx> {
     };
     Ok(Ctx {
         store,
+        till,
         data_dir,
         cashier,
         json: cli.json,
@@ -370,7 +398,8 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
             let (json, cashier) = (ctx.json, ctx.cashier.clone());
             let rt = pay::runtime()?;
             rt.block_on(async {
-                let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+                let run =
+                    pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
                 let req = pay::ChargeRequest {
                     sale_id: *sale,
                     phone: &phone,
@@ -393,7 +422,8 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
             let json = ctx.json;
             let rt = pay::runtime()?;
             rt.block_on(async {
-                let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+                let run =
+                    pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
                 let report = run.engine.reconcile().await?;
                 // Wait for the ones handed to the poller, up to its deadline.
                 let mut settled = Vec::new();
@@ -443,7 +473,8 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
             let (json, cashier) = (ctx.json, ctx.cashier.clone());
             let rt = pay::runtime()?;
             rt.block_on(async {
-                let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+                let run =
+                    pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
                 let a = run
                     .engine
                     .resend_after_unknown(attempt, *no_prompt_reached, &cashier)
@@ -596,8 +627,18 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             party_b,
         } => {
             let data_dir = config::data_dir(cli.data_dir.as_deref())?;
-            init(&data_dir, owner)?;
-            let mut store = Store::open(&config::db_path(&data_dir))?;
+            // An environment given here chooses its till (demo mode has its own database).
+            let till = match environment {
+                Some(e) => {
+                    let till = config::Till::of(config::Environment::parse(e)?);
+                    till.choose(&data_dir)?;
+                    till
+                }
+                None => which_till(&cli, &data_dir)?,
+            };
+            init(&data_dir, till, owner)?;
+            let mut store = Store::open(&till.db_path(&data_dir))?;
+            let environment = &environment.clone().filter(|_| till == config::Till::Shop);
             for (key, value) in [
                 ("shop_name", shop_name),
                 ("environment", environment),
@@ -611,6 +652,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             }
             let out = serde_json::json!({
                 "data_dir": data_dir,
+                "till": till,
                 "database": store.path(),
                 "schema_version": store.schema_version()?,
                 "cashiers": store.cashiers()?,
@@ -631,10 +673,26 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 ConfigCmd::Show => {
                     let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
                     let has_creds = Credentials::load(secrets.as_ref(), &env_var)?.is_some();
-                    let s = Settings::load(&ctx.store, &env_var, has_creds)?;
+                    let s = Settings::load(&ctx.store, &env_var, ctx.till)?;
                     render::print(ctx.json, &s, || {
                         render::settings(&s, secrets.backend(), has_creds)
                     });
+                }
+                ConfigCmd::Set { key, value } if key == "environment" => {
+                    // Choosing an environment chooses its till; the shop's stores which one.
+                    let environment = config::Environment::parse(value)?;
+                    let till = config::Till::of(environment);
+                    if till == config::Till::Shop {
+                        init(&ctx.data_dir, till, "Owner")?;
+                        let mut shop = Store::open(&till.db_path(&ctx.data_dir))?;
+                        config::set_setting(&mut shop, key, value)?;
+                    }
+                    till.choose(&ctx.data_dir)?;
+                    render::print(
+                        ctx.json,
+                        &serde_json::json!({ "key": key, "value": environment.as_str(), "till": till }),
+                        || format!("{key} = {} ({} till)", environment.as_str(), till.as_str()),
+                    );
                 }
                 ConfigCmd::Set { key, value } => {
                     config::set_setting(&mut ctx.store, key, value)?;
@@ -732,10 +790,30 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     let list = ctx.store.cashiers()?;
                     render::print(ctx.json, &list, || {
                         list.iter()
-                            .map(|c| format!("{:>4}  {:<24} {}", c.id, c.name, c.role))
+                            .map(|c| {
+                                let lock = match duka_core::store::pin_lock(c.pin_failures) {
+                                    duka_core::store::PinLock::Open => String::new(),
+                                    _ => format!("  ({} wrong PINs: locked)", c.pin_failures),
+                                };
+                                format!("{:>4}  {:<24} {}{lock}", c.id, c.name, c.role)
+                            })
                             .collect::<Vec<_>>()
                             .join("\n")
                     });
+                }
+                CashierCmd::Pin { name } => {
+                    // From standard input, never the command line (shell history, `ps`).
+                    let mut pin = String::new();
+                    std::io::stdin()
+                        .read_line(&mut pin)
+                        .context("reading the PIN from standard input")?;
+                    ctx.store.set_pin(name, pin.trim())?;
+                    let c = ctx.store.cashier(name)?;
+                    render::print(ctx.json, &c, || format!("PIN set for {}", c.name));
+                }
+                CashierCmd::Unlock { name } => {
+                    let c = ctx.store.unlock_pin(name)?;
+                    render::print(ctx.json, &c, || format!("{} may sign in again", c.name));
                 }
             }
             Ok(())
@@ -861,10 +939,11 @@ pub fn invalid(
 }
 
 /// Creates the data directory and database, and a first cashier (a manager) if none exists.
-fn init(data_dir: &Path, owner: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut store = Store::open(&config::db_path(data_dir))?;
+fn init(data_dir: &Path, till: config::Till, owner: &str) -> anyhow::Result<()> {
+    let db = till.db_path(data_dir);
+    let dir = db.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut store = Store::open(&db)?;
     if store.cashiers()?.is_empty() {
         store.add_cashier(owner, "manager")?;
     }
@@ -950,12 +1029,12 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
 
 /// Sets up a demo data directory with sample products and a few sales, then shows the day.
 fn demo(cli: &Cli) -> anyhow::Result<()> {
+    // Always demo mode's own database, whatever till the data directory runs: the shop's is
+    // never touched.
     let data_dir = config::data_dir(cli.data_dir.as_deref())?;
-    init(&data_dir, "Owner")?;
-    let mut ctx = open(cli)?;
-    if ctx.store.setting("environment")?.is_none() {
-        config::set_setting(&mut ctx.store, "environment", "demo")?;
-    }
+    init(&data_dir, config::Till::Demo, "Owner")?;
+    let runs_demo = which_till(cli, &data_dir)? == config::Till::Demo;
+    let mut ctx = open_till(cli, data_dir.clone(), config::Till::Demo)?;
     if ctx.store.products(true)?.is_empty() {
         let sample = "name,price,barcode\nSugar 1kg,150,6001001\nMilk 500ml,60,6001002\nBread 400g,65,6001003\n\
                       Maize flour 2kg,210,6001004\nCooking oil 1L,380,6001005\nTea leaves 250g,120,6001006\n";
@@ -986,15 +1065,6 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
     }
     // An M-Pesa sale every run: daraja-sim runs in-process, its customer 0700 000 000 pays
     // after 2 seconds, and its callback brings the receipt.
-    let env = |k: &str| std::env::var(k).ok();
-    let settings = config::Settings::load(&ctx.store, &env, false)?;
-    if settings.environment != config::Environment::Demo {
-        return Err(invalid(
-            "environment",
-            "demo for `duka demo` (use a fresh --data-dir, or DUKA_ENVIRONMENT=demo)",
-            settings.environment.as_str(),
-        ));
-    }
     let product = ctx.store.product_by_code("6001003")?;
     let line = duka_core::sale::NewLine {
         product_id: Some(product.id),
@@ -1006,10 +1076,16 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
     let sale = ctx.store.create_sale(&who, &[line])?;
     let amount = (sale.total.cents() + 99) / 100;
     let (json, data_dir_s) = (ctx.json, data_dir.display().to_string());
+    // The data directory runs the shop's till: the commands below reach the demo with this.
+    let prefix = if runs_demo {
+        ""
+    } else {
+        "DUKA_ENVIRONMENT=demo "
+    };
     let phone = duka_core::Msisdn::parse("0700000000")?;
     let rt = pay::runtime()?;
     rt.block_on(async {
-        let run = pay::start(ctx.store, &ctx.data_dir, &cli.secret_backend).await?;
+        let run = pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
         let req = pay::ChargeRequest {
             sale_id: sale.id,
             phone: &phone,
@@ -1026,9 +1102,10 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
         let r = run.engine.store().day_report(time::today())?;
         render::print(json, &r, || {
             format!(
-                "\n{}\n\nThe demo till is in {dir}. Try:\n  duka --data-dir {dir} sale new --barcode 6001001 --qty 2\n  duka --data-dir {dir} charge --sale <id> --phone 0712345678   (pays after 5 s)\n  duka --data-dir {dir} charge --sale <id> --phone 0700000200   (the customer cancels)\n  duka --data-dir {dir} report day",
+                "\n{}\n\nThe demo till is in {dir}/demo. Try:\n  {p}duka --data-dir {dir} sale new --barcode 6001001 --qty 2\n  {p}duka --data-dir {dir} charge --sale <id> --phone 0712345678   (pays after 5 s)\n  {p}duka --data-dir {dir} charge --sale <id> --phone 0700000200   (the customer cancels)\n  {p}duka --data-dir {dir} report day",
                 render::day_report(&r),
-                dir = data_dir_s
+                dir = data_dir_s,
+                p = prefix
             )
         });
         run.stop();

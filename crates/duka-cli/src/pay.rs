@@ -15,13 +15,14 @@ pub use duka_app::Running;
 /// Starts the till for a CLI command: in demo mode, customers pay after 5 s (no phone to show).
 pub async fn start(
     store: Store,
+    till: duka_core::config::Till,
     data_dir: &std::path::Path,
     secret_backend: &str,
 ) -> anyhow::Result<Running> {
     let opts = duka_app::Options {
         demo_customer: daraja_sim::Behaviour::Pay { after_units: 5 },
     };
-    Ok(duka_app::start(store, data_dir, secret_backend, opts).await?)
+    Ok(duka_app::start(store, till, data_dir, secret_backend, opts).await?)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

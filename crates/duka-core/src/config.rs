@@ -26,8 +26,135 @@ pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
+/// The shop's own database: its staff, sales, settings. Never holds demo data.
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("duka.db")
+}
+
+/// Demo mode's database, beside the shop's and never the same file: its staff (with the PINs
+/// the sign-in screen shows), its sample products and its simulated sales stay there.
+pub fn demo_db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("demo").join("duka.db")
+}
+
+/// Which of a data directory's two tills runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Till {
+    /// The shop's till (`duka.db`): sandbox, production or a custom Daraja.
+    Shop,
+    /// Demo mode (`demo/duka.db`): daraja-sim in-process.
+    Demo,
+}
+
+/// The file that records which till a data directory runs, written when the manager switches.
+const CHOICE_FILE: &str = "till";
+
+impl Till {
+    pub fn db_path(self, data_dir: &Path) -> PathBuf {
+        match self {
+            Till::Shop => db_path(data_dir),
+            Till::Demo => demo_db_path(data_dir),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Till::Shop => "shop",
+            Till::Demo => "demo",
+        }
+    }
+
+    /// The till an environment runs in.
+    pub fn of(environment: Environment) -> Till {
+        match environment {
+            Environment::Demo => Till::Demo,
+            _ => Till::Shop,
+        }
+    }
+
+    /// Which till runs: `DUKA_ENVIRONMENT` when set (demo or not); then what the manager last
+    /// chose; with no choice yet, the shop's till once it exists or credentials are stored,
+    /// demo mode otherwise (`has_credentials` is asked only then). A shop database from before demo mode had its own file, whose
+    /// stored environment is demo, is demo data: it moves to the demo database's place.
+    pub fn resolve(
+        data_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        has_credentials: &dyn Fn() -> Result<bool>,
+    ) -> Result<Till> {
+        if let Some(e) = env("DUKA_ENVIRONMENT").filter(|v| !v.trim().is_empty()) {
+            let e = Environment::parse(&e)
+                .map_err(|e| Error::Config(format!("DUKA_ENVIRONMENT: {e}")))?;
+            return Ok(Till::of(e));
+        }
+        let choice = data_dir.join(CHOICE_FILE);
+        match std::fs::read_to_string(&choice) {
+            Ok(s) => {
+                return match s.trim() {
+                    "shop" => Ok(Till::Shop),
+                    "demo" => Ok(Till::Demo),
+                    other => Err(Error::invalid(
+                        "till",
+                        format!("shop or demo in {}", choice.display()),
+                        other,
+                    )),
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Config(format!("{}: {e}", choice.display()))),
+        }
+        let shop = db_path(data_dir);
+        if shop.exists() {
+            let stored = Store::open(&shop)?.setting("environment")?;
+            if stored.as_deref() == Some(Environment::Demo.as_str()) {
+                move_legacy_demo(data_dir)?;
+                Till::Demo.choose(data_dir)?;
+                return Ok(Till::Demo);
+            }
+            return Ok(Till::Shop);
+        }
+        Ok(if has_credentials()? {
+            Till::Shop
+        } else {
+            Till::Demo
+        })
+    }
+
+    /// Records this till as the one the data directory runs (atomically: a crash leaves the old
+    /// choice or the new one).
+    pub fn choose(self, data_dir: &Path) -> Result<()> {
+        let io = |e: std::io::Error| Error::Config(format!("{}: {e}", data_dir.display()));
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let tmp = data_dir.join(format!("{CHOICE_FILE}.tmp"));
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(self.as_str().as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, data_dir.join(CHOICE_FILE)).map_err(io)
+    }
+}
+
+/// A `duka.db` whose stored environment is demo predates the demo database: it (and its WAL)
+/// becomes the demo database, unless one exists already, in which case it is set aside.
+fn move_legacy_demo(data_dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| Error::Config(format!("{}: {e}", data_dir.display()));
+    let demo = demo_db_path(data_dir);
+    let target = if demo.exists() {
+        data_dir.join("duka.db.demo-before-split")
+    } else {
+        std::fs::create_dir_all(demo.parent().unwrap_or(data_dir)).map_err(io)?;
+        demo
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let from = data_dir.join(format!("duka.db{suffix}"));
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", target.display()));
+            std::fs::rename(&from, &to).map_err(io)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -287,12 +414,12 @@ impl Credentials {
 }
 
 impl Settings {
-    /// Stored settings overlaid with the environment. `has_credentials` decides the default
-    /// environment: demo when there are none.
+    /// Stored settings overlaid with the environment, for the till `store` belongs to: demo
+    /// mode's database always runs demo; the shop's never does (sandbox unless chosen).
     pub fn load(
         store: &Store,
         env: &dyn Fn(&str) -> Option<String>,
-        has_credentials: bool,
+        till: Till,
     ) -> Result<Settings> {
         let mut values = std::collections::HashMap::new();
         let mut sources = Vec::new();
@@ -313,10 +440,19 @@ impl Settings {
             values.insert(k.name, v);
             sources.push((k.name.to_string(), src));
         }
-        let environment = match values.get("environment") {
-            Some(e) => Environment::parse(e)?,
-            None if has_credentials => Environment::Sandbox,
-            None => Environment::Demo,
+        let environment = match (till, values.get("environment")) {
+            (Till::Demo, _) => Environment::Demo,
+            (Till::Shop, None) => Environment::Sandbox,
+            (Till::Shop, Some(e)) => match Environment::parse(e)? {
+                Environment::Demo => {
+                    return Err(Error::Config(
+                        "the shop's database says environment demo, but demo mode has its own \
+                         database: choose demo in Settings (or `duka config set environment demo`)"
+                            .into(),
+                    ));
+                }
+                e => e,
+            },
         };
         if environment == Environment::Custom && !values.contains_key("daraja_base_url") {
             return Err(Error::Config(
@@ -353,23 +489,26 @@ mod tests {
     #[test]
     fn demo_by_default_then_env_wins_over_stored() {
         let mut store = Store::open_in_memory().unwrap();
-        let s = Settings::load(&store, &no_env, false).unwrap();
+        let s = Settings::load(&store, &no_env, Till::Demo).unwrap();
         assert_eq!(s.environment, Environment::Demo);
         assert_eq!(
-            Settings::load(&store, &no_env, true).unwrap().environment,
-            Environment::Sandbox
+            Settings::load(&store, &no_env, Till::Shop)
+                .unwrap()
+                .environment,
+            Environment::Sandbox,
+            "the shop's till never runs demo"
         );
 
         set_setting(&mut store, "shortcode", "174379").unwrap();
         set_setting(&mut store, "till_type", "till").unwrap();
         let env = |k: &str| (k == "DUKA_SHORTCODE").then(|| "600000".to_string());
-        let s = Settings::load(&store, &env, false).unwrap();
+        let s = Settings::load(&store, &env, Till::Shop).unwrap();
         assert_eq!(s.shortcode.as_deref(), Some("600000"));
         assert_eq!(s.till_type, TillType::Till);
         assert!(s.sources.contains(&("shortcode".into(), Source::Env)));
         assert!(s.sources.contains(&("till_type".into(), Source::Stored)));
         assert_eq!(
-            Settings::load(&store, &no_env, false)
+            Settings::load(&store, &no_env, Till::Shop)
                 .unwrap()
                 .shortcode
                 .as_deref(),
@@ -393,7 +532,7 @@ mod tests {
             "{e}"
         );
         let env = |k: &str| (k == "DUKA_ENVIRONMENT").then(|| "moon".to_string());
-        let e = Settings::load(&store, &env, false).unwrap_err();
+        let e = Settings::load(&store, &env, Till::Shop).unwrap_err();
         assert!(
             e.to_string()
                 .contains("DUKA_ENVIRONMENT: environment: expected demo"),
@@ -402,6 +541,75 @@ mod tests {
         assert!(
             store.setting("shortcode").unwrap().is_none(),
             "nothing half written"
+        );
+    }
+
+    #[test]
+    fn which_till_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let env_is =
+            |v: &'static str| move |k: &str| (k == "DUKA_ENVIRONMENT").then(|| v.to_string());
+        // Nothing yet: demo without credentials, the shop's till with them.
+        assert_eq!(
+            Till::resolve(d, &no_env, &|| Ok(false)).unwrap(),
+            Till::Demo
+        );
+        assert_eq!(Till::resolve(d, &no_env, &|| Ok(true)).unwrap(), Till::Shop);
+        assert_eq!(
+            Till::resolve(d, &env_is("production"), &|| Ok(false)).unwrap(),
+            Till::Shop
+        );
+        assert_eq!(
+            Till::resolve(d, &env_is("demo"), &|| Ok(true)).unwrap(),
+            Till::Demo
+        );
+        // A choice wins over credentials, and the environment over a choice.
+        Till::Demo.choose(d).unwrap();
+        assert_eq!(Till::resolve(d, &no_env, &|| Ok(true)).unwrap(), Till::Demo);
+        assert_eq!(
+            Till::resolve(d, &env_is("sandbox"), &|| Ok(true)).unwrap(),
+            Till::Shop
+        );
+        Till::Shop.choose(d).unwrap();
+        assert_eq!(
+            Till::resolve(d, &no_env, &|| Ok(false)).unwrap(),
+            Till::Shop
+        );
+        std::fs::write(d.join("till"), "moon").unwrap();
+        let e = Till::resolve(d, &no_env, &|| Ok(false)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("till: expected shop or demo in "),
+            "{e}"
+        );
+        assert_ne!(Till::Shop.db_path(d), Till::Demo.db_path(d));
+    }
+
+    #[test]
+    fn a_shop_database_holding_demo_data_moves_to_the_demo_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        {
+            let mut old = Store::open(&db_path(d)).unwrap();
+            set_setting(&mut old, "environment", "demo").unwrap();
+            old.add_cashier_with_pin("Owner", "manager", "1234")
+                .unwrap();
+        }
+        assert_eq!(
+            Till::resolve(d, &no_env, &|| Ok(false)).unwrap(),
+            Till::Demo
+        );
+        assert!(
+            !db_path(d).exists(),
+            "the shop's place is empty: its first start asks for a manager"
+        );
+        let demo = Store::open(&demo_db_path(d)).unwrap();
+        assert_eq!(demo.cashiers().unwrap()[0].name, "Owner");
+        // The demo database, opened as the shop's, would be refused.
+        let e = Settings::load(&demo, &no_env, Till::Shop).unwrap_err();
+        assert!(
+            e.to_string().contains("demo mode has its own database"),
+            "{e}"
         );
     }
 

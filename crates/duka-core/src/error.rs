@@ -58,6 +58,9 @@ pub enum Error {
     /// A sign-in or a permission refused.
     #[error("{0}")]
     Denied(String),
+    /// Sign-in refused, even with the right PIN, after too many wrong ones.
+    #[error("{0}")]
+    Locked(String),
     /// A message that claims to be from M-Pesa but cannot be (a callback whose signed URL
     /// names another attempt than its body): refused, logged, nothing applied.
     #[error("refused as forged: {0}")]
@@ -92,6 +95,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Printer { .. } => "printer",
             Error::Denied(_) => "denied",
+            Error::Locked(_) => "locked",
             Error::Forged(_) => "forged",
         }
     }

@@ -1,7 +1,7 @@
 //! Settings and staff (managers only). Secrets go to the OS keyring (or the documented file
 //! fallback) and are never sent back: the UI learns only whether each one is set.
 
-use duka_core::config::{self, Credentials, Environment, Settings, Source};
+use duka_core::config::{self, Environment, Settings, Source, Till};
 use duka_core::secrets::{Secret, SecretKey};
 use duka_core::store::Cashier;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,10 @@ pub struct SettingsView {
     /// `keyring`, `file` or `memory`.
     pub secret_backend: &'static str,
     pub relay: Option<RelayView>,
+    /// The shop's till or demo mode's; each has its own database and staff.
+    pub till: Till,
+    /// Saving switched to the other till: nobody is signed in there yet.
+    pub signed_out: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,8 +42,7 @@ fn view(duka: &Duka) -> Result<SettingsView> {
     let secrets = duka.secrets.as_ref();
     let running = duka.running();
     let store = running.engine.store();
-    let creds = Credentials::load(secrets, &env)?;
-    let settings = Settings::load(&store, &env, creds.is_some())?;
+    let settings = Settings::load(&store, &env, running.till)?;
     let relay = match (
         store.setting("relay_url")?,
         store.setting("relay_till")?,
@@ -66,6 +69,8 @@ fn view(duka: &Duka) -> Result<SettingsView> {
         passkey_set: secrets.get(SecretKey::Passkey)?.is_some(),
         secret_backend: secrets.backend(),
         relay,
+        till: running.till,
+        signed_out: false,
     })
 }
 
@@ -107,6 +112,11 @@ fn given(s: &str) -> Option<&str> {
 
 /// Every field is checked before anything is written; then the secrets go to the secret store,
 /// the settings to the database in one transaction, and the till restarts with them.
+///
+/// Demo mode and the shop have a database each, and the environment picks which one runs:
+/// switching never carries staff, sales or settings across. From demo mode (whose PINs are
+/// public) a shop till that is already set up is only switched to, never changed: its own
+/// manager signs in there to change it. Switching signs out.
 #[tauri::command]
 pub async fn save_settings<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
@@ -115,8 +125,61 @@ pub async fn save_settings<R: tauri::Runtime>(
 ) -> Result<SettingsView> {
     duka.manager()?;
     let environment = Environment::parse(&form.environment)?;
-    let mut values: Vec<(&str, Option<String>)> =
-        vec![("environment", Some(environment.as_str().into()))];
+    let current = duka.running().till;
+    let target = Till::of(environment);
+    let secrets = duka.secrets.as_ref();
+    let new_secrets = [
+        (SecretKey::ConsumerKey, given(&form.consumer_key)),
+        (SecretKey::ConsumerSecret, given(&form.consumer_secret)),
+        (SecretKey::Passkey, given(&form.passkey)),
+    ];
+    let typed_secret = new_secrets
+        .iter()
+        .find(|(_, v)| v.is_some())
+        .map(|(k, _)| k.name());
+    // Where the form goes: `None` when this save only switches till.
+    let shop_store = match (current, target) {
+        (_, Till::Demo) => {
+            if let Some(name) = typed_secret.or(given(&form.relay_pairing).map(|_| "relay pairing"))
+            {
+                return Err(UiError::new(
+                    "invalid_input",
+                    format!("{name}: demo mode needs none (leave it empty)"),
+                ));
+            }
+            None
+        }
+        (Till::Shop, Till::Shop) => None,
+        (Till::Demo, Till::Shop) => {
+            let shop = duka_core::Store::open(&Till::Shop.db_path(&duka.data_dir))?;
+            if shop.cashiers()?.iter().any(|c| c.has_pin) {
+                if let Some(name) =
+                    typed_secret.or(given(&form.relay_pairing).map(|_| "relay pairing"))
+                {
+                    return Err(UiError::new(
+                        "denied",
+                        format!(
+                            "{name}: the shop's till is set up already; switch to it with this \
+                             field empty, and its manager changes it there"
+                        ),
+                    ));
+                }
+                Till::Shop.choose(&duka.data_dir)?;
+                return switched(&app, &duka).await;
+            }
+            Some(shop)
+        }
+    };
+    if current == Till::Shop && target == Till::Demo {
+        // The shop's settings stay as they are; demo mode keeps its own.
+        Till::Demo.choose(&duka.data_dir)?;
+        return switched(&app, &duka).await;
+    }
+
+    let mut values: Vec<(&str, Option<String>)> = Vec::new();
+    if target == Till::Shop {
+        values.push(("environment", Some(environment.as_str().into())));
+    }
     for (name, value) in [
         ("daraja_base_url", &form.daraja_base_url),
         ("shortcode", &form.shortcode),
@@ -145,13 +208,7 @@ pub async fn save_settings<R: tauri::Runtime>(
             })
         })
         .transpose()?;
-    let secrets = duka.secrets.as_ref();
-    let new_secrets = [
-        (SecretKey::ConsumerKey, given(&form.consumer_key)),
-        (SecretKey::ConsumerSecret, given(&form.consumer_secret)),
-        (SecretKey::Passkey, given(&form.passkey)),
-    ];
-    if environment != Environment::Demo {
+    if target == Till::Shop {
         let missing: Vec<&str> = new_secrets
             .iter()
             .filter(|(k, v)| v.is_none() && secrets.get(*k).ok().flatten().is_none())
@@ -196,19 +253,49 @@ pub async fn save_settings<R: tauri::Runtime>(
             secrets.set(key, &Secret::new(v))?;
         }
     }
+    let refs: Vec<(&str, Option<&str>)> = values.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    let write = |store: &mut duka_core::Store| -> Result<()> {
+        store.set_settings(&refs)?;
+        if let Some(p) = &pairing {
+            duka_app::pair_relay(store, secrets, &p.encode())?;
+        }
+        Ok(())
+    };
+    if let Some(mut shop) = shop_store {
+        // From demo mode to a shop till nobody has set up: the form is its first settings,
+        // and its first start asks for the manager.
+        write(&mut shop)?;
+        drop(shop);
+        Till::Shop.choose(&duka.data_dir)?;
+        return switched(&app, &duka).await;
+    }
     {
         let engine = duka.engine();
         let mut store = engine.store();
-        let refs: Vec<(&str, Option<&str>)> =
-            values.iter().map(|(k, v)| (*k, v.as_deref())).collect();
-        store.set_settings(&refs)?;
-        if let Some(p) = &pairing {
-            duka_app::pair_relay(&mut store, secrets, &p.encode())?;
-        }
+        write(&mut store)?;
     }
     let running = duka.restart().await?;
     crate::forward_events(&app, &running.engine);
     view(&duka)
+}
+
+/// The till was switched: start the other one (which signs out) and say so.
+async fn switched<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    duka: &Duka,
+) -> Result<SettingsView> {
+    let running = match duka.restart().await {
+        Ok(r) => r,
+        Err(e) => {
+            // The old till keeps serving; the next start must not open the other one either.
+            duka.running().till.choose(&duka.data_dir)?;
+            return Err(e);
+        }
+    };
+    crate::forward_events(app, &running.engine);
+    let mut v = view(duka)?;
+    v.signed_out = true;
+    Ok(v)
 }
 
 #[derive(Debug, Serialize)]
@@ -279,4 +366,11 @@ pub fn add_staff(
 pub fn set_staff_pin(duka: State<'_, Duka>, name: String, pin: String) -> Result<()> {
     duka.manager()?;
     Ok(duka.engine().store().set_pin(&name, &pin)?)
+}
+
+/// Lets a staff member locked out by wrong PINs try again.
+#[tauri::command]
+pub fn unlock_staff(duka: State<'_, Duka>, name: String) -> Result<Cashier> {
+    duka.manager()?;
+    Ok(duka.engine().store().unlock_pin(&name)?)
 }

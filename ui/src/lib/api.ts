@@ -68,6 +68,8 @@ export interface Cashier {
   role: "cashier" | "manager";
   active: boolean;
   has_pin: boolean;
+  /** Wrong PINs in a row; from 5 sign-in waits, from 10 a manager must unlock. */
+  pin_failures: number;
 }
 
 export interface SignInOptions {
@@ -119,6 +121,10 @@ export interface SettingsView {
     printer: string | null;
   };
   from_env: string[];
+  /** "shop" or "demo": each has its own database and staff. */
+  till: "shop" | "demo";
+  /** Saving switched till: sign in again there. */
+  signed_out: boolean;
   consumer_key_set: boolean;
   consumer_secret_set: boolean;
   passkey_set: boolean;
@@ -206,6 +212,7 @@ export const api = {
   staff: () => invoke<Cashier[]>("staff"),
   addStaff: (name: string, role: string, pin: string) => invoke<Cashier>("add_staff", { name, role, pin }),
   setStaffPin: (name: string, pin: string) => invoke<void>("set_staff_pin", { name, pin }),
+  unlockStaff: (name: string) => invoke<Cashier>("unlock_staff", { name }),
   demoPrompts: () => invoke<{ checkout_request_id: string }[]>("demo_prompts"),
   demoAnswer: (checkoutRequestId: string, resultCode: string) =>
     invoke<void>("demo_answer", { checkoutRequestId, resultCode }),

@@ -6,7 +6,7 @@ use super::Store;
 use crate::catalog::{NewProduct, Product};
 use crate::error::{Error, Result};
 use crate::money::Money;
-use crate::time::now_ms;
+use crate::time::{Millis, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cashier {
@@ -16,6 +16,8 @@ pub struct Cashier {
     pub active: bool,
     /// Whether a PIN is set: a cashier without one cannot sign in.
     pub has_pin: bool,
+    /// Wrong PINs in a row since the last sign-in (see `pin_lock`).
+    pub pin_failures: u32,
 }
 
 fn cashier_row(r: &Row<'_>) -> rusqlite::Result<Cashier> {
@@ -25,10 +27,64 @@ fn cashier_row(r: &Row<'_>) -> rusqlite::Result<Cashier> {
         role: r.get(2)?,
         active: r.get(3)?,
         has_pin: r.get(4)?,
+        pin_failures: r.get(5)?,
     })
 }
 
-const CASHIER_COLS: &str = "id, name, role, active, pin_hash IS NOT NULL";
+const CASHIER_COLS: &str = "id, name, role, active, pin_hash IS NOT NULL, pin_failures";
+
+/// Wrong PINs allowed in a row before sign-in waits.
+pub const PIN_FREE_TRIES: u32 = 5;
+/// After this many wrong PINs in a row only a manager (or `duka cashier unlock`) opens it.
+pub const PIN_HARD_LOCK: u32 = 10;
+
+/// How long sign-in stays shut after `failures` wrong PINs in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinLock {
+    Open,
+    /// For this long after the last wrong PIN: 30 s after the 5th, doubling with each more.
+    For(std::time::Duration),
+    /// Until a manager unlocks (or sets a new PIN).
+    UntilUnlocked,
+}
+
+pub fn pin_lock(failures: u32) -> PinLock {
+    if failures < PIN_FREE_TRIES {
+        PinLock::Open
+    } else if failures >= PIN_HARD_LOCK {
+        PinLock::UntilUnlocked
+    } else {
+        PinLock::For(std::time::Duration::from_secs(
+            30 << (failures - PIN_FREE_TRIES),
+        ))
+    }
+}
+
+/// Why `name` cannot sign in now (`failures` in a row, the last at `failed_at`), if it cannot.
+fn locked_message(
+    name: &str,
+    failures: u32,
+    failed_at: Option<Millis>,
+    now: Millis,
+) -> Option<String> {
+    match pin_lock(failures) {
+        PinLock::Open => None,
+        PinLock::UntilUnlocked => Some(format!(
+            "{name} is locked after {failures} wrong PINs: a manager must unlock them"
+        )),
+        PinLock::For(d) => {
+            // A clock set back keeps it shut until the clock passes the lock again (a manager
+            // can unlock sooner); the wait shown never exceeds the lock's length.
+            let until = failed_at.unwrap_or(now) + d.as_millis() as Millis;
+            (now < until).then(|| {
+                format!(
+                    "too many wrong PINs for {name}: try again in {} s",
+                    ((until - now + 999) / 1000).min(d.as_secs() as Millis)
+                )
+            })
+        }
+    }
+}
 
 /// A PIN is 4 to 8 digits.
 fn check_pin(pin: &str) -> Result<&str> {
@@ -265,24 +321,50 @@ impl Store {
     pub fn set_pin(&mut self, name: &str, pin: &str) -> Result<()> {
         let c = self.cashier(name)?;
         let hash = hash_pin(pin)?;
+        // A new PIN is also an unlock.
         self.conn.execute(
-            "UPDATE cashiers SET pin_hash = ?1 WHERE id = ?2",
+            "UPDATE cashiers SET pin_hash = ?1, pin_failures = 0, pin_failed_at = NULL WHERE id = ?2",
             params![hash, c.id],
         )?;
         Ok(())
     }
 
+    /// A manager lets a locked-out cashier try their PIN again.
+    pub fn unlock_pin(&mut self, name: &str) -> Result<Cashier> {
+        let c = self.cashier(name)?;
+        self.conn.execute(
+            "UPDATE cashiers SET pin_failures = 0, pin_failed_at = NULL WHERE id = ?1",
+            [c.id],
+        )?;
+        self.cashier(name)
+    }
+
     /// Checks a cashier's PIN. Unknown names, inactive cashiers, cashiers without a PIN and
-    /// wrong PINs are all refused with `Error::Denied`.
+    /// wrong PINs are all refused with `Error::Denied`; after `PIN_FREE_TRIES` wrong PINs in a
+    /// row even the right one is refused with `Error::Locked` for a while (`pin_lock`). The
+    /// count is in the database, so neither a restart nor another process resets it.
     pub fn sign_in(&self, name: &str, pin: &str) -> Result<Cashier> {
+        self.sign_in_at(name, pin, crate::time::now_ms())
+    }
+
+    /// `sign_in` at the instant `now` (tests step the clock instead of sleeping).
+    pub fn sign_in_at(&self, name: &str, pin: &str, now: Millis) -> Result<Cashier> {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         let denied = || Error::Denied(format!("wrong name or PIN for {}", name.trim()));
-        let Some((c, hash)) = self
+        let Some((c, hash, failed_at)) = self
             .conn
             .query_row(
-                &format!("SELECT {CASHIER_COLS}, pin_hash FROM cashiers WHERE name = ?1"),
+                &format!(
+                    "SELECT {CASHIER_COLS}, pin_hash, pin_failed_at FROM cashiers WHERE name = ?1"
+                ),
                 [name.trim()],
-                |r| Ok((cashier_row(r)?, r.get::<_, Option<String>>(5)?)),
+                |r| {
+                    Ok((
+                        cashier_row(r)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<Millis>>(7)?,
+                    ))
+                },
             )
             .optional()?
         else {
@@ -294,10 +376,36 @@ impl Store {
                 c.name
             )));
         };
+        if let Some(m) = locked_message(&c.name, c.pin_failures, failed_at, now) {
+            return Err(Error::Locked(m));
+        }
         let parsed = PasswordHash::new(&hash).map_err(|_| denied())?;
-        argon2::Argon2::default()
+        if argon2::Argon2::default()
             .verify_password(pin.as_bytes(), &parsed)
-            .map_err(|_| denied())?;
-        Ok(c)
+            .is_err()
+        {
+            // Counted in the database before the answer: a crash or a second till cannot
+            // forget it. The increment is relative, so two processes both count.
+            let failures: u32 = self.conn.query_row(
+                "UPDATE cashiers SET pin_failures = pin_failures + 1, pin_failed_at = ?1 \
+                 WHERE id = ?2 RETURNING pin_failures",
+                params![now, c.id],
+                |r| r.get(0),
+            )?;
+            return Err(match locked_message(&c.name, failures, Some(now), now) {
+                Some(m) => Error::Locked(format!("wrong PIN; {m}")),
+                None => denied(),
+            });
+        }
+        if c.pin_failures > 0 {
+            self.conn.execute(
+                "UPDATE cashiers SET pin_failures = 0, pin_failed_at = NULL WHERE id = ?1",
+                [c.id],
+            )?;
+        }
+        Ok(Cashier {
+            pin_failures: 0,
+            ..c
+        })
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use c2b::IncomingPayment;
-pub use catalog::{Cashier, ImportSummary};
+pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock, pin_lock};
 pub use payments::{Applied, Attempt, PaymentEventRow, Verification};
 pub use reports::{CashierTotal, DayReport, ExportRow, ReceiptRow, TenderTotal, write_export_csv};
 
@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_c2b_inbox.sql"),
     include_str!("../../migrations/0003_follow_given_up.sql"),
+    include_str!("../../migrations/0004_pin_lockout.sql"),
 ];
 
 /// How long a write waits for another process's transaction before it fails as busy.

@@ -716,3 +716,76 @@ fn pins_are_hashed_checked_and_never_stored_plain() {
     s.add_cashier_with_pin("Baraka", "cashier", "5555").unwrap();
     assert_eq!(s.sign_in("baraka", "5555").unwrap().role, "cashier");
 }
+
+#[test]
+fn wrong_pins_lock_sign_in_for_longer_each_time_across_restarts_until_a_manager_unlocks() {
+    use crate::store::{PinLock, pin_lock};
+    use crate::time::Millis;
+    use std::time::Duration;
+    assert_eq!(pin_lock(4), PinLock::Open);
+    assert_eq!(pin_lock(5), PinLock::For(Duration::from_secs(30)));
+    assert_eq!(pin_lock(6), PinLock::For(Duration::from_secs(60)));
+    assert_eq!(pin_lock(9), PinLock::For(Duration::from_secs(480)));
+    assert_eq!(pin_lock(10), PinLock::UntilUnlocked);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("duka.db");
+    let mut s = Store::open(&path).unwrap();
+    s.add_cashier_with_pin("Amina", "cashier", "2580").unwrap();
+    s.add_cashier_with_pin("Baraka", "cashier", "1470").unwrap();
+    let t0: Millis = 1_800_000_000_000;
+    for i in 1..=4 {
+        let e = s.sign_in_at("Amina", "1111", t0 + i).unwrap_err();
+        assert_eq!(e.code(), "denied", "try {i}: {e}");
+    }
+    let e = s.sign_in_at("Amina", "1111", t0 + 5).unwrap_err();
+    assert_eq!(e.code(), "locked", "{e}");
+    assert!(e.to_string().contains("try again in 30 s"), "{e}");
+    assert_eq!(s.cashier("Amina").unwrap().pin_failures, 5);
+    // Another cashier is not affected.
+    s.sign_in_at("Baraka", "1470", t0 + 6).unwrap();
+
+    // A restart (a new connection to the same file) remembers; the right PIN waits too.
+    drop(s);
+    let mut s = Store::open(&path).unwrap();
+    let e = s.sign_in_at("Amina", "2580", t0 + 10_000).unwrap_err();
+    assert_eq!(e.code(), "locked", "{e}");
+    // After the wait, one more wrong PIN locks for twice as long.
+    let e = s.sign_in_at("Amina", "1111", t0 + 31_000).unwrap_err();
+    assert!(e.to_string().contains("try again in 60 s"), "{e}");
+    assert_eq!(
+        s.sign_in_at("Amina", "2580", t0 + 31_000 + 59_000)
+            .unwrap_err()
+            .code(),
+        "locked"
+    );
+    // Up to the hard lock: no waiting opens it.
+    let mut at = t0 + 31_000;
+    for f in 7..=10 {
+        at += 3_600_000;
+        let _ = s.sign_in_at("Amina", "1111", at).unwrap_err();
+        assert_eq!(s.cashier("Amina").unwrap().pin_failures, f);
+    }
+    let e = s
+        .sign_in_at("Amina", "2580", at + 86_400_000 * 30)
+        .unwrap_err();
+    assert!(e.to_string().contains("a manager must unlock"), "{e}");
+    s.unlock_pin("amina").unwrap();
+    let c = s.sign_in_at("Amina", "2580", at + 1).unwrap();
+    assert_eq!(c.pin_failures, 0);
+
+    // A right PIN before the lock starts the count again.
+    for i in 0..4 {
+        let _ = s.sign_in_at("Amina", "9999", at + 10 + i).unwrap_err();
+    }
+    s.sign_in_at("Amina", "2580", at + 20).unwrap();
+    assert_eq!(s.cashier("Amina").unwrap().pin_failures, 0);
+    let e = s.sign_in_at("Amina", "9999", at + 21).unwrap_err();
+    assert_eq!(e.code(), "denied", "{e}");
+    // A new PIN set by a manager also unlocks.
+    for i in 0..9 {
+        let _ = s.sign_in_at("Amina", "9999", at + 100 + i);
+    }
+    s.set_pin("Amina", "3691").unwrap();
+    s.sign_in_at("Amina", "3691", at + 200).unwrap();
+}
