@@ -198,6 +198,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::reports::day_report,
         commands::reports::export_csv,
         commands::reports::problem_attempts,
+        commands::reports::lost_claims,
         commands::settings::get_settings,
         commands::settings::save_settings,
         commands::settings::test_connection,

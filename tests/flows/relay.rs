@@ -380,7 +380,12 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
     let s = r1
         .engine
         .store()
-        .attach_incoming("UKN7777777", sale, "Wanjiku")
+        .attach_incoming(
+            "UKN7777777",
+            sale,
+            "Wanjiku",
+            duka_core::store::Claim::Local,
+        )
         .unwrap();
     assert_eq!(s.status, duka_core::sale::SaleStatus::Paid);
     assert!(r1.engine.store().inbox(10).unwrap().is_empty());

@@ -576,3 +576,297 @@ async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoke
     .await;
     c_new.stop();
 }
+
+/// #2: one C2B payment (and one typed code) pays one sale in the whole shop. Two tills of one
+/// shop see the same confirmation; the first to attach it wins at the relay, the other is
+/// refused naming the till and sale that have it, and learns it even before trying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
+    use duka_core::relay::with_claim;
+    use duka_core::store::Claim;
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let back = relay.pair("Mama Mboga", "Back");
+    let r1 = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
+    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
+    eventually("both connected", || {
+        c1.status().connected && c2.status().connected
+    })
+    .await;
+    assert_eq!(
+        confirm_c2b(&relay, &front.shop, "UKN7777777").await["ResultDesc"],
+        "Success"
+    );
+    for r in [&r1, &r2] {
+        eventually("in both inboxes", || {
+            r.engine.store().inbox(10).unwrap().len() == 1
+        })
+        .await;
+    }
+    let mut events2 = r2.engine.subscribe();
+    let (sale1, sale2) = (r1.sale(150), r2.sale(150));
+    let attach = |sale: i64| {
+        move |s: &mut duka_core::Store, claim: Claim| {
+            s.attach_incoming("UKN7777777", sale, "Wanjiku", claim)
+        }
+    };
+    let amount = duka_core::Money::from_shillings(150).unwrap();
+    let paid = with_claim(
+        &r1.engine,
+        Some(&c1),
+        "UKN7777777",
+        sale1,
+        amount,
+        attach(sale1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(paid.status, SaleStatus::Paid);
+    // The other till is told, and shows the payment as taken.
+    event(
+        &mut events2,
+        "the back till learns the receipt is taken",
+        |e| matches!(e, CoreEvent::ReceiptTaken { receipt, .. } if receipt == "UKN7777777"),
+    )
+    .await;
+    let inbox = r2.engine.store().inbox(10).unwrap();
+    let taken = inbox[0].taken_by.clone().expect("shown as taken");
+    assert_eq!(
+        (taken.till_name.as_str(), taken.sale.clone()),
+        ("Front", sale1.to_string())
+    );
+    let e = with_claim(
+        &r2.engine,
+        Some(&c2),
+        "UKN7777777",
+        sale2,
+        amount,
+        attach(sale2),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("till Front for its sale {sale1}")),
+        "{e}"
+    );
+    assert_eq!(
+        r2.engine.store().sale(sale2).unwrap().status,
+        SaleStatus::Open
+    );
+
+    // Even a till that never saw the notice (its local check passes) is refused by the relay.
+    let code = "QKM0FXE6RK";
+    let pay = |sale: i64| {
+        move |s: &mut duka_core::Store, claim: Claim| {
+            s.pay_mpesa_code(sale, code, None, "Wanjiku", claim)
+        }
+    };
+    let (sale3, sale4) = (r2.sale(150), r1.sale(150));
+    with_claim(&r2.engine, Some(&c2), code, sale3, amount, pay(sale3))
+        .await
+        .unwrap();
+    let e = with_claim(&r1.engine, Some(&c1), code, sale4, amount, pay(sale4))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("till Back for its sale {sale3}")),
+        "{e}"
+    );
+    // Asking again is idempotent for the till that has it.
+    let seen = std::sync::Mutex::new(Vec::new());
+    with_claim(
+        &r2.engine,
+        Some(&c2),
+        code,
+        sale3,
+        amount,
+        |s: &mut duka_core::Store, c| {
+            seen.lock().unwrap().push(c);
+            s.sale(sale3)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![Claim::Check, Claim::Won]);
+    assert_eq!(
+        r1.engine.store().sale(sale4).unwrap().status,
+        SaleStatus::Open
+    );
+    c1.stop();
+    c2.stop();
+}
+
+/// #2, offline: a till that cannot reach the relay attaches provisionally; when it connects
+/// the claim goes, and a race it lost is flagged and stops counting (never counted twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_attached_offline_that_lost_the_race_is_flagged_not_counted_twice() {
+    use duka_core::relay::with_claim;
+    use duka_core::store::Claim;
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let back = relay.pair("Mama Mboga", "Back");
+    let r1 = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
+    eventually("front connected", || c1.status().connected).await;
+    // The back till's network is down: its relay is unreachable.
+    let unreachable = duka_relay_proto::Pairing {
+        url: format!("http://127.0.0.1:{}", relay::free_port()),
+        ..back.clone()
+    };
+    let offline = duka_core::relay::spawn(r2.engine.clone(), unreachable);
+    let code = "SFT4M2N8PQ";
+    let amount = duka_core::Money::from_shillings(150).unwrap();
+    let pay = |sale: i64| {
+        move |s: &mut duka_core::Store, claim: Claim| {
+            s.pay_mpesa_code(sale, code, None, "Wanjiku", claim)
+        }
+    };
+    let (front_sale, back_sale, other_back_sale) = (r1.sale(150), r2.sale(150), r2.sale(60));
+    // Back attaches first, but offline: provisionally (the sale is paid for now).
+    let s = with_claim(
+        &r2.engine,
+        Some(&offline),
+        code,
+        back_sale,
+        amount,
+        pay(back_sale),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.status, SaleStatus::Paid);
+    assert_eq!(r2.engine.store().pending_claims().unwrap().len(), 1);
+    // A provisional code that nobody else claims stays the back till's.
+    let own = "TGU5N3P9QR";
+    with_claim(
+        &r2.engine,
+        Some(&offline),
+        own,
+        other_back_sale,
+        duka_core::Money::from_shillings(60).unwrap(),
+        |s: &mut duka_core::Store, c| s.pay_mpesa_code(other_back_sale, own, None, "Wanjiku", c),
+    )
+    .await
+    .unwrap();
+    // Front is online and claims the same code: it wins at the relay.
+    with_claim(
+        &r1.engine,
+        Some(&c1),
+        code,
+        front_sale,
+        amount,
+        pay(front_sale),
+    )
+    .await
+    .unwrap();
+    offline.stop();
+
+    // Back's network returns: its claims go, the lost race is flagged for the manager.
+    let mut events = r2.engine.subscribe();
+    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
+    let lost = event(&mut events, "the lost race is flagged", |e| {
+        matches!(e, CoreEvent::ClaimLost { .. })
+    })
+    .await;
+    let CoreEvent::ClaimLost { claim } = lost else {
+        unreachable!()
+    };
+    assert_eq!((claim.receipt.as_str(), claim.sale_id), (code, back_sale));
+    assert_eq!(claim.winner.till_name, "Front");
+    assert_eq!(claim.winner.sale, front_sale.to_string());
+    eventually("no claim left to send", || {
+        r2.engine.store().pending_claims().unwrap().is_empty()
+    })
+    .await;
+    // Not counted twice: the back sale is due again, the code does not count in its day, the
+    // manager's list has it; the other provisional code was won and stays.
+    let s = r2.engine.store().sale(back_sale).unwrap();
+    assert_ne!(s.status, SaleStatus::Paid);
+    assert_eq!(s.due, duka_core::Money::from_shillings(150).unwrap());
+    assert_eq!(r2.engine.store().lost_claims().unwrap().len(), 1);
+    assert_eq!(
+        r2.engine.store().sale(other_back_sale).unwrap().status,
+        SaleStatus::Paid
+    );
+    let day = r2
+        .engine
+        .store()
+        .day_report(duka_core::time::today())
+        .unwrap();
+    let receipts: Vec<String> = day
+        .mpesa_receipts
+        .iter()
+        .filter_map(|m| m.receipt.clone())
+        .collect();
+    assert!(!receipts.contains(&code.to_string()), "{receipts:?}");
+    assert_eq!(
+        r1.engine.store().sale(front_sale).unwrap().status,
+        SaleStatus::Paid
+    );
+    // And the back till now refuses the code outright.
+    let e = r2
+        .engine
+        .store()
+        .pay_mpesa_code(other_back_sale, code, None, "Wanjiku", Claim::Local)
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    c1.stop();
+    c2.stop();
+}
+
+/// #2: claims are protocol 3; a till that speaks 2 would attach receipts without claiming
+/// them, so the relay refuses it with a message saying to update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_speaking_the_protocol_before_claims_is_refused_with_a_clear_message() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let relay = relay::start().await;
+    let p = relay.pair("Mama Mboga", "Old");
+    let (mut ws, _) = tokio_tungstenite::connect_async(duka_core::relay::ws_url(&relay.url))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("no challenge")
+    };
+    let nonce = serde_json::from_str::<Value>(&t).unwrap()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mac = duka_relay_proto::sign(&p.key_bytes(), &duka_relay_proto::ws_message(&nonce));
+    let hello = json!({"type": "hello", "till": p.till, "mac": mac, "proto": 2, "resume_after": 0});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("no answer")
+    };
+    let err: Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["code"], "till_outdated");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("update Duka on this till"),
+        "{err}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Safaricom's public sandbox passkey for shortcode 174379 (`shared/daraja.md` §9).
+/// Safaricom's public sandbox passkey for shortcode 174379 (Daraja's published sandbox values).
 pub const SANDBOX_PASSKEY: &str =
     "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 
@@ -34,7 +34,7 @@ pub struct SimConfig {
     /// Longest `TransactionDesc` accepted (docs: 13).
     pub max_transaction_desc: usize,
     /// Refuse STK `CallBackURL`s containing "mpesa", "safaricom", "query", … The evidence
-    /// conflicts (`shared/daraja.md` §9: a first-hand 2026 run had "mpesa" in the path
+    /// conflicts (the Daraja evidence: a first-hand 2026 run had "mpesa" in the path
     /// accepted), so this is off by default; C2B URL registration always refuses them.
     pub stk_callback_banned_words: bool,
     pub faults: Faults,

@@ -1,4 +1,4 @@
-//! STK ResultCodes (`shared/daraja.md` §6): what each means for a payment, and what the
+//! STK ResultCodes (Daraja's documented and observed codes): what each means for a payment, and what the
 //! cashier is told, in English and Swahili.
 
 /// What a code means for the payment.

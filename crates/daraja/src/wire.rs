@@ -1,4 +1,4 @@
-//! Daraja's JSON bodies, as they are on the wire (`shared/daraja.md`). Parsing is lenient where
+//! Daraja's JSON bodies, as they are on the wire. Parsing is lenient where
 //! Daraja is inconsistent: codes and amounts arrive as numbers or strings, optional blocks go
 //! missing, items are read by name. Nothing here panics on any input.
 

@@ -60,8 +60,66 @@ impl Running {
         self.sim.as_ref()
     }
 
+    /// The relay client, when this till is paired.
+    pub fn relay(&self) -> Option<&duka_core::relay::RelayClient> {
+        self.relay.as_ref()
+    }
+
     pub fn relay_status(&self) -> Option<duka_core::relay::RelayStatus> {
         self.relay.as_ref().map(|r| r.status())
+    }
+
+    /// Runs `write` with the shop-wide claim on `receipt` settled first
+    /// (`duka_core::relay::with_claim`).
+    pub async fn with_claim<T>(
+        &self,
+        receipt: &str,
+        sale: i64,
+        amount: duka_core::Money,
+        write: impl Fn(&mut Store, duka_core::store::Claim) -> duka_core::Result<T>,
+    ) -> Result<T> {
+        Ok(duka_core::relay::with_claim(
+            &self.engine,
+            self.relay.as_ref(),
+            receipt,
+            sale,
+            amount,
+            write,
+        )
+        .await?)
+    }
+
+    /// A code typed from the customer's SMS, claimed shop-wide (`with_claim`).
+    pub async fn pay_mpesa_code(
+        &self,
+        sale_id: i64,
+        code: &str,
+        amount: Option<duka_core::Money>,
+        cashier: &str,
+    ) -> Result<duka_core::sale::Sale> {
+        let receipt = duka_core::sale::parse_receipt(code)?;
+        let claimed = match amount {
+            Some(a) => a,
+            None => self.engine.store().sale(sale_id)?.due,
+        };
+        self.with_claim(&receipt, sale_id, claimed, |store, claim| {
+            store.pay_mpesa_code(sale_id, &receipt, amount, cashier, claim)
+        })
+        .await
+    }
+
+    /// An incoming (C2B) payment attached to a sale, claimed shop-wide (`with_claim`).
+    pub async fn attach_incoming(
+        &self,
+        trans_id: &str,
+        sale_id: i64,
+        cashier: &str,
+    ) -> Result<duka_core::sale::Sale> {
+        let p = self.engine.store().incoming(trans_id.trim())?;
+        self.with_claim(&p.trans_id, sale_id, p.amount, |store, claim| {
+            store.attach_incoming(&p.trans_id, sale_id, cashier, claim)
+        })
+        .await
     }
 
     pub fn stop(&self) {

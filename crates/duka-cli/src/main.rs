@@ -601,12 +601,11 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     });
                 }
                 Some(InboxCmd::Attach { trans_id, sale }) => {
-                    let cashier = ctx.cashier.clone();
-                    let s = ctx.store.attach_incoming(
-                        &trans_id.to_ascii_uppercase(),
-                        *sale,
-                        &cashier,
-                    )?;
+                    let op = ReceiptOp::Attach {
+                        trans_id: trans_id.to_ascii_uppercase(),
+                        sale: *sale,
+                    };
+                    let s = use_receipt(&cli, &mut ctx, op)?;
                     render::print(ctx.json, &s, || render::sale(&s));
                 }
             }
@@ -938,6 +937,57 @@ pub fn invalid(
     .into()
 }
 
+/// A command that uses an M-Pesa receipt.
+enum ReceiptOp {
+    /// A code typed from the customer's SMS.
+    Code {
+        sale: i64,
+        code: String,
+        amount: Option<Money>,
+    },
+    /// An incoming (C2B) payment.
+    Attach { trans_id: String, sale: i64 },
+}
+
+/// Uses a receipt for a sale. A till paired with a relay claims it shop-wide first, on a
+/// running till that waits a few seconds for the connection (without an answer it attaches
+/// provisionally, and the claim goes the next time the till is connected).
+fn use_receipt(cli: &Cli, ctx: &mut Ctx, op: ReceiptOp) -> anyhow::Result<duka_core::sale::Sale> {
+    use duka_core::store::Claim;
+    let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
+    if duka_app::relay_pairing(&ctx.store, secrets.as_ref())?.is_none() {
+        let cashier = ctx.cashier.clone();
+        return Ok(match op {
+            ReceiptOp::Code { sale, code, amount } => {
+                ctx.store
+                    .pay_mpesa_code(sale, &code, amount, &cashier, Claim::Local)?
+            }
+            ReceiptOp::Attach { trans_id, sale } => {
+                ctx.store
+                    .attach_incoming(&trans_id, sale, &cashier, Claim::Local)?
+            }
+        });
+    }
+    let store = Store::open(ctx.store.path())?;
+    let rt = pay::runtime()?;
+    rt.block_on(async {
+        let run = pay::start(store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
+        if let Some(relay) = run.relay() {
+            relay.wait_connected(duka_core::relay::CLAIM_WAIT).await;
+        }
+        let out = match op {
+            ReceiptOp::Code { sale, code, amount } => {
+                run.pay_mpesa_code(sale, &code, amount, &ctx.cashier).await
+            }
+            ReceiptOp::Attach { trans_id, sale } => {
+                run.attach_incoming(&trans_id, sale, &ctx.cashier).await
+            }
+        };
+        run.stop();
+        Ok(out?)
+    })
+}
+
 /// Creates the data directory and database, and a first cashier (a manager) if none exists.
 fn init(data_dir: &Path, till: config::Till, owner: &str) -> anyhow::Result<()> {
     let db = till.db_path(data_dir);
@@ -965,7 +1015,12 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
             let mut s = ctx.store.create_sale(&ctx.cashier, &new_lines)?;
             let mut change = None;
             if let Some(code) = mpesa_code {
-                s = ctx.store.pay_mpesa_code(s.id, code, None, &ctx.cashier)?;
+                let op = ReceiptOp::Code {
+                    sale: s.id,
+                    code: code.clone(),
+                    amount: None,
+                };
+                s = use_receipt(cli, &mut ctx, op)?;
             }
             if let Some(cash) = cash {
                 let (sale, ch) =
@@ -1006,7 +1061,12 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
                     .as_deref()
                     .map(|a| Money::parse_field(a, "amount"))
                     .transpose()?;
-                ctx.store.pay_mpesa_code(*id, code, amount, &ctx.cashier)?
+                let op = ReceiptOp::Code {
+                    sale: *id,
+                    code: code.clone(),
+                    amount,
+                };
+                use_receipt(cli, &mut ctx, op)?
             } else {
                 let cash = cash.as_deref().context("cash: expected an amount")?;
                 let (s, change) =
@@ -1061,7 +1121,13 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
         ctx.store
             .pay_cash(s1.id, Money::from_shillings(500)?, &who)?;
         let s2 = ctx.store.create_sale(&who, &b)?;
-        ctx.store.pay_mpesa_code(s2.id, "QKM0FXE6RK", None, &who)?;
+        ctx.store.pay_mpesa_code(
+            s2.id,
+            "QKM0FXE6RK",
+            None,
+            &who,
+            duka_core::store::Claim::Local,
+        )?;
     }
     // An M-Pesa sale every run: daraja-sim runs in-process, its customer 0700 000 000 pays
     // after 2 seconds, and its callback brings the receipt.

@@ -96,7 +96,7 @@ pub enum CodeClass {
 }
 
 /// Classifies an STK ResultCode (callback or query) with the table of `daraja::codes`
-/// (`shared/daraja.md` §6), plus the cashier's own "never reached the phone".
+/// (Daraja's documented and observed codes), plus the cashier's own "never reached the phone".
 pub fn classify(code: &str) -> CodeClass {
     use daraja::codes::Class;
     if code.trim() == NOT_REACHED {

@@ -361,8 +361,14 @@ mod tests {
             ("Crème brûlée", 80, 1),
         ];
         receipt(&items, |s, id| {
-            s.pay_mpesa_code(id, "qkm0fxe6rk", Some(m(350)), "Wanjiku")
-                .unwrap();
+            s.pay_mpesa_code(
+                id,
+                "qkm0fxe6rk",
+                Some(m(350)),
+                "Wanjiku",
+                crate::store::Claim::Local,
+            )
+            .unwrap();
             assert_eq!(s.pay_cash(id, m(1_500), "Wanjiku").unwrap().1, m(500));
         })
     }

@@ -89,9 +89,62 @@ pub struct RelayStatus {
 pub struct RelayClient {
     status: Arc<Mutex<RelayStatus>>,
     stop: tokio::sync::watch::Sender<bool>,
+    claims: tokio::sync::mpsc::UnboundedSender<ClaimRequest>,
+    connected: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How long a till waits for the relay to answer a claim before attaching provisionally.
+pub const CLAIM_WAIT: Duration = Duration::from_secs(3);
+
+/// The relay's word on a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimAnswer {
+    /// The receipt is this till's, for the sale claimed.
+    Won,
+    /// Another till of the shop has it.
+    Taken(crate::store::TakenBy),
+    /// No answer (not connected, or not within `CLAIM_WAIT`): attach provisionally.
+    NoAnswer,
+}
+
+struct ClaimRequest {
+    key: String,
+    sale: i64,
+    amount: crate::Money,
+    reply: tokio::sync::oneshot::Sender<ClaimAnswer>,
 }
 
 impl RelayClient {
+    /// Waits until the relay session is up, at most `timeout` (a one-shot CLI command that
+    /// has just started the client). Whether it is.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut rx = self.connected.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Asks the relay for receipt `key` (normalised) for `sale`; waits at most `CLAIM_WAIT`.
+    pub async fn claim(&self, key: &str, sale: i64, amount: crate::Money) -> ClaimAnswer {
+        if !self.status().connected {
+            return ClaimAnswer::NoAnswer;
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let req = ClaimRequest {
+            key: key.to_string(),
+            sale,
+            amount,
+            reply,
+        };
+        if self.claims.send(req).is_err() {
+            return ClaimAnswer::NoAnswer;
+        }
+        match tokio::time::timeout(CLAIM_WAIT, rx).await {
+            Ok(Ok(a)) => a,
+            _ => ClaimAnswer::NoAnswer,
+        }
+    }
+
     pub fn status(&self) -> RelayStatus {
         self.status
             .lock()
@@ -102,6 +155,39 @@ impl RelayClient {
     pub fn stop(&self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// Runs `write` with the shop-wide claim on `receipt` for `sale` settled first. No relay:
+/// `Claim::Local`. Paired: everything is checked first (`Claim::Check`, nothing written), then
+/// the relay decides — won, the write is final; taken, it is refused naming the till and sale
+/// that have it; no answer, it is written provisionally and the claim goes when the relay is
+/// back (a lost race is then flagged: `CoreEvent::ClaimLost`).
+pub async fn with_claim<T>(
+    engine: &Engine,
+    relay: Option<&RelayClient>,
+    receipt: &str,
+    sale: i64,
+    amount: crate::Money,
+    write: impl Fn(&mut crate::store::Store, crate::store::Claim) -> crate::Result<T>,
+) -> crate::Result<T> {
+    use crate::store::Claim;
+    let Some(relay) = relay else {
+        return write(&mut engine.store(), Claim::Local);
+    };
+    write(&mut engine.store(), Claim::Check)?;
+    let claim = match relay.claim(receipt, sale, amount).await {
+        ClaimAnswer::Won => Claim::Won,
+        ClaimAnswer::NoAnswer => Claim::Provisional,
+        ClaimAnswer::Taken(by) => {
+            // Usually recorded already (with the answer); the check below refuses naming it.
+            let mut store = engine.store();
+            if store.taken_elsewhere(receipt)?.is_none() {
+                store.learn_taken(receipt, &by)?;
+            }
+            return write(&mut store, Claim::Check);
+        }
+    };
+    write(&mut engine.store(), claim)
 }
 
 /// `https://relay.example.com` → `wss://relay.example.com/v1/ws`.
@@ -122,9 +208,28 @@ pub fn spawn(engine: Engine, pairing: Pairing) -> RelayClient {
 pub fn spawn_with(engine: Engine, pairing: Pairing, opts: RelayOptions) -> RelayClient {
     let status = Arc::new(Mutex::new(RelayStatus::default()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(run(engine, pairing, opts, status.clone(), stopped));
-    RelayClient { status, stop }
+    let (claims, claims_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (up, connected) = tokio::sync::watch::channel(false);
+    let links = Links {
+        status: status.clone(),
+        up,
+    };
+    tokio::spawn(run(engine, pairing, opts, links, stopped, claims_rx));
+    RelayClient {
+        status,
+        stop,
+        claims,
+        connected,
+    }
 }
+
+/// What the client's task shares with its handle.
+struct Links {
+    status: Arc<Mutex<RelayStatus>>,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+type Claims = tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>;
 
 fn set(status: &Mutex<RelayStatus>, engine: &Engine, f: impl FnOnce(&mut RelayStatus)) {
     let snapshot = {
@@ -139,15 +244,18 @@ async fn run(
     engine: Engine,
     pairing: Pairing,
     opts: RelayOptions,
-    status: Arc<Mutex<RelayStatus>>,
+    links: Links,
     mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut claims: Claims,
 ) {
+    let status = links.status.clone();
     let mut failures: u32 = 0;
     loop {
         let outcome = tokio::select! {
-            r = session(&engine, &pairing, &opts, &status) => r,
+            r = session(&engine, &pairing, &opts, &links, &mut claims) => r,
             _ = stopped.changed() => return,
         };
+        links.up.send_replace(false);
         match outcome {
             Ok(()) => failures = 0,
             Err(e) => {
@@ -161,9 +269,17 @@ async fn run(
         let base = Duration::from_millis(250u64.saturating_mul(1 << failures.min(7)))
             .min(Duration::from_secs(30));
         let jitter = rand::random::<f64>() * 0.5 + 0.5;
-        tokio::select! {
-            _ = tokio::time::sleep(base.mul_f64(jitter)) => {}
-            _ = stopped.changed() => return,
+        let wake = tokio::time::Instant::now() + base.mul_f64(jitter);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                _ = stopped.changed() => return,
+                // Not connected: a claim gets no answer now (the till attaches provisionally
+                // and the claim goes when the connection is back).
+                Some(req) = claims.recv() => {
+                    let _ = req.reply.send(ClaimAnswer::NoAnswer);
+                }
+            }
         }
     }
 }
@@ -172,8 +288,10 @@ async fn session(
     engine: &Engine,
     pairing: &Pairing,
     opts: &RelayOptions,
-    status: &Mutex<RelayStatus>,
+    links: &Links,
+    claims: &mut Claims,
 ) -> Result<(), String> {
+    let status = &*links.status;
     let dead_after = opts.keepalive * 3;
     let (ws, _) = tokio::time::timeout(
         dead_after,
@@ -268,11 +386,44 @@ async fn session(
         s.backlog = last_seq.saturating_sub(mark.seq);
         s.last_error = None;
     });
+    // Claims made while the relay was out of reach (attached provisionally) go first.
+    let pending = engine.store().pending_claims().map_err(|e| e.to_string())?;
+    for c in pending {
+        let frame = FromTill::Claim {
+            id: format!("p{}", c.sale_id),
+            key: c.receipt,
+            sale: c.sale_id.to_string(),
+            amount_cents: Some(c.amount.cents()),
+        };
+        sink.send(send(frame))
+            .await
+            .map_err(|e| format!("claim: {e}"))?;
+    }
+    links.up.send_replace(true);
+    let mut waiting: std::collections::HashMap<String, tokio::sync::oneshot::Sender<ClaimAnswer>> =
+        std::collections::HashMap::new();
+    let mut next_claim: u64 = 0;
     let mut ping = tokio::time::interval(opts.keepalive);
     ping.tick().await;
     let mut alive_until = tokio::time::Instant::now() + dead_after;
     loop {
         let frame = tokio::select! {
+            Some(req) = claims.recv() => {
+                next_claim += 1;
+                let id = format!("c{next_claim}");
+                let frame = FromTill::Claim {
+                    id: id.clone(),
+                    key: req.key,
+                    sale: req.sale.to_string(),
+                    amount_cents: Some(req.amount.cents()),
+                };
+                waiting.retain(|_, w| !w.is_closed());
+                waiting.insert(id, req.reply);
+                sink.send(send(frame))
+                    .await
+                    .map_err(|e| format!("claim: {e}"))?;
+                continue;
+            }
             f = stream.next() => {
                 alive_until = tokio::time::Instant::now() + dead_after;
                 f
@@ -324,6 +475,40 @@ async fn session(
                     .await
                     .map_err(|e| format!("validation: {e}"))?;
             }
+            Some(ToTill::ClaimResult {
+                id,
+                key,
+                won,
+                till,
+                till_name,
+                sale,
+            }) => {
+                let owner = crate::store::TakenBy {
+                    till,
+                    till_name,
+                    sale,
+                };
+                // Committed before anyone is told: a provisional tender becomes final, or
+                // stops counting and is flagged.
+                let lost = engine
+                    .store()
+                    .decide_claim(&key, won, &owner)
+                    .map_err(|e| format!("committing a claim result: {e}"))?;
+                if let Some(claim) = lost {
+                    tracing::warn!(
+                        sale = claim.sale_id,
+                        "a receipt attached offline was another till's first: flagged for the manager"
+                    );
+                    engine.publish(CoreEvent::ClaimLost { claim });
+                }
+                if let Some(w) = waiting.remove(&id) {
+                    let _ = w.send(if won {
+                        ClaimAnswer::Won
+                    } else {
+                        ClaimAnswer::Taken(owner)
+                    });
+                }
+            }
             Some(ToTill::Error { code, message }) => {
                 return Err(format!("relay error ({code}): {message}"));
             }
@@ -343,6 +528,23 @@ fn apply(engine: &Engine, kind: Kind, attempt: Option<&str>, body: &str) -> Resu
         Kind::Status => engine
             .apply_status_result(body.as_bytes(), attempt)
             .map(|_| ()),
+        Kind::Claimed => match serde_json::from_str::<duka_relay_proto::Claimed>(body) {
+            Ok(c) => crate::sale::parse_receipt(&c.key).and_then(|receipt| {
+                let by = crate::store::TakenBy {
+                    till: c.till,
+                    till_name: c.till_name,
+                    sale: c.sale,
+                };
+                engine.store().learn_taken(&receipt, &by)?;
+                engine.publish(CoreEvent::ReceiptTaken { receipt, by });
+                Ok(())
+            }),
+            Err(e) => Err(Error::invalid(
+                "claimed",
+                "the relay's claimed notice",
+                e.to_string(),
+            )),
+        },
         Kind::C2bConfirm => match daraja::wire::parse_c2b(body.as_bytes()) {
             Ok(p) => engine.record_incoming(&p, body).map(|_| ()),
             Err(e) => Err(Error::invalid(

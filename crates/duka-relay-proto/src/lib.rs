@@ -24,6 +24,16 @@
 //! "till_outdated"}`. C2B validation: relay → `Validate{id, body}`, till →
 //! `Validation{id, result_code, result_desc}` (within Daraja's 8 s). The till pings; a
 //! connection with nothing read for a while is dead (see the till's relay client).
+//!
+//! ## Shop-wide claims (protocol 3)
+//! An M-Pesa receipt (a C2B TransID, a code typed from the SMS) pays one sale in the whole
+//! shop. Before a till attaches one it sends `Claim{id, key, sale, amount_cents}`; the relay
+//! commits the first claim of `(shop, key)` and only then answers `ClaimResult{id, key, won,
+//! till, till_name, sale}` (the winner's till and sale; a till's own earlier claim is its own
+//! and moves to the new sale). A new claim is also stored as a `claimed` message (body
+//! `Claimed`) for every other till of the shop, so each learns the receipt is taken. A till
+//! that could not reach the relay attaches provisionally and sends the claim when it connects;
+//! a lost race comes back as `won: false`.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -53,7 +63,28 @@ pub fn verify(key: &[u8], message: &str, sig: &str) -> bool {
 }
 
 /// What the websocket speaks; a till that says less is refused with a clear message.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
+
+/// A claim key: an M-Pesa receipt as the till normalised it (1–32 of `A-Z`, `0-9`).
+pub fn is_claim_key(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+/// A till's sale id in a claim: 1–20 ASCII digits.
+pub fn is_claim_sale(s: &str) -> bool {
+    (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The body of a `claimed` message: another till of the shop took this receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claimed {
+    pub key: String,
+    pub till: String,
+    pub till_name: String,
+    pub sale: String,
+}
 
 /// How long a callback or result URL is accepted after it was made: Daraja calls back within
 /// seconds or minutes of a push, so a day covers every retry and late delivery.
@@ -211,6 +242,8 @@ pub enum Kind {
     Status,
     /// A C2B confirmation (fanned out to every till of the shop).
     C2bConfirm,
+    /// Another till of the shop claimed a receipt (body: `Claimed`).
+    Claimed,
 }
 
 impl Kind {
@@ -219,6 +252,7 @@ impl Kind {
             Kind::Stk => "stk",
             Kind::Status => "status",
             Kind::C2bConfirm => "c2b_confirm",
+            Kind::Claimed => "claimed",
         }
     }
     pub fn parse(s: &str) -> Option<Kind> {
@@ -226,6 +260,7 @@ impl Kind {
             "stk" => Kind::Stk,
             "status" => Kind::Status,
             "c2b_confirm" => Kind::C2bConfirm,
+            "claimed" => Kind::Claimed,
             _ => return None,
         })
     }
@@ -255,6 +290,17 @@ pub enum ToTill {
         id: String,
         body: String,
     },
+    /// The relay's answer to `FromTill::Claim`, sent after its commit.
+    ClaimResult {
+        id: String,
+        key: String,
+        /// The claim is this till's (now for `sale`).
+        won: bool,
+        /// The till and sale the receipt belongs to.
+        till: String,
+        till_name: String,
+        sale: String,
+    },
     Error {
         code: String,
         message: String,
@@ -283,6 +329,14 @@ pub enum FromTill {
         id: String,
         result_code: String,
         result_desc: String,
+    },
+    /// This till wants receipt `key` for its sale `sale` (see "Shop-wide claims").
+    Claim {
+        id: String,
+        key: String,
+        sale: String,
+        #[serde(default)]
+        amount_cents: Option<i64>,
     },
 }
 

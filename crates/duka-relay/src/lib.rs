@@ -671,6 +671,13 @@ async fn session(app: App, socket: WebSocket) {
                             let _ = tx.send((result_code, result_desc));
                         }
                     }
+                    Ok(FromTill::Claim { id, key, sale, amount_cents }) => {
+                        if let Some(answer) = claim(&app, &t, id, key, sale, amount_cents).await
+                            && !send(&mut sink, &answer).await
+                        {
+                            ok = false;
+                        }
+                    }
                     _ => app.metrics.reject("ws_bad_frame"),
                 },
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -716,6 +723,53 @@ async fn session(app: App, socket: WebSocket) {
         sessions.remove(&t.id);
     }
     app.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A till's claim on a receipt: committed (first claim wins) before the answer, and the shop's
+/// other tills told. `None` (no answer: the till attaches provisionally and asks again later)
+/// for a malformed claim or a store failure.
+async fn claim(
+    app: &Relay,
+    t: &store::Till,
+    id: String,
+    key: String,
+    sale: String,
+    amount_cents: Option<i64>,
+) -> Option<ToTill> {
+    if !duka_relay_proto::is_claim_key(&key)
+        || !duka_relay_proto::is_claim_sale(&sale)
+        || id.len() > 64
+        || amount_cents.is_some_and(|a| a < 0)
+    {
+        app.metrics.reject("ws_bad_claim");
+        return None;
+    }
+    match app
+        .store
+        .claim(&t.shop_id, &key, &t.id, &sale, amount_cents)
+        .await
+    {
+        Ok(outcome) => {
+            app.metrics.claims.fetch_add(1, Ordering::Relaxed);
+            if !outcome.won {
+                app.metrics.claims_lost.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(till = %t.id, owner = %outcome.till, "a receipt claimed by another till first");
+            }
+            app.notify(outcome.notices);
+            Some(ToTill::ClaimResult {
+                id,
+                key,
+                won: outcome.won,
+                till: outcome.till,
+                till_name: outcome.till_name,
+                sale: outcome.sale,
+            })
+        }
+        Err(e) => {
+            tracing::error!("claim: {e}");
+            None
+        }
+    }
 }
 
 fn frame(m: &Stored) -> ToTill {

@@ -12,6 +12,9 @@ pub struct Metrics {
     pub acked: AtomicU64,
     pub connected: AtomicU64,
     pub validations: AtomicU64,
+    /// Shop-wide receipt claims answered, and those another till had won first.
+    pub claims: AtomicU64,
+    pub claims_lost: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -57,6 +60,16 @@ impl Metrics {
                 "duka_relay_acked_total",
                 "Acknowledgements received from tills",
                 g(&self.acked),
+            ),
+            (
+                "duka_relay_claims_total",
+                "Receipt claims answered (first claim in the shop wins)",
+                g(&self.claims),
+            ),
+            (
+                "duka_relay_claims_lost_total",
+                "Receipt claims refused: another till of the shop had it",
+                g(&self.claims_lost),
             ),
             (
                 "duka_relay_c2b_validations_total",

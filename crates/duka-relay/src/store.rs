@@ -103,6 +103,24 @@ enum Write {
         before_ms: i64,
         reply: oneshot::Sender<Result<usize>>,
     },
+    Claim {
+        shop: String,
+        key: String,
+        till: String,
+        sale: String,
+        amount_cents: Option<i64>,
+        reply: oneshot::Sender<Result<ClaimOutcome>>,
+    },
+}
+
+/// Who holds a receipt after a claim, and the `claimed` notices stored for the other tills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    pub won: bool,
+    pub till: String,
+    pub till_name: String,
+    pub sale: String,
+    pub notices: Vec<Stored>,
 }
 
 /// Handle to the store: group-committing writer plus a read connection.
@@ -212,6 +230,32 @@ impl Store {
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(Write::Expire { before_ms, reply })
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
+    }
+
+    /// Claims receipt `key` of `shop` for `till`'s `sale`: the first claim wins (a till's own
+    /// claim is its own and moves to the new sale). Committed before it returns, together with
+    /// a `claimed` message for each other live till of the shop when the claim is new.
+    pub async fn claim(
+        &self,
+        shop: &str,
+        key: &str,
+        till: &str,
+        sale: &str,
+        amount_cents: Option<i64>,
+    ) -> Result<ClaimOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Write::Claim {
+                shop: shop.into(),
+                key: key.into(),
+                till: till.into(),
+                sale: sale.into(),
+                amount_cents,
+                reply,
+            })
             .map_err(|_| Error::Io("the store's writer stopped".into()))?;
         rx.await
             .map_err(|_| Error::Io("the store's writer stopped".into()))?
@@ -439,6 +483,9 @@ fn writer(mut c: Connection, rx: std_mpsc::Receiver<Write>) {
                 (Write::Bump { reply, .. }, Done::Bumped(res)) => {
                     let _ = reply.send(res);
                 }
+                (Write::Claim { reply, .. }, Done::Claimed(res)) => {
+                    let _ = reply.send(res);
+                }
                 _ => {}
             }
         }
@@ -449,6 +496,7 @@ enum Done {
     Inserted(Result<Vec<Stored>>),
     Expired(Result<usize>),
     Bumped(Result<u64>),
+    Claimed(Result<ClaimOutcome>),
     Acked,
 }
 
@@ -518,6 +566,91 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                         ack.execute(params![till, *seq as i64])?;
                         out.push(Done::Acked);
                     }
+                    Write::Claim {
+                        shop,
+                        key,
+                        till,
+                        sale,
+                        amount_cents,
+                        ..
+                    } => {
+                        let held: Option<(String, String)> = tx
+                            .query_row(
+                                "SELECT till_id, sale FROM claims WHERE shop_id = ?1 AND key = ?2",
+                                params![shop, key],
+                                |r| Ok((r.get(0)?, r.get(1)?)),
+                            )
+                            .optional()?;
+                        let (won, owner, owner_sale, new) = match held {
+                            None => {
+                                tx.execute(
+                                    "INSERT INTO claims (shop_id, key, till_id, sale, amount_cents, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                    params![shop, key, till, sale, amount_cents, now],
+                                )?;
+                                (true, till.clone(), sale.clone(), true)
+                            }
+                            Some((t, s)) if t == *till => {
+                                if s != *sale {
+                                    tx.execute(
+                                        "UPDATE claims SET sale = ?3, amount_cents = ?4, claimed_at = ?5 WHERE shop_id = ?1 AND key = ?2",
+                                        params![shop, key, sale, amount_cents, now],
+                                    )?;
+                                }
+                                (true, t, sale.clone(), s != *sale)
+                            }
+                            Some((t, s)) => (false, t, s, false),
+                        };
+                        let till_name: String = tx
+                            .query_row("SELECT name FROM tills WHERE id = ?1", [&owner], |r| {
+                                r.get(0)
+                            })
+                            .optional()?
+                            .unwrap_or_default();
+                        let mut notices = Vec::new();
+                        if new {
+                            let body: Arc<str> = Arc::from(
+                                serde_json::to_string(&duka_relay_proto::Claimed {
+                                    key: key.clone(),
+                                    till: owner.clone(),
+                                    till_name: till_name.clone(),
+                                    sale: owner_sale.clone(),
+                                })
+                                .expect("serialisable"),
+                            );
+                            let others: Vec<String> = {
+                                let mut st = tx.prepare_cached(
+                                    "SELECT id FROM tills WHERE shop_id = ?1 AND id != ?2 AND revoked_at IS NULL ORDER BY id",
+                                )?;
+                                st.query_map(params![shop, till], |r| r.get(0))?
+                                    .collect::<rusqlite::Result<_>>()?
+                            };
+                            for t in others {
+                                let seq: i64 = next.query_row([&t], |r| r.get(0))?;
+                                ins.execute(params![
+                                    t,
+                                    seq,
+                                    Kind::Claimed.as_str(),
+                                    Option::<String>::None,
+                                    &*body,
+                                    now
+                                ])?;
+                                notices.push(Stored {
+                                    till_id: t,
+                                    seq: seq as u64,
+                                    kind: Kind::Claimed,
+                                    attempt_id: None,
+                                    body: body.clone(),
+                                });
+                            }
+                        }
+                        out.push(Done::Claimed(Ok(ClaimOutcome {
+                            won,
+                            till: owner,
+                            till_name,
+                            sale: owner_sale,
+                            notices,
+                        })));
+                    }
                     Write::Expire { before_ms, .. } => {
                         let n = tx
                             .execute("DELETE FROM messages WHERE received_at < ?1", [before_ms])?
@@ -541,6 +674,7 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                 Write::Insert { .. } => Done::Inserted(Err(Error::Db(e.to_string()))),
                 Write::Expire { .. } => Done::Expired(Err(Error::Db(e.to_string()))),
                 Write::Bump { .. } => Done::Bumped(Err(Error::Db(e.to_string()))),
+                Write::Claim { .. } => Done::Claimed(Err(Error::Db(e.to_string()))),
                 Write::Ack { .. } => Done::Acked,
             })
             .collect(),
@@ -602,5 +736,61 @@ mod tests {
         assert!(s.pending(&t1.id, 0, 10).unwrap().is_empty());
         assert!(s.revoke_till(&t2.id).unwrap());
         assert_eq!(s.shop_tills(&t1.shop_id).unwrap(), vec![t1.id.clone()]);
+    }
+
+    #[tokio::test]
+    async fn the_first_claim_on_a_receipt_wins_shop_wide_and_the_other_tills_are_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let front = s.add_till("Mama Mboga", "Front").unwrap();
+        let back = s.add_till("Mama Mboga", "Back").unwrap();
+        let side = s.add_till("Mama Mboga", "Side").unwrap();
+        let other_shop = s.add_till("Kiosk", "Only").unwrap();
+        let won = s
+            .claim(&front.shop_id, "UKN7777777", &front.id, "12", Some(15_000))
+            .await
+            .unwrap();
+        assert!(won.won);
+        assert_eq!((won.till_name.as_str(), won.sale.as_str()), ("Front", "12"));
+        let told: Vec<&str> = won.notices.iter().map(|n| n.till_id.as_str()).collect();
+        let mut others = vec![back.id.as_str(), side.id.as_str()];
+        others.sort();
+        assert_eq!(
+            told, others,
+            "every other till of the shop, not the claimer"
+        );
+        let notice: duka_relay_proto::Claimed =
+            serde_json::from_str(&s.pending(&back.id, 0, 10).unwrap()[0].body).unwrap();
+        assert_eq!(
+            (notice.key.as_str(), notice.till.as_str()),
+            ("UKN7777777", front.id.as_str())
+        );
+        // The second till is refused, naming the first; nobody is told again.
+        let lost = s
+            .claim(&back.shop_id, "UKN7777777", &back.id, "40", Some(15_000))
+            .await
+            .unwrap();
+        assert!(!lost.won);
+        assert_eq!(
+            (lost.till.as_str(), lost.sale.as_str()),
+            (front.id.as_str(), "12")
+        );
+        assert!(lost.notices.is_empty());
+        // The first till asking again wins again (its own claim), and survives a reopen.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert!(
+            s.claim(&front.shop_id, "UKN7777777", &front.id, "12", None)
+                .await
+                .unwrap()
+                .won
+        );
+        // Another shop's receipt space is its own.
+        assert!(
+            s.claim(&other_shop.shop_id, "UKN7777777", &other_shop.id, "1", None)
+                .await
+                .unwrap()
+                .won
+        );
     }
 }

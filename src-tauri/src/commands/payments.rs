@@ -78,15 +78,16 @@ pub fn incoming(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::IncomingP
 }
 
 /// Attaches an incoming payment to the current sale as a verified M-Pesa tender.
+/// With a relay, the payment is claimed shop-wide first: one taken by another till is refused.
 #[tauri::command]
-pub fn attach_incoming(
+pub async fn attach_incoming(
     duka: State<'_, Duka>,
     trans_id: String,
     sale_id: i64,
 ) -> Result<duka_core::sale::Sale> {
     let cashier = duka.cashier()?.name;
     Ok(duka
-        .engine()
-        .store()
-        .attach_incoming(&trans_id, sale_id, &cashier)?)
+        .running()
+        .attach_incoming(&trans_id, sale_id, &cashier)
+        .await?)
 }

@@ -48,3 +48,11 @@ pub fn problem_attempts(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::A
     list.extend(flagged);
     Ok(list)
 }
+
+/// Receipts attached here while the relay was out of reach that another till of the shop had
+/// claimed first: they no longer count for their sale, which is due again.
+#[tauri::command]
+pub fn lost_claims(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::LostClaim>> {
+    duka.manager()?;
+    Ok(duka.engine().store().lost_claims()?)
+}

@@ -97,8 +97,9 @@ pub fn pay_cash(duka: State<'_, Duka>, sale_id: i64, tendered: String) -> Result
 }
 
 /// An M-Pesa code typed from the customer's SMS (unverified until M-Pesa confirms it).
+/// With a relay, the code is claimed shop-wide first: one used on another till is refused.
 #[tauri::command]
-pub fn pay_code(
+pub async fn pay_code(
     duka: State<'_, Duka>,
     sale_id: i64,
     code: String,
@@ -110,9 +111,9 @@ pub fn pay_code(
         .map(|a| Money::parse_field(&a, "amount"))
         .transpose()?;
     Ok(duka
-        .engine()
-        .store()
-        .pay_mpesa_code(sale_id, &code, amount, &cashier)?)
+        .running()
+        .pay_mpesa_code(sale_id, &code, amount, &cashier)
+        .await?)
 }
 
 /// Today's sales, newest first, for the history list (reprint a receipt).

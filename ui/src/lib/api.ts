@@ -87,6 +87,8 @@ export interface IncomingPayment {
   payer_name: string | null;
   received_at: number;
   sale_id: number | null;
+  /** Another till of the shop used it: it cannot be attached here. */
+  taken_by: TakenBy | null;
 }
 
 export interface ReceiptView {
@@ -107,6 +109,27 @@ export interface SettingsForm {
   consumer_secret: string;
   passkey: string;
   relay_pairing: string;
+}
+
+/** Another till of the shop holds an M-Pesa receipt. */
+export interface TakenBy {
+  till: string;
+  till_name: string;
+  sale: string;
+}
+
+/** A receipt attached offline that another till had claimed first (no longer counted). */
+export interface LostClaim {
+  id: number;
+  receipt: string;
+  sale_id: number;
+  kind: string;
+  /** Cents. */
+  amount: number;
+  cashier: string;
+  attached_at: number;
+  winner: TakenBy;
+  decided_at: number;
 }
 
 export interface SettingsView {
@@ -205,6 +228,7 @@ export const api = {
   dayReport: (date?: string) => invoke<DayReport>("day_report", { date }),
   exportCsv: (date?: string) => invoke<string>("export_csv", { date }),
   problemAttempts: () => invoke<Attempt[]>("problem_attempts"),
+  lostClaims: () => invoke<LostClaim[]>("lost_claims"),
   reconcile: () => invoke<unknown[]>("reconcile"),
   getSettings: () => invoke<SettingsView>("get_settings"),
   saveSettings: (form: SettingsForm) => invoke<SettingsView>("save_settings", { form }),

@@ -56,6 +56,17 @@ pub enum CoreEvent {
     IncomingPayment {
         payment: crate::store::IncomingPayment,
     },
+    /// A receipt attached here while the relay was out of reach had been claimed by another
+    /// till of the shop first: it no longer counts for its sale, which is due again. Flagged
+    /// for the manager (`Store::lost_claims`).
+    ClaimLost {
+        claim: crate::store::LostClaim,
+    },
+    /// Another till of the shop took a receipt: it cannot be attached here.
+    ReceiptTaken {
+        receipt: String,
+        by: crate::store::TakenBy,
+    },
 }
 
 /// One glance at whether payments can flow.

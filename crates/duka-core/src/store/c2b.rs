@@ -2,8 +2,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::Store;
 use super::sales::{payable, refresh_status};
+use super::{Claim, Store, TakenBy};
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::time::{Millis, now_ms};
@@ -18,6 +18,8 @@ pub struct IncomingPayment {
     pub payer_name: Option<String>,
     pub received_at: Millis,
     pub sale_id: Option<i64>,
+    /// Another till of the shop used it (it cannot be attached here).
+    pub taken_by: Option<TakenBy>,
 }
 
 impl Store {
@@ -88,11 +90,16 @@ impl Store {
                         payer_name: r.get(4)?,
                         received_at: r.get(5)?,
                         sale_id: r.get(6)?,
+                        taken_by: None,
                     })
                 },
             )
             .optional()?
             .ok_or_else(|| Error::not_found("incoming payment", trans_id))
+            .and_then(|mut p| {
+                p.taken_by = self.taken_elsewhere(&p.trans_id)?;
+                Ok(p)
+            })
     }
 
     /// Incoming payments not attached to a sale yet, newest first.
@@ -108,11 +115,13 @@ impl Store {
     }
 
     /// Attaches an incoming payment to a sale as a verified M-Pesa tender (at most what is due).
+    /// `claim` as for `pay_mpesa_code`: a payment another till of the shop took is refused.
     pub fn attach_incoming(
         &mut self,
         trans_id: &str,
         sale_id: i64,
         cashier: &str,
+        claim: Claim,
     ) -> Result<crate::sale::Sale> {
         let cashier_id = self.cashier(cashier)?.id;
         let p = self.incoming(trans_id)?;
@@ -122,6 +131,7 @@ impl Store {
             )));
         }
         let tx = self.write()?;
+        super::claims::refuse_taken(&tx, &p.trans_id)?;
         let due = payable(&tx, sale_id)?;
         if p.amount > due {
             return Err(Error::invalid(
@@ -142,14 +152,18 @@ impl Store {
                 "M-Pesa code {trans_id} was already used for sale {other}"
             )));
         }
+        if claim == Claim::Check {
+            drop(tx);
+            return self.sale(sale_id);
+        }
         tx.execute(
-            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at)
-             VALUES (?1, 'mpesa_code', ?2, ?3, 1, ?4, ?5)",
-            params![sale_id, p.amount.cents(), trans_id, cashier_id, now_ms()],
+            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at, claim)
+             VALUES (?1, 'mpesa_code', ?2, ?3, 1, ?4, ?5, ?6)",
+            params![sale_id, p.amount.cents(), p.trans_id, cashier_id, now_ms(), claim.column()],
         )?;
         tx.execute(
             "UPDATE c2b_payments SET sale_id = ?2 WHERE trans_id = ?1",
-            params![trans_id, sale_id],
+            params![p.trans_id, sale_id],
         )?;
         refresh_status(&tx, sale_id)?;
         tx.commit()?;

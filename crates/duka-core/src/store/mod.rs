@@ -3,6 +3,7 @@
 
 mod c2b;
 mod catalog;
+mod claims;
 mod payments;
 mod reports;
 mod sales;
@@ -14,6 +15,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 pub use c2b::IncomingPayment;
 pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock, pin_lock};
+pub use claims::{Claim, LostClaim, PendingClaim, TakenBy};
 pub use payments::{Applied, Attempt, PaymentEventRow, Verification};
 pub use reports::{CashierTotal, DayReport, ExportRow, ReceiptRow, TenderTotal, write_export_csv};
 
@@ -28,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_c2b_inbox.sql"),
     include_str!("../../migrations/0003_follow_given_up.sql"),
     include_str!("../../migrations/0004_pin_lockout.sql"),
+    include_str!("../../migrations/0005_shop_claims.sql"),
 ];
 
 /// How long a write waits for another process's transaction before it fails as busy.

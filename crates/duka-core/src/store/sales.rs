@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::Store;
+use super::{Claim, Store};
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::sale::{MAX_LINES, NewLine, Sale, SaleLine, SaleStatus, Tender, TenderKind, cash_split};
@@ -115,16 +115,21 @@ impl Store {
     /// An M-Pesa code typed from the customer's SMS. Stored unverified until a callback,
     /// a Transaction Status result or a C2B confirmation matches it. `amount` defaults to what
     /// is due; it may not exceed it.
+    ///
+    /// `claim` says how the receipt is claimed in the shop (`Claim::Local` on a till without a
+    /// relay); a receipt another till holds is refused.
     pub fn pay_mpesa_code(
         &mut self,
         sale_id: i64,
         code: &str,
         amount: Option<Money>,
         cashier: &str,
+        claim: Claim,
     ) -> Result<Sale> {
         let receipt = crate::sale::parse_receipt(code)?;
         let cashier_id = self.cashier(cashier)?.id;
         let tx = self.write()?;
+        super::claims::refuse_taken(&tx, &receipt)?;
         let due = payable(&tx, sale_id)?;
         let amount = amount.unwrap_or(due);
         if amount == Money::ZERO || amount > due {
@@ -158,10 +163,14 @@ impl Store {
                 "M-Pesa code {receipt} is the receipt of an STK payment already counted for sale {other}"
             )));
         }
+        if claim == Claim::Check {
+            drop(tx);
+            return self.sale(sale_id);
+        }
         tx.execute(
-            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at)
-             VALUES (?1, 'mpesa_code', ?2, ?3, 0, ?4, ?5)",
-            params![sale_id, amount.cents(), receipt, cashier_id, now_ms()],
+            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at, claim)
+             VALUES (?1, 'mpesa_code', ?2, ?3, 0, ?4, ?5, ?6)",
+            params![sale_id, amount.cents(), receipt, cashier_id, now_ms(), claim.column()],
         )?;
         refresh_status(&tx, sale_id)?;
         tx.commit()?;

@@ -194,7 +194,13 @@ fn sale_with_cash_change_and_split_tender() {
     assert_eq!(sale.due, Money::from_cents(25_550).unwrap());
 
     let sale = s
-        .pay_mpesa_code(sale_id, "qkm0fxe6rk", Some(m(200)), "Wanjiku")
+        .pay_mpesa_code(
+            sale_id,
+            "qkm0fxe6rk",
+            Some(m(200)),
+            "Wanjiku",
+            crate::store::Claim::Local,
+        )
         .unwrap();
     assert_eq!(sale.due, Money::from_cents(5_550).unwrap());
     assert!(!sale.tenders[1].verified);
@@ -217,13 +223,20 @@ fn a_typed_code_pays_only_once() {
     let mut s = store_with_cashier();
     let a = sale(&mut s, 100);
     let b = sale(&mut s, 100);
-    s.pay_mpesa_code(a, "QKM0FXE6RK", None, "Wanjiku").unwrap();
+    s.pay_mpesa_code(a, "QKM0FXE6RK", None, "Wanjiku", crate::store::Claim::Local)
+        .unwrap();
     let e = s
-        .pay_mpesa_code(b, "QKM0FXE6RK", None, "Wanjiku")
+        .pay_mpesa_code(b, "QKM0FXE6RK", None, "Wanjiku", crate::store::Claim::Local)
         .unwrap_err();
     assert!(e.to_string().contains("already used for sale"), "{e}");
     let e = s
-        .pay_mpesa_code(b, "QKM0FXE6RK", Some(m(101)), "Wanjiku")
+        .pay_mpesa_code(
+            b,
+            "QKM0FXE6RK",
+            Some(m(101)),
+            "Wanjiku",
+            crate::store::Claim::Local,
+        )
         .unwrap_err();
     assert!(e.to_string().starts_with("amount:"), "{e}");
 }
@@ -443,7 +456,8 @@ fn day_report_totals_and_receipts() {
     s.apply_event(&att.id, &result("0", Some("TAH5J2K991")), "callback", None)
         .unwrap();
     let c = sale(&mut s, 40);
-    s.pay_mpesa_code(c, "QKM0FXE6RK", None, "Wanjiku").unwrap();
+    s.pay_mpesa_code(c, "QKM0FXE6RK", None, "Wanjiku", crate::store::Claim::Local)
+        .unwrap();
     let _open = sale(&mut s, 999);
 
     let r = s.day_report(crate::time::today()).unwrap();
@@ -564,8 +578,14 @@ fn a_receipt_already_on_another_tender_is_flagged_and_the_money_counted_once() {
     let mut s = store_with_cashier();
     // Sale A: the cashier typed the code of the customer's SMS, for another amount.
     let a = sale(&mut s, 100);
-    s.pay_mpesa_code(a, "UJ22T8IYOU", Some(m(40)), "Wanjiku")
-        .unwrap();
+    s.pay_mpesa_code(
+        a,
+        "UJ22T8IYOU",
+        Some(m(40)),
+        "Wanjiku",
+        crate::store::Claim::Local,
+    )
+    .unwrap();
     // Sale B: an STK payment whose callback carries that same receipt.
     let b = sale(&mut s, 100);
     let att = s.create_attempt(b, &phone(), 100, "Wanjiku").unwrap();
@@ -611,7 +631,13 @@ fn a_typed_code_matching_a_paid_stk_receipt_is_refused_or_flagged() {
         .unwrap();
     // Known receipt: refused.
     let e = s
-        .pay_mpesa_code(a, "UJ22T8IYOU", Some(m(100)), "Wanjiku")
+        .pay_mpesa_code(
+            a,
+            "UJ22T8IYOU",
+            Some(m(100)),
+            "Wanjiku",
+            crate::store::Claim::Local,
+        )
         .unwrap_err();
     assert!(e.to_string().contains("already used"), "{e}");
     assert_eq!(s.sale(a).unwrap().due, m(100));
@@ -631,8 +657,14 @@ fn a_typed_code_matching_a_paid_stk_receipt_is_refused_or_flagged() {
     .unwrap();
     s.apply_event(&att.id, &result("0", None), "query", None)
         .unwrap();
-    s.pay_mpesa_code(b, "TAH5J2K991", Some(m(100)), "Wanjiku")
-        .unwrap();
+    s.pay_mpesa_code(
+        b,
+        "TAH5J2K991",
+        Some(m(100)),
+        "Wanjiku",
+        crate::store::Claim::Local,
+    )
+    .unwrap();
     let done = s
         .apply_event(&att.id, &result("0", Some("TAH5J2K991")), "callback", None)
         .unwrap();
@@ -654,8 +686,14 @@ fn the_same_typed_code_of_the_same_sale_and_amount_is_verified_not_doubled() {
     let att = s.create_attempt(a, &phone(), 50, "Wanjiku").unwrap();
     s.apply_event(&att.id, &PaymentEvent::PushNoAnswer, "engine", None)
         .unwrap();
-    s.pay_mpesa_code(a, "UJ22T8IYOU", Some(m(50)), "Wanjiku")
-        .unwrap();
+    s.pay_mpesa_code(
+        a,
+        "UJ22T8IYOU",
+        Some(m(50)),
+        "Wanjiku",
+        crate::store::Claim::Local,
+    )
+    .unwrap();
     s.apply_event(&att.id, &result("0", Some("UJ22T8IYOU")), "callback", None)
         .unwrap();
     let sale = s.sale(a).unwrap();
