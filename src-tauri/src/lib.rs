@@ -253,8 +253,20 @@ pub fn run() {
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .setup(|app| {
             let backend = std::env::var("DUKA_SECRET_BACKEND").unwrap_or_else(|_| "auto".into());
-            let duka = tauri::async_runtime::block_on(start(&data_dir(), &backend))
-                .map_err(|e| e.message)?;
+            let dir = data_dir();
+            // Rotated, redacted log files in the data directory (see `duka_app::logs`).
+            if let Err(e) = duka_app::logs::init(
+                &dir,
+                "duka.log",
+                duka_app::logs::stored_level(&dir).as_deref(),
+            ) {
+                eprintln!("duka: no log file in {}: {e}", dir.display());
+            }
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "Duka starting");
+            let duka = tauri::async_runtime::block_on(start(&dir, &backend)).map_err(|e| {
+                tracing::error!("Duka did not start: {}", e.message);
+                e.message
+            })?;
             forward_events(app.handle(), &duka.engine());
             app.manage(duka);
             if let Some(w) = app.get_webview_window("main") {

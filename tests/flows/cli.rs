@@ -336,3 +336,38 @@ fn charge_exit_codes_and_typed_code_verification() {
     let one = till.json(&["attempts", "--id", list[0]["id"].as_str().unwrap()]);
     assert_eq!(one["events"][0]["event"], "created");
 }
+
+/// The CLI logs to rotated files in the data directory, at the level `RUST_LOG` or the
+/// `log_level` setting asks, and no phone number (nor the phone digits of a CheckoutRequestID)
+/// ever reaches them.
+#[test]
+fn logs_go_to_the_data_directory_with_phone_digits_masked() {
+    let till = Till::new().with_env("RUST_LOG", "debug");
+    till.json(&["demo"]);
+    let log = till.data_dir().join("logs").join("duka-cli.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 5, "debug lines were written: {text}");
+    assert!(text.contains("DEBUG"), "{text}");
+    for digits in ["254700000000", "700000000"] {
+        assert!(
+            !text.contains(digits),
+            "a phone number reached the log:\n{text}"
+        );
+    }
+    // A stored level is used when RUST_LOG is not set; a bad one names the field.
+    let quiet = Till::new();
+    quiet.run(&["init"]).ok();
+    let e = quiet.run(&["config", "set", "log_level", "loud"]);
+    assert!(
+        e.stderr
+            .contains("log_level: expected error, warn, info, debug or trace"),
+        "{}",
+        e.stderr
+    );
+    quiet.run(&["config", "set", "log_level", "error"]).ok();
+    assert_eq!(quiet.json(&["config", "show"])["log_level"], "error");
+    let shown = quiet.run(&["config", "show"]).ok().stdout;
+    for key in ["printer", "log_level", "shop_name", "relay_url"] {
+        assert!(shown.contains(key), "config show lists {key}: {shown}");
+    }
+}

@@ -522,8 +522,20 @@ async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_t
     let out = tokio::task::spawn_blocking(move || {
         let till = duka_tests::Till::new();
         till.run(&["init"]).ok();
-        let bad = till.run(&["relay", "pair", "dukarelay1:nonsense"]);
-        let paired = till.json(&["relay", "pair", &pairing]);
+        let bad = till.run_with_stdin(&["relay", "pair"], "dukarelay1:nonsense\n");
+        // On the command line it is refused before anything is read or stored.
+        let argv = till.run(&["relay", "pair", &pairing]);
+        assert_eq!(argv.code, 1);
+        assert!(argv.stderr.contains("on standard input"), "{}", argv.stderr);
+        assert!(!argv.stderr.contains(&pairing), "the key is not echoed");
+        assert!(
+            !till.data_dir().join("secrets.json").exists(),
+            "nothing stored"
+        );
+        let paired = till
+            .run_with_stdin(&["--json", "relay", "pair"], &format!("{pairing}\n"))
+            .ok()
+            .json();
         let status = till.json(&["relay", "status"]);
         let key = pairing_key(&pairing);
         let secrets = std::fs::read_to_string(till.data_dir().join("secrets.json")).unwrap();

@@ -143,6 +143,38 @@ pub fn mask_checkout(id: &str) -> String {
     out
 }
 
+/// Text for logs and error messages with every run of nine or more digits masked as
+/// `mask_checkout` does (the six before the last three hidden): phone numbers, in any form, and
+/// the phone digits that end a CheckoutRequestID. Receipts (letters and digits) stay readable.
+pub fn redact_digits(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    // A run inside a lowercase hex id (an attempt id) is not a phone number: kept.
+    let hex = |c: Option<&char>| c.is_some_and(|c| ('a'..='f').contains(c));
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let run = &chars[start..i];
+        let in_hex = hex(start.checked_sub(1).and_then(|p| chars.get(p))) || hex(chars.get(i));
+        if run.len() >= 9 && !in_hex {
+            out.extend(&run[..run.len() - 9]);
+            out.push_str("******");
+            out.extend(&run[run.len() - 3..]);
+        } else {
+            out.extend(run);
+        }
+    }
+    out
+}
+
 /// What an STK query says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryStatus {
@@ -466,10 +498,17 @@ fn token_answer(status: StatusCode, body: &[u8]) -> Result<(String, u64)> {
                 .unwrap_or_else(|| "bad consumer key or secret (empty answer)".into()),
         });
     }
-    let t: TokenResponse = serde_json::from_slice(body).map_err(|_| unparseable(status, body))?;
-    let secs = t
-        .expires_in_secs()
-        .ok_or_else(|| unparseable(status, body))?;
+    // An OAuth body may hold a token even when it cannot be read: never shown (errors reach
+    // the health panel, events and logs).
+    let hidden = || Error::Unparseable {
+        status: status.as_u16(),
+        snippet: format!(
+            "{} bytes, not shown: a token answer may hold the token",
+            body.len()
+        ),
+    };
+    let t: TokenResponse = serde_json::from_slice(body).map_err(|_| hidden())?;
+    let secs = t.expires_in_secs().ok_or_else(hidden)?;
     Ok((t.access_token, secs))
 }
 
@@ -647,7 +686,8 @@ fn classify(status: StatusCode, e: ErrorBody) -> Error {
 
 fn unparseable(status: StatusCode, body: &[u8]) -> Error {
     let text = String::from_utf8_lossy(body);
-    let snippet: String = text.chars().take(120).collect();
+    // A CheckoutRequestID or a phone number in the body: its digits are hidden.
+    let snippet: String = redact_digits(&text.chars().take(120).collect::<String>());
     Error::Unparseable {
         status: status.as_u16(),
         snippet,
@@ -752,5 +792,44 @@ mod tests {
     fn masks_phones() {
         assert_eq!(mask("0708374149"), "2547****149");
         assert_eq!(mask("garbage"), "****");
+    }
+
+    #[test]
+    fn long_digit_runs_are_masked_and_receipts_kept() {
+        assert_eq!(
+            redact_digits("phone 254708374149 paid"),
+            "phone 254******149 paid"
+        );
+        assert_eq!(
+            redact_digits("ws_CO_02122026101010123254708374149"),
+            "ws_CO_02122026101010123254******149"
+        );
+        assert_eq!(redact_digits("0708374149"), "0******149");
+        assert_eq!(
+            redact_digits("receipt QKM0FXE6RK, 12345678 KES"),
+            "receipt QKM0FXE6RK, 12345678 KES"
+        );
+        assert_eq!(redact_digits("é254708374149é"), "é254******149é");
+        assert_eq!(redact_digits(""), "");
+        assert_eq!(
+            redact_digits("attempt=b3f834e123456789263b3bf"),
+            "attempt=b3f834e123456789263b3bf",
+            "a lowercase hex id is kept whole"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_token_answer_never_shows_its_body() {
+        let token = "SECRETTOKENabc123";
+        for body in [
+            format!(r#"{{"access_token":"{token}","expires_in":"soon"}}"#),
+            format!(r#"{{"access_token":"{token}""#),
+            format!("<html>{token}</html>"),
+        ] {
+            let e = answers::token(200, body.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), "unparseable");
+            assert!(!e.to_string().contains(token), "{e}");
+            assert!(!format!("{e:?}").contains(token), "{e:?}");
+        }
     }
 }

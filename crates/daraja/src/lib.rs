@@ -20,5 +20,6 @@ pub mod wire;
 
 pub use client::{
     C2bVersion, Client, Config, Environment, Payee, QueryStatus, StkPush, mask, mask_checkout,
+    redact_digits,
 };
 pub use error::{Error, Result};

@@ -289,3 +289,17 @@ proptest! {
         let _ = daraja::codes::lookup(&s);
     }
 }
+
+proptest! {
+    /// What goes to logs: never panics on any text, hides a phone number wherever it sits
+    /// between words, changes nothing else's length, and redacting twice changes nothing more.
+    #[test]
+    fn redacted_text_keeps_no_phone_number(text in "\\PC{0,80}", phone in "(2547|07)[0-9]{8}") {
+        let _ = daraja::redact_digits(&text);
+        let line = format!("{text} {phone} {text}");
+        let out = daraja::redact_digits(&line);
+        prop_assert_eq!(out.chars().count(), line.chars().count());
+        prop_assert!(!out.contains(&phone), "{}", out);
+        prop_assert_eq!(daraja::redact_digits(&out), out.clone());
+    }
+}

@@ -5,6 +5,8 @@
 //! results come back through its sink), start the engine, and connect to the relay when
 //! paired. Kept out of duka-core so the core never depends on a web server.
 
+pub mod logs;
+
 use std::time::Duration;
 
 use daraja_sim::{Behaviour, Sim, SimConfig};
@@ -52,6 +54,9 @@ pub struct Running {
     pub environment: Environment,
     /// The shop's till or demo mode's (each has its own database).
     pub till: Till,
+    /// The settings this till started with (stored ones overlaid with the environment): the
+    /// one place a shell reads them from.
+    pub settings: Settings,
 }
 
 impl Running {
@@ -299,6 +304,7 @@ pub async fn start_with_secrets(
         deadline,
         environment: settings.environment,
         till,
+        settings,
     })
 }
 

@@ -152,8 +152,13 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum RelayCmd {
-    /// Paste the pairing string `duka-relay till add` printed
-    Pair { pairing: String },
+    /// Pair with a relay: the pairing string `duka-relay till add` printed, on standard input
+    /// (typed or pasted at the prompt, or piped), never on the command line
+    Pair {
+        /// Refused: a pairing string here would stay in the shell's history and `ps`
+        #[arg(hide = true)]
+        pairing: Option<String>,
+    },
     /// Pairing, last applied message, and whether the relay answers now
     Status,
 }
@@ -301,6 +306,17 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let json = cli.json;
+    // Rotated, redacted log files in the data directory (see `duka_app::logs`); a data
+    // directory that cannot be made is reported by the command itself.
+    if let Ok(dir) = config::data_dir(cli.data_dir.as_deref())
+        && dir.is_dir()
+    {
+        let _ = duka_app::logs::init(
+            &dir,
+            "duka-cli.log",
+            duka_app::logs::stored_level(&dir).as_deref(),
+        );
+    }
     match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -537,9 +553,23 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Relay(RelayCmd::Pair { pairing }) => {
+            if pairing.is_some() {
+                return Err(invalid(
+                    "pairing",
+                    "the pairing string on standard input (`duka relay pair`, then paste it): on the command line it would stay in the shell's history",
+                    "a command-line argument",
+                ));
+            }
             let mut ctx = open(&cli)?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("Paste the pairing string (dukarelay1:…) and press Enter: ");
+            }
+            let mut pairing = String::new();
+            std::io::stdin()
+                .read_line(&mut pairing)
+                .context("reading the pairing string from standard input")?;
             let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-            let p = duka_app::pair_relay(&mut ctx.store, secrets.as_ref(), pairing)?;
+            let p = duka_app::pair_relay(&mut ctx.store, secrets.as_ref(), pairing.trim())?;
             let out = serde_json::json!({"relay_url": p.url, "till": p.till, "shop": p.shop, "key_stored_in": secrets.backend()});
             render::print(ctx.json, &out, || {
                 format!(

@@ -145,54 +145,22 @@ pub fn day_report(r: &DayReport) -> String {
 }
 
 pub fn settings(s: &Settings, backend: &str, has_credentials: bool) -> String {
-    let src = |k: &str| {
-        s.sources
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, src)| format!("{src:?}").to_lowercase())
-            .unwrap_or_default()
-    };
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    [
-        format!(
-            "environment      {:<40} ({})",
-            s.environment.as_str(),
-            src("environment")
-        ),
-        format!(
-            "daraja_base_url  {:<40} ({})",
-            opt(&s.daraja_base_url),
-            src("daraja_base_url")
-        ),
-        format!(
-            "shortcode        {:<40} ({})",
-            opt(&s.shortcode),
-            src("shortcode")
-        ),
-        format!(
-            "till_type        {:<40} ({})",
-            s.till_type.as_str(),
-            src("till_type")
-        ),
-        format!(
-            "party_b          {:<40} ({})",
-            opt(&s.party_b),
-            src("party_b")
-        ),
-        format!(
-            "relay_url        {:<40} ({})",
-            opt(&s.relay_url),
-            src("relay_url")
-        ),
-        format!(
-            "shop_name        {:<40} ({})",
-            s.shop_name,
-            src("shop_name")
-        ),
-        format!(
-            "credentials      {:<40} ({backend} secret store)",
-            if has_credentials { "set" } else { "not set" }
-        ),
-    ]
-    .join("\n")
+    // Every setting of the key table, in its order: nothing is listed by hand.
+    let mut lines: Vec<String> = s
+        .rows()
+        .into_iter()
+        .map(|(name, value, src)| {
+            format!(
+                "{name:<16} {:<40} ({})",
+                value.unwrap_or_else(|| "-".into()),
+                format!("{src:?}").to_lowercase()
+            )
+        })
+        .collect();
+    lines.push(format!(
+        "{:<16} {:<40} ({backend} secret store)",
+        "credentials",
+        if has_credentials { "set" } else { "not set" }
+    ));
+    lines.join("\n")
 }

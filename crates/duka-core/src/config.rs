@@ -282,6 +282,20 @@ fn printer(s: &str) -> Result<String> {
     }
 }
 
+/// How much the till logs (`RUST_LOG` wins).
+fn log_level(s: &str) -> Result<String> {
+    let s = s.trim().to_ascii_lowercase();
+    if ["error", "warn", "info", "debug", "trace"].contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(Error::invalid(
+            "log_level",
+            "error, warn, info, debug or trace",
+            s,
+        ))
+    }
+}
+
 const KEYS: &[Key] = &[
     Key {
         name: "environment",
@@ -322,6 +336,11 @@ const KEYS: &[Key] = &[
         name: "printer",
         env: "DUKA_PRINTER",
         check: printer,
+    },
+    Key {
+        name: "log_level",
+        env: "DUKA_LOG_LEVEL",
+        check: log_level,
     },
 ];
 
@@ -374,8 +393,49 @@ pub struct Settings {
     pub shop_name: String,
     /// The network receipt printer, if any.
     pub printer: Option<String>,
+    /// `error` … `trace` (the log files; `RUST_LOG` wins); `info` when not set.
+    pub log_level: String,
     /// Each setting's source, by name.
     pub sources: Vec<(String, Source)>,
+}
+
+impl Settings {
+    /// A setting's value by its key name (`None` when unset); `Err` for a name that is not a
+    /// setting. Every key of the table has an answer here (tested), so a shell that lists
+    /// settings from `rows` shows them all.
+    pub fn value(&self, name: &str) -> Result<Option<String>> {
+        Ok(match key(name)?.name {
+            "environment" => Some(self.environment.as_str().into()),
+            "daraja_base_url" => self.daraja_base_url.clone(),
+            "shortcode" => self.shortcode.clone(),
+            "till_type" => Some(self.till_type.as_str().into()),
+            "party_b" => self.party_b.clone(),
+            "relay_url" => self.relay_url.clone(),
+            "shop_name" => Some(self.shop_name.clone()),
+            "printer" => self.printer.clone(),
+            "log_level" => Some(self.log_level.clone()),
+            other => {
+                return Err(Error::Config(format!(
+                    "setting {other} has no value in Settings (a bug)"
+                )));
+            }
+        })
+    }
+
+    /// Every setting in the key table's order: name, value, where it came from.
+    pub fn rows(&self) -> Vec<(&'static str, Option<String>, Source)> {
+        KEYS.iter()
+            .map(|k| {
+                let src = self
+                    .sources
+                    .iter()
+                    .find(|(n, _)| n == k.name)
+                    .map(|(_, s)| *s)
+                    .unwrap_or(Source::Default);
+                (k.name, self.value(k.name).ok().flatten(), src)
+            })
+            .collect()
+    }
 }
 
 /// Credentials for Daraja. Never serialised.
@@ -472,6 +532,7 @@ impl Settings {
             relay_url: values.remove("relay_url"),
             shop_name: values.remove("shop_name").unwrap_or_else(|| "Duka".into()),
             printer: values.remove("printer"),
+            log_level: values.remove("log_level").unwrap_or_else(|| "info".into()),
             sources,
         })
     }
@@ -542,6 +603,19 @@ mod tests {
             store.setting("shortcode").unwrap().is_none(),
             "nothing half written"
         );
+    }
+
+    #[test]
+    fn every_key_has_a_value_in_settings() {
+        let store = Store::open_in_memory().unwrap();
+        let s = Settings::load(&store, &no_env, Till::Shop).unwrap();
+        for k in KEYS {
+            assert!(s.value(k.name).is_ok(), "{} has no value", k.name);
+        }
+        assert_eq!(s.rows().len(), KEYS.len());
+        let printer = s.rows().into_iter().find(|r| r.0 == "printer").unwrap();
+        assert_eq!((printer.1, printer.2), (None, Source::Default));
+        assert!(s.value("colour").is_err());
     }
 
     #[test]

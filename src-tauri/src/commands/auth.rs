@@ -30,11 +30,7 @@ pub fn sign_in_options(duka: State<'_, Duka>) -> Result<SignInOptions> {
     let running = duka.running();
     let all = running.engine.store().cashiers()?;
     let demo = running.sim().is_some();
-    let shop_name = running
-        .engine
-        .store()
-        .setting("shop_name")?
-        .unwrap_or_else(|| "Duka".into());
+    let shop_name = running.settings.shop_name.clone();
     Ok(SignInOptions {
         needs_setup: !all.iter().any(|c| c.has_pin && c.active),
         cashiers: all.into_iter().filter(|c| c.has_pin && c.active).collect(),

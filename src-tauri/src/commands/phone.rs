@@ -42,7 +42,10 @@ pub fn demo_answer(
     } else {
         Err(UiError {
             code: "not_found".into(),
-            message: format!("no prompt {checkout_request_id} is waiting"),
+            message: format!(
+                "no prompt {} is waiting",
+                duka_core::phone::mask_checkout(&checkout_request_id)
+            ),
         })
     }
 }

@@ -13,11 +13,9 @@ const PAPER_COLUMNS: usize = 48;
 
 fn receipt(duka: &Duka, sale_id: i64) -> Result<Receipt> {
     duka.cashier()?;
-    let engine = duka.engine();
-    let store = engine.store();
-    let sale = store.sale(sale_id)?;
-    let shop = store.setting("shop_name")?.unwrap_or_else(|| "Duka".into());
-    Ok(Receipt::from_sale(&sale, &shop))
+    let running = duka.running();
+    let sale = running.engine.store().sale(sale_id)?;
+    Ok(Receipt::from_sale(&sale, &running.settings.shop_name))
 }
 
 #[derive(Debug, Serialize)]
@@ -33,7 +31,7 @@ pub fn get_receipt(duka: State<'_, Duka>, sale_id: i64) -> Result<ReceiptView> {
     let receipt = receipt(&duka, sale_id)?;
     Ok(ReceiptView {
         text: receipt.text(PAPER_COLUMNS),
-        printer: duka.engine().store().setting("printer")?,
+        printer: duka.running().settings.printer.clone(),
         receipt,
     })
 }
@@ -42,7 +40,7 @@ pub fn get_receipt(duka: State<'_, Duka>, sale_id: i64) -> Result<ReceiptView> {
 #[tauri::command]
 pub async fn print_receipt(duka: State<'_, Duka>, sale_id: i64) -> Result<String> {
     let receipt = receipt(&duka, sale_id)?;
-    let printer = duka.engine().store().setting("printer")?.ok_or_else(|| {
+    let printer = duka.running().settings.printer.clone().ok_or_else(|| {
         UiError::new(
             "no_printer",
             "no printer is set: a manager adds its address in Settings, or save the receipt as PDF",

@@ -440,7 +440,8 @@ impl Engine {
             }
         };
         if let PaymentEvent::PushAccepted { checkout_id } = &event {
-            tracing::info!(attempt = %attempt.id, checkout = %checkout_id, "push accepted");
+            let checkout = crate::phone::mask_checkout(checkout_id);
+            tracing::info!(attempt = %attempt.id, %checkout, "push accepted");
         }
         let checkout = match &event {
             PaymentEvent::PushAccepted { checkout_id } => Some(checkout_id.as_str()),

@@ -201,7 +201,11 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| {
-                Error::not_found("payment attempt with CheckoutRequestID", checkout_id)
+                // Errors reach logs and screens: the phone digits inside it are hidden.
+                Error::not_found(
+                    "payment attempt with CheckoutRequestID",
+                    crate::phone::mask_checkout(checkout_id),
+                )
             })?;
         load(&self.conn, &id)
     }

@@ -827,3 +827,14 @@ fn wrong_pins_lock_sign_in_for_longer_each_time_across_restarts_until_a_manager_
     s.set_pin("Amina", "3691").unwrap();
     s.sign_in_at("Amina", "3691", at + 200).unwrap();
 }
+
+#[test]
+fn an_unknown_checkout_in_an_error_hides_the_phone_digits_inside_it() {
+    let s = store_with_cashier();
+    let e = s
+        .attempt_by_checkout("ws_CO_02122026101010123254708374149")
+        .unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    assert!(!e.to_string().contains("708374149"), "{e}");
+    assert!(e.to_string().contains("******149"), "{e}");
+}
