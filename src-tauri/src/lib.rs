@@ -28,7 +28,7 @@ pub struct Duka {
     pub data_dir: PathBuf,
     /// Where CSV exports and saved receipts go (see `commands::export_dir`).
     pub export_dir: PathBuf,
-    pub secrets: Box<dyn SecretStore>,
+    pub secrets: Arc<dyn SecretStore>,
     session: Mutex<Option<Cashier>>,
 }
 
@@ -84,7 +84,7 @@ impl Duka {
         // The new till starts first: if it cannot (a bad setting slipped through, a port in
         // use), the old one keeps serving the cashier and the error says why.
         let (store, till) = duka_app::open_till(&self.data_dir, self.secrets.as_ref())?;
-        let running = Arc::new(start_running(store, till, self.secrets.as_ref()).await?);
+        let running = Arc::new(start_running(store, till, self.secrets.clone()).await?);
         if running.till != self.running().till {
             // Another database: whoever signed in belongs to the other till's staff.
             self.sign_out();
@@ -104,7 +104,7 @@ impl Duka {
 async fn start_running(
     mut store: duka_core::Store,
     till: duka_core::config::Till,
-    secrets: &dyn SecretStore,
+    secrets: Arc<dyn SecretStore>,
 ) -> Result<duka_app::Running> {
     let opts = duka_app::Options {
         demo_customer: daraja_sim::Behaviour::Interactive,
@@ -126,13 +126,13 @@ pub async fn start(data_dir: &Path, secret_backend: &str) -> Result<Duka> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| UiError::new("io", format!("{}: {e}", data_dir.display())))?;
     let secrets = duka_core::secrets::open(secret_backend, data_dir)?;
-    start_with_secrets(data_dir, secrets).await
+    start_with_secrets(data_dir, secrets.into()).await
 }
 
 /// `start` with a secret store of the caller's (tests use a memory store they filled).
-pub async fn start_with_secrets(data_dir: &Path, secrets: Box<dyn SecretStore>) -> Result<Duka> {
+pub async fn start_with_secrets(data_dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Duka> {
     let (store, till) = duka_app::open_till(data_dir, secrets.as_ref())?;
-    let running = start_running(store, till, secrets.as_ref()).await?;
+    let running = start_running(store, till, secrets.clone()).await?;
     // Whatever a crash or a power cut left open is settled in the background.
     running.engine.resume();
     Ok(Duka {

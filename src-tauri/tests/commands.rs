@@ -278,7 +278,7 @@ fn first_run_sets_up_the_manager_then_settings_test_the_connection_and_keep_secr
         .unwrap();
     let mut duka = tauri::async_runtime::block_on(duka_desktop::start_with_secrets(
         dir.path(),
-        Box::new(secrets),
+        std::sync::Arc::new(secrets),
     ))
     .unwrap();
     duka.export_dir = dir.path().join("exports");
@@ -621,7 +621,7 @@ fn demo_and_the_shop_have_a_database_each_and_switching_carries_nothing() {
     }
     let again = tauri::async_runtime::block_on(duka_desktop::start_with_secrets(
         dir.path(),
-        Box::new(secrets),
+        std::sync::Arc::new(secrets),
     ))
     .unwrap();
     assert_eq!(again.running().till, duka_core::config::Till::Shop);

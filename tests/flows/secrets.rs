@@ -103,3 +103,65 @@ fn empty_or_unknown_secrets_are_refused() {
         r.stderr
     );
 }
+
+/// #12: the Daraja token is kept in the secret store (not SQLite) with its expiry, so a second
+/// process reuses it instead of asking Daraja again; a token of other credentials is not used.
+#[test]
+fn a_second_process_reuses_the_kept_daraja_token() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt
+        .block_on(daraja_sim::Sim::spawn(daraja_sim::SimConfig {
+            time_unit_ms: 10,
+            default_behaviour: daraja_sim::Behaviour::Pay { after_units: 1 },
+            ..daraja_sim::SimConfig::default()
+        }))
+        .unwrap();
+    let till = Till::new()
+        .with_env("DUKA_ENVIRONMENT", "custom")
+        .with_env("DUKA_DARAJA_BASE_URL", sim.base_url())
+        .with_env("DUKA_SHORTCODE", "174379")
+        .with_env("DUKA_POLL_SCALE", "50");
+    till.run(&["init"]).ok();
+    for (k, v) in [
+        ("consumer_key", sim.config().consumer_key.as_str()),
+        ("consumer_secret", sim.config().consumer_secret.as_str()),
+        ("passkey", daraja_sim::config::SANDBOX_PASSKEY),
+    ] {
+        till.run_with_stdin(&["secret", "set", k], &format!("{v}\n"))
+            .ok();
+    }
+    let tokens = || {
+        sim.log()
+            .iter()
+            .filter(|l| l.path.contains("oauth"))
+            .count()
+    };
+    for round in 1..=2 {
+        let id = till.json(&["sale", "new", "--item", "Tea", "--price", "50"])["id"].to_string();
+        let r = till
+            .run(&["charge", "--sale", &id, "--phone", "0700000000"])
+            .ok();
+        assert!(r.stdout.contains("PAID"), "{}", r.stdout);
+        assert_eq!(tokens(), 1, "round {round}: one token for both processes");
+    }
+    let kept = std::fs::read_to_string(till.data_dir().join("secrets.json")).unwrap();
+    assert!(kept.contains("daraja_token"), "kept in the secret store");
+    for f in ["duka.db", "duka.db-wal"] {
+        assert!(
+            !file_contains(&till.data_dir().join(f), "daraja_token")
+                && !file_contains(&till.data_dir().join(f), "expires_at"),
+            "{f} holds the token"
+        );
+    }
+    // Other credentials (a new consumer key) do not use it.
+    till.run_with_stdin(&["secret", "set", "consumer_key"], "another-key\n")
+        .ok();
+    let id = till.json(&["sale", "new", "--item", "Tea", "--price", "50"])["id"].to_string();
+    let r = till.run(&["charge", "--sale", &id, "--phone", "0700000000"]);
+    assert_ne!(r.code, 0, "the simulator refuses the unknown key");
+    assert_eq!(
+        tokens(),
+        2,
+        "a token was asked for the new key, the kept one not used"
+    );
+}

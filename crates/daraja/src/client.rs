@@ -51,6 +51,18 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// The whole request, connect included.
     pub request_timeout: Duration,
+    /// Where a token outlives this process (the OS keyring), so the next process (a CLI
+    /// command, the desktop after a restart) reuses it instead of asking Daraja again.
+    pub token_store: Option<Arc<dyn TokenStore>>,
+}
+
+/// A token kept across processes. `scope` names the environment and consumer key the token
+/// belongs to: a token of other credentials is never used.
+pub trait TokenStore: Send + Sync {
+    fn load(&self, scope: &str) -> Option<(String, SystemTime)>;
+    fn save(&self, scope: &str, token: &str, expires_at: SystemTime);
+    /// Daraja refused `token`: forget it (if it is still the one kept).
+    fn forget(&self, scope: &str, token: &str);
 }
 
 impl fmt::Debug for Config {
@@ -61,6 +73,7 @@ impl fmt::Debug for Config {
             .field("consumer_secret", &"***")
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("token_store", &self.token_store.is_some())
             .finish()
     }
 }
@@ -73,7 +86,13 @@ impl Config {
             consumer_secret: consumer_secret.to_string(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            token_store: None,
         }
+    }
+
+    /// What a kept token is for: the environment's base URL and the consumer key.
+    pub fn token_scope(&self) -> String {
+        format!("{}|{}", self.environment.base_url(), self.consumer_key)
     }
 }
 
@@ -82,6 +101,19 @@ struct Token {
     value: String,
     refresh_at: Instant,
     expires_at: SystemTime,
+}
+
+impl Token {
+    /// A token another process kept: used until `TOKEN_MARGIN` before it expires.
+    fn kept((value, expires_at): (String, SystemTime)) -> Option<Token> {
+        let left = expires_at.duration_since(SystemTime::now()).ok()?;
+        let usable = left.checked_sub(TOKEN_MARGIN)?;
+        (!value.is_empty() && !usable.is_zero()).then(|| Token {
+            value,
+            refresh_at: Instant::now() + usable,
+            expires_at,
+        })
+    }
 }
 
 /// How the money reaches the shop.
@@ -264,17 +296,36 @@ impl Client {
         if let Some(t) = slot.as_ref().filter(|t| Instant::now() < t.refresh_at) {
             return Ok(t.value.clone());
         }
+        let cfg = &self.inner.cfg;
+        if let Some(kept) = cfg
+            .token_store
+            .as_ref()
+            .and_then(|s| s.load(&cfg.token_scope()))
+            && let Some(t) = Token::kept(kept)
+        {
+            let value = t.value.clone();
+            *slot = Some(t);
+            return Ok(value);
+        }
         let fresh = self.fetch_token().await?;
+        if let Some(store) = &cfg.token_store {
+            store.save(&cfg.token_scope(), &fresh.value, fresh.expires_at);
+        }
         let value = fresh.value.clone();
         *slot = Some(fresh);
         Ok(value)
     }
 
-    /// Forgets `used` if it is still the cached token (another caller may have refreshed it).
+    /// Forgets `used` if it is still the cached token (another caller may have refreshed it),
+    /// here and in the token store.
     async fn invalidate(&self, used: &str) {
         let mut slot = self.inner.token.lock().await;
         if slot.as_ref().is_some_and(|t| t.value == used) {
             *slot = None;
+        }
+        let cfg = &self.inner.cfg;
+        if let Some(store) = &cfg.token_store {
+            store.forget(&cfg.token_scope(), used);
         }
     }
 

@@ -19,7 +19,7 @@ pub mod validate;
 pub mod wire;
 
 pub use client::{
-    C2bVersion, Client, Config, Environment, Payee, QueryStatus, StkPush, mask, mask_checkout,
-    redact_digits,
+    C2bVersion, Client, Config, Environment, Payee, QueryStatus, StkPush, TokenStore, mask,
+    mask_checkout, redact_digits,
 };
 pub use error::{Error, Result};

@@ -212,8 +212,9 @@ pub async fn start(
     secret_backend: &str,
     opts: Options,
 ) -> Result<Running> {
-    let secrets = secrets::open(secret_backend, data_dir)?;
-    start_with_secrets(store, till, secrets.as_ref(), opts).await
+    let secrets: std::sync::Arc<dyn secrets::SecretStore> =
+        secrets::open(secret_backend, data_dir)?.into();
+    start_with_secrets(store, till, secrets, opts).await
 }
 
 /// `start`, with a secret store the shell keeps (the desktop restarts the till after its
@@ -221,9 +222,10 @@ pub async fn start(
 pub async fn start_with_secrets(
     store: Store,
     till: Till,
-    secrets: &dyn secrets::SecretStore,
+    secret_store: std::sync::Arc<dyn secrets::SecretStore>,
     opts: Options,
 ) -> Result<Running> {
+    let secrets = secret_store.as_ref();
     let env = |k: &str| std::env::var(k).ok();
     let creds = Credentials::load(secrets, &env)?;
     let settings = Settings::load(&store, &env, till)?;
@@ -245,6 +247,9 @@ pub async fn start_with_secrets(
         sim.as_ref().map(|s| s.base_url()),
         poll,
         pairing.as_ref(),
+        Some(std::sync::Arc::new(secrets::TokenCache(
+            secret_store.clone(),
+        ))),
     )?;
     if let Some(sim) = &sim {
         // No relay in demo mode: the simulator's sink receives callbacks and Transaction

@@ -45,6 +45,9 @@ pub enum SecretKey {
     Passkey,
     RelayKey,
     InitiatorPassword,
+    /// The Daraja access token and its expiry, kept across processes (`TokenCache`). Internal:
+    /// not in `ALL`, never set by hand.
+    DarajaToken,
 }
 
 impl SecretKey {
@@ -63,6 +66,7 @@ impl SecretKey {
             SecretKey::Passkey => "passkey",
             SecretKey::RelayKey => "relay_key",
             SecretKey::InitiatorPassword => "initiator_password",
+            SecretKey::DarajaToken => "daraja_token",
         }
     }
 
@@ -189,6 +193,20 @@ impl FileSecrets {
         }
     }
 
+    /// Another process (the CLI beside the desktop) changes the file too: each change is a
+    /// read-modify-write under an exclusive lock on `secrets.json.lock`, so none is lost.
+    fn lock_file(&self) -> Result<std::fs::File> {
+        let path = self.path.with_extension("json.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| self.io(e))?;
+        f.lock().map_err(|e| self.io(e))?;
+        Ok(f)
+    }
+
     fn read(&self) -> Result<BTreeMap<String, String>> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Secret {
@@ -229,17 +247,71 @@ impl SecretStore for FileSecrets {
     }
     fn set(&self, key: SecretKey, value: &Secret) -> Result<()> {
         let _g = self.lock.lock().expect("poisoned");
+        let _file = self.lock_file()?;
         let mut map = self.read()?;
         map.insert(key.name().to_string(), value.expose().to_string());
         self.write(&map)
     }
     fn delete(&self, key: SecretKey) -> Result<()> {
         let _g = self.lock.lock().expect("poisoned");
+        let _file = self.lock_file()?;
         let mut map = self.read()?;
         if map.remove(key.name()).is_some() {
             self.write(&map)?;
         }
         Ok(())
+    }
+}
+
+/// The Daraja token kept in the secret store (never SQLite), so that each CLI command and a
+/// restarted desktop reuse it until shortly before it expires instead of asking Daraja for
+/// another. Kept with a fingerprint of its scope (environment and consumer key): a token of
+/// other credentials is never used. A secret store that fails is only logged: the client then
+/// asks Daraja as before.
+pub struct TokenCache(pub std::sync::Arc<dyn SecretStore>);
+
+fn scope_fingerprint(scope: &str) -> String {
+    duka_relay_proto::sign(b"duka token scope", scope)
+}
+
+impl daraja::TokenStore for TokenCache {
+    fn load(&self, scope: &str) -> Option<(String, std::time::SystemTime)> {
+        let kept = match self.0.get(SecretKey::DarajaToken) {
+            Ok(k) => k?,
+            Err(e) => {
+                tracing::warn!("the kept Daraja token could not be read: {e}");
+                return None;
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(kept.expose()).ok()?;
+        if v["scope"].as_str() != Some(scope_fingerprint(scope).as_str()) {
+            return None;
+        }
+        let token = v["token"].as_str()?.to_string();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(v["expires_at"].as_u64()?);
+        Some((token, at))
+    }
+
+    fn save(&self, scope: &str, token: &str, expires_at: std::time::SystemTime) {
+        let secs = expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let v = serde_json::json!({"scope": scope_fingerprint(scope), "token": token, "expires_at": secs});
+        if let Err(e) = self
+            .0
+            .set(SecretKey::DarajaToken, &Secret::new(v.to_string()))
+        {
+            tracing::warn!("the Daraja token could not be kept for the next process: {e}");
+        }
+    }
+
+    fn forget(&self, scope: &str, token: &str) {
+        if self.load(scope).is_some_and(|(kept, _)| kept == token)
+            && let Err(e) = self.0.delete(SecretKey::DarajaToken)
+        {
+            tracing::warn!("the refused Daraja token could not be forgotten: {e}");
+        }
     }
 }
 
@@ -342,5 +414,33 @@ mod tests {
             err.to_string()
                 .starts_with("secret_backend: expected auto, keyring, file or memory")
         );
+    }
+
+    #[test]
+    fn two_handles_on_one_secrets_file_lose_no_write() {
+        // Two handles stand for two processes (the desktop and a CLI command): each has its
+        // own in-process mutex, so only the file lock keeps their read-modify-writes apart.
+        let dir = tempfile::tempdir().unwrap();
+        let writers: Vec<_> = [SecretKey::ConsumerKey, SecretKey::Passkey]
+            .into_iter()
+            .map(|key| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let f = FileSecrets::new(&d);
+                    for i in 0..200 {
+                        f.set(key, &Secret::new(format!("v{i}"))).unwrap();
+                        f.set(SecretKey::DarajaToken, &Secret::new(format!("t{i}")))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let f = FileSecrets::new(dir.path());
+        for key in [SecretKey::ConsumerKey, SecretKey::Passkey] {
+            assert_eq!(f.get(key).unwrap().unwrap().expose(), "v199", "{key:?}");
+        }
     }
 }

@@ -1062,8 +1062,10 @@ pub fn connect(
     demo_base_url: Option<&str>,
     poll: PollPolicy,
     relay: Option<&duka_relay_proto::Pairing>,
+    token_store: Option<Arc<dyn daraja::TokenStore>>,
 ) -> Result<(Client, EngineConfig)> {
     use crate::config::{Environment as Env, TillType};
+    let demo = settings.environment == Env::Demo;
     let (environment, key, secret, passkey, shortcode, payee) = match settings.environment {
         Env::Demo => {
             let base = demo_base_url
@@ -1114,8 +1116,12 @@ pub fn connect(
             )
         }
     };
-    let client = Client::new(daraja::Config::new(environment, &key, &secret))
-        .map_err(|e| Error::Config(e.to_string()))?;
+    let mut daraja_cfg = daraja::Config::new(environment, &key, &secret);
+    // Demo mode's simulator restarts with every till: its tokens are worth nothing after.
+    if !demo {
+        daraja_cfg.token_store = token_store;
+    }
+    let client = Client::new(daraja_cfg).map_err(|e| Error::Config(e.to_string()))?;
     Ok((
         client,
         EngineConfig {
