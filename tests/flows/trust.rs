@@ -870,3 +870,126 @@ async fn a_till_speaking_the_protocol_before_claims_is_refused_with_a_clear_mess
         "{err}"
     );
 }
+
+/// #13: the disk fills up. Before the push: the attempt cannot be saved, so nothing is sent,
+/// and the cashier reads why. During the push (Daraja has it, the answer cannot be saved): the
+/// answer is kept and saved once space is freed, the payment is followed to paid, and a resend
+/// is refused meanwhile. One push in all; nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_before_or_during_a_charge_loses_nothing_and_sends_nothing_unrecorded() {
+    let disk = duka_tests::disk::SmallDisk::mount("4m");
+    let dir = tempfile::tempdir_in(disk.path()).unwrap();
+    let r = duka_tests::engine::rig_in(
+        dir,
+        SimConfig {
+            time_unit_ms: 20,
+            prompt_timeout_units: 3000,
+            default_behaviour: daraja_sim::Behaviour::Interactive,
+            ..SimConfig::default()
+        },
+        PollPolicy::scaled(100.0),
+        false,
+        false,
+        None,
+        SHORT_TIMEOUT,
+        None,
+    )
+    .await;
+    let sale = r.sale(100);
+    // A customer who answers the prompt when the test says so.
+    let customer = phone("0711111111");
+    // SQLite reuses the space its write-ahead log already has: empty it first, so the next
+    // write needs new space, as on a till whose log was just checkpointed.
+    let db = r.dir.path().join("duka.db");
+    let empty_wal = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(db.with_extension("db-wal"))
+                .unwrap()
+                .len(),
+            0
+        );
+    };
+
+    // Full before the charge: refused, clearly, and no push left the till.
+    empty_wal();
+    let filler = disk.fill();
+    let e = r
+        .engine
+        .charge(sale, &customer, 100, "Wanjiku")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "disk_full", "{e}");
+    assert!(e.to_string().contains("disk is full"), "{e}");
+    assert_eq!(
+        pushes(&r.sim),
+        0,
+        "nothing sent that the till could not record"
+    );
+    std::fs::remove_file(&filler).unwrap();
+
+    // Full while Daraja holds the push: its (slow) answer cannot be saved.
+    r.sim.next_push_faults(Faults {
+        slow_ms: 600,
+        ..Faults::default()
+    });
+    let engine = r.engine.clone();
+    let charging = tokio::spawn(async move {
+        engine
+            .charge(sale, &phone("0711111111"), 100, "Wanjiku")
+            .await
+    });
+    // The prompt is on the phone; Daraja's answer to the till is still on its way.
+    eventually("Daraja has the push", || r.sim.pending_prompts().len() == 1).await;
+    empty_wal();
+    let filler = disk.fill();
+    let e = charging.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), "disk_full", "{e}");
+    let attempt = r.engine.store().attempts(true, 10).unwrap()[0].clone();
+    assert_eq!(
+        attempt.state,
+        AttemptState::Created,
+        "saved before the push"
+    );
+    // The cashier may not send it again while the answer waits for the disk.
+    let e = r
+        .engine
+        .resend_after_unknown(&attempt.id, true, "Wanjiku")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    // Space comes back: the kept answer is saved, the payment followed to paid.
+    std::fs::remove_file(&filler).unwrap();
+    eventually("the kept answer is saved", || {
+        r.engine
+            .store()
+            .attempt(&attempt.id)
+            .unwrap()
+            .checkout_request_id
+            .is_some()
+    })
+    .await;
+    let prompt = r.sim.pending_prompts()[0].clone();
+    r.sim.approve(&prompt);
+    let paid = r
+        .engine
+        .wait_settled(&attempt.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        matches!(paid.state, AttemptState::Paid { .. }),
+        "{:?}",
+        paid.state
+    );
+    assert!(
+        paid.checkout_request_id.is_some(),
+        "the kept CheckoutRequestID was saved"
+    );
+    assert_eq!(pushes(&r.sim), 1, "one push in all");
+    assert_eq!(
+        r.engine.store().sale(sale).unwrap().status,
+        SaleStatus::Paid
+    );
+}

@@ -305,8 +305,33 @@ pub mod engine {
         client_timeout: std::time::Duration,
         in_flight_grace: Option<std::time::Duration>,
     ) -> Rig {
-        let sim = Sim::spawn(sim_cfg).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
+        rig_in(
+            dir,
+            sim_cfg,
+            poll,
+            with_callbacks,
+            with_status,
+            relay,
+            client_timeout,
+            in_flight_grace,
+        )
+        .await
+    }
+
+    /// `rig_grace` with the database in `dir` (a small filesystem, for a full disk).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rig_in(
+        dir: tempfile::TempDir,
+        sim_cfg: SimConfig,
+        poll: PollPolicy,
+        with_callbacks: bool,
+        with_status: bool,
+        relay: Option<&duka_relay_proto::Pairing>,
+        client_timeout: std::time::Duration,
+        in_flight_grace: Option<std::time::Duration>,
+    ) -> Rig {
+        let sim = Sim::spawn(sim_cfg).await.unwrap();
         let mut store = Store::open(&dir.path().join("duka.db")).unwrap();
         store.add_cashier("Wanjiku", "cashier").unwrap();
         let cfg = sim.config();
@@ -524,5 +549,61 @@ pub mod relay {
 
     fn hex_encode(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
+
+pub mod disk {
+    //! A small real filesystem (tmpfs, mounted for the test) that can be filled up: the full
+    //! disk a till meets. Needs root (as CI runs); unmounted when dropped.
+
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    pub struct SmallDisk {
+        root: tempfile::TempDir,
+    }
+
+    impl SmallDisk {
+        /// A tmpfs of `size` (e.g. "4m").
+        pub fn mount(size: &str) -> SmallDisk {
+            let root = tempfile::tempdir().expect("tempdir");
+            let ok = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(root.path())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(
+                ok,
+                "mounting a {size} tmpfs for the full-disk test failed: it needs root (CI runs as root)"
+            );
+            SmallDisk { root }
+        }
+
+        pub fn path(&self) -> &Path {
+            self.root.path()
+        }
+
+        /// Fills the disk to the last byte; returns the filler (delete it to free space).
+        pub fn fill(&self) -> PathBuf {
+            let path = self.root.path().join("filler");
+            let mut f = std::fs::File::create(&path).expect("filler");
+            for chunk in [1 << 20, 1 << 12, 1] {
+                let buf = vec![0u8; chunk];
+                while f.write_all(&buf).is_ok() {}
+            }
+            let _ = f.sync_all();
+            path
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.root.path())
+                .status();
+        }
     }
 }

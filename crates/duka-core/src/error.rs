@@ -41,7 +41,9 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
-    #[error("database: {0}")]
+    /// A database failure. A full disk and a read-only database say so in words a shop
+    /// owner can act on (and have their own codes, `disk_full` and `read_only`).
+    #[error("{}", db_message(.0))]
     Db(#[from] rusqlite::Error),
     #[error("{path}: {source}")]
     Io {
@@ -70,6 +72,20 @@ pub enum Error {
     Printer { addr: String, message: String },
 }
 
+fn db_message(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => format!(
+            "the till's disk is full ({e}): nothing more can be saved until space is freed; \
+             what was saved before is safe"
+        ),
+        Some(rusqlite::ErrorCode::ReadOnly) => format!(
+            "the till's database cannot be written ({e}): check the disk and the file's \
+             permissions; what was saved before is safe"
+        ),
+        _ => format!("database: {e}"),
+    }
+}
+
 fn render_lines(errors: &[LineError]) -> String {
     errors
         .iter()
@@ -89,7 +105,11 @@ impl Error {
             Error::BadFile { .. } => "bad_file",
             Error::NotDukaDb { .. } => "db_not_duka",
             Error::SchemaTooNew { .. } => "db_schema_too_new",
-            Error::Db(_) => "database",
+            Error::Db(e) => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DiskFull) => "disk_full",
+                Some(rusqlite::ErrorCode::ReadOnly) => "read_only",
+                _ => "database",
+            },
             Error::Io { .. } => "io",
             Error::Secret { .. } => "secret_store",
             Error::Config(_) => "config",

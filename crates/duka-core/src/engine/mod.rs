@@ -138,6 +138,9 @@ pub(crate) struct Inner {
     events: broadcast::Sender<CoreEvent>,
     poll_tx: mpsc::UnboundedSender<poller::Cmd>,
     health: Mutex<Health>,
+    /// Attempts whose push Daraja answered but whose answer the disk did not take (full, read
+    /// only): kept here and written as soon as it can be (`keep_unrecorded`), never forgotten.
+    unrecorded: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The engine. Cheap to clone.
@@ -176,6 +179,7 @@ impl Engine {
                 events,
                 poll_tx,
                 health: Mutex::new(Health::default()),
+                unrecorded: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         tokio::spawn(poller::run(Arc::downgrade(&engine.inner), poll_rx));
@@ -305,7 +309,8 @@ impl Engine {
 
     fn in_flight(&self, a: &Attempt) -> bool {
         matches!(a.state, AttemptState::Created)
-            && now_ms().saturating_sub(a.created_at) < self.in_flight_grace().as_millis() as i64
+            && (now_ms().saturating_sub(a.created_at) < self.in_flight_grace().as_millis() as i64
+                || self.inner.is_unrecorded(&a.id))
     }
 
     /// A new push for a sale whose previous attempt is `unknown` (or `created` after a crash),
@@ -447,7 +452,9 @@ impl Engine {
             PaymentEvent::PushAccepted { checkout_id } => Some(checkout_id.as_str()),
             _ => None,
         };
-        // Daraja has acted: this answer must reach the disk. A busy database is retried.
+        // Daraja has acted: this answer must reach the disk. A busy database is retried; a
+        // full or read-only one is not going to take it soon: the answer is kept in memory and
+        // written as soon as the disk takes it (then followed), and the cashier told now.
         let mut tries = 0;
         let applied = loop {
             match self.inner.apply_learning(
@@ -457,10 +464,20 @@ impl Engine {
                 desc.as_deref(),
                 checkout,
             ) {
-                Err(Error::Db(e)) if tries < RECORD_TRIES => {
+                Err(Error::Db(e)) if tries < RECORD_TRIES && is_busy(&e) => {
                     tries += 1;
                     tracing::warn!(attempt = %attempt.id, "recording the push answer (try {tries}): {e}");
                     tokio::time::sleep(record_pause(tries)).await;
+                }
+                Err(Error::Db(e)) => {
+                    tracing::error!(attempt = %attempt.id, "the push answer could not be saved, kept until it can be: {e}");
+                    Inner::keep_unrecorded(
+                        &self.inner,
+                        attempt.clone(),
+                        event.clone(),
+                        desc.clone(),
+                    );
+                    return Err(Error::Db(e));
                 }
                 other => break other?,
             }
@@ -868,6 +885,14 @@ fn event_code(e: &PaymentEvent) -> &str {
 /// How often `send_push` retries recording Daraja's answer on a busy database.
 const RECORD_TRIES: u32 = 6;
 
+/// Another connection holds the database (a second till process): worth a retry soon.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn record_pause(try_no: u32) -> Duration {
     Duration::from_millis(100 << try_no)
 }
@@ -1020,6 +1045,69 @@ impl Inner {
                 checkout_id: checkout.clone(),
             });
         }
+    }
+
+    fn is_unrecorded(&self, attempt_id: &str) -> bool {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(attempt_id)
+    }
+
+    /// Writes a push answer the disk refused, retrying (0.5 s doubling to 10 s) until it is
+    /// saved or the engine stops; then the attempt is followed as usual. Meanwhile the attempt
+    /// counts as in flight: no resend, no "answer never recorded".
+    fn keep_unrecorded(
+        this: &Arc<Inner>,
+        attempt: Attempt,
+        event: PaymentEvent,
+        desc: Option<String>,
+    ) {
+        this.unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(attempt.id.clone());
+        let weak = Arc::downgrade(this);
+        tokio::spawn(async move {
+            let checkout = match &event {
+                PaymentEvent::PushAccepted { checkout_id } => Some(checkout_id.clone()),
+                _ => None,
+            };
+            let mut pause = Duration::from_millis(500);
+            loop {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+                let Some(inner) = weak.upgrade() else { return };
+                match inner.apply_learning(
+                    &attempt.id,
+                    &event,
+                    "engine",
+                    desc.as_deref(),
+                    checkout.as_deref(),
+                ) {
+                    Err(Error::Db(e)) => {
+                        tracing::warn!(attempt = %attempt.id, "the push answer is still not saved: {e}");
+                        continue;
+                    }
+                    Ok(applied) => {
+                        tracing::info!(attempt = %attempt.id, "the push answer is saved now");
+                        if let AttemptState::Pending { checkout_id } = &applied.attempt().state {
+                            inner.watch(&attempt.id, checkout_id, attempt.created_at);
+                        }
+                    }
+                    Err(e) => {
+                        // A callback settled it meanwhile, or the transition no longer applies.
+                        tracing::warn!(attempt = %attempt.id, "the kept push answer no longer applies: {e}");
+                    }
+                }
+                inner
+                    .unrecorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&attempt.id);
+                return;
+            }
+        });
     }
 
     fn watch(&self, attempt_id: &str, checkout_id: &str, created_at: Millis) {
