@@ -112,6 +112,22 @@ const en = {
   secrets_in: "Secrets are kept in the {backend} store and never shown again.",
   staff: "Staff",
   add_staff: "Add",
+  err_invalid_input: "Check what was typed",
+  err_not_found: "Not found",
+  err_conflict: "Not allowed now",
+  err_bad_transition: "That payment cannot change that way",
+  err_denied: "Not allowed",
+  err_locked: "Locked after wrong PINs",
+  err_signed_out: "Sign in first",
+  err_disk_full: "The till's disk is full",
+  err_read_only: "The till's database cannot be written",
+  err_database: "Database problem",
+  err_config: "Settings problem",
+  err_secret_store: "The secret store did not answer",
+  err_printer: "The printer did not answer",
+  err_forged: "Refused as forged",
+  err_connection_failed: "No connection to M-Pesa",
+  err_internal: "Something went wrong",
   unlock: "Unlock (wrong PINs)",
   taken_by: "taken on till {till}, sale {sale}",
   claim_lost: "{receipt} was used on till {till} (sale {sale}) first: collect this sale again",
@@ -236,6 +252,22 @@ const sw: Record<keyof typeof en, string> = {
   secrets_in: "Siri zinahifadhiwa kwenye {backend} na hazionyeshwi tena.",
   staff: "Wafanyakazi",
   add_staff: "Ongeza",
+  err_invalid_input: "Angalia ulichoandika",
+  err_not_found: "Haikupatikana",
+  err_conflict: "Hairuhusiwi sasa",
+  err_bad_transition: "Malipo hayo hayawezi kubadilika hivyo",
+  err_denied: "Hairuhusiwi",
+  err_locked: "Imefungwa baada ya PIN zisizo sahihi",
+  err_signed_out: "Ingia kwanza",
+  err_disk_full: "Diski ya till imejaa",
+  err_read_only: "Hifadhidata ya till haiwezi kuandikwa",
+  err_database: "Tatizo la hifadhidata",
+  err_config: "Tatizo la mipangilio",
+  err_secret_store: "Hifadhi ya siri haikujibu",
+  err_printer: "Printa haikujibu",
+  err_forged: "Imekataliwa kama ya kughushi",
+  err_connection_failed: "Hakuna muunganisho na M-Pesa",
+  err_internal: "Kuna hitilafu",
   unlock: "Fungua (PIN zisizo sahihi)",
   taken_by: "imechukuliwa kwenye till {till}, mauzo {sale}",
   claim_lost: "{receipt} ilitumika kwanza kwenye till {till} (mauzo {sale}): dai mauzo haya tena",
@@ -255,4 +287,13 @@ export const dictionaries: Record<Lang, Record<Key, string>> = { en, sw };
 
 export function t(lang: Lang, key: Key, vars: Record<string, string | number> = {}): string {
   return dictionaries[lang][key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? `{${k}}`));
+}
+
+/** An error for the cashier: what its code means in their language, the code, and the detail. */
+export function errorText(lang: Lang, e: { code: string; message: string }): string {
+  const key = `err_${e.code}`;
+  if (key in dictionaries[lang]) {
+    return `${t(lang, key as Key)} (${e.code}): ${e.message}`;
+  }
+  return `${e.message} (${e.code})`;
 }

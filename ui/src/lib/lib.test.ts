@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { kes, pushShillings } from "./money";
 import { addLine, parsePrice, setQuantity, toLines, total } from "./cart";
-import { dictionaries, t } from "./i18n";
+import { dictionaries, errorText, t } from "./i18n";
 import { panel, localPhone, maskPhone, promptSecondsLeft } from "./payment";
 import type { Attempt, CodeInfo } from "./api";
 
@@ -82,5 +82,14 @@ describe("payment panel helpers", () => {
   it("masks phones like the logs do", () => {
     expect(maskPhone("254708374149")).toBe("2547****149");
     expect(maskPhone("0708")).toBe("****");
+  });
+});
+
+describe("errors", () => {
+  it("say what the code means in the cashier's language, with the code", () => {
+    const e = { code: "disk_full", message: "the till's disk is full (database or disk is full)" };
+    expect(errorText("sw", e)).toBe("Diski ya till imejaa (disk_full): the till's disk is full (database or disk is full)");
+    expect(errorText("en", e).startsWith("The till's disk is full (disk_full)")).toBe(true);
+    expect(errorText("sw", { code: "something_new", message: "x" })).toBe("x (something_new)");
   });
 });
