@@ -33,4 +33,13 @@ fuzz_target!(|data: &[u8]| {
     if let Some(k) = Kind::parse(text) {
         assert_eq!(k.as_str(), text);
     }
+    // The expiry segment of a callback URL: what parses prints back the same.
+    if let Some(exp) = duka_relay_proto::parse_exp(text) {
+        assert_eq!(duka_relay_proto::exp_segment(exp), text.trim_start_matches('0').max("0"));
+        let _ = duka_relay_proto::exp_valid(text, exp);
+    }
+    // A claimed notice, and the claim fields the relay checks.
+    if let Ok(c) = serde_json::from_str::<duka_relay_proto::Claimed>(text) {
+        let _ = duka_relay_proto::is_claim_key(&c.key) && duka_relay_proto::is_claim_sale(&c.sale);
+    }
 });
