@@ -29,7 +29,8 @@ pub struct Duka {
     /// Where CSV exports and saved receipts go (see `commands::export_dir`).
     pub export_dir: PathBuf,
     pub secrets: Arc<dyn SecretStore>,
-    session: Mutex<Option<Cashier>>,
+    /// Who is signed in, and on which till (demo mode's staff are not the shop's).
+    session: Mutex<Option<(duka_core::config::Till, Cashier)>>,
 }
 
 impl Duka {
@@ -46,10 +47,14 @@ impl Duka {
 
     /// Who is signed in; every till command needs one.
     pub fn cashier(&self) -> Result<Cashier> {
+        let till = self.running().till;
         self.session
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+            // A session of the other till (a sign-in that raced a switch) is no session.
+            .filter(|(t, _)| *t == till)
+            .map(|(_, c)| c)
             .ok_or_else(|| UiError::new("signed_out", "sign in first"))
     }
 
@@ -69,8 +74,9 @@ impl Duka {
     /// Wrong PINs are counted per staff member in the till's database (`Store::sign_in`): the
     /// lock survives a restart and holds in every window and process.
     pub fn sign_in(&self, name: &str, pin: &str) -> Result<Cashier> {
-        let c = self.engine().store().sign_in(name, pin)?;
-        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        let running = self.running();
+        let c = running.engine.store().sign_in(name, pin)?;
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some((running.till, c.clone()));
         Ok(c)
     }
 
@@ -81,6 +87,17 @@ impl Duka {
     /// Starts the till again from its stored settings and secrets (after the manager saved
     /// settings). Open attempts carry over: the new engine resumes them.
     pub async fn restart(&self) -> Result<Arc<duka_app::Running>> {
+        // An answer from M-Pesa that the full disk has not taken yet lives in this engine's
+        // memory only: it is not replaced until the answer is saved.
+        let unsaved = self.engine().unsaved_answers();
+        if unsaved > 0 {
+            return Err(UiError::new(
+                "disk_full",
+                format!(
+                    "{unsaved} M-Pesa answer(s) are waiting for disk space to be saved: free space on the till's disk first, then save again"
+                ),
+            ));
+        }
         // The new till starts first: if it cannot (a bad setting slipped through, a port in
         // use), the old one keeps serving the cashier and the error says why.
         let (store, till) = duka_app::open_till(&self.data_dir, self.secrets.as_ref())?;
@@ -199,6 +216,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::reports::export_csv,
         commands::reports::problem_attempts,
         commands::reports::lost_claims,
+        commands::reports::receipts_used_elsewhere,
         commands::settings::get_settings,
         commands::settings::save_settings,
         commands::settings::test_connection,

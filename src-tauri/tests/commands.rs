@@ -627,3 +627,47 @@ fn demo_and_the_shop_have_a_database_each_and_switching_carries_nothing() {
     assert_eq!(again.running().till, duka_core::config::Till::Shop);
     again.running().stop();
 }
+
+/// Demo mode's manager is anyone who reads its PINs: "Test connection" there never sends the
+/// shop's stored credentials (to a URL they typed), only what is typed in the form.
+#[test]
+fn test_connection_in_demo_mode_never_sends_the_stored_credentials() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt
+        .block_on(daraja_sim::Sim::spawn(daraja_sim::SimConfig::default()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    duka_core::config::Till::Demo.choose(dir.path()).unwrap();
+    use duka_core::secrets::{Secret, SecretKey, SecretStore};
+    let secrets = duka_core::secrets::MemorySecrets::default();
+    secrets
+        .set(
+            SecretKey::ConsumerKey,
+            &Secret::new(sim.config().consumer_key.clone()),
+        )
+        .unwrap();
+    secrets
+        .set(
+            SecretKey::ConsumerSecret,
+            &Secret::new(sim.config().consumer_secret.clone()),
+        )
+        .unwrap();
+    let duka = tauri::async_runtime::block_on(duka_desktop::start_with_secrets(
+        dir.path(),
+        std::sync::Arc::new(secrets),
+    ))
+    .unwrap();
+    let (_app, w, _dir) = mount(duka, dir);
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    let form = json!({"form": {"environment": "custom", "daraja_base_url": sim.base_url()}});
+    let e = invoke(&w, "test_connection", form).unwrap_err();
+    assert_eq!(e["code"], "connection_failed", "{e}");
+    assert_eq!(
+        sim.token_requests(),
+        0,
+        "nothing was sent with the stored credentials"
+    );
+    let typed = json!({"form": {"environment": "custom", "daraja_base_url": sim.base_url(),
+        "consumer_key": sim.config().consumer_key, "consumer_secret": sim.config().consumer_secret}});
+    invoke(&w, "test_connection", typed).unwrap();
+}

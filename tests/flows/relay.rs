@@ -521,7 +521,17 @@ async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_t
     let pairing = relay.pair("Mama Mboga", "Front").encode();
     let out = tokio::task::spawn_blocking(move || {
         let till = duka_tests::Till::new();
+        // Demo mode never pairs: a relay would bring the shop's payments into demo's database.
         till.run(&["init"]).ok();
+        let demo = till.run_with_stdin(&["relay", "pair"], &format!("{pairing}\n"));
+        assert_eq!(demo.code, 1);
+        assert!(
+            demo.stderr.contains("demo mode never uses a relay"),
+            "{}",
+            demo.stderr
+        );
+        till.run(&["init", "--environment", "sandbox", "--shortcode", "174379"])
+            .ok();
         let bad = till.run_with_stdin(&["relay", "pair"], "dukarelay1:nonsense\n");
         // On the command line it is refused before anything is read or stored.
         let argv = till.run(&["relay", "pair", &pairing]);

@@ -704,6 +704,64 @@ async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
         r1.engine.store().sale(sale4).unwrap().status,
         SaleStatus::Open
     );
+
+    // The receipt of an STK payment on one till is the shop's too: typed on the other till
+    // from the customer's SMS, it is refused.
+    let stk_sale = r1.sale(150);
+    let a = r1
+        .engine
+        .charge(stk_sale, &phone("0700000000"), 150, "Wanjiku")
+        .await
+        .unwrap();
+    let paid = r1
+        .engine
+        .wait_settled(&a.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let AttemptState::Paid {
+        receipt: Some(receipt),
+    } = paid.state
+    else {
+        panic!(
+            "paid with its receipt (the callback came through the relay): {:?}",
+            paid.state
+        )
+    };
+    let shop = relay
+        .relay
+        .store()
+        .till(&front.till)
+        .unwrap()
+        .unwrap()
+        .shop_id;
+    eventually("the STK receipt is claimed", || {
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, &receipt)
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let typed_sale = r2.sale(150);
+    let rcpt = receipt.clone();
+    let e = with_claim(
+        &r2.engine,
+        Some(&c2),
+        &receipt,
+        typed_sale,
+        amount,
+        move |s: &mut duka_core::Store, claim: Claim| {
+            s.pay_mpesa_code(typed_sale, &rcpt, None, "Wanjiku", claim)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("till Front for its sale {stk_sale}")),
+        "{e}"
+    );
     c1.stop();
     c2.stop();
 }
@@ -953,6 +1011,11 @@ async fn a_full_disk_before_or_during_a_charge_loses_nothing_and_sends_nothing_u
         AttemptState::Created,
         "saved before the push"
     );
+    assert_eq!(
+        r.engine.unsaved_answers(),
+        1,
+        "Daraja's answer is kept in memory"
+    );
     // The cashier may not send it again while the answer waits for the disk.
     let e = r
         .engine
@@ -987,9 +1050,54 @@ async fn a_full_disk_before_or_during_a_charge_loses_nothing_and_sends_nothing_u
         paid.checkout_request_id.is_some(),
         "the kept CheckoutRequestID was saved"
     );
+    assert_eq!(r.engine.unsaved_answers(), 0);
     assert_eq!(pushes(&r.sim), 1, "one push in all");
     assert_eq!(
         r.engine.store().sale(sale).unwrap().status,
         SaleStatus::Paid
     );
+}
+
+/// #2: codes typed before the till was paired are claimed once it connects, so another till
+/// cannot use them afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_typed_before_pairing_are_claimed_when_the_till_connects() {
+    use duka_core::store::Claim;
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let sale = r.sale(80);
+    r.engine
+        .store()
+        .pay_mpesa_code(sale, "TKP2H7M4ZX", None, "Wanjiku", Claim::Local)
+        .unwrap();
+    let c = duka_core::relay::spawn(r.engine.clone(), front.clone());
+    let shop = relay
+        .relay
+        .store()
+        .till(&front.till)
+        .unwrap()
+        .unwrap()
+        .shop_id;
+    eventually("the earlier code is claimed for this till", || {
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, "TKP2H7M4ZX")
+            .unwrap()
+            == Some((front.till.clone(), sale.to_string()))
+    })
+    .await;
+    eventually("and nothing is left to send", || {
+        r.engine.store().pending_claims().unwrap().is_empty()
+    })
+    .await;
+    c.stop();
 }

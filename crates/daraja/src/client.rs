@@ -738,7 +738,7 @@ fn classify(status: StatusCode, e: ErrorBody) -> Error {
 fn unparseable(status: StatusCode, body: &[u8]) -> Error {
     let text = String::from_utf8_lossy(body);
     // A CheckoutRequestID or a phone number in the body: its digits are hidden.
-    let snippet: String = redact_digits(&text.chars().take(120).collect::<String>());
+    let snippet: String = redact_digits(&text).chars().take(120).collect();
     Error::Unparseable {
         status: status.as_u16(),
         snippet,

@@ -240,7 +240,11 @@ pub async fn start_with_secrets(
     };
     let poll = poll_policy();
     let deadline = poll.deadline;
-    let pairing = relay_pairing(&store, secrets)?;
+    // Demo mode never talks to a relay: real shop payments must not land in demo's database.
+    let pairing = match till {
+        Till::Shop => relay_pairing(&store, secrets)?,
+        Till::Demo => None,
+    };
     let (client, mut cfg) = duka_core::engine::connect(
         &settings,
         creds.as_ref(),

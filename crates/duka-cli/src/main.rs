@@ -561,6 +561,13 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 ));
             }
             let mut ctx = open(&cli)?;
+            if ctx.till == config::Till::Demo {
+                return Err(invalid(
+                    "pairing",
+                    "the shop's till (demo mode never uses a relay): `duka config set environment production` first",
+                    "demo mode",
+                ));
+            }
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 eprint!("Paste the pairing string (dukarelay1:…) and press Enter: ");
             }

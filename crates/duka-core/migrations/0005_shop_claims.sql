@@ -28,3 +28,15 @@ CREATE TABLE lost_claims (
     winner_sale   TEXT NOT NULL,
     decided_at    INTEGER NOT NULL
 );
+
+-- STK receipts this till was paid with, claimed shop-wide once paired (so that a code typed at
+-- another till from the customer's SMS is refused there). No row yet: not claimed yet.
+CREATE TABLE stk_claims (
+    receipt      TEXT PRIMARY KEY,
+    won          INTEGER NOT NULL CHECK (won IN (0, 1)),
+    winner_till  TEXT NOT NULL,
+    winner_name  TEXT NOT NULL,
+    winner_sale  TEXT NOT NULL,
+    decided_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX attempts_paid_receipt ON payment_attempts (receipt) WHERE state = 'paid' AND receipt IS NOT NULL;

@@ -386,8 +386,15 @@ async fn session(
         s.backlog = last_seq.saturating_sub(mark.seq);
         s.last_error = None;
     });
-    // Claims made while the relay was out of reach (attached provisionally) go first.
-    let pending = engine.store().pending_claims().map_err(|e| e.to_string())?;
+    // Claims made while the relay was out of reach (attached provisionally) go first, then the
+    // receipts of STK payments not claimed yet (so no other till takes them as typed codes).
+    let mut events = engine.subscribe();
+    let pending = {
+        let store = engine.store();
+        let mut p = store.pending_claims().map_err(|e| e.to_string())?;
+        p.extend(store.unclaimed_stk_receipts().map_err(|e| e.to_string())?);
+        p
+    };
     for c in pending {
         let frame = FromTill::Claim {
             id: format!("p{}", c.sale_id),
@@ -408,6 +415,30 @@ async fn session(
     let mut alive_until = tokio::time::Instant::now() + dead_after;
     loop {
         let frame = tokio::select! {
+            event = events.recv() => {
+                // An STK payment just paid here: its receipt is claimed for the shop at once.
+                let receipt = match event {
+                    Ok(CoreEvent::AttemptChanged { attempt }) => match attempt.state {
+                        crate::payment::AttemptState::Paid { receipt: Some(r) } => {
+                            Some((r, attempt.sale_id, attempt.amount))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some((r, sale, shillings)) = receipt {
+                    let frame = FromTill::Claim {
+                        id: format!("s{sale}"),
+                        key: r,
+                        sale: sale.to_string(),
+                        amount_cents: Some(shillings * 100),
+                    };
+                    sink.send(send(frame))
+                        .await
+                        .map_err(|e| format!("claim: {e}"))?;
+                }
+                continue;
+            }
             Some(req) = claims.recv() => {
                 next_claim += 1;
                 let id = format!("c{next_claim}");
@@ -490,10 +521,20 @@ async fn session(
                 };
                 // Committed before anyone is told: a provisional tender becomes final, or
                 // stops counting and is flagged.
+                let flagged_before = !won && stk_flagged(engine, &key)?;
                 let lost = engine
                     .store()
                     .decide_claim(&key, won, &owner)
                     .map_err(|e| format!("committing a claim result: {e}"))?;
+                if !won && !flagged_before && stk_flagged(engine, &key)? {
+                    tracing::warn!(
+                        "an STK receipt of this till was used first on another till: flagged"
+                    );
+                    engine.publish(CoreEvent::StkReceiptUsedElsewhere {
+                        receipt: key.clone(),
+                        by: owner.clone(),
+                    });
+                }
                 if let Some(claim) = lost {
                     tracing::warn!(
                         sale = claim.sale_id,
@@ -515,6 +556,16 @@ async fn session(
             Some(_) | None => {}
         }
     }
+}
+
+/// Whether this till's STK receipt `key` is flagged as used first on another till.
+fn stk_flagged(engine: &Engine, key: &str) -> Result<bool, String> {
+    Ok(engine
+        .store()
+        .stk_receipts_used_elsewhere()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|(r, _)| r == key))
 }
 
 /// Applies one message. A message that can never apply (an unknown attempt, a malformed

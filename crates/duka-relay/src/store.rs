@@ -261,6 +261,18 @@ impl Store {
             .map_err(|_| Error::Io("the store's writer stopped".into()))?
     }
 
+    /// Which till (and sale) holds receipt `key` in `shop`, if any.
+    pub fn claim_owner(&self, shop: &str, key: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .read()
+            .query_row(
+                "SELECT till_id, sale FROM claims WHERE shop_id = ?1 AND key = ?2",
+                params![shop, key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Messages for a till after `after`, in order, at most `limit`.
     pub fn pending(&self, till: &str, after: u64, limit: usize) -> Result<Vec<Stored>> {
         let c = self.read();

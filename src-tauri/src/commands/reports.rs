@@ -56,3 +56,23 @@ pub fn lost_claims(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::LostCl
     duka.manager()?;
     Ok(duka.engine().store().lost_claims()?)
 }
+
+/// Receipts of STK payments this till received that another till had used first (a code typed
+/// there from the customer's SMS): the sale on that till is the one to check.
+#[derive(Debug, serde::Serialize)]
+pub struct UsedElsewhere {
+    pub receipt: String,
+    pub by: duka_core::store::TakenBy,
+}
+
+#[tauri::command]
+pub fn receipts_used_elsewhere(duka: State<'_, Duka>) -> Result<Vec<UsedElsewhere>> {
+    duka.manager()?;
+    Ok(duka
+        .engine()
+        .store()
+        .stk_receipts_used_elsewhere()?
+        .into_iter()
+        .map(|(receipt, by)| UsedElsewhere { receipt, by })
+        .collect())
+}

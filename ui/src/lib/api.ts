@@ -229,6 +229,7 @@ export const api = {
   exportCsv: (date?: string) => invoke<string>("export_csv", { date }),
   problemAttempts: () => invoke<Attempt[]>("problem_attempts"),
   lostClaims: () => invoke<LostClaim[]>("lost_claims"),
+  receiptsUsedElsewhere: () => invoke<{ receipt: string; by: TakenBy }[]>("receipts_used_elsewhere"),
   reconcile: () => invoke<unknown[]>("reconcile"),
   getSettings: () => invoke<SettingsView>("get_settings"),
   saveSettings: (form: SettingsForm) => invoke<SettingsView>("save_settings", { form }),

@@ -62,6 +62,13 @@ pub enum CoreEvent {
     ClaimLost {
         claim: crate::store::LostClaim,
     },
+    /// The receipt of an STK payment this till received had been used first on another till
+    /// (a code typed there from the customer's SMS): that till's sale is counted on a receipt
+    /// that is this till's. Flagged for the manager.
+    StkReceiptUsedElsewhere {
+        receipt: String,
+        by: crate::store::TakenBy,
+    },
     /// Another till of the shop took a receipt: it cannot be attached here.
     ReceiptTaken {
         receipt: String,
@@ -305,6 +312,16 @@ impl Engine {
             .cfg
             .in_flight_grace
             .unwrap_or_else(|| self.inner.client.push_worst_case() + record_budget())
+    }
+
+    /// Push answers Daraja gave that the disk has not taken yet (kept in memory; see
+    /// `send_push`). A shell must not replace this engine while any are held.
+    pub fn unsaved_answers(&self) -> usize {
+        self.inner
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     fn in_flight(&self, a: &Attempt) -> bool {

@@ -116,10 +116,13 @@ impl Store {
         Ok(())
     }
 
-    /// Tenders attached provisionally whose claim the relay has not answered.
+    /// Tenders using a receipt whose claim the relay has not answered: attached provisionally,
+    /// or attached before this till was paired (claimed once it is).
     pub fn pending_claims(&self) -> Result<Vec<PendingClaim>> {
         let mut st = self.conn.prepare(
-            "SELECT receipt, sale_id, amount_cents FROM tenders WHERE claim = 'pending' ORDER BY id",
+            "SELECT receipt, sale_id, amount_cents FROM tenders
+             WHERE kind = 'mpesa_code' AND receipt IS NOT NULL AND (claim = 'pending' OR claim IS NULL)
+             ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
             Ok((
@@ -139,6 +142,51 @@ impl Store {
         .collect()
     }
 
+    /// Receipts of STK payments this till was paid with that are not claimed shop-wide yet.
+    pub fn unclaimed_stk_receipts(&self) -> Result<Vec<PendingClaim>> {
+        let mut st = self.conn.prepare(
+            "SELECT a.receipt, a.sale_id, a.amount FROM payment_attempts a
+             WHERE a.state = 'paid' AND a.receipt IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM stk_claims c WHERE c.receipt = a.receipt)
+             ORDER BY a.updated_at",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (receipt, sale_id, shillings) = row?;
+            Ok(PendingClaim {
+                receipt,
+                sale_id,
+                amount: Money::from_shillings(shillings)?,
+            })
+        })
+        .collect()
+    }
+
+    /// STK receipts of this till that another till had used first (a code typed there from the
+    /// customer's SMS): the payment here is real; the other till's sale is the one to check.
+    pub fn stk_receipts_used_elsewhere(&self) -> Result<Vec<(String, TakenBy)>> {
+        let mut st = self.conn.prepare(
+            "SELECT receipt, winner_till, winner_name, winner_sale FROM stk_claims WHERE won = 0 ORDER BY decided_at DESC",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                TakenBy {
+                    till: r.get(1)?,
+                    till_name: r.get(2)?,
+                    sale: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The relay's answer to this till's claim on `receipt`. Won: the tender is final. Lost:
     /// the tender stops counting (its sale is due again), is kept as a `LostClaim` for the
     /// manager, and the receipt is the winner's. Returns the lost claim, if one was lost.
@@ -149,13 +197,40 @@ impl Store {
         owner: &TakenBy,
     ) -> Result<Option<LostClaim>> {
         let tx = self.write()?;
+        // An STK payment of this till: M-Pesa paid this till, so it stays counted whatever the
+        // answer; a lost claim says another till used the code first (flagged there to check).
+        let stk: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE receipt = ?1 AND state = 'paid')",
+            [receipt],
+            |r| r.get(0),
+        )?;
+        if stk {
+            tx.execute(
+                "INSERT INTO stk_claims (receipt, won, winner_till, winner_name, winner_sale, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (receipt) DO NOTHING",
+                params![receipt, won, owner.till, owner.till_name, owner.sale, now_ms()],
+            )?;
+            tx.commit()?;
+            return Ok(None);
+        }
         if won {
             tx.execute(
-                "UPDATE tenders SET claim = 'won' WHERE receipt = ?1 AND claim = 'pending'",
+                "UPDATE tenders SET claim = 'won' WHERE receipt = ?1 AND (claim = 'pending' OR claim IS NULL)",
                 [receipt],
             )?;
             tx.execute("DELETE FROM receipts_taken WHERE receipt = ?1", [receipt])?;
             tx.commit()?;
+            return Ok(None);
+        }
+        let ours: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tenders WHERE receipt = ?1 AND claim = 'won')",
+            [receipt],
+            |r| r.get(0),
+        )?;
+        if ours {
+            tracing::warn!(
+                "the relay now says a receipt it gave this till is another till's: kept here"
+            );
             return Ok(None);
         }
         let now = now_ms();
@@ -166,8 +241,11 @@ impl Store {
         )?;
         let tender: Option<(i64, i64, String, i64, i64, Millis)> = tx
             .query_row(
+                // Only a provisional tender (or one attached before pairing) can lose: one the
+                // relay gave us stays ours (a relay that says otherwise later is wrong or
+                // forged, and is only logged).
                 "SELECT id, sale_id, kind, amount_cents, cashier_id, created_at FROM tenders
-                 WHERE receipt = ?1 AND claim IS NOT NULL",
+                 WHERE receipt = ?1 AND kind = 'mpesa_code' AND (claim = 'pending' OR claim IS NULL)",
                 [receipt],
                 |r| {
                     Ok((
