@@ -1101,3 +1101,89 @@ async fn codes_typed_before_pairing_are_claimed_when_the_till_connects() {
     .await;
     c.stop();
 }
+
+/// #2: a receipt the relay gave a till that could not use it after all (its sale changed
+/// while the relay answered) is given back, and the shop's other tills may then use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_won_receipt_that_could_not_be_used_is_given_back_to_the_shop() {
+    use duka_core::relay::with_claim;
+    use duka_core::store::Claim;
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let back = relay.pair("Mama Mboga", "Back");
+    let r1 = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
+    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
+    eventually("both connected", || {
+        c1.status().connected && c2.status().connected
+    })
+    .await;
+    let code = "UPX8R2D6WQ";
+    let amount = duka_core::Money::from_shillings(90).unwrap();
+    let (s1, s2) = (r1.sale(90), r2.sale(90));
+    let mut events2 = r2.engine.subscribe();
+    // The front till wins the claim, then finds the sale paid by other means meanwhile.
+    let e = with_claim(
+        &r1.engine,
+        Some(&c1),
+        code,
+        s1,
+        amount,
+        |s: &mut duka_core::Store, c| {
+            if c == Claim::Won {
+                return Err(duka_core::Error::Conflict(format!(
+                    "sale {s1} is already paid"
+                )));
+            }
+            s.sale(s1)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    event(&mut events2, "the back till heard it was taken", |e| {
+        matches!(e, CoreEvent::ReceiptTaken { .. })
+    })
+    .await;
+    let shop = relay
+        .relay
+        .store()
+        .till(&front.till)
+        .unwrap()
+        .unwrap()
+        .shop_id;
+    eventually("given back at the relay", || {
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, code)
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    eventually("the back till knows it is free", || {
+        r2.engine.store().taken_elsewhere(code).unwrap().is_none()
+    })
+    .await;
+    let paid = with_claim(
+        &r2.engine,
+        Some(&c2),
+        code,
+        s2,
+        amount,
+        |s: &mut duka_core::Store, c| s.pay_mpesa_code(s2, code, None, "Wanjiku", c),
+    )
+    .await
+    .unwrap();
+    assert_eq!(paid.status, SaleStatus::Paid);
+    c1.stop();
+    c2.stop();
+}

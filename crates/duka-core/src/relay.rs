@@ -90,6 +90,7 @@ pub struct RelayClient {
     status: Arc<Mutex<RelayStatus>>,
     stop: tokio::sync::watch::Sender<bool>,
     claims: tokio::sync::mpsc::UnboundedSender<ClaimRequest>,
+    releases: tokio::sync::mpsc::UnboundedSender<(String, i64)>,
     connected: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -122,6 +123,12 @@ impl RelayClient {
         tokio::time::timeout(timeout, rx.wait_for(|c| *c))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Gives back a receipt the relay gave this till for `sale` that it could not use after
+    /// all; sent now, or when the connection is back (while this process runs).
+    pub fn release(&self, key: &str, sale: i64) {
+        let _ = self.releases.send((key.to_string(), sale));
     }
 
     /// Asks the relay for receipt `key` (normalised) for `sale`; waits at most `CLAIM_WAIT`.
@@ -176,7 +183,15 @@ pub async fn with_claim<T>(
     };
     write(&mut engine.store(), Claim::Check)?;
     let claim = match relay.claim(receipt, sale, amount).await {
-        ClaimAnswer::Won => Claim::Won,
+        ClaimAnswer::Won => {
+            // The relay gave it to us; if the sale changed meanwhile and it cannot be used,
+            // it is given back so no till of the shop is refused it for nothing.
+            let written = write(&mut engine.store(), Claim::Won);
+            if written.is_err() {
+                relay.release(receipt, sale);
+            }
+            return written;
+        }
         ClaimAnswer::NoAnswer => Claim::Provisional,
         ClaimAnswer::Taken(by) => {
             // Usually recorded already (with the answer); the check below refuses naming it.
@@ -209,16 +224,19 @@ pub fn spawn_with(engine: Engine, pairing: Pairing, opts: RelayOptions) -> Relay
     let status = Arc::new(Mutex::new(RelayStatus::default()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (claims, claims_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (releases, releases_rx) = tokio::sync::mpsc::unbounded_channel();
     let (up, connected) = tokio::sync::watch::channel(false);
     let links = Links {
         status: status.clone(),
         up,
+        releases: tokio::sync::Mutex::new(releases_rx),
     };
     tokio::spawn(run(engine, pairing, opts, links, stopped, claims_rx));
     RelayClient {
         status,
         stop,
         claims,
+        releases,
         connected,
     }
 }
@@ -227,6 +245,8 @@ pub fn spawn_with(engine: Engine, pairing: Pairing, opts: RelayOptions) -> Relay
 struct Links {
     status: Arc<Mutex<RelayStatus>>,
     up: tokio::sync::watch::Sender<bool>,
+    /// Receipts to give back; they wait here while the relay is out of reach.
+    releases: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(String, i64)>>,
 }
 
 type Claims = tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>;
@@ -410,11 +430,18 @@ async fn session(
     let mut waiting: std::collections::HashMap<String, tokio::sync::oneshot::Sender<ClaimAnswer>> =
         std::collections::HashMap::new();
     let mut next_claim: u64 = 0;
+    let mut releases = links.releases.lock().await;
     let mut ping = tokio::time::interval(opts.keepalive);
     ping.tick().await;
     let mut alive_until = tokio::time::Instant::now() + dead_after;
     loop {
         let frame = tokio::select! {
+            Some((key, sale)) = releases.recv() => {
+                sink.send(send(FromTill::Release { key, sale: sale.to_string() }))
+                    .await
+                    .map_err(|e| format!("release: {e}"))?;
+                continue;
+            }
             event = events.recv() => {
                 // An STK payment just paid here: its receipt is claimed for the shop at once.
                 let receipt = match event {
@@ -580,6 +607,8 @@ fn apply(engine: &Engine, kind: Kind, attempt: Option<&str>, body: &str) -> Resu
             .apply_status_result(body.as_bytes(), attempt)
             .map(|_| ()),
         Kind::Claimed => match serde_json::from_str::<duka_relay_proto::Claimed>(body) {
+            Ok(c) if c.released => crate::sale::parse_receipt(&c.key)
+                .and_then(|receipt| engine.store().forget_taken(&receipt, &c.till)),
             Ok(c) => crate::sale::parse_receipt(&c.key).and_then(|receipt| {
                 let by = crate::store::TakenBy {
                     till: c.till,

@@ -33,7 +33,9 @@
 //! and moves to the new sale). A new claim is also stored as a `claimed` message (body
 //! `Claimed`) for every other till of the shop, so each learns the receipt is taken. A till
 //! that could not reach the relay attaches provisionally and sends the claim when it connects;
-//! a lost race comes back as `won: false`.
+//! a lost race comes back as `won: false`. A till that won a claim but could not use the
+//! receipt after all sends `Release{key, sale}`; the others get a `claimed` notice with
+//! `released: true`.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -84,6 +86,9 @@ pub struct Claimed {
     pub till: String,
     pub till_name: String,
     pub sale: String,
+    /// The till gave the receipt back (`FromTill::Release`): it is free again.
+    #[serde(default)]
+    pub released: bool,
 }
 
 /// How long a callback or result URL is accepted after it was made: Daraja calls back within
@@ -329,6 +334,12 @@ pub enum FromTill {
         id: String,
         result_code: String,
         result_desc: String,
+    },
+    /// This till gives back a receipt the relay gave it for `sale` but that it could not use
+    /// after all (the sale changed meanwhile): the other tills are told it is free again.
+    Release {
+        key: String,
+        sale: String,
     },
     /// This till wants receipt `key` for its sale `sale` (see "Shop-wide claims").
     Claim {

@@ -671,6 +671,16 @@ async fn session(app: App, socket: WebSocket) {
                             let _ = tx.send((result_code, result_desc));
                         }
                     }
+                    Ok(FromTill::Release { key, sale }) => {
+                        if duka_relay_proto::is_claim_key(&key) && duka_relay_proto::is_claim_sale(&sale) {
+                            match app.store.release(&t.shop_id, &key, &t.id, &sale).await {
+                                Ok(notices) => app.notify(notices),
+                                Err(e) => tracing::error!("release: {e}"),
+                            }
+                        } else {
+                            app.metrics.reject("ws_bad_claim");
+                        }
+                    }
                     Ok(FromTill::Claim { id, key, sale, amount_cents }) => {
                         if let Some(answer) = claim(&app, &t, id, key, sale, amount_cents).await
                             && !send(&mut sink, &answer).await
@@ -939,7 +949,9 @@ pub async fn serve(
                     Err(e) => tracing::error!("revocations: {e}"),
                     _ => {}
                 }
-                since = now - 1;
+                // Overlapping windows: a revocation stamped before this read but committed
+                // after it is still seen next time (closing a closed session is harmless).
+                since = now - 5_000;
             }
         })
     };

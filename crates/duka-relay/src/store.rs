@@ -111,6 +111,13 @@ enum Write {
         amount_cents: Option<i64>,
         reply: oneshot::Sender<Result<ClaimOutcome>>,
     },
+    Release {
+        shop: String,
+        key: String,
+        till: String,
+        sale: String,
+        reply: oneshot::Sender<Result<Vec<Stored>>>,
+    },
 }
 
 /// Who holds a receipt after a claim, and the `claimed` notices stored for the other tills.
@@ -254,6 +261,29 @@ impl Store {
                 till: till.into(),
                 sale: sale.into(),
                 amount_cents,
+                reply,
+            })
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
+    }
+
+    /// Gives receipt `key` back if `till` holds it for `sale`; returns the `claimed` notices
+    /// (`released: true`) stored for the shop's other tills (none when nothing was released).
+    pub async fn release(
+        &self,
+        shop: &str,
+        key: &str,
+        till: &str,
+        sale: &str,
+    ) -> Result<Vec<Stored>> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Write::Release {
+                shop: shop.into(),
+                key: key.into(),
+                till: till.into(),
+                sale: sale.into(),
                 reply,
             })
             .map_err(|_| Error::Io("the store's writer stopped".into()))?;
@@ -498,6 +528,9 @@ fn writer(mut c: Connection, rx: std_mpsc::Receiver<Write>) {
                 (Write::Claim { reply, .. }, Done::Claimed(res)) => {
                     let _ = reply.send(res);
                 }
+                (Write::Release { reply, .. }, Done::Inserted(res)) => {
+                    let _ = reply.send(res);
+                }
                 _ => {}
             }
         }
@@ -578,6 +611,57 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                         ack.execute(params![till, *seq as i64])?;
                         out.push(Done::Acked);
                     }
+                    Write::Release {
+                        shop,
+                        key,
+                        till,
+                        sale,
+                        ..
+                    } => {
+                        let freed = tx.execute(
+                            "DELETE FROM claims WHERE shop_id = ?1 AND key = ?2 AND till_id = ?3 AND sale = ?4",
+                            params![shop, key, till, sale],
+                        )?;
+                        let mut notices = Vec::new();
+                        if freed == 1 {
+                            let body: Arc<str> = Arc::from(
+                                serde_json::to_string(&duka_relay_proto::Claimed {
+                                    key: key.clone(),
+                                    till: till.clone(),
+                                    till_name: String::new(),
+                                    sale: sale.clone(),
+                                    released: true,
+                                })
+                                .expect("serialisable"),
+                            );
+                            let others: Vec<String> = {
+                                let mut st = tx.prepare_cached(
+                                    "SELECT id FROM tills WHERE shop_id = ?1 AND id != ?2 AND revoked_at IS NULL ORDER BY id",
+                                )?;
+                                st.query_map(params![shop, till], |r| r.get(0))?
+                                    .collect::<rusqlite::Result<_>>()?
+                            };
+                            for t in others {
+                                let seq: i64 = next.query_row([&t], |r| r.get(0))?;
+                                ins.execute(params![
+                                    t,
+                                    seq,
+                                    Kind::Claimed.as_str(),
+                                    Option::<String>::None,
+                                    &*body,
+                                    now
+                                ])?;
+                                notices.push(Stored {
+                                    till_id: t,
+                                    seq: seq as u64,
+                                    kind: Kind::Claimed,
+                                    attempt_id: None,
+                                    body: body.clone(),
+                                });
+                            }
+                        }
+                        out.push(Done::Inserted(Ok(notices)));
+                    }
                     Write::Claim {
                         shop,
                         key,
@@ -626,6 +710,7 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                                     till: owner.clone(),
                                     till_name: till_name.clone(),
                                     sale: owner_sale.clone(),
+                                    released: false,
                                 })
                                 .expect("serialisable"),
                             );
@@ -687,6 +772,7 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                 Write::Expire { .. } => Done::Expired(Err(Error::Db(e.to_string()))),
                 Write::Bump { .. } => Done::Bumped(Err(Error::Db(e.to_string()))),
                 Write::Claim { .. } => Done::Claimed(Err(Error::Db(e.to_string()))),
+                Write::Release { .. } => Done::Inserted(Err(Error::Db(e.to_string()))),
                 Write::Ack { .. } => Done::Acked,
             })
             .collect(),

@@ -116,6 +116,15 @@ impl Store {
         Ok(())
     }
 
+    /// Another till gave a receipt back (the relay's `claimed` notice with `released`).
+    pub fn forget_taken(&mut self, receipt: &str, till: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM receipts_taken WHERE receipt = ?1 AND till = ?2",
+            params![receipt, till],
+        )?;
+        Ok(())
+    }
+
     /// Tenders using a receipt whose claim the relay has not answered: attached provisionally,
     /// or attached before this till was paired (claimed once it is).
     pub fn pending_claims(&self) -> Result<Vec<PendingClaim>> {
