@@ -1187,3 +1187,63 @@ async fn a_won_receipt_that_could_not_be_used_is_given_back_to_the_shop() {
     c1.stop();
     c2.stop();
 }
+
+/// #2 with #5: a relay restored from a backup forgets the claims made since; the tills claim
+/// again what it had given them when it re-syncs, so a receipt stays one till's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_forgot_its_claims_learns_them_again_on_resync() {
+    use duka_core::relay::with_claim;
+    use duka_core::store::Claim;
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let r = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let c = duka_core::relay::spawn(r.engine.clone(), front.clone());
+    eventually("connected", || c.status().connected).await;
+    let (code, sale) = ("UQW3E5R7TY", r.sale(70));
+    with_claim(
+        &r.engine,
+        Some(&c),
+        code,
+        sale,
+        duka_core::Money::from_shillings(70).unwrap(),
+        |s: &mut duka_core::Store, cl| s.pay_mpesa_code(sale, code, None, "Wanjiku", cl),
+    )
+    .await
+    .unwrap();
+    c.stop();
+    // The relay's claims are lost (a restore) and its numbering run changes.
+    {
+        let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
+        db.execute_batch("DELETE FROM claims; UPDATE tills SET epoch = 'restored';")
+            .unwrap();
+    }
+    let shop = relay
+        .relay
+        .store()
+        .till(&front.till)
+        .unwrap()
+        .unwrap()
+        .shop_id;
+    assert!(
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, code)
+            .unwrap()
+            .is_none()
+    );
+    let c = duka_core::relay::spawn(r.engine.clone(), front.clone());
+    eventually("claimed again", || {
+        relay.relay.store().claim_owner(&shop, code).unwrap()
+            == Some((front.till.clone(), sale.to_string()))
+    })
+    .await;
+    c.stop();
+}

@@ -386,7 +386,8 @@ async fn session(
             None => continue,
         }
     };
-    if resume_from < resume_after || Some(epoch.as_str()) != Some(mark.epoch.as_str()) {
+    let resync = resume_from < resume_after || Some(epoch.as_str()) != Some(mark.epoch.as_str());
+    if resync {
         tracing::warn!(
             resume_after,
             resume_from,
@@ -413,6 +414,11 @@ async fn session(
         let store = engine.store();
         let mut p = store.pending_claims().map_err(|e| e.to_string())?;
         p.extend(store.unclaimed_stk_receipts().map_err(|e| e.to_string())?);
+        // A relay that re-syncs may be a restored or new one that forgot its claims: what the
+        // relay gave this till is claimed again (the same till wins its own claims).
+        if resync {
+            p.extend(store.won_claims().map_err(|e| e.to_string())?);
+        }
         p
     };
     for c in pending {

@@ -116,6 +116,33 @@ impl Store {
         Ok(())
     }
 
+    /// Every receipt the relay gave this till (typed codes, attached payments, STK receipts),
+    /// to claim again from a relay that may have forgotten them.
+    pub fn won_claims(&self) -> Result<Vec<PendingClaim>> {
+        let mut st = self.conn.prepare(
+            "SELECT receipt, sale_id, amount_cents FROM tenders WHERE claim = 'won'
+             UNION ALL
+             SELECT a.receipt, a.sale_id, a.amount * 100 FROM stk_claims c
+             JOIN payment_attempts a ON a.receipt = c.receipt AND a.state = 'paid' WHERE c.won = 1",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (receipt, sale_id, cents) = row?;
+            Ok(PendingClaim {
+                receipt,
+                sale_id,
+                amount: Money::from_cents(cents)?,
+            })
+        })
+        .collect()
+    }
+
     /// Another till gave a receipt back (the relay's `claimed` notice with `released`).
     pub fn forget_taken(&mut self, receipt: &str, till: &str) -> Result<()> {
         self.conn.execute(
