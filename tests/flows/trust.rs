@@ -1193,7 +1193,6 @@ async fn a_won_receipt_that_could_not_be_used_is_given_back_to_the_shop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_forgot_its_claims_learns_them_again_on_resync() {
     use duka_core::relay::with_claim;
-    use duka_core::store::Claim;
     let relay = relay::start().await;
     let front = relay.pair("Mama Mboga", "Front");
     let r = rig_full(
