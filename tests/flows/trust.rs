@@ -577,6 +577,28 @@ async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoke
     c_new.stop();
 }
 
+/// A relay and two tills of one shop (Front, Back), each connected: its pairing, rig, client.
+async fn two_connected_tills() -> (
+    relay::RunningRelay,
+    [(
+        duka_relay_proto::Pairing,
+        duka_tests::engine::Rig,
+        duka_core::relay::RelayClient,
+    ); 2],
+) {
+    let relay = relay::start().await;
+    let mut tills = Vec::new();
+    for name in ["Front", "Back"] {
+        let p = relay.pair("Mama Mboga", name);
+        let r = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&p)).await;
+        let c = duka_core::relay::spawn(r.engine.clone(), p.clone());
+        eventually("connected", || c.status().connected).await;
+        tills.push((p, r, c));
+    }
+    let tills: [_; 2] = tills.try_into().unwrap_or_else(|_| unreachable!());
+    (relay, tills)
+}
+
 /// #2: one C2B payment (and one typed code) pays one sale in the whole shop. Two tills of one
 /// shop see the same confirmation; the first to attach it wins at the relay, the other is
 /// refused naming the till and sale that have it, and learns it even before trying.
@@ -584,24 +606,7 @@ async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoke
 async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
     use duka_core::relay::with_claim;
     use duka_core::store::Claim;
-    let relay = relay::start().await;
-    let front = relay.pair("Mama Mboga", "Front");
-    let back = relay.pair("Mama Mboga", "Back");
-    let r1 = rig_full(
-        fast_sim(),
-        PollPolicy::default(),
-        false,
-        false,
-        Some(&front),
-    )
-    .await;
-    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
-    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
-    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
-    eventually("both connected", || {
-        c1.status().connected && c2.status().connected
-    })
-    .await;
+    let (relay, [(front, r1, c1), (_, r2, c2)]) = two_connected_tills().await;
     assert_eq!(
         confirm_c2b(&relay, &front.shop, "UKN7777777").await["ResultDesc"],
         "Success"
@@ -1108,24 +1113,7 @@ async fn codes_typed_before_pairing_are_claimed_when_the_till_connects() {
 async fn a_won_receipt_that_could_not_be_used_is_given_back_to_the_shop() {
     use duka_core::relay::with_claim;
     use duka_core::store::Claim;
-    let relay = relay::start().await;
-    let front = relay.pair("Mama Mboga", "Front");
-    let back = relay.pair("Mama Mboga", "Back");
-    let r1 = rig_full(
-        fast_sim(),
-        PollPolicy::default(),
-        false,
-        false,
-        Some(&front),
-    )
-    .await;
-    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
-    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
-    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
-    eventually("both connected", || {
-        c1.status().connected && c2.status().connected
-    })
-    .await;
+    let (relay, [(front, r1, c1), (_, r2, c2)]) = two_connected_tills().await;
     let code = "UPX8R2D6WQ";
     let amount = duka_core::Money::from_shillings(90).unwrap();
     let (s1, s2) = (r1.sale(90), r2.sale(90));

@@ -545,6 +545,47 @@ enum Done {
     Acked,
 }
 
+/// Stores a `claimed` notice for every live till of `shop` but `till`, in the writer's
+/// transaction; returns them to hand to the connected sessions.
+fn tell_others(
+    tx: &rusqlite::Transaction<'_>,
+    next: &mut rusqlite::CachedStatement<'_>,
+    ins: &mut rusqlite::CachedStatement<'_>,
+    shop: &str,
+    till: &str,
+    notice: &duka_relay_proto::Claimed,
+    now: i64,
+) -> rusqlite::Result<Vec<Stored>> {
+    let body: Arc<str> = Arc::from(serde_json::to_string(notice).expect("serialisable"));
+    let others: Vec<String> = {
+        let mut st = tx.prepare_cached(
+            "SELECT id FROM tills WHERE shop_id = ?1 AND id != ?2 AND revoked_at IS NULL ORDER BY id",
+        )?;
+        st.query_map(params![shop, till], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut stored = Vec::with_capacity(others.len());
+    for t in others {
+        let seq: i64 = next.query_row([&t], |r| r.get(0))?;
+        ins.execute(params![
+            t,
+            seq,
+            Kind::Claimed.as_str(),
+            Option::<String>::None,
+            &*body,
+            now
+        ])?;
+        stored.push(Stored {
+            till_id: t,
+            seq: seq as u64,
+            kind: Kind::Claimed,
+            attempt_id: None,
+            body: body.clone(),
+        });
+    }
+    Ok(stored)
+}
+
 fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
     let run = |c: &mut Connection| -> rusqlite::Result<Vec<Done>> {
         let tx = c.transaction()?;
@@ -622,44 +663,18 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                             "DELETE FROM claims WHERE shop_id = ?1 AND key = ?2 AND till_id = ?3 AND sale = ?4",
                             params![shop, key, till, sale],
                         )?;
-                        let mut notices = Vec::new();
-                        if freed == 1 {
-                            let body: Arc<str> = Arc::from(
-                                serde_json::to_string(&duka_relay_proto::Claimed {
-                                    key: key.clone(),
-                                    till: till.clone(),
-                                    till_name: String::new(),
-                                    sale: sale.clone(),
-                                    released: true,
-                                })
-                                .expect("serialisable"),
-                            );
-                            let others: Vec<String> = {
-                                let mut st = tx.prepare_cached(
-                                    "SELECT id FROM tills WHERE shop_id = ?1 AND id != ?2 AND revoked_at IS NULL ORDER BY id",
-                                )?;
-                                st.query_map(params![shop, till], |r| r.get(0))?
-                                    .collect::<rusqlite::Result<_>>()?
+                        let notices = if freed == 1 {
+                            let notice = duka_relay_proto::Claimed {
+                                key: key.clone(),
+                                till: till.clone(),
+                                till_name: String::new(),
+                                sale: sale.clone(),
+                                released: true,
                             };
-                            for t in others {
-                                let seq: i64 = next.query_row([&t], |r| r.get(0))?;
-                                ins.execute(params![
-                                    t,
-                                    seq,
-                                    Kind::Claimed.as_str(),
-                                    Option::<String>::None,
-                                    &*body,
-                                    now
-                                ])?;
-                                notices.push(Stored {
-                                    till_id: t,
-                                    seq: seq as u64,
-                                    kind: Kind::Claimed,
-                                    attempt_id: None,
-                                    body: body.clone(),
-                                });
-                            }
-                        }
+                            tell_others(&tx, &mut next, &mut ins, shop, till, &notice, now)?
+                        } else {
+                            Vec::new()
+                        };
                         out.push(Done::Inserted(Ok(notices)));
                     }
                     Write::Claim {
@@ -702,44 +717,18 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                             })
                             .optional()?
                             .unwrap_or_default();
-                        let mut notices = Vec::new();
-                        if new {
-                            let body: Arc<str> = Arc::from(
-                                serde_json::to_string(&duka_relay_proto::Claimed {
-                                    key: key.clone(),
-                                    till: owner.clone(),
-                                    till_name: till_name.clone(),
-                                    sale: owner_sale.clone(),
-                                    released: false,
-                                })
-                                .expect("serialisable"),
-                            );
-                            let others: Vec<String> = {
-                                let mut st = tx.prepare_cached(
-                                    "SELECT id FROM tills WHERE shop_id = ?1 AND id != ?2 AND revoked_at IS NULL ORDER BY id",
-                                )?;
-                                st.query_map(params![shop, till], |r| r.get(0))?
-                                    .collect::<rusqlite::Result<_>>()?
+                        let notices = if new {
+                            let notice = duka_relay_proto::Claimed {
+                                key: key.clone(),
+                                till: owner.clone(),
+                                till_name: till_name.clone(),
+                                sale: owner_sale.clone(),
+                                released: false,
                             };
-                            for t in others {
-                                let seq: i64 = next.query_row([&t], |r| r.get(0))?;
-                                ins.execute(params![
-                                    t,
-                                    seq,
-                                    Kind::Claimed.as_str(),
-                                    Option::<String>::None,
-                                    &*body,
-                                    now
-                                ])?;
-                                notices.push(Stored {
-                                    till_id: t,
-                                    seq: seq as u64,
-                                    kind: Kind::Claimed,
-                                    attempt_id: None,
-                                    body: body.clone(),
-                                });
-                            }
-                        }
+                            tell_others(&tx, &mut next, &mut ins, shop, till, &notice, now)?
+                        } else {
+                            Vec::new()
+                        };
                         out.push(Done::Claimed(Ok(ClaimOutcome {
                             won,
                             till: owner,

@@ -125,22 +125,7 @@ impl Store {
              SELECT a.receipt, a.sale_id, a.amount * 100 FROM stk_claims c
              JOIN payment_attempts a ON a.receipt = c.receipt AND a.state = 'paid' WHERE c.won = 1",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (receipt, sale_id, cents) = row?;
-            Ok(PendingClaim {
-                receipt,
-                sale_id,
-                amount: Money::from_cents(cents)?,
-            })
-        })
-        .collect()
+        claim_rows(&mut st)
     }
 
     /// Another till gave a receipt back (the relay's `claimed` notice with `released`).
@@ -160,48 +145,18 @@ impl Store {
              WHERE kind = 'mpesa_code' AND receipt IS NOT NULL AND (claim = 'pending' OR claim IS NULL)
              ORDER BY id",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (receipt, sale_id, cents) = row?;
-            Ok(PendingClaim {
-                receipt,
-                sale_id,
-                amount: Money::from_cents(cents)?,
-            })
-        })
-        .collect()
+        claim_rows(&mut st)
     }
 
     /// Receipts of STK payments this till was paid with that are not claimed shop-wide yet.
     pub fn unclaimed_stk_receipts(&self) -> Result<Vec<PendingClaim>> {
         let mut st = self.conn.prepare(
-            "SELECT a.receipt, a.sale_id, a.amount FROM payment_attempts a
+            "SELECT a.receipt, a.sale_id, a.amount * 100 FROM payment_attempts a
              WHERE a.state = 'paid' AND a.receipt IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM stk_claims c WHERE c.receipt = a.receipt)
              ORDER BY a.updated_at",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (receipt, sale_id, shillings) = row?;
-            Ok(PendingClaim {
-                receipt,
-                sale_id,
-                amount: Money::from_shillings(shillings)?,
-            })
-        })
-        .collect()
+        claim_rows(&mut st)
     }
 
     /// STK receipts of this till that another till had used first (a code typed there from the
@@ -357,6 +312,26 @@ impl Store {
         })
         .collect()
     }
+}
+
+/// Rows of (receipt, sale id, amount in cents) as claims to send.
+fn claim_rows(st: &mut rusqlite::Statement<'_>) -> Result<Vec<PendingClaim>> {
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (receipt, sale_id, cents) = row?;
+        Ok(PendingClaim {
+            receipt,
+            sale_id,
+            amount: Money::from_cents(cents)?,
+        })
+    })
+    .collect()
 }
 
 struct LostClaimRow {
