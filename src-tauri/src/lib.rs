@@ -102,6 +102,15 @@ impl Duka {
         // use), the old one keeps serving the cashier and the error says why.
         let (store, till) = duka_app::open_till(&self.data_dir, self.secrets.as_ref())?;
         let running = Arc::new(start_running(store, till, self.secrets.clone()).await?);
+        // Looked at again now that the new till is ready: an answer that met the full disk
+        // while it started is still only in the old engine's memory.
+        if self.engine().unsaved_answers() > 0 {
+            running.stop();
+            return Err(UiError::new(
+                "disk_full",
+                "an M-Pesa answer is waiting for disk space to be saved: free space on the till's disk first, then save again",
+            ));
+        }
         if running.till != self.running().till {
             // Another database: whoever signed in belongs to the other till's staff.
             self.sign_out();

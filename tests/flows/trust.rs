@@ -1234,3 +1234,125 @@ async fn a_relay_that_forgot_its_claims_learns_them_again_on_resync() {
     .await;
     c.stop();
 }
+
+/// Review: a till paired with a long history claims it in batches while it keeps reading (no
+/// burst that could stall the connection), and a code it attached before pairing — counted
+/// there, perhaps verified — is kept when another till had used it first, and flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_a_till_with_history_claims_it_in_batches_and_keeps_what_it_holds() {
+    use duka_core::relay::with_claim;
+    use duka_core::store::Claim;
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let back = relay.pair("Mama Mboga", "Back");
+    let r1 = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    // Back's history before pairing: 300 typed codes, one of which Front will use first.
+    let mut codes = Vec::new();
+    for i in 0..300 {
+        let code = format!("HST{i:07}");
+        let sale = r2.sale(10);
+        r2.engine
+            .store()
+            .pay_mpesa_code(sale, &code, None, "Wanjiku", Claim::Local)
+            .unwrap();
+        codes.push((code, sale));
+    }
+    let (shared, back_sale) = codes[7].clone();
+    let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
+    eventually("front connected", || c1.status().connected).await;
+    let front_sale = r1.sale(10);
+    let ten = duka_core::Money::from_shillings(10).unwrap();
+    with_claim(
+        &r1.engine,
+        Some(&c1),
+        &shared,
+        front_sale,
+        ten,
+        |s: &mut duka_core::Store, c| s.pay_mpesa_code(front_sale, &shared, None, "Wanjiku", c),
+    )
+    .await
+    .unwrap();
+    let mut events = r2.engine.subscribe();
+    let c2 = duka_core::relay::spawn(r2.engine.clone(), back.clone());
+    event(
+        &mut events,
+        "the shared code is flagged on the back till",
+        |e| matches!(e, CoreEvent::StkReceiptUsedElsewhere { receipt, .. } if *receipt == shared),
+    )
+    .await;
+    eventually("the whole history is claimed", || {
+        r2.engine.store().pending_claims().unwrap().is_empty()
+    })
+    .await;
+    assert!(c2.status().connected, "the connection stayed up");
+    let shop = relay
+        .relay
+        .store()
+        .till(&back.till)
+        .unwrap()
+        .unwrap()
+        .shop_id;
+    assert_eq!(
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, &codes[299].0)
+            .unwrap(),
+        Some((back.till.clone(), codes[299].1.to_string()))
+    );
+    // Kept and counted where it was attached; the manager sees the clash.
+    assert_eq!(
+        r2.engine.store().sale(back_sale).unwrap().status,
+        SaleStatus::Paid
+    );
+    assert!(r2.engine.store().lost_claims().unwrap().is_empty());
+    assert!(r2.engine.store().held_receipt_lost(&shared).unwrap());
+
+    // A stale give-back (this till holds the receipt) is not sent; a real one is, after it.
+    c2.release(&codes[3].0, codes[3].1);
+    let free = "FRE0000001";
+    c2.release(free, 1);
+    with_claim(
+        &r2.engine,
+        Some(&c2),
+        free,
+        1,
+        ten,
+        |s: &mut duka_core::Store, c| {
+            if c == Claim::Won {
+                return Err(duka_core::Error::Conflict("changed meanwhile".into()));
+            }
+            s.sale(1)
+        },
+    )
+    .await
+    .unwrap_err();
+    eventually("the real give-back reached the relay", || {
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, free)
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    assert!(
+        relay
+            .relay
+            .store()
+            .claim_owner(&shop, &codes[3].0)
+            .unwrap()
+            .is_some(),
+        "the stale one was not sent"
+    );
+    c1.stop();
+    c2.stop();
+}

@@ -409,8 +409,9 @@ async fn session(
     });
     // Claims made while the relay was out of reach (attached provisionally) go first, then the
     // receipts of STK payments not claimed yet (so no other till takes them as typed codes).
+    // They are sent a batch at a time from the loop below, which keeps reading meanwhile.
     let mut events = engine.subscribe();
-    let pending = {
+    let mut backlog: std::collections::VecDeque<FromTill> = {
         let store = engine.store();
         let mut p = store.pending_claims().map_err(|e| e.to_string())?;
         p.extend(store.unclaimed_stk_receipts().map_err(|e| e.to_string())?);
@@ -419,19 +420,8 @@ async fn session(
         if resync {
             p.extend(store.won_claims().map_err(|e| e.to_string())?);
         }
-        p
+        p.into_iter().map(claim_frame).collect()
     };
-    for c in pending {
-        let frame = FromTill::Claim {
-            id: format!("p{}", c.sale_id),
-            key: c.receipt,
-            sale: c.sale_id.to_string(),
-            amount_cents: Some(c.amount.cents()),
-        };
-        sink.send(send(frame))
-            .await
-            .map_err(|e| format!("claim: {e}"))?;
-    }
     links.up.send_replace(true);
     let mut waiting: std::collections::HashMap<String, tokio::sync::oneshot::Sender<ClaimAnswer>> =
         std::collections::HashMap::new();
@@ -442,10 +432,22 @@ async fn session(
     let mut alive_until = tokio::time::Instant::now() + dead_after;
     loop {
         let frame = tokio::select! {
+            _ = std::future::ready(()), if !backlog.is_empty() => {
+                let n = backlog.len().min(CLAIM_BATCH);
+                for f in backlog.drain(..n) {
+                    sink.send(send(f)).await.map_err(|e| format!("claim: {e}"))?;
+                }
+                continue;
+            }
             Some((key, sale)) = releases.recv() => {
-                sink.send(send(FromTill::Release { key, sale: sale.to_string() }))
-                    .await
-                    .map_err(|e| format!("release: {e}"))?;
+                // A release queued before a reconnect may be stale: this till has used the
+                // receipt since (retried, attached provisionally, paid by STK). Then it is kept.
+                let holds = engine.store().holds_receipt(&key).map_err(|e| e.to_string())?;
+                if !holds {
+                    sink.send(send(FromTill::Release { key, sale: sale.to_string() }))
+                        .await
+                        .map_err(|e| format!("release: {e}"))?;
+                }
                 continue;
             }
             event = events.recv() => {
@@ -457,6 +459,15 @@ async fn session(
                         }
                         _ => None,
                     },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Missed events may have been payments: look in the store instead.
+                        let unclaimed = engine
+                            .store()
+                            .unclaimed_stk_receipts()
+                            .map_err(|e| e.to_string())?;
+                        backlog.extend(unclaimed.into_iter().map(claim_frame));
+                        None
+                    }
                     _ => None,
                 };
                 if let Some((r, sale, shillings)) = receipt {
@@ -593,12 +604,22 @@ async fn session(
 
 /// Whether this till's STK receipt `key` is flagged as used first on another till.
 fn stk_flagged(engine: &Engine, key: &str) -> Result<bool, String> {
-    Ok(engine
+    engine
         .store()
-        .stk_receipts_used_elsewhere()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .any(|(r, _)| r == key))
+        .held_receipt_lost(key)
+        .map_err(|e| e.to_string())
+}
+
+/// Claims sent per turn of the session loop (which reads between turns).
+const CLAIM_BATCH: usize = 32;
+
+fn claim_frame(c: crate::store::PendingClaim) -> FromTill {
+    FromTill::Claim {
+        id: format!("p{}", c.sale_id),
+        key: c.receipt,
+        sale: c.sale_id.to_string(),
+        amount_cents: Some(c.amount.cents()),
+    }
 }
 
 /// Applies one message. A message that can never apply (an unknown attempt, a malformed

@@ -387,7 +387,10 @@ impl Store {
             ));
         }
         let c = self.read();
-        let tx = c.unchecked_transaction()?;
+        // IMMEDIATE: the write lock is taken first, so the busy timeout waits for the writer
+        // thread instead of failing "database is locked" when a read would have to upgrade.
+        let tx =
+            rusqlite::Transaction::new_unchecked(&c, rusqlite::TransactionBehavior::Immediate)?;
         let shop: Option<String> = tx
             .query_row("SELECT id FROM shops WHERE name = ?1", [shop_name], |r| {
                 r.get(0)

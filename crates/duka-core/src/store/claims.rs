@@ -120,12 +120,13 @@ impl Store {
     /// to claim again from a relay that may have forgotten them.
     pub fn won_claims(&self) -> Result<Vec<PendingClaim>> {
         let mut st = self.conn.prepare(
-            "SELECT receipt, sale_id, amount_cents FROM tenders WHERE claim = 'won'
+            "SELECT receipt, sale_id, amount_cents FROM tenders WHERE claim = 'won' AND created_at >= ?1
              UNION ALL
              SELECT a.receipt, a.sale_id, a.amount * 100 FROM stk_claims c
-             JOIN payment_attempts a ON a.receipt = c.receipt AND a.state = 'paid' WHERE c.won = 1",
+             JOIN payment_attempts a ON a.receipt = c.receipt AND a.state = 'paid'
+             WHERE c.won = 1 AND a.updated_at >= ?1",
         )?;
-        claim_rows(&mut st)
+        claim_rows(&mut st, now_ms() - CLAIM_HORIZON_MS)
     }
 
     /// Another till gave a receipt back (the relay's `claimed` notice with `released`).
@@ -141,22 +142,44 @@ impl Store {
     /// or attached before this till was paired (claimed once it is).
     pub fn pending_claims(&self) -> Result<Vec<PendingClaim>> {
         let mut st = self.conn.prepare(
-            "SELECT receipt, sale_id, amount_cents FROM tenders
-             WHERE kind = 'mpesa_code' AND receipt IS NOT NULL AND (claim = 'pending' OR claim IS NULL)
+            "SELECT receipt, sale_id, amount_cents FROM tenders t
+             WHERE kind = 'mpesa_code' AND receipt IS NOT NULL
+               AND (claim = 'pending'
+                    OR (claim IS NULL AND created_at >= ?1
+                        AND NOT EXISTS (SELECT 1 FROM stk_claims c WHERE c.receipt = t.receipt)))
              ORDER BY id",
         )?;
-        claim_rows(&mut st)
+        claim_rows(&mut st, now_ms() - CLAIM_HORIZON_MS)
     }
 
     /// Receipts of STK payments this till was paid with that are not claimed shop-wide yet.
     pub fn unclaimed_stk_receipts(&self) -> Result<Vec<PendingClaim>> {
         let mut st = self.conn.prepare(
             "SELECT a.receipt, a.sale_id, a.amount * 100 FROM payment_attempts a
-             WHERE a.state = 'paid' AND a.receipt IS NOT NULL
+             WHERE a.state = 'paid' AND a.receipt IS NOT NULL AND a.updated_at >= ?1
                AND NOT EXISTS (SELECT 1 FROM stk_claims c WHERE c.receipt = a.receipt)
              ORDER BY a.updated_at",
         )?;
-        claim_rows(&mut st)
+        claim_rows(&mut st, now_ms() - CLAIM_HORIZON_MS)
+    }
+
+    /// Whether this till uses `receipt` (a tender or a paid STK attempt).
+    pub fn holds_receipt(&self, receipt: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tenders WHERE receipt = ?1)
+                 OR EXISTS (SELECT 1 FROM payment_attempts WHERE receipt = ?1 AND state = 'paid')",
+            [receipt],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Whether a receipt this till holds was found used first on another till.
+    pub fn held_receipt_lost(&self, receipt: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM stk_claims WHERE receipt = ?1 AND won = 0)",
+            [receipt],
+            |r| r.get(0),
+        )?)
     }
 
     /// STK receipts of this till that another till had used first (a code typed there from the
@@ -188,40 +211,38 @@ impl Store {
         owner: &TakenBy,
     ) -> Result<Option<LostClaim>> {
         let tx = self.write()?;
-        // An STK payment of this till: M-Pesa paid this till, so it stays counted whatever the
-        // answer; a lost claim says another till used the code first (flagged there to check).
-        let stk: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE receipt = ?1 AND state = 'paid')",
+        // A receipt this till holds outright — an STK payment M-Pesa made to it, a code
+        // attached before pairing (perhaps verified since), one the relay gave it before — stays
+        // counted whatever the answer: a lost claim says another till used it too, and is
+        // flagged here for the manager (`held_receipt_lost`). Only a provisional attachment can
+        // lose its place.
+        let held: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE receipt = ?1 AND state = 'paid')
+                 OR EXISTS (SELECT 1 FROM tenders WHERE receipt = ?1 AND kind = 'mpesa_code'
+                                AND (claim IS NULL OR claim = 'won'))",
             [receipt],
             |r| r.get(0),
         )?;
-        if stk {
+        if won {
+            tx.execute(
+                "UPDATE tenders SET claim = 'won' WHERE receipt = ?1 AND (claim = 'pending' OR claim IS NULL)",
+                [receipt],
+            )?;
+        }
+        if held {
             tx.execute(
                 "INSERT INTO stk_claims (receipt, won, winner_till, winner_name, winner_sale, decided_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (receipt) DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (receipt) DO UPDATE SET won = ?2, winner_till = ?3, winner_name = ?4,
+                     winner_sale = ?5, decided_at = ?6",
                 params![receipt, won, owner.till, owner.till_name, owner.sale, now_ms()],
             )?;
             tx.commit()?;
             return Ok(None);
         }
         if won {
-            tx.execute(
-                "UPDATE tenders SET claim = 'won' WHERE receipt = ?1 AND (claim = 'pending' OR claim IS NULL)",
-                [receipt],
-            )?;
             tx.execute("DELETE FROM receipts_taken WHERE receipt = ?1", [receipt])?;
             tx.commit()?;
-            return Ok(None);
-        }
-        let ours: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM tenders WHERE receipt = ?1 AND claim = 'won')",
-            [receipt],
-            |r| r.get(0),
-        )?;
-        if ours {
-            tracing::warn!(
-                "the relay now says a receipt it gave this till is another till's: kept here"
-            );
             return Ok(None);
         }
         let now = now_ms();
@@ -232,11 +253,8 @@ impl Store {
         )?;
         let tender: Option<(i64, i64, String, i64, i64, Millis)> = tx
             .query_row(
-                // Only a provisional tender (or one attached before pairing) can lose: one the
-                // relay gave us stays ours (a relay that says otherwise later is wrong or
-                // forged, and is only logged).
                 "SELECT id, sale_id, kind, amount_cents, cashier_id, created_at FROM tenders
-                 WHERE receipt = ?1 AND kind = 'mpesa_code' AND (claim = 'pending' OR claim IS NULL)",
+                 WHERE receipt = ?1 AND kind = 'mpesa_code' AND claim = 'pending'",
                 [receipt],
                 |r| {
                     Ok((
@@ -314,9 +332,14 @@ impl Store {
     }
 }
 
-/// Rows of (receipt, sale id, amount in cents) as claims to send.
-fn claim_rows(st: &mut rusqlite::Statement<'_>) -> Result<Vec<PendingClaim>> {
-    let rows = st.query_map([], |r| {
+/// Receipts older than this are not claimed after the fact (on pairing, after a re-sync): an
+/// SMS that old is not shown at a till, and a till's whole history would flood the relay.
+/// Provisional attachments are claimed whatever their age.
+pub const CLAIM_HORIZON_MS: Millis = 30 * 24 * 3600 * 1000;
+
+/// Rows of (receipt, sale id, amount in cents) as claims to send; `?1` is the horizon.
+fn claim_rows(st: &mut rusqlite::Statement<'_>, since: Millis) -> Result<Vec<PendingClaim>> {
+    let rows = st.query_map([since], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,
