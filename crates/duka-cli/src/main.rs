@@ -991,8 +991,12 @@ enum ReceiptOp {
 /// provisionally, and the claim goes the next time the till is connected).
 fn use_receipt(cli: &Cli, ctx: &mut Ctx, op: ReceiptOp) -> anyhow::Result<duka_core::sale::Sale> {
     use duka_core::store::Claim;
-    let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-    if duka_app::relay_pairing(&ctx.store, secrets.as_ref())?.is_none() {
+    // A till never paired needs no secret store (whose keyring probe costs a D-Bus round trip).
+    let paired = ctx.store.setting("relay_till")?.is_some() && {
+        let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
+        duka_app::relay_pairing(&ctx.store, secrets.as_ref())?.is_some()
+    };
+    if !paired {
         let cashier = ctx.cashier.clone();
         return Ok(match op {
             ReceiptOp::Code { sale, code, amount } => {

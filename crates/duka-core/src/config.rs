@@ -111,6 +111,11 @@ impl Till {
                 Till::Demo.choose(data_dir)?;
                 return Ok(Till::Demo);
             }
+            // Remembered, so later starts read one small file instead of opening the database
+            // (a read-only or full disk only means this check runs again next time).
+            if let Err(e) = Till::Shop.choose(data_dir) {
+                tracing::warn!("which till runs could not be recorded: {e}");
+            }
             return Ok(Till::Shop);
         }
         Ok(if has_credentials()? {

@@ -296,39 +296,23 @@ impl Store {
              FROM lost_claims l JOIN cashiers c ON c.id = l.cashier_id ORDER BY l.id DESC",
         )?;
         let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                LostClaimRow {
-                    receipt: r.get(1)?,
-                    sale_id: r.get(2)?,
-                    kind: r.get(3)?,
-                    cents: r.get(4)?,
-                    cashier: r.get(5)?,
-                    attached_at: r.get(6)?,
-                    winner: TakenBy {
-                        till: r.get(7)?,
-                        till_name: r.get(8)?,
-                        sale: r.get(9)?,
-                    },
-                    decided_at: r.get(10)?,
-                },
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, l) = row?;
             Ok(LostClaim {
-                id,
-                receipt: l.receipt,
-                sale_id: l.sale_id,
-                kind: l.kind,
-                amount: Money::from_cents(l.cents)?,
-                cashier: l.cashier,
-                attached_at: l.attached_at,
-                winner: l.winner,
-                decided_at: l.decided_at,
+                id: r.get(0)?,
+                receipt: r.get(1)?,
+                sale_id: r.get(2)?,
+                kind: r.get(3)?,
+                amount: Money::from_cents(r.get(4)?).map_err(super::bad_column)?,
+                cashier: r.get(5)?,
+                attached_at: r.get(6)?,
+                winner: TakenBy {
+                    till: r.get(7)?,
+                    till_name: r.get(8)?,
+                    sale: r.get(9)?,
+                },
+                decided_at: r.get(10)?,
             })
-        })
-        .collect()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 
@@ -355,15 +339,4 @@ fn claim_rows(st: &mut rusqlite::Statement<'_>, since: Millis) -> Result<Vec<Pen
         })
     })
     .collect()
-}
-
-struct LostClaimRow {
-    receipt: String,
-    sale_id: i64,
-    kind: String,
-    cents: i64,
-    cashier: String,
-    attached_at: Millis,
-    winner: TakenBy,
-    decided_at: Millis,
 }
