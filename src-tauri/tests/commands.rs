@@ -4,25 +4,12 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
-use tauri::webview::InvokeRequest;
-use tauri::{Listener, Manager, WebviewWindow};
+mod ipc;
 
-fn invoke(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    let req = InvokeRequest {
-        cmd: cmd.into(),
-        callback: CallbackFn(0),
-        error: CallbackFn(1),
-        // The app's own origin on Linux (a remote origin would be refused by the capabilities).
-        url: "tauri://localhost".parse().unwrap(),
-        body: InvokeBody::Json(args),
-        headers: Default::default(),
-        invoke_key: INVOKE_KEY.to_string(),
-    };
-    get_ipc_response(w, req).map(|b| b.deserialize::<Value>().unwrap())
-}
+use ipc::invoke;
+use serde_json::{Value, json};
+use tauri::test::{MockRuntime, mock_builder};
+use tauri::{Listener, Manager, WebviewWindow};
 
 fn app() -> (
     tauri::App<MockRuntime>,

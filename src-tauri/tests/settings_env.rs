@@ -2,24 +2,12 @@
 //! environment), so `DUKA_SHOP_NAME` and `DUKA_PRINTER` reach the sign-in screen and the
 //! receipt. A process of its own: it sets environment variables the other tests must not see.
 
-use serde_json::{Value, json};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
-use tauri::webview::InvokeRequest;
-use tauri::{Manager, WebviewWindow};
+mod ipc;
 
-fn invoke(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    let req = InvokeRequest {
-        cmd: cmd.into(),
-        callback: CallbackFn(0),
-        error: CallbackFn(1),
-        url: "tauri://localhost".parse().unwrap(),
-        body: InvokeBody::Json(args),
-        headers: Default::default(),
-        invoke_key: INVOKE_KEY.to_string(),
-    };
-    get_ipc_response(w, req).map(|b| b.deserialize::<Value>().unwrap())
-}
+use ipc::invoke;
+use serde_json::json;
+use tauri::Manager;
+use tauri::test::mock_builder;
 
 #[test]
 fn shop_name_and_printer_from_the_environment_reach_the_screens() {

@@ -586,14 +586,28 @@ async fn two_connected_tills() -> (
         duka_core::relay::RelayClient,
     ); 2],
 ) {
+    let (relay, tills) = two_tills().await;
+    let mut connected = Vec::new();
+    for (p, r) in tills {
+        let c = duka_core::relay::spawn(r.engine.clone(), p.clone());
+        eventually("connected", || c.status().connected).await;
+        connected.push((p, r, c));
+    }
+    let connected: [_; 2] = connected.try_into().unwrap_or_else(|_| unreachable!());
+    (relay, connected)
+}
+
+/// A relay and two tills of one shop (Front, Back), paired but not connected yet.
+async fn two_tills() -> (
+    relay::RunningRelay,
+    [(duka_relay_proto::Pairing, duka_tests::engine::Rig); 2],
+) {
     let relay = relay::start().await;
     let mut tills = Vec::new();
     for name in ["Front", "Back"] {
         let p = relay.pair("Mama Mboga", name);
         let r = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&p)).await;
-        let c = duka_core::relay::spawn(r.engine.clone(), p.clone());
-        eventually("connected", || c.status().connected).await;
-        tills.push((p, r, c));
+        tills.push((p, r));
     }
     let tills: [_; 2] = tills.try_into().unwrap_or_else(|_| unreachable!());
     (relay, tills)
@@ -777,18 +791,7 @@ async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
 async fn a_receipt_attached_offline_that_lost_the_race_is_flagged_not_counted_twice() {
     use duka_core::relay::with_claim;
     use duka_core::store::Claim;
-    let relay = relay::start().await;
-    let front = relay.pair("Mama Mboga", "Front");
-    let back = relay.pair("Mama Mboga", "Back");
-    let r1 = rig_full(
-        fast_sim(),
-        PollPolicy::default(),
-        false,
-        false,
-        Some(&front),
-    )
-    .await;
-    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    let (_relay, [(front, r1), (back, r2)]) = two_tills().await;
     let c1 = duka_core::relay::spawn(r1.engine.clone(), front.clone());
     eventually("front connected", || c1.status().connected).await;
     // The back till's network is down: its relay is unreachable.
@@ -1242,18 +1245,7 @@ async fn a_relay_that_forgot_its_claims_learns_them_again_on_resync() {
 async fn pairing_a_till_with_history_claims_it_in_batches_and_keeps_what_it_holds() {
     use duka_core::relay::with_claim;
     use duka_core::store::Claim;
-    let relay = relay::start().await;
-    let front = relay.pair("Mama Mboga", "Front");
-    let back = relay.pair("Mama Mboga", "Back");
-    let r1 = rig_full(
-        fast_sim(),
-        PollPolicy::default(),
-        false,
-        false,
-        Some(&front),
-    )
-    .await;
-    let r2 = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    let (relay, [(front, r1), (back, r2)]) = two_tills().await;
     // Back's history before pairing: 300 typed codes, one of which Front will use first.
     let mut codes = Vec::new();
     for i in 0..300 {
