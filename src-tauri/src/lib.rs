@@ -30,7 +30,7 @@ pub struct Duka {
     pub export_dir: PathBuf,
     pub secrets: Arc<dyn SecretStore>,
     /// Who is signed in, and on which till (demo mode's staff are not the shop's).
-    session: Mutex<Option<(duka_core::config::Till, Cashier)>>,
+    session: Mutex<Option<(duka_core::config::Mode, Cashier)>>,
 }
 
 impl Duka {
@@ -41,13 +41,9 @@ impl Duka {
             .clone()
     }
 
-    pub fn engine(&self) -> duka_core::engine::Engine {
-        self.running().engine.clone()
-    }
-
     /// Who is signed in; every till command needs one.
     pub fn cashier(&self) -> Result<Cashier> {
-        let till = self.running().till;
+        let till = self.running().mode();
         self.session
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -73,11 +69,30 @@ impl Duka {
 
     /// Wrong PINs are counted per staff member in the till's database (`Store::sign_in`): the
     /// lock survives a restart and holds in every window and process.
-    pub fn sign_in(&self, name: &str, pin: &str) -> Result<Cashier> {
+    /// argon2 runs off the UI thread.
+    pub async fn sign_in(&self, name: String, pin: String) -> Result<Cashier> {
         let running = self.running();
-        let c = running.engine.store().sign_in(name, pin)?;
-        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some((running.till, c.clone()));
+        let till = running.clone();
+        let c = tauri::async_runtime::spawn_blocking(move || till.sign_in(&name, &pin))
+            .await
+            .map_err(|e| UiError::new("internal", e.to_string()))??;
+        self.start_session(running.mode(), c.clone());
         Ok(c)
+    }
+
+    /// First run: creates the manager and signs them in (off the UI thread, like sign-in).
+    pub async fn setup_manager(&self, name: String, pin: String) -> Result<Cashier> {
+        let running = self.running();
+        let till = running.clone();
+        let c = tauri::async_runtime::spawn_blocking(move || till.setup_manager(&name, &pin))
+            .await
+            .map_err(|e| UiError::new("internal", e.to_string()))??;
+        self.start_session(running.mode(), c.clone());
+        Ok(c)
+    }
+
+    fn start_session(&self, mode: duka_core::config::Mode, c: Cashier) {
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some((mode, c));
     }
 
     pub fn sign_out(&self) {
@@ -89,7 +104,7 @@ impl Duka {
     pub async fn restart(&self) -> Result<Arc<duka_app::Running>> {
         // An answer from M-Pesa that the full disk has not taken yet lives in this engine's
         // memory only: it is not replaced until the answer is saved.
-        let unsaved = self.engine().unsaved_answers();
+        let unsaved = self.running().unsaved_answers();
         if unsaved > 0 {
             return Err(UiError::new(
                 "disk_full",
@@ -104,14 +119,14 @@ impl Duka {
         let running = Arc::new(start_running(store, till, self.secrets.clone()).await?);
         // Looked at again now that the new till is ready: an answer that met the full disk
         // while it started is still only in the old engine's memory.
-        if self.engine().unsaved_answers() > 0 {
+        if self.running().unsaved_answers() > 0 {
             running.stop();
             return Err(UiError::new(
                 "disk_full",
                 "an M-Pesa answer is waiting for disk space to be saved: free space on the till's disk first, then save again",
             ));
         }
-        if running.till != self.running().till {
+        if running.mode() != self.running().mode() {
             // Another database: whoever signed in belongs to the other till's staff.
             self.sign_out();
         }
@@ -122,28 +137,27 @@ impl Duka {
         old.stop();
         // Only now: whatever the old engine left open (a charge it was following) is settled
         // by the new one.
-        running.engine.resume();
+        running.resume();
         Ok(running)
     }
 }
 
 async fn start_running(
-    mut store: duka_core::Store,
-    till: duka_core::config::Till,
+    store: duka_core::Store,
+    till: duka_core::config::Mode,
     secrets: Arc<dyn SecretStore>,
 ) -> Result<duka_app::Running> {
     let opts = duka_app::Options {
         demo_customer: daraja_sim::Behaviour::Interactive,
     };
-    if till == duka_core::config::Till::Demo {
+    // The caller resumes open attempts once this till is the only one running.
+    let running = duka_app::start_with_secrets(store, till, secrets, opts).await?;
+    if till == duka_core::config::Mode::Demo {
         // A newcomer finds staff with PINs shown on the sign-in screen and a few products, in
         // demo mode's own database: the shop's till never has them.
-        duka_app::seed_demo(&mut store)?;
+        running.seed_demo()?;
     }
-    // The caller resumes open attempts once this till is the only one running.
-    duka_app::start_with_secrets(store, till, secrets, opts)
-        .await
-        .map_err(Into::into)
+    Ok(running)
 }
 
 /// Opens (creating if needed) the till in `data_dir` and starts it. In demo mode the simulated
@@ -160,7 +174,7 @@ pub async fn start_with_secrets(data_dir: &Path, secrets: Arc<dyn SecretStore>) 
     let (store, till) = duka_app::open_till(data_dir, secrets.as_ref())?;
     let running = start_running(store, till, secrets.clone()).await?;
     // Whatever a crash or a power cut left open is settled in the background.
-    running.engine.resume();
+    running.resume();
     Ok(Duka {
         running: RwLock::new(Arc::new(running)),
         data_dir: data_dir.to_path_buf(),
@@ -170,12 +184,9 @@ pub async fn start_with_secrets(data_dir: &Path, secrets: Arc<dyn SecretStore>) 
     })
 }
 
-/// Forwards every core event of this engine to the UI (until the engine is replaced).
-pub fn forward_events<R: tauri::Runtime>(
-    app: &tauri::AppHandle<R>,
-    engine: &duka_core::engine::Engine,
-) {
-    let mut rx = engine.subscribe();
+/// Forwards every core event of this till to the UI (until the till is replaced).
+pub fn forward_events<R: tauri::Runtime>(app: &tauri::AppHandle<R>, till: &duka_core::Till) {
+    let mut rx = till.subscribe();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -294,7 +305,7 @@ pub fn run() {
                 tracing::error!("Duka did not start: {}", e.message);
                 e.message
             })?;
-            forward_events(app.handle(), &duka.engine());
+            forward_events(app.handle(), &duka.running());
             app.manage(duka);
             if let Some(w) = app.get_webview_window("main") {
                 lean_webview(&w);

@@ -35,7 +35,7 @@ fn mount(
     let app = duka_desktop::with_commands(mock_builder())
         .build(tauri::generate_context!())
         .unwrap();
-    duka_desktop::forward_events(app.handle(), &duka.engine());
+    duka_desktop::forward_events(app.handle(), &duka.running());
     app.manage(duka);
     let w = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
@@ -611,7 +611,7 @@ fn demo_and_the_shop_have_a_database_each_and_switching_carries_nothing() {
         std::sync::Arc::new(secrets),
     ))
     .unwrap();
-    assert_eq!(again.running().till, duka_core::config::Till::Shop);
+    assert_eq!(again.running().mode(), duka_core::config::Mode::Shop);
     again.running().stop();
 }
 
@@ -624,7 +624,7 @@ fn test_connection_in_demo_mode_never_sends_the_stored_credentials() {
         .block_on(daraja_sim::Sim::spawn(daraja_sim::SimConfig::default()))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    duka_core::config::Till::Demo.choose(dir.path()).unwrap();
+    duka_core::config::Mode::Demo.choose(dir.path()).unwrap();
     use duka_core::secrets::{Secret, SecretKey, SecretStore};
     let secrets = duka_core::secrets::MemorySecrets::default();
     secrets

@@ -42,8 +42,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn events(r: &Rig, attempt: &str) -> Vec<(String, String, String)> {
-    r.engine
-        .store()
+    r.db()
         .attempt_events(attempt)
         .unwrap()
         .into_iter()
@@ -117,7 +116,7 @@ async fn every_simulated_customer_reaches_its_final_state_by_polling_alone() {
         if let Some(c) = code {
             assert_eq!(daraja::codes::lookup(c).en, message, "{p}");
         }
-        let sale = r.engine.store().sale(a.sale_id).unwrap();
+        let sale = r.db().sale(a.sale_id).unwrap();
         assert_eq!(sale.status == SaleStatus::Paid, state == "paid", "{p}");
         let evs = events(&r, &a.id);
         assert_eq!(evs[0], ev(&[("created", "engine", "changed")])[0]);
@@ -131,7 +130,7 @@ async fn every_simulated_customer_reaches_its_final_state_by_polling_alone() {
         assert_eq!(evs.len(), 3, "{p}: {evs:?}");
     }
     // Paid by query alone: the money is recorded, the receipt is pending.
-    let paid = r.engine.store().sale(attempts[0].sale_id).unwrap();
+    let paid = r.db().sale(attempts[0].sale_id).unwrap();
     assert_eq!(paid.tenders[0].kind, TenderKind::MpesaStk);
     assert_eq!(paid.tenders[0].receipt, None);
     eventually("the poller lets go of every attempt", || {
@@ -158,7 +157,7 @@ async fn a_callback_settles_before_the_first_query() {
     else {
         panic!("{a:?}")
     };
-    let s = r.engine.store().sale(sale).unwrap();
+    let s = r.db().sale(sale).unwrap();
     assert_eq!(s.status, SaleStatus::Paid);
     assert_eq!(s.tenders[0].receipt.as_deref(), Some(receipt.as_str()));
     assert!(s.tenders[0].verified);
@@ -201,12 +200,12 @@ async fn lost_push_response_is_unknown_and_the_callback_finds_it_by_attempt_id()
     assert_eq!(a.checkout_request_id, None);
     eventually("the callback arrives", || {
         matches!(
-            r.engine.store().attempt(&a.id).unwrap().state,
+            r.db().attempt(&a.id).unwrap().state,
             AttemptState::Paid { .. }
         )
     })
     .await;
-    let a = r.engine.store().attempt(&a.id).unwrap();
+    let a = r.db().attempt(&a.id).unwrap();
     assert!(a.checkout_request_id.is_some(), "learned from the callback");
     assert_eq!(
         events(&r, &a.id),
@@ -288,14 +287,11 @@ async fn cashier_confirms_no_prompt_then_a_new_push_pays() {
         .unwrap();
     assert_ne!(second.id, first.id);
     assert!(
-        matches!(r.engine.store().attempt(&first.id).unwrap().state, AttemptState::Failed { ref code } if code == "NOT_REACHED")
+        matches!(r.db().attempt(&first.id).unwrap().state, AttemptState::Failed { ref code } if code == "NOT_REACHED")
     );
     let second = r.engine.wait_settled(&second.id, SETTLE).await.unwrap();
     assert!(matches!(second.state, AttemptState::Paid { .. }));
-    assert_eq!(
-        r.engine.store().sale(sale).unwrap().status,
-        SaleStatus::Paid
-    );
+    assert_eq!(r.db().sale(sale).unwrap().status, SaleStatus::Paid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +311,7 @@ async fn push_timeouts_html_pages_and_spike_arrest() {
     assert_eq!(a.state, AttemptState::Unknown);
     eventually("late callback", || {
         matches!(
-            r.engine.store().attempt(&a.id).unwrap().state,
+            r.db().attempt(&a.id).unwrap().state,
             AttemptState::Paid { .. }
         )
     })
@@ -441,12 +437,12 @@ async fn duplicate_late_and_out_of_order_callbacks() {
         .await
         .unwrap();
     r.sim.wait_callbacks(2).await;
-    let s = r.engine.store().sale(a.sale_id).unwrap();
+    let s = r.db().sale(a.sale_id).unwrap();
     assert_eq!(s.tenders.len(), 1);
     // Wait for the second delivery to be applied (or refused as a repeat) before counting.
     eventually("the receipt", || {
         matches!(
-            r.engine.store().attempt(&a.id).unwrap().state,
+            r.db().attempt(&a.id).unwrap().state,
             AttemptState::Paid { receipt: Some(_) }
         )
     })
@@ -482,12 +478,12 @@ async fn duplicate_late_and_out_of_order_callbacks() {
     r.sim.wait_callbacks(3).await;
     eventually("the late receipt", || {
         matches!(
-            r.engine.store().attempt(&b.id).unwrap().state,
+            r.db().attempt(&b.id).unwrap().state,
             AttemptState::Paid { receipt: Some(_) }
         )
     })
     .await;
-    let s = r.engine.store().sale(b.sale_id).unwrap();
+    let s = r.db().sale(b.sale_id).unwrap();
     assert!(s.tenders[0].verified);
     assert_eq!(
         events(&r, &b.id)
@@ -573,14 +569,14 @@ async fn callbacks_for_unknown_attempts_and_with_wrong_amounts() {
         matches!(flagged.state, AttemptState::Pending { .. }),
         "not applied"
     );
-    assert_eq!(r.engine.store().sale(a.sale_id).unwrap().tenders.len(), 0);
+    assert_eq!(r.db().sale(a.sale_id).unwrap().tenders.len(), 0);
     // The right amount is then applied, and the flag stays for the manager.
     let ok = r
         .engine
         .apply_callback(body(&checkout, 100).as_bytes(), None, "callback")
         .unwrap();
     assert!(matches!(ok, Applied::Changed(_)));
-    let a = r.engine.store().attempt(&a.id).unwrap();
+    let a = r.db().attempt(&a.id).unwrap();
     assert!(matches!(a.state, AttemptState::Paid { .. }) && a.flag.is_some());
     assert_eq!(
         events(&r, &a.id)
@@ -636,11 +632,7 @@ async fn two_hundred_sales_charged_at_once_all_settle() {
             .unwrap();
         assert!(matches!(a.state, AttemptState::Paid { .. }), "{a:?}");
     }
-    let report = r
-        .engine
-        .store()
-        .day_report(duka_core::time::today())
-        .unwrap();
+    let report = r.db().day_report(duka_core::time::today()).unwrap();
     assert_eq!(report.sales_paid, 200);
     assert_eq!(report.taken.cents(), 200 * 5_000);
     assert_eq!(r.sim.token_requests(), 1);
@@ -678,7 +670,7 @@ async fn transaction_status_brings_the_receipt_when_the_callback_is_lost() {
         .unwrap();
     eventually("the receipt from Transaction Status", || {
         matches!(
-            r.engine.store().attempt(&a.id).unwrap().state,
+            r.db().attempt(&a.id).unwrap().state,
             AttemptState::Paid { receipt: Some(_) }
         )
     })
@@ -695,11 +687,11 @@ async fn transaction_status_brings_the_receipt_when_the_callback_is_lost() {
             ("result", "status")
         ]
     );
-    let sale = r.engine.store().sale(a.sale_id).unwrap();
+    let sale = r.db().sale(a.sale_id).unwrap();
     assert!(sale.tenders[0].verified);
     let AttemptState::Paid {
         receipt: Some(receipt),
-    } = r.engine.store().attempt(&a.id).unwrap().state
+    } = r.db().attempt(&a.id).unwrap().state
     else {
         panic!()
     };
@@ -719,8 +711,7 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
     let sale = r.sale(100);
     // Another process has just committed this attempt and is sending its push.
     let a = r
-        .engine
-        .store()
+        .db()
         .create_attempt(sale, &phone("254700000205"), 100, "Wanjiku")
         .unwrap();
     let rec = r.engine.reconcile().await.unwrap();
@@ -735,8 +726,7 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
         .unwrap_err();
     assert!(e.to_string().contains("still being sent"), "{e}");
     // Even if a cashier closes it as never reached, the late "accepted" is flagged, not ignored.
-    r.engine
-        .store()
+    r.db()
         .apply_event(
             &a.id,
             &duka_core::payment::PaymentEvent::NeverReached,
@@ -745,8 +735,7 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
         )
         .unwrap();
     let late = r
-        .engine
-        .store()
+        .db()
         .apply_event_learning(
             &a.id,
             &duka_core::payment::PaymentEvent::PushAccepted {
@@ -758,7 +747,7 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
         )
         .unwrap();
     assert!(matches!(late, Applied::Conflict(_)));
-    let a = r.engine.store().attempt(&a.id).unwrap();
+    let a = r.db().attempt(&a.id).unwrap();
     assert!(a.flag.as_deref().unwrap().contains("double payment"));
     assert_eq!(
         a.checkout_request_id.as_deref(),

@@ -62,7 +62,7 @@ async fn the_callback_reaches_the_till_through_the_relay_before_any_query() {
         matches!(a.state, AttemptState::Paid { receipt: Some(_) }),
         "{a:?}"
     );
-    let events = r.engine.store().attempt_events(&a.id).unwrap();
+    let events = r.db().attempt_events(&a.id).unwrap();
     assert_eq!(events.last().unwrap().source, "relay");
     assert!(
         r.sim.log().iter().all(|l| !l.path.contains("query")),
@@ -130,7 +130,7 @@ async fn a_thousand_callbacks_while_the_till_is_offline_are_applied_once_each() 
 
     let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
     eventually("all applied", || {
-        r.engine.store().attempts(true, 2000).unwrap().is_empty()
+        r.db().attempts(true, 2000).unwrap().is_empty()
     })
     .await;
     eventually("all acknowledged", || {
@@ -138,14 +138,13 @@ async fn a_thousand_callbacks_while_the_till_is_offline_are_applied_once_each() 
     })
     .await;
     for (id, ..) in &attempts {
-        let a = r.engine.store().attempt(id).unwrap();
+        let a = r.db().attempt(id).unwrap();
         assert!(
             matches!(a.state, AttemptState::Paid { receipt: Some(_) }),
             "{a:?}"
         );
         let results = r
-            .engine
-            .store()
+            .db()
             .attempt_events(id)
             .unwrap()
             .into_iter()
@@ -153,11 +152,7 @@ async fn a_thousand_callbacks_while_the_till_is_offline_are_applied_once_each() 
             .count();
         assert_eq!(results, 1, "applied once");
     }
-    let report = r
-        .engine
-        .store()
-        .day_report(duka_core::time::today())
-        .unwrap();
+    let report = r.db().day_report(duka_core::time::today()).unwrap();
     assert_eq!(report.taken.cents(), 1000 * 5_000, "money counted once");
     assert_eq!(client.status().applied_seq, 1010);
     client.stop();
@@ -180,12 +175,10 @@ async fn forged_malformed_and_oversized_callbacks_are_refused() {
     eventually("connected", || client.status().connected).await;
     let sale = r.sale(100);
     let a = r
-        .engine
-        .store()
+        .db()
         .create_attempt(sale, &Msisdn::parse("0712345678").unwrap(), 100, "Wanjiku")
         .unwrap();
-    r.engine
-        .store()
+    r.db()
         .apply_event(
             &a.id,
             &PaymentEvent::PushAccepted {
@@ -267,12 +260,9 @@ async fn forged_malformed_and_oversized_callbacks_are_refused() {
     // A signed callback with the wrong amount is delivered and flagged at the till.
     let wrong = callback("ws_CO_f", 0, 1, "UKN0000001", "254712345678");
     assert_eq!(post(good.clone(), wrong.to_string()).await, 200);
-    eventually("flagged", || {
-        r.engine.store().attempt(&a.id).unwrap().flag.is_some()
-    })
-    .await;
+    eventually("flagged", || r.db().attempt(&a.id).unwrap().flag.is_some()).await;
     assert!(matches!(
-        r.engine.store().attempt(&a.id).unwrap().state,
+        r.db().attempt(&a.id).unwrap().state,
         AttemptState::Pending { .. }
     ));
     // The right one, then a replay of it: applied once.
@@ -280,7 +270,7 @@ async fn forged_malformed_and_oversized_callbacks_are_refused() {
     assert_eq!(post(good, body.to_string()).await, 200);
     eventually("paid", || {
         matches!(
-            r.engine.store().attempt(&a.id).unwrap().state,
+            r.db().attempt(&a.id).unwrap().state,
             AttemptState::Paid { .. }
         )
     })
@@ -290,8 +280,7 @@ async fn forged_malformed_and_oversized_callbacks_are_refused() {
     })
     .await;
     let results = r
-        .engine
-        .store()
+        .db()
         .attempt_events(&a.id)
         .unwrap()
         .into_iter()
@@ -365,11 +354,8 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
         .unwrap();
     assert_eq!(v["ResultDesc"], "Success");
     for r in [&r1, &r2] {
-        eventually("in the inbox", || {
-            r.engine.store().inbox(10).unwrap().len() == 1
-        })
-        .await;
-        let p = &r.engine.store().inbox(10).unwrap()[0];
+        eventually("in the inbox", || r.db().inbox(10).unwrap().len() == 1).await;
+        let p = &r.db().inbox(10).unwrap()[0];
         assert_eq!(
             (p.trans_id.as_str(), p.amount.cents()),
             ("UKN7777777", 15_000)
@@ -378,8 +364,7 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
     // The cashier attaches it to a sale; the other till still sees it in its own inbox.
     let sale = r1.sale(150);
     let s = r1
-        .engine
-        .store()
+        .db()
         .attach_incoming(
             "UKN7777777",
             sale,
@@ -388,7 +373,7 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
         )
         .unwrap();
     assert_eq!(s.status, duka_core::sale::SaleStatus::Paid);
-    assert!(r1.engine.store().inbox(10).unwrap().is_empty());
+    assert!(r1.db().inbox(10).unwrap().is_empty());
     // A forged C2B URL is refused.
     let bad = confirm.replace(
         &confirm[confirm.len() - 40..confirm.len() - 8],
@@ -485,18 +470,14 @@ async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_t
         "the relay accepted every callback sent while it was up"
     );
     eventually("every accepted callback applied", || {
-        accepted.iter().all(|id| {
-            matches!(
-                r.engine.store().attempt(id).unwrap().state,
-                AttemptState::Paid { .. }
-            )
-        })
+        accepted
+            .iter()
+            .all(|id| matches!(r.db().attempt(id).unwrap().state, AttemptState::Paid { .. }))
     })
     .await;
     for (id, ..) in &attempts {
         let results = r
-            .engine
-            .store()
+            .db()
             .attempt_events(id)
             .unwrap()
             .into_iter()
@@ -504,11 +485,7 @@ async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_t
             .count();
         assert!(results <= 1, "applied twice: {id}");
     }
-    let report = r
-        .engine
-        .store()
-        .day_report(duka_core::time::today())
-        .unwrap();
+    let report = r.db().day_report(duka_core::time::today()).unwrap();
     assert_eq!(report.taken.cents(), n as i64 * 5_000, "money counted once");
     client.stop();
     relay.kill().unwrap();

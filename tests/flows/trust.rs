@@ -94,10 +94,7 @@ async fn no_prompt_reached_is_refused_while_mpesa_is_processing_and_finds_the_pa
         .await
         .unwrap_err();
     assert!(e.to_string().contains("still processing"), "{e}");
-    assert_eq!(
-        r.engine.store().attempt(&a.id).unwrap().state,
-        AttemptState::Unknown
-    );
+    assert_eq!(r.db().attempt(&a.id).unwrap().state, AttemptState::Unknown);
     // Asked again once M-Pesa knows: the payment is found, and still nothing is sent.
     let mut last = String::new();
     for _ in 0..200 {
@@ -114,13 +111,10 @@ async fn no_prompt_reached_is_refused_while_mpesa_is_processing_and_finds_the_pa
     }
     assert!(last.contains("was paid"), "{last}");
     assert!(matches!(
-        r.engine.store().attempt(&a.id).unwrap().state,
+        r.db().attempt(&a.id).unwrap().state,
         AttemptState::Paid { .. }
     ));
-    assert_eq!(
-        r.engine.store().sale(sale).unwrap().status,
-        SaleStatus::Paid
-    );
+    assert_eq!(r.db().sale(sale).unwrap().status, SaleStatus::Paid);
     assert_eq!(pushes(&r.sim), 1, "one push in the simulator's log");
 }
 
@@ -149,7 +143,7 @@ async fn a_late_success_on_a_given_up_attempt_is_flagged_as_a_possible_double_pa
         .resend_after_unknown(&first.id, true, "Wanjiku")
         .await
         .unwrap();
-    let given_up = r.engine.store().attempt(&first.id).unwrap();
+    let given_up = r.db().attempt(&first.id).unwrap();
     assert!(
         matches!(&given_up.state, AttemptState::Failed { code } if code == NOT_REACHED)
             && given_up.followed,
@@ -172,15 +166,12 @@ async fn a_late_success_on_a_given_up_attempt_is_flagged_as_a_possible_double_pa
         "{flag}"
     );
     assert!(
-        !r.engine.store().attempt(&first.id).unwrap().followed,
+        !r.db().attempt(&first.id).unwrap().followed,
         "M-Pesa answered: no longer followed"
     );
     // The money is not counted twice: the sale is paid by neither yet (the second prompt is
     // still out), and nothing was added to it behind the manager's back.
-    assert_ne!(
-        r.engine.store().sale(sale).unwrap().status,
-        SaleStatus::Paid
-    );
+    assert_ne!(r.db().sale(sale).unwrap().status, SaleStatus::Paid);
     assert_eq!(pushes(&r.sim), 2);
     let _ = second;
 }
@@ -222,7 +213,7 @@ async fn a_given_up_attempt_is_followed_by_the_poller_until_mpesa_answers() {
             >= queries_before + 3
     })
     .await;
-    assert!(r.engine.store().attempt(&first.id).unwrap().followed);
+    assert!(r.db().attempt(&first.id).unwrap().followed);
     let rec = r.engine.reconcile().await.unwrap();
     assert!(
         rec.iter()
@@ -271,8 +262,7 @@ async fn a_push_in_flight_at_start_is_looked_at_again_when_its_grace_ends() {
     let mut rx = r.engine.subscribe();
     let sale = r.sale(100);
     let a = r
-        .engine
-        .store()
+        .db()
         .create_attempt(sale, &phone("254712000003"), 100, "Wanjiku")
         .unwrap();
     let rec = r.engine.reconcile().await.unwrap();
@@ -330,8 +320,8 @@ async fn a_callback_signed_for_one_attempt_cannot_settle_another() {
         matches!(e, CoreEvent::AttemptChanged { attempt } if attempt.id == id && attempt.flag.is_some())
     })
     .await;
-    let a_now = r.engine.store().attempt(a).unwrap();
-    let b_now = r.engine.store().attempt(b).unwrap();
+    let a_now = r.db().attempt(a).unwrap();
+    let b_now = r.db().attempt(b).unwrap();
     assert!(
         matches!(a_now.state, AttemptState::Pending { .. }),
         "{a_now:?}"
@@ -353,7 +343,7 @@ async fn a_callback_signed_for_one_attempt_cannot_settle_another() {
         relay.relay.store().unacked(&pairing.till).unwrap() == 0
     })
     .await;
-    let b_now = r.engine.store().attempt(b).unwrap();
+    let b_now = r.db().attempt(b).unwrap();
     assert!(
         matches!(b_now.state, AttemptState::Pending { .. }),
         "not paid on a bare success: {b_now:?}"
@@ -424,11 +414,11 @@ async fn a_watermark_above_the_relays_numbering_resyncs_and_nothing_is_dropped()
         epoch,
         seq: 50,
     }
-    .save(&mut r.engine.store())
+    .save(&mut r.db())
     .unwrap();
     let client = duka_core::relay::spawn(r.engine.clone(), pairing.clone());
     eventually("the confirmation reaches the inbox", || {
-        r.engine.store().incoming("UKN5000010").is_ok()
+        r.db().incoming("UKN5000010").is_ok()
     })
     .await;
     assert!(
@@ -436,10 +426,7 @@ async fn a_watermark_above_the_relays_numbering_resyncs_and_nothing_is_dropped()
         "the relay's numbering moved past the till's watermark"
     );
     confirm_c2b(&relay, &pairing.shop, "UKN5000051").await;
-    eventually("and the next one", || {
-        r.engine.store().incoming("UKN5000051").is_ok()
-    })
-    .await;
+    eventually("and the next one", || r.db().incoming("UKN5000051").is_ok()).await;
     client.stop();
 }
 
@@ -535,7 +522,7 @@ async fn a_silently_dead_relay_connection_is_noticed_and_replaced() {
         "{status:?}"
     );
     eventually("applied over the new connection", || {
-        r.engine.store().incoming("UKN6000001").is_ok()
+        r.db().incoming("UKN6000001").is_ok()
     })
     .await;
     assert!(client.status().connected);
@@ -571,7 +558,7 @@ async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoke
     let r_new = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&new)).await;
     let c_new = duka_core::relay::spawn(r_new.engine.clone(), new.clone());
     eventually("the held payment reaches the new till", || {
-        r_new.engine.store().incoming("UKN7000001").is_ok()
+        r_new.db().incoming("UKN7000001").is_ok()
     })
     .await;
     c_new.stop();
@@ -626,10 +613,7 @@ async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
         "Success"
     );
     for r in [&r1, &r2] {
-        eventually("in both inboxes", || {
-            r.engine.store().inbox(10).unwrap().len() == 1
-        })
-        .await;
+        eventually("in both inboxes", || r.db().inbox(10).unwrap().len() == 1).await;
     }
     let mut events2 = r2.engine.subscribe();
     let (sale1, sale2) = (r1.sale(150), r2.sale(150));
@@ -657,7 +641,7 @@ async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
         |e| matches!(e, CoreEvent::ReceiptTaken { receipt, .. } if receipt == "UKN7777777"),
     )
     .await;
-    let inbox = r2.engine.store().inbox(10).unwrap();
+    let inbox = r2.db().inbox(10).unwrap();
     let taken = inbox[0].taken_by.clone().expect("shown as taken");
     assert_eq!(
         (taken.till_name.as_str(), taken.sale.clone()),
@@ -679,10 +663,7 @@ async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
             .contains(&format!("till Front for its sale {sale1}")),
         "{e}"
     );
-    assert_eq!(
-        r2.engine.store().sale(sale2).unwrap().status,
-        SaleStatus::Open
-    );
+    assert_eq!(r2.db().sale(sale2).unwrap().status, SaleStatus::Open);
 
     // Even a till that never saw the notice (its local check passes) is refused by the relay.
     let code = "QKM0FXE6RK";
@@ -719,10 +700,7 @@ async fn a_receipt_attached_on_one_till_of_a_shop_is_refused_on_the_other() {
     .await
     .unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![Claim::Check, Claim::Won]);
-    assert_eq!(
-        r1.engine.store().sale(sale4).unwrap().status,
-        SaleStatus::Open
-    );
+    assert_eq!(r1.db().sale(sale4).unwrap().status, SaleStatus::Open);
 
     // The receipt of an STK payment on one till is the shop's too: typed on the other till
     // from the customer's SMS, it is refused.
@@ -820,7 +798,7 @@ async fn a_receipt_attached_offline_that_lost_the_race_is_flagged_not_counted_tw
     .await
     .unwrap();
     assert_eq!(s.status, SaleStatus::Paid);
-    assert_eq!(r2.engine.store().pending_claims().unwrap().len(), 1);
+    assert_eq!(r2.db().pending_claims().unwrap().len(), 1);
     // A provisional code that nobody else claims stays the back till's.
     let own = "TGU5N3P9QR";
     with_claim(
@@ -860,38 +838,30 @@ async fn a_receipt_attached_offline_that_lost_the_race_is_flagged_not_counted_tw
     assert_eq!(claim.winner.till_name, "Front");
     assert_eq!(claim.winner.sale, front_sale.to_string());
     eventually("no claim left to send", || {
-        r2.engine.store().pending_claims().unwrap().is_empty()
+        r2.db().pending_claims().unwrap().is_empty()
     })
     .await;
     // Not counted twice: the back sale is due again, the code does not count in its day, the
     // manager's list has it; the other provisional code was won and stays.
-    let s = r2.engine.store().sale(back_sale).unwrap();
+    let s = r2.db().sale(back_sale).unwrap();
     assert_ne!(s.status, SaleStatus::Paid);
     assert_eq!(s.due, duka_core::Money::from_shillings(150).unwrap());
-    assert_eq!(r2.engine.store().lost_claims().unwrap().len(), 1);
+    assert_eq!(r2.db().lost_claims().unwrap().len(), 1);
     assert_eq!(
-        r2.engine.store().sale(other_back_sale).unwrap().status,
+        r2.db().sale(other_back_sale).unwrap().status,
         SaleStatus::Paid
     );
-    let day = r2
-        .engine
-        .store()
-        .day_report(duka_core::time::today())
-        .unwrap();
+    let day = r2.db().day_report(duka_core::time::today()).unwrap();
     let receipts: Vec<String> = day
         .mpesa_receipts
         .iter()
         .filter_map(|m| m.receipt.clone())
         .collect();
     assert!(!receipts.contains(&code.to_string()), "{receipts:?}");
-    assert_eq!(
-        r1.engine.store().sale(front_sale).unwrap().status,
-        SaleStatus::Paid
-    );
+    assert_eq!(r1.db().sale(front_sale).unwrap().status, SaleStatus::Paid);
     // And the back till now refuses the code outright.
     let e = r2
-        .engine
-        .store()
+        .db()
         .pay_mpesa_code(other_back_sale, code, None, "Wanjiku", Claim::Local)
         .unwrap_err();
     assert_eq!(e.code(), "conflict");
@@ -1013,7 +983,7 @@ async fn a_full_disk_before_or_during_a_charge_loses_nothing_and_sends_nothing_u
     let filler = disk.fill();
     let e = charging.await.unwrap().unwrap_err();
     assert_eq!(e.code(), "disk_full", "{e}");
-    let attempt = r.engine.store().attempts(true, 10).unwrap()[0].clone();
+    let attempt = r.db().attempts(true, 10).unwrap()[0].clone();
     assert_eq!(
         attempt.state,
         AttemptState::Created,
@@ -1034,8 +1004,7 @@ async fn a_full_disk_before_or_during_a_charge_loses_nothing_and_sends_nothing_u
     // Space comes back: the kept answer is saved, the payment followed to paid.
     std::fs::remove_file(&filler).unwrap();
     eventually("the kept answer is saved", || {
-        r.engine
-            .store()
+        r.db()
             .attempt(&attempt.id)
             .unwrap()
             .checkout_request_id
@@ -1060,10 +1029,7 @@ async fn a_full_disk_before_or_during_a_charge_loses_nothing_and_sends_nothing_u
     );
     assert_eq!(r.engine.unsaved_answers(), 0);
     assert_eq!(pushes(&r.sim), 1, "one push in all");
-    assert_eq!(
-        r.engine.store().sale(sale).unwrap().status,
-        SaleStatus::Paid
-    );
+    assert_eq!(r.db().sale(sale).unwrap().status, SaleStatus::Paid);
 }
 
 /// #2: codes typed before the till was paired are claimed once it connects, so another till
@@ -1082,8 +1048,7 @@ async fn codes_typed_before_pairing_are_claimed_when_the_till_connects() {
     )
     .await;
     let sale = r.sale(80);
-    r.engine
-        .store()
+    r.db()
         .pay_mpesa_code(sale, "TKP2H7M4ZX", None, "Wanjiku", Claim::Local)
         .unwrap();
     let c = duka_core::relay::spawn(r.engine.clone(), front.clone());
@@ -1104,7 +1069,7 @@ async fn codes_typed_before_pairing_are_claimed_when_the_till_connects() {
     })
     .await;
     eventually("and nothing is left to send", || {
-        r.engine.store().pending_claims().unwrap().is_empty()
+        r.db().pending_claims().unwrap().is_empty()
     })
     .await;
     c.stop();
@@ -1161,7 +1126,7 @@ async fn a_won_receipt_that_could_not_be_used_is_given_back_to_the_shop() {
     })
     .await;
     eventually("the back till knows it is free", || {
-        r2.engine.store().taken_elsewhere(code).unwrap().is_none()
+        r2.db().taken_elsewhere(code).unwrap().is_none()
     })
     .await;
     let paid = with_claim(
@@ -1251,8 +1216,7 @@ async fn pairing_a_till_with_history_claims_it_in_batches_and_keeps_what_it_hold
     for i in 0..300 {
         let code = format!("HST{i:07}");
         let sale = r2.sale(10);
-        r2.engine
-            .store()
+        r2.db()
             .pay_mpesa_code(sale, &code, None, "Wanjiku", Claim::Local)
             .unwrap();
         codes.push((code, sale));
@@ -1281,7 +1245,7 @@ async fn pairing_a_till_with_history_claims_it_in_batches_and_keeps_what_it_hold
     )
     .await;
     eventually("the whole history is claimed", || {
-        r2.engine.store().pending_claims().unwrap().is_empty()
+        r2.db().pending_claims().unwrap().is_empty()
     })
     .await;
     assert!(c2.status().connected, "the connection stayed up");
@@ -1301,12 +1265,9 @@ async fn pairing_a_till_with_history_claims_it_in_batches_and_keeps_what_it_hold
         Some((back.till.clone(), codes[299].1.to_string()))
     );
     // Kept and counted where it was attached; the manager sees the clash.
-    assert_eq!(
-        r2.engine.store().sale(back_sale).unwrap().status,
-        SaleStatus::Paid
-    );
-    assert!(r2.engine.store().lost_claims().unwrap().is_empty());
-    assert!(r2.engine.store().held_receipt_lost(&shared).unwrap());
+    assert_eq!(r2.db().sale(back_sale).unwrap().status, SaleStatus::Paid);
+    assert!(r2.db().lost_claims().unwrap().is_empty());
+    assert!(r2.db().held_receipt_lost(&shared).unwrap());
 
     // A stale give-back (this till holds the receipt) is not sent; a real one is, after it.
     c2.release(&codes[3].0, codes[3].1);

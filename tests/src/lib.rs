@@ -109,7 +109,7 @@ impl Till {
                     .all(|k| env(k).is_some()),
             )
         };
-        duka_core::config::Till::resolve(self.dir.path(), &env, &creds)
+        duka_core::config::Mode::resolve(self.dir.path(), &env, &creds)
             .expect("which till")
             .db_path(self.dir.path())
     }
@@ -428,16 +428,14 @@ pub mod engine {
                     let phone = format!("{phone_prefix}{i:07}");
                     let msisdn = duka_core::Msisdn::parse(&phone).unwrap();
                     let a = self
-                        .engine
-                        .store()
+                        .db()
                         .create_attempt(sale, &msisdn, 50, "Wanjiku")
                         .unwrap();
                     let checkout = format!("ws_CO_{tag}{i}");
                     let accepted = duka_core::payment::PaymentEvent::PushAccepted {
                         checkout_id: checkout.clone(),
                     };
-                    self.engine
-                        .store()
+                    self.db()
                         .apply_event(&a.id, &accepted, "engine", None)
                         .unwrap();
                     (a.id, checkout, phone)
@@ -445,9 +443,14 @@ pub mod engine {
                 .collect()
         }
 
+        /// A connection of the test's own to the till's database: what it reads is what is on
+        /// disk (the engine keeps its store to itself).
+        pub fn db(&self) -> Store {
+            Store::open(&self.dir.path().join("duka.db")).unwrap()
+        }
+
         pub fn sale(&self, shillings: i64) -> i64 {
-            self.engine
-                .store()
+            self.db()
                 .create_sale(
                     "Wanjiku",
                     &[

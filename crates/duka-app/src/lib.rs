@@ -10,7 +10,7 @@ pub mod logs;
 use std::time::Duration;
 
 use daraja_sim::{Behaviour, Sim, SimConfig};
-use duka_core::config::{Credentials, Environment, Settings, Till};
+use duka_core::config::{Credentials, Environment, Mode, Settings};
 use duka_core::engine::{Engine, PollPolicy};
 use duka_core::{Store, secrets};
 
@@ -44,19 +44,22 @@ pub struct Options {
     pub demo_customer: Behaviour,
 }
 
-/// A running till: the engine and, while it runs, the simulator and relay client it needs.
+/// A running till: the Till service (engine, relay client) and, in demo mode, the simulator
+/// it pays through. Derefs to [`duka_core::Till`], whose methods are every operation a shell
+/// needs.
 pub struct Running {
-    pub engine: Engine,
+    till: duka_core::Till,
     sim: Option<Sim>,
-    relay: Option<duka_core::relay::RelayClient>,
     /// The poller's deadline: how long a charge may take to settle.
     pub deadline: Duration,
     pub environment: Environment,
-    /// The shop's till or demo mode's (each has its own database).
-    pub till: Till,
-    /// The settings this till started with (stored ones overlaid with the environment): the
-    /// one place a shell reads them from.
-    pub settings: Settings,
+}
+
+impl std::ops::Deref for Running {
+    type Target = duka_core::Till;
+    fn deref(&self) -> &duka_core::Till {
+        &self.till
+    }
 }
 
 impl Running {
@@ -65,73 +68,9 @@ impl Running {
         self.sim.as_ref()
     }
 
-    /// The relay client, when this till is paired.
-    pub fn relay(&self) -> Option<&duka_core::relay::RelayClient> {
-        self.relay.as_ref()
-    }
-
-    pub fn relay_status(&self) -> Option<duka_core::relay::RelayStatus> {
-        self.relay.as_ref().map(|r| r.status())
-    }
-
-    /// Runs `write` with the shop-wide claim on `receipt` settled first
-    /// (`duka_core::relay::with_claim`).
-    pub async fn with_claim<T>(
-        &self,
-        receipt: &str,
-        sale: i64,
-        amount: duka_core::Money,
-        write: impl Fn(&mut Store, duka_core::store::Claim) -> duka_core::Result<T>,
-    ) -> Result<T> {
-        Ok(duka_core::relay::with_claim(
-            &self.engine,
-            self.relay.as_ref(),
-            receipt,
-            sale,
-            amount,
-            write,
-        )
-        .await?)
-    }
-
-    /// A code typed from the customer's SMS, claimed shop-wide (`with_claim`).
-    pub async fn pay_mpesa_code(
-        &self,
-        sale_id: i64,
-        code: &str,
-        amount: Option<duka_core::Money>,
-        cashier: &str,
-    ) -> Result<duka_core::sale::Sale> {
-        let receipt = duka_core::sale::parse_receipt(code)?;
-        let claimed = match amount {
-            Some(a) => a,
-            None => self.engine.store().sale(sale_id)?.due,
-        };
-        self.with_claim(&receipt, sale_id, claimed, |store, claim| {
-            store.pay_mpesa_code(sale_id, &receipt, amount, cashier, claim)
-        })
-        .await
-    }
-
-    /// An incoming (C2B) payment attached to a sale, claimed shop-wide (`with_claim`).
-    pub async fn attach_incoming(
-        &self,
-        trans_id: &str,
-        sale_id: i64,
-        cashier: &str,
-    ) -> Result<duka_core::sale::Sale> {
-        let p = self.engine.store().incoming(trans_id.trim())?;
-        self.with_claim(&p.trans_id, sale_id, p.amount, |store, claim| {
-            store.attach_incoming(&p.trans_id, sale_id, cashier, claim)
-        })
-        .await
-    }
-
-    pub fn stop(&self) {
-        self.engine.shutdown();
-        if let Some(r) = &self.relay {
-            r.stop();
-        }
+    /// The payment engine (a running till always has one).
+    pub fn engine(&self) -> &Engine {
+        self.till.engine().expect("a running till has an engine")
     }
 }
 
@@ -183,18 +122,18 @@ pub fn relay_pairing(
     }))
 }
 
-/// Which till `data_dir` runs (`Till::resolve`, with the credentials in `secrets`).
-pub fn which_till(data_dir: &std::path::Path, secrets: &dyn secrets::SecretStore) -> Result<Till> {
+/// Which till `data_dir` runs (`Mode::resolve`, with the credentials in `secrets`).
+pub fn which_till(data_dir: &std::path::Path, secrets: &dyn secrets::SecretStore) -> Result<Mode> {
     let env = |k: &str| std::env::var(k).ok();
     let has_credentials = || Ok(Credentials::load(secrets, &env)?.is_some());
-    Ok(Till::resolve(data_dir, &env, &has_credentials)?)
+    Ok(Mode::resolve(data_dir, &env, &has_credentials)?)
 }
 
 /// Opens (creating it and its directory if needed) the database of the till `data_dir` runs.
 pub fn open_till(
     data_dir: &std::path::Path,
     secrets: &dyn secrets::SecretStore,
-) -> Result<(Store, Till)> {
+) -> Result<(Store, Mode)> {
     let till = which_till(data_dir, secrets)?;
     let path = till.db_path(data_dir);
     if let Some(dir) = path.parent() {
@@ -207,7 +146,7 @@ pub fn open_till(
 /// Starts the till on the current tokio runtime.
 pub async fn start(
     store: Store,
-    till: Till,
+    till: Mode,
     data_dir: &std::path::Path,
     secret_backend: &str,
     opts: Options,
@@ -221,7 +160,7 @@ pub async fn start(
 /// settings change, with the same store). `till` says which till `store` is (`open_till`).
 pub async fn start_with_secrets(
     store: Store,
-    till: Till,
+    till: Mode,
     secret_store: std::sync::Arc<dyn secrets::SecretStore>,
     opts: Options,
 ) -> Result<Running> {
@@ -242,8 +181,8 @@ pub async fn start_with_secrets(
     let deadline = poll.deadline;
     // Demo mode never talks to a relay: real shop payments must not land in demo's database.
     let pairing = match till {
-        Till::Shop => relay_pairing(&store, secrets)?,
-        Till::Demo => None,
+        Mode::Shop => relay_pairing(&store, secrets)?,
+        Mode::Demo => None,
     };
     let (client, mut cfg) = duka_core::engine::connect(
         &settings,
@@ -284,6 +223,7 @@ pub async fn start_with_secrets(
         cfg.in_flight_grace = Some(Duration::from_millis(ms));
     }
     let engine = Engine::start(store, client, cfg);
+    let mode = till;
     if let Some(sim) = &sim {
         let mut rx = sim.subscribe_sink();
         let engine = engine.clone();
@@ -306,84 +246,16 @@ pub async fn start_with_secrets(
     }
     // Paired with a relay: its websocket brings callbacks while this runs.
     let relay = pairing.map(|p| duka_core::relay::spawn(engine.clone(), p));
+    let environment = settings.environment;
     Ok(Running {
-        engine,
+        till: duka_core::Till::running(engine, relay, mode, settings),
         sim,
-        relay,
         deadline,
-        environment: settings.environment,
-        till,
-        settings,
+        environment,
     })
 }
 
-/// Stores a relay pairing string (`duka-relay till add` prints it): the key goes to the secret
-/// store, the rest to settings, and the till starts from the relay's first message.
-pub fn pair_relay(
-    store: &mut Store,
-    secrets: &dyn duka_core::secrets::SecretStore,
-    pairing: &str,
-) -> Result<duka_relay_proto::Pairing> {
-    let p = duka_relay_proto::Pairing::decode(pairing.trim()).map_err(|e| {
-        duka_core::Error::Invalid {
-            field: "pairing",
-            expected: "the string `duka-relay till add` printed (dukarelay1:…)".into(),
-            got: e.0,
-        }
-    })?;
-    secrets.set(
-        duka_core::secrets::SecretKey::RelayKey,
-        &duka_core::secrets::Secret::new(p.key.clone()),
-    )?;
-    duka_core::config::set_setting(store, "relay_url", &p.url)?;
-    store.set_setting("relay_till", &p.till)?;
-    store.set_setting("relay_shop", &p.shop)?;
-    // A new pairing starts with no watermark; a running relay client of the old pairing cannot
-    // write one that counts for this till, since a watermark names its till.
-    store.set_setting(duka_core::relay::WATERMARK, "")?;
-    Ok(p)
-}
-
-/// The demo shop's staff: name, role, PIN. Shown on the demo sign-in screen.
-pub const DEMO_STAFF: &[(&str, &str, &str)] =
-    &[("Owner", "manager", "1234"), ("Amina", "cashier", "0000")];
-
-/// Demo mode's shop: a few everyday products with barcodes and the demo staff, so a newcomer
-/// can ring up a sale at once. Adds only what is missing.
-pub fn seed_demo(store: &mut Store) -> Result<()> {
-    for (name, role, pin) in DEMO_STAFF {
-        let c = match store.cashier(name) {
-            Ok(c) => c,
-            Err(duka_core::Error::NotFound { .. }) => store.add_cashier(name, role)?,
-            Err(e) => return Err(e.into()),
-        };
-        if !c.has_pin {
-            store.set_pin(name, pin)?;
-        }
-    }
-    if store.products(true)?.is_empty() {
-        const PRODUCTS: &[(&str, i64, &str)] = &[
-            ("Unga 2kg", 210, "6161100000011"),
-            ("Sukari 1kg", 180, "6161100000028"),
-            ("Maziwa 500ml", 65, "6161100000035"),
-            ("Mkate 400g", 65, "6161100000042"),
-            ("Mafuta 1L", 340, "6161100000059"),
-            ("Sabuni bar", 120, "6161100000066"),
-            ("Chai majani 250g", 150, "6161100000073"),
-            ("Mayai (1)", 17, "6161100000080"),
-        ];
-        for (name, shillings, barcode) in PRODUCTS {
-            let p = duka_core::catalog::NewProduct::new(
-                name,
-                duka_core::Money::from_shillings(*shillings)?,
-                Some(barcode),
-                None,
-            )?;
-            store.add_product(&p)?;
-        }
-    }
-    Ok(())
-}
+pub use duka_core::till::DEMO_STAFF;
 
 /// "Test connection": asks Daraja (or, in demo mode, the simulator at `demo_base_url`) for an
 /// access token with these credentials. Returns how long it took.
@@ -430,4 +302,12 @@ pub async fn test_connection(
         .await
         .map_err(|e| Error::Connection(e.to_string()))?;
     Ok(started.elapsed())
+}
+
+/// The till in `store` without its engine: everything but M-Pesa (the CLI's commands that
+/// never talk to Daraja start no poller and no simulator).
+pub fn offline(store: Store, mode: Mode) -> Result<duka_core::Till> {
+    let env = |k: &str| std::env::var(k).ok();
+    let settings = Settings::load(&store, &env, mode)?;
+    Ok(duka_core::Till::offline(store, mode, settings))
 }

@@ -126,7 +126,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MakeRecordWriter {
 /// The `log_level` setting of the till `data_dir` runs, if its database exists.
 pub fn stored_level(data_dir: &Path) -> Option<String> {
     let env = |k: &str| std::env::var(k).ok();
-    let till = duka_core::config::Till::resolve(data_dir, &env, &|| Ok(false)).ok()?;
+    let till = duka_core::config::Mode::resolve(data_dir, &env, &|| Ok(false)).ok()?;
     let path = till.db_path(data_dir);
     if !path.exists() {
         return None;

@@ -2,8 +2,7 @@
 //! and the `--price` and `--qty` that follow it (before the next line) belong to it.
 
 use crate::invalid;
-use duka_core::sale::NewLine;
-use duka_core::{Money, Store};
+use duka_core::till::LineInput;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Start {
@@ -76,12 +75,12 @@ pub fn build(
     Ok(out)
 }
 
-/// Turns specs into lines, looking products up by barcode or SKU.
-pub fn resolve(store: &Store, specs: &[LineSpec]) -> anyhow::Result<Vec<NewLine>> {
+/// Turns specs into the Till's line inputs (products are looked up by barcode or SKU there).
+pub fn inputs(specs: &[LineSpec]) -> anyhow::Result<Vec<LineInput>> {
     specs
         .iter()
         .map(|s| {
-            let qty = match &s.qty {
+            let quantity = match &s.qty {
                 None => 1,
                 Some(q) => q.trim().parse::<i64>().map_err(|_| {
                     invalid(
@@ -91,34 +90,29 @@ pub fn resolve(store: &Store, specs: &[LineSpec]) -> anyhow::Result<Vec<NewLine>
                     )
                 })?,
             };
-            let price = s
-                .price
-                .as_deref()
-                .map(|p| Money::parse_field(p, "price"))
-                .transpose()?;
-            let line = match &s.start {
+            Ok(match &s.start {
                 Start::Item(name) => {
-                    let Some(price) = price else {
+                    if s.price.is_none() {
                         return Err(invalid(
                             "price",
                             format!("--price after --item {name:?}"),
                             "",
                         ));
-                    };
-                    NewLine::free(name, price, qty)?
-                }
-                Start::Barcode(code) => {
-                    let p = store.product_by_code(code)?;
-                    duka_core::sale::check_qty(qty)?;
-                    NewLine {
-                        product_id: Some(p.id),
-                        description: p.name,
-                        unit_price: price.unwrap_or(p.price),
-                        quantity: qty,
+                    }
+                    LineInput {
+                        description: Some(name.clone()),
+                        price: s.price.clone(),
+                        quantity,
+                        ..Default::default()
                     }
                 }
-            };
-            Ok(line)
+                Start::Barcode(code) => LineInput {
+                    code: Some(code.clone()),
+                    price: s.price.clone(),
+                    quantity,
+                    ..Default::default()
+                },
+            })
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use duka_core::catalog::{NewProduct, parse_price_list};
-use duka_core::config::{self, Credentials, Settings};
+use duka_core::config::{self, Credentials};
 use duka_core::secrets::{self, Secret, SecretKey};
 use duka_core::{Money, Store, time};
 
@@ -334,23 +334,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Everything a command needs: the store, where it is, who is working.
+/// Everything a command needs: the till (without its engine), where it is, who is working.
 struct Ctx {
-    store: Store,
-    /// The shop's till or demo mode's: `store` is its database.
-    till: config::Till,
+    till: duka_core::Till,
+    /// The shop's till or demo mode's: `till` runs its database.
+    mode: config::Mode,
     data_dir: PathBuf,
     cashier: String,
     json: bool,
 }
 
 /// Which till the data directory runs; credentials are read only when nothing else decides.
-fn which_till(cli: &Cli, data_dir: &Path) -> anyhow::Result<config::Till> {
+fn which_till(cli: &Cli, data_dir: &Path) -> anyhow::Result<config::Mode> {
     let has_credentials = || {
         let secrets = secrets::open(&cli.secret_backend, data_dir)?;
         Ok(Credentials::load(secrets.as_ref(), &env_var)?.is_some())
     };
-    Ok(config::Till::resolve(data_dir, &env_var, &has_credentials)?)
+    Ok(config::Mode::resolve(data_dir, &env_var, &has_credentials)?)
 }
 
 fn open(cli: &Cli) -> anyhow::Result<Ctx> {
@@ -359,7 +359,7 @@ fn open(cli: &Cli) -> anyhow::Result<Ctx> {
     open_till(cli, data_dir, till)
 }
 
-fn open_till(cli: &Cli, data_dir: PathBuf, till: config::Till) -> anyhow::Result<Ctx> {
+fn open_till(cli: &Cli, data_dir: PathBuf, till: config::Mode) -> anyhow::Result<Ctx> {
     let db = till.db_path(&data_dir);
     if !db.exists() {
         bail!(
@@ -368,19 +368,17 @@ fn open_till(cli: &Cli, data_dir: PathBuf, till: config::Till) -> anyhow::Result
             till.as_str()
         );
     }
-    let store = Store::open(&db)?;
+    let till_svc = duka_app::offline(Store::open(&db)?, till)?;
     let cashier = match &cli.cashier {
-        Some(c) => store.cashier(c)?.name,
-        None => store
-            .cashiers()?
-            .into_iter()
-            .next()
+        Some(c) => till_svc.cashier(c)?.name,
+        None => till_svc
+            .first_cashier()?
             .map(|c| c.name)
             .context("no cashier yet; run `duka init` or `duka cashier add`")?,
     };
     Ok(Ctx {
-        store,
-        till,
+        till: till_svc,
+        mode: till,
         data_dir,
         cashier,
         json: cli.json,
@@ -410,12 +408,15 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
         } => {
             let ctx = open(cli)?;
             let phone = duka_core::Msisdn::parse(phone)?;
-            let total = pay::amount_for(&ctx.store, *sale, amount.as_deref())?;
+            let amount = amount
+                .as_deref()
+                .map(|a| Money::parse_field(a, "amount"))
+                .transpose()?;
+            let total = ctx.till.amount_to_push(*sale, amount)?;
             let (json, cashier) = (ctx.json, ctx.cashier.clone());
             let rt = pay::runtime()?;
             rt.block_on(async {
-                let run =
-                    pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
+                let run = pay::start(&ctx, &cli.secret_backend).await?;
                 let req = pay::ChargeRequest {
                     sale_id: *sale,
                     phone: &phone,
@@ -438,14 +439,12 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
             let json = ctx.json;
             let rt = pay::runtime()?;
             rt.block_on(async {
-                let run =
-                    pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
-                let report = run.engine.reconcile().await?;
+                let run = pay::start(&ctx, &cli.secret_backend).await?;
+                let report = run.reconcile().await?;
                 // Wait for the ones handed to the poller, up to its deadline.
                 let mut settled = Vec::new();
                 for r in &report {
                     let a = run
-                        .engine
                         .wait_settled(
                             &r.attempt_id,
                             run.deadline + std::time::Duration::from_secs(10),
@@ -489,14 +488,9 @@ fn payments(cli: &Cli) -> anyhow::Result<Option<u8>> {
             let (json, cashier) = (ctx.json, ctx.cashier.clone());
             let rt = pay::runtime()?;
             rt.block_on(async {
-                let run =
-                    pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
+                let run = pay::start(&ctx, &cli.secret_backend).await?;
+                let a = run.resend(attempt, *no_prompt_reached, &cashier).await?;
                 let a = run
-                    .engine
-                    .resend_after_unknown(attempt, *no_prompt_reached, &cashier)
-                    .await?;
-                let a = run
-                    .engine
                     .wait_settled(&a.id, run.deadline + std::time::Duration::from_secs(10))
                     .await?;
                 render::print(json, &a, || format!("{} ({})", pay::describe(&a), a.id));
@@ -522,8 +516,8 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             let ctx = open(&cli)?;
             match id {
                 Some(id) => {
-                    let a = ctx.store.attempt(id)?;
-                    let events = ctx.store.attempt_events(id)?;
+                    let a = ctx.till.attempt(id)?;
+                    let events = ctx.till.attempt_events(id)?;
                     let out = serde_json::json!({"attempt": a, "events": events});
                     render::print(ctx.json, &out, || {
                         let mut s = format!(
@@ -546,7 +540,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     });
                 }
                 None => {
-                    let list = ctx.store.attempts(*only_open, *limit)?;
+                    let list = ctx.till.attempts(*only_open, *limit)?;
                     render::print(ctx.json, &list, || pay::attempts_table(&list));
                 }
             }
@@ -560,8 +554,8 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     "a command-line argument",
                 ));
             }
-            let mut ctx = open(&cli)?;
-            if ctx.till == config::Till::Demo {
+            let ctx = open(&cli)?;
+            if ctx.mode == config::Mode::Demo {
                 return Err(invalid(
                     "pairing",
                     "the shop's till (demo mode never uses a relay): `duka config set environment production` first",
@@ -576,7 +570,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 .read_line(&mut pairing)
                 .context("reading the pairing string from standard input")?;
             let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-            let p = duka_app::pair_relay(&mut ctx.store, secrets.as_ref(), pairing.trim())?;
+            let p = ctx.till.pair_relay(secrets.as_ref(), pairing.trim())?;
             let out = serde_json::json!({"relay_url": p.url, "till": p.till, "shop": p.shop, "key_stored_in": secrets.backend()});
             render::print(ctx.json, &out, || {
                 format!(
@@ -591,13 +585,21 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Cmd::Relay(RelayCmd::Status) => {
             let ctx = open(&cli)?;
             let secrets = duka_core::secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-            let Some(p) = duka_app::relay_pairing(&ctx.store, secrets.as_ref())? else {
+            let (Some((url, till, _)), true) = (
+                ctx.till.pairing_info()?,
+                secrets.get(SecretKey::RelayKey)?.is_some(),
+            ) else {
                 return Err(duka_core::Error::Config(
                     "not paired with a relay: duka relay pair STRING".into(),
                 )
                 .into());
             };
-            let applied = duka_core::relay::Watermark::load(&ctx.store)?.seq;
+            struct Paired {
+                url: String,
+                till: String,
+            }
+            let p = Paired { url, till };
+            let applied = ctx.till.relay_watermark()?;
             let rt = pay::runtime()?;
             let reachable = rt.block_on(async {
                 let url = format!("{}/healthz", p.url.trim_end_matches('/'));
@@ -614,10 +616,10 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Inbox { cmd } => {
-            let mut ctx = open(&cli)?;
+            let ctx = open(&cli)?;
             match cmd {
                 None => {
-                    let list = ctx.store.inbox(100)?;
+                    let list = ctx.till.inbox(100)?;
                     render::print(ctx.json, &list, || {
                         if list.is_empty() {
                             return "no incoming payments waiting".into();
@@ -642,15 +644,15 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                         trans_id: trans_id.to_ascii_uppercase(),
                         sale: *sale,
                     };
-                    let s = use_receipt(&cli, &mut ctx, op)?;
+                    let s = use_receipt(&cli, &ctx, op)?;
                     render::print(ctx.json, &s, || render::sale(&s));
                 }
             }
             Ok(())
         }
         Cmd::VerifyCode { code, sale } => {
-            let mut ctx = open(&cli)?;
-            let v = ctx.store.verify_code(*sale, code)?;
+            let ctx = open(&cli)?;
+            let v = ctx.till.verify_code(*sale, code)?;
             render::print(ctx.json, &v, || v.message.clone());
             Ok(())
         }
@@ -666,32 +668,31 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             // An environment given here chooses its till (demo mode has its own database).
             let till = match environment {
                 Some(e) => {
-                    let till = config::Till::of(config::Environment::parse(e)?);
+                    let till = config::Mode::of(config::Environment::parse(e)?);
                     till.choose(&data_dir)?;
                     till
                 }
                 None => which_till(&cli, &data_dir)?,
             };
-            init(&data_dir, till, owner)?;
-            let mut store = Store::open(&till.db_path(&data_dir))?;
-            let environment = &environment.clone().filter(|_| till == config::Till::Shop);
-            for (key, value) in [
+            let shop = init(&data_dir, till, owner)?;
+            let environment = &environment.clone().filter(|_| till == config::Mode::Shop);
+            let values: Vec<(&str, Option<&str>)> = [
                 ("shop_name", shop_name),
                 ("environment", environment),
                 ("shortcode", shortcode),
                 ("till_type", till_type),
                 ("party_b", party_b),
-            ] {
-                if let Some(v) = value {
-                    config::set_setting(&mut store, key, v)?;
-                }
-            }
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, Some(v))))
+            .collect();
+            shop.save_settings(&values)?;
             let out = serde_json::json!({
                 "data_dir": data_dir,
                 "till": till,
-                "database": store.path(),
-                "schema_version": store.schema_version()?,
-                "cashiers": store.cashiers()?,
+                "database": shop.db_path(),
+                "schema_version": shop.schema_version()?,
+                "cashiers": shop.staff()?,
             });
             render::print(cli.json, &out, || {
                 format!(
@@ -704,12 +705,12 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         }
         Cmd::Demo => demo(&cli),
         Cmd::Config(c) => {
-            let mut ctx = open(&cli)?;
+            let ctx = open(&cli)?;
             match c {
                 ConfigCmd::Show => {
                     let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
                     let has_creds = Credentials::load(secrets.as_ref(), &env_var)?.is_some();
-                    let s = Settings::load(&ctx.store, &env_var, ctx.till)?;
+                    let s = ctx.till.stored_settings()?;
                     render::print(ctx.json, &s, || {
                         render::settings(&s, secrets.backend(), has_creds)
                     });
@@ -717,11 +718,10 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 ConfigCmd::Set { key, value } if key == "environment" => {
                     // Choosing an environment chooses its till; the shop's stores which one.
                     let environment = config::Environment::parse(value)?;
-                    let till = config::Till::of(environment);
-                    if till == config::Till::Shop {
-                        init(&ctx.data_dir, till, "Owner")?;
-                        let mut shop = Store::open(&till.db_path(&ctx.data_dir))?;
-                        config::set_setting(&mut shop, key, value)?;
+                    let till = config::Mode::of(environment);
+                    if till == config::Mode::Shop {
+                        init(&ctx.data_dir, till, "Owner")?
+                            .save_settings(&[(key.as_str(), Some(value.as_str()))])?;
                     }
                     till.choose(&ctx.data_dir)?;
                     render::print(
@@ -731,8 +731,9 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     );
                 }
                 ConfigCmd::Set { key, value } => {
-                    config::set_setting(&mut ctx.store, key, value)?;
-                    let v = ctx.store.setting(key)?;
+                    ctx.till
+                        .save_settings(&[(key.as_str(), Some(value.as_str()))])?;
+                    let v = ctx.till.stored_setting(key)?;
                     render::print(
                         ctx.json,
                         &serde_json::json!({ "key": key, "value": v }),
@@ -814,16 +815,16 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Cashier(c) => {
-            let mut ctx = open(&cli)?;
+            let ctx = open(&cli)?;
             match c {
                 CashierCmd::Add { name, role } => {
-                    let c = ctx.store.add_cashier(name, role)?;
+                    let c = ctx.till.add_staff(name, role)?;
                     render::print(ctx.json, &c, || {
                         format!("cashier {} added ({}), id {}", c.name, c.role, c.id)
                     });
                 }
                 CashierCmd::List => {
-                    let list = ctx.store.cashiers()?;
+                    let list = ctx.till.staff()?;
                     render::print(ctx.json, &list, || {
                         list.iter()
                             .map(|c| {
@@ -843,19 +844,18 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     std::io::stdin()
                         .read_line(&mut pin)
                         .context("reading the PIN from standard input")?;
-                    ctx.store.set_pin(name, pin.trim())?;
-                    let c = ctx.store.cashier(name)?;
+                    let c = ctx.till.set_pin(name, pin.trim())?;
                     render::print(ctx.json, &c, || format!("PIN set for {}", c.name));
                 }
                 CashierCmd::Unlock { name } => {
-                    let c = ctx.store.unlock_pin(name)?;
+                    let c = ctx.till.unlock(name)?;
                     render::print(ctx.json, &c, || format!("{} may sign in again", c.name));
                 }
             }
             Ok(())
         }
         Cmd::Product(c) => {
-            let mut ctx = open(&cli)?;
+            let ctx = open(&cli)?;
             match c {
                 ProductCmd::Add {
                     name,
@@ -869,20 +869,20 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                         barcode.as_deref(),
                         sku.as_deref(),
                     )?;
-                    let p = ctx.store.add_product(&p)?;
+                    let p = ctx.till.add_product(&p)?;
                     render::print(ctx.json, &p, || {
                         format!("product {} added: {} at {}", p.id, p.name, p.price)
                     });
                 }
                 ProductCmd::List { all } => {
-                    let list = ctx.store.products(*all)?;
+                    let list = ctx.till.catalogue(*all)?;
                     render::print(ctx.json, &list, || render::products(&list));
                 }
                 ProductCmd::Import { file } => {
                     let data = std::fs::read(file)
                         .with_context(|| format!("reading {}", file.display()))?;
                     let rows = parse_price_list(&file.display().to_string(), &data)?;
-                    let sum = ctx.store.import_products(&rows)?;
+                    let sum = ctx.till.import_products(&rows)?;
                     render::print(ctx.json, &sum, || {
                         format!(
                             "{}: {} added, {} updated",
@@ -902,7 +902,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 Some(d) => time::parse_date(d, "date")?,
                 None => time::today(),
             };
-            let r = ctx.store.day_report(date)?;
+            let r = ctx.till.day_report(date)?;
             render::print(ctx.json, &r, || render::day_report(&r));
             Ok(())
         }
@@ -918,16 +918,7 @@ fn run_other(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 Some(t) => time::parse_date(t, "to")?,
                 None => from_d,
             };
-            if to_d < from_d {
-                return Err(invalid(
-                    "to",
-                    format!("a day on or after --from {from_d}"),
-                    to_d.to_string(),
-                ));
-            }
-            let rows = ctx
-                .store
-                .export_sales(time::day_bounds(from_d).0, time::day_bounds(to_d).1)?;
+            let rows = ctx.till.export_rows(from_d, to_d)?;
             let mut sink: Box<dyn Write> = match out {
                 Some(p) => Box::new(
                     std::fs::File::create(p)
@@ -989,60 +980,51 @@ enum ReceiptOp {
 /// Uses a receipt for a sale. A till paired with a relay claims it shop-wide first, on a
 /// running till that waits a few seconds for the connection (without an answer it attaches
 /// provisionally, and the claim goes the next time the till is connected).
-fn use_receipt(cli: &Cli, ctx: &mut Ctx, op: ReceiptOp) -> anyhow::Result<duka_core::sale::Sale> {
-    use duka_core::store::Claim;
-    // A till never paired needs no secret store (whose keyring probe costs a D-Bus round trip).
-    let paired = ctx.store.setting("relay_till")?.is_some() && {
+fn use_receipt(cli: &Cli, ctx: &Ctx, op: ReceiptOp) -> anyhow::Result<duka_core::sale::Sale> {
+    // A till never paired needs no secret store (whose keyring probe costs a D-Bus round trip)
+    // and no engine.
+    let paired = ctx.till.pairing_info()?.is_some() && {
         let secrets = secrets::open(&cli.secret_backend, &ctx.data_dir)?;
-        duka_app::relay_pairing(&ctx.store, secrets.as_ref())?.is_some()
+        secrets.get(SecretKey::RelayKey)?.is_some()
     };
-    if !paired {
-        let cashier = ctx.cashier.clone();
-        return Ok(match op {
-            ReceiptOp::Code { sale, code, amount } => {
-                ctx.store
-                    .pay_mpesa_code(sale, &code, amount, &cashier, Claim::Local)?
-            }
-            ReceiptOp::Attach { trans_id, sale } => {
-                ctx.store
-                    .attach_incoming(&trans_id, sale, &cashier, Claim::Local)?
-            }
-        });
-    }
-    let store = Store::open(ctx.store.path())?;
     let rt = pay::runtime()?;
     rt.block_on(async {
-        let run = pay::start(store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
-        if let Some(relay) = run.relay() {
-            relay.wait_connected(duka_core::relay::CLAIM_WAIT).await;
-        }
+        let run;
+        let till: &duka_core::Till = if paired {
+            run = pay::start(ctx, &cli.secret_backend).await?;
+            if let Some(relay) = run.relay() {
+                relay.wait_connected(duka_core::relay::CLAIM_WAIT).await;
+            }
+            &run
+        } else {
+            &ctx.till
+        };
         let out = match op {
             ReceiptOp::Code { sale, code, amount } => {
-                run.pay_mpesa_code(sale, &code, amount, &ctx.cashier).await
+                till.pay_code(sale, &code, amount, &ctx.cashier).await
             }
             ReceiptOp::Attach { trans_id, sale } => {
-                run.attach_incoming(&trans_id, sale, &ctx.cashier).await
+                till.attach_incoming(&trans_id, sale, &ctx.cashier).await
             }
         };
-        run.stop();
+        till.stop();
         Ok(out?)
     })
 }
 
-/// Creates the data directory and database, and a first cashier (a manager) if none exists.
-fn init(data_dir: &Path, till: config::Till, owner: &str) -> anyhow::Result<()> {
+/// Creates the data directory and database, and a first cashier (a manager) if none exists;
+/// returns the till (without its engine).
+fn init(data_dir: &Path, till: config::Mode, owner: &str) -> anyhow::Result<duka_core::Till> {
     let db = till.db_path(data_dir);
     let dir = db.parent().unwrap_or(data_dir);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut store = Store::open(&db)?;
-    if store.cashiers()?.is_empty() {
-        store.add_cashier(owner, "manager")?;
-    }
-    Ok(())
+    let shop = duka_app::offline(Store::open(&db)?, till)?;
+    shop.ensure_owner(owner)?;
+    Ok(shop)
 }
-
 fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()> {
-    let mut ctx = open(cli)?;
+    let ctx = open(cli)?;
+    let till = &ctx.till;
     match c {
         SaleCmd::New {
             cash, mpesa_code, ..
@@ -1051,9 +1033,8 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
                 .subcommand_matches("sale")
                 .and_then(|m| m.subcommand_matches("new"))
                 .context("internal: sale new arguments")?;
-            let specs = lines::from_matches(sub)?;
-            let new_lines = lines::resolve(&ctx.store, &specs)?;
-            let mut s = ctx.store.create_sale(&ctx.cashier, &new_lines)?;
+            let lines = lines::inputs(&lines::from_matches(sub)?)?;
+            let mut s = till.create_sale(&ctx.cashier, &lines)?;
             let mut change = None;
             if let Some(code) = mpesa_code {
                 let op = ReceiptOp::Code {
@@ -1061,14 +1042,12 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
                     code: code.clone(),
                     amount: None,
                 };
-                s = use_receipt(cli, &mut ctx, op)?;
+                s = use_receipt(cli, &ctx, op)?;
             }
             if let Some(cash) = cash {
-                let (sale, ch) =
-                    ctx.store
-                        .pay_cash(s.id, Money::parse_field(cash, "cash")?, &ctx.cashier)?;
-                s = sale;
-                change = Some(ch);
+                let paid = till.pay_cash(s.id, Money::parse_field(cash, "cash")?, &ctx.cashier)?;
+                s = paid.sale;
+                change = Some(paid.change);
             }
             render::print(ctx.json, &s, || {
                 let mut out = render::sale(&s);
@@ -1079,7 +1058,7 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
             });
         }
         SaleCmd::Show { id } => {
-            let s = ctx.store.sale(*id)?;
+            let s = till.sale(*id)?;
             render::print(ctx.json, &s, || render::sale(&s));
         }
         SaleCmd::List { date, limit } => {
@@ -1087,8 +1066,7 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
                 Some(d) => time::parse_date(d, "date")?,
                 None => time::today(),
             };
-            let (from, to) = time::day_bounds(date);
-            let list = ctx.store.sales_between(from, to, *limit)?;
+            let list = till.sales_of_day(date, *limit)?;
             render::print(ctx.json, &list, || render::sales(&list));
         }
         SaleCmd::Pay {
@@ -1107,25 +1085,32 @@ fn sale(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result<()
                     code: code.clone(),
                     amount,
                 };
-                use_receipt(cli, &mut ctx, op)?
+                use_receipt(cli, &ctx, op)?
             } else {
                 let cash = cash.as_deref().context("cash: expected an amount")?;
-                let (s, change) =
-                    ctx.store
-                        .pay_cash(*id, Money::parse_field(cash, "cash")?, &ctx.cashier)?;
+                let paid = till.pay_cash(*id, Money::parse_field(cash, "cash")?, &ctx.cashier)?;
                 if !ctx.json {
-                    println!("change: {change}");
+                    println!("change: {}", paid.change);
                 }
-                s
+                paid.sale
             };
             render::print(ctx.json, &s, || render::sale(&s));
         }
         SaleCmd::Void { id } => {
-            let s = ctx.store.void_sale(*id)?;
+            let s = till.void_sale(*id)?;
             render::print(ctx.json, &s, || format!("sale {} voided", s.id));
         }
     }
     Ok(())
+}
+
+/// A line of `quantity` of the product with this barcode.
+fn coded(code: &str, quantity: i64) -> duka_core::till::LineInput {
+    duka_core::till::LineInput {
+        code: Some(code.into()),
+        quantity,
+        ..Default::default()
+    }
 }
 
 /// Sets up a demo data directory with sample products and a few sales, then shows the day.
@@ -1133,55 +1118,33 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
     // Always demo mode's own database, whatever till the data directory runs: the shop's is
     // never touched.
     let data_dir = config::data_dir(cli.data_dir.as_deref())?;
-    init(&data_dir, config::Till::Demo, "Owner")?;
-    let runs_demo = which_till(cli, &data_dir)? == config::Till::Demo;
-    let mut ctx = open_till(cli, data_dir.clone(), config::Till::Demo)?;
-    if ctx.store.products(true)?.is_empty() {
+    init(&data_dir, config::Mode::Demo, "Owner")?;
+    let runs_demo = which_till(cli, &data_dir)? == config::Mode::Demo;
+    let ctx = open_till(cli, data_dir.clone(), config::Mode::Demo)?;
+    let till = &ctx.till;
+    let who = ctx.cashier.clone();
+    if till.catalogue(true)?.is_empty() {
         let sample = "name,price,barcode\nSugar 1kg,150,6001001\nMilk 500ml,60,6001002\nBread 400g,65,6001003\n\
                       Maize flour 2kg,210,6001004\nCooking oil 1L,380,6001005\nTea leaves 250g,120,6001006\n";
         let rows = parse_price_list("sample", sample.as_bytes())?;
-        ctx.store.import_products(&rows)?;
-        let lines = |specs: &[(&str, i64)]| -> anyhow::Result<Vec<duka_core::sale::NewLine>> {
-            specs
-                .iter()
-                .map(|(code, qty)| {
-                    let p = ctx.store.product_by_code(code)?;
-                    Ok(duka_core::sale::NewLine {
-                        product_id: Some(p.id),
-                        description: p.name,
-                        unit_price: p.price,
-                        quantity: *qty,
-                    })
-                })
-                .collect()
-        };
-        let a = lines(&[("6001001", 2), ("6001002", 1)])?;
-        let b = lines(&[("6001004", 1), ("6001005", 1)])?;
-        let who = ctx.cashier.clone();
-        let s1 = ctx.store.create_sale(&who, &a)?;
-        ctx.store
-            .pay_cash(s1.id, Money::from_shillings(500)?, &who)?;
-        let s2 = ctx.store.create_sale(&who, &b)?;
-        ctx.store.pay_mpesa_code(
-            s2.id,
-            "QKM0FXE6RK",
-            None,
-            &who,
-            duka_core::store::Claim::Local,
+        till.import_products(&rows)?;
+        let s1 = till.create_sale(&who, &[coded("6001001", 2), coded("6001002", 1)])?;
+        till.pay_cash(s1.id, Money::from_shillings(500)?, &who)?;
+        let s2 = till.create_sale(&who, &[coded("6001004", 1), coded("6001005", 1)])?;
+        use_receipt(
+            cli,
+            &ctx,
+            ReceiptOp::Code {
+                sale: s2.id,
+                code: "QKM0FXE6RK".into(),
+                amount: None,
+            },
         )?;
     }
     // An M-Pesa sale every run: daraja-sim runs in-process, its customer 0700 000 000 pays
     // after 2 seconds, and its callback brings the receipt.
-    let product = ctx.store.product_by_code("6001003")?;
-    let line = duka_core::sale::NewLine {
-        product_id: Some(product.id),
-        description: product.name,
-        unit_price: product.price,
-        quantity: 2,
-    };
-    let who = ctx.cashier.clone();
-    let sale = ctx.store.create_sale(&who, &[line])?;
-    let amount = (sale.total.cents() + 99) / 100;
+    let sale = till.create_sale(&who, &[coded("6001003", 2)])?;
+    let amount = till.amount_to_push(sale.id, None)?;
     let (json, data_dir_s) = (ctx.json, data_dir.display().to_string());
     // The data directory runs the shop's till: the commands below reach the demo with this.
     let prefix = if runs_demo {
@@ -1192,7 +1155,7 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
     let phone = duka_core::Msisdn::parse("0700000000")?;
     let rt = pay::runtime()?;
     rt.block_on(async {
-        let run = pay::start(ctx.store, ctx.till, &ctx.data_dir, &cli.secret_backend).await?;
+        let run = pay::start(&ctx, &cli.secret_backend).await?;
         let req = pay::ChargeRequest {
             sale_id: sale.id,
             phone: &phone,
@@ -1206,7 +1169,7 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
             println!("Demo mode: M-Pesa is simulated (daraja-sim), no credentials needed.\n");
         }
         pay::charge(&run, req).await?;
-        let r = run.engine.store().day_report(time::today())?;
+        let r = run.day_report(time::today())?;
         render::print(json, &r, || {
             format!(
                 "\n{}\n\nThe demo till is in {dir}/demo. Try:\n  {p}duka --data-dir {dir} sale new --barcode 6001001 --qty 2\n  {p}duka --data-dir {dir} charge --sale <id> --phone 0712345678   (pays after 5 s)\n  {p}duka --data-dir {dir} charge --sale <id> --phone 0700000200   (the customer cancels)\n  {p}duka --data-dir {dir} report day",

@@ -13,16 +13,13 @@ use crate::invalid;
 pub use duka_app::Running;
 
 /// Starts the till for a CLI command: in demo mode, customers pay after 5 s (no phone to show).
-pub async fn start(
-    store: Store,
-    till: duka_core::config::Till,
-    data_dir: &std::path::Path,
-    secret_backend: &str,
-) -> anyhow::Result<Running> {
+/// The engine gets its own connection to the command's database.
+pub async fn start(ctx: &crate::Ctx, secret_backend: &str) -> anyhow::Result<Running> {
     let opts = duka_app::Options {
         demo_customer: daraja_sim::Behaviour::Pay { after_units: 5 },
     };
-    Ok(duka_app::start(store, till, data_dir, secret_backend, opts).await?)
+    let store = Store::open(&ctx.till.db_path())?;
+    Ok(duka_app::start(store, ctx.mode, &ctx.data_dir, secret_backend, opts).await?)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -58,26 +55,6 @@ pub fn exit_code(a: &Attempt) -> u8 {
         AttemptState::Paid { .. } => 0,
         AttemptState::Failed { .. } => 2,
         _ => 3,
-    }
-}
-
-/// The amount to push: given, or what is due rounded up to whole shillings.
-pub fn amount_for(store: &Store, sale_id: i64, amount: Option<&str>) -> anyhow::Result<i64> {
-    match amount {
-        Some(a) => {
-            let m = duka_core::Money::parse_field(a, "amount")?;
-            m.whole_shillings()
-                .ok_or_else(|| invalid("amount", "whole shillings (M-Pesa moves no cents)", a))
-        }
-        None => {
-            let due = store.sale(sale_id)?.due.cents();
-            if due == 0 {
-                return Err(
-                    duka_core::Error::Conflict(format!("sale {sale_id} has nothing due")).into(),
-                );
-            }
-            Ok((due + 99) / 100)
-        }
     }
 }
 
@@ -119,14 +96,14 @@ pub async fn charge(run: &Running, req: ChargeRequest<'_>) -> anyhow::Result<(Ve
     let mut done = Vec::new();
     while left > 0 {
         let part = left.min(max);
-        let mut rx = run.engine.subscribe();
+        let mut rx = run.subscribe();
         if !json {
             println!(
                 "M-Pesa request: KES {part} to {} for sale {sale_id}",
                 phone.local()
             );
         }
-        let a = run.engine.charge(sale_id, phone, part, cashier).await?;
+        let a = run.charge(sale_id, phone, Some(part), cashier).await?;
         if !json {
             println!("  {} ({})", describe(&a), a.id);
         }
@@ -155,8 +132,8 @@ pub async fn charge(run: &Running, req: ChargeRequest<'_>) -> anyhow::Result<(Ve
                 }
             };
             tokio::select! {
-                s = run.engine.wait_settled(&a.id, run.deadline + Duration::from_secs(10)) => s?,
-                _ = printer => run.engine.store().attempt(&a.id)?,
+                s = run.wait_settled(&a.id, run.deadline + Duration::from_secs(10)) => s?,
+                _ = printer => run.attempt(&a.id)?,
             }
         } else {
             a

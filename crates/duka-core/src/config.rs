@@ -40,7 +40,7 @@ pub fn demo_db_path(data_dir: &Path) -> PathBuf {
 /// Which of a data directory's two tills runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Till {
+pub enum Mode {
     /// The shop's till (`duka.db`): sandbox, production or a custom Daraja.
     Shop,
     /// Demo mode (`demo/duka.db`): daraja-sim in-process.
@@ -50,26 +50,26 @@ pub enum Till {
 /// The file that records which till a data directory runs, written when the manager switches.
 const CHOICE_FILE: &str = "till";
 
-impl Till {
+impl Mode {
     pub fn db_path(self, data_dir: &Path) -> PathBuf {
         match self {
-            Till::Shop => db_path(data_dir),
-            Till::Demo => demo_db_path(data_dir),
+            Mode::Shop => db_path(data_dir),
+            Mode::Demo => demo_db_path(data_dir),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Till::Shop => "shop",
-            Till::Demo => "demo",
+            Mode::Shop => "shop",
+            Mode::Demo => "demo",
         }
     }
 
     /// The till an environment runs in.
-    pub fn of(environment: Environment) -> Till {
+    pub fn of(environment: Environment) -> Mode {
         match environment {
-            Environment::Demo => Till::Demo,
-            _ => Till::Shop,
+            Environment::Demo => Mode::Demo,
+            _ => Mode::Shop,
         }
     }
 
@@ -81,18 +81,18 @@ impl Till {
         data_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
         has_credentials: &dyn Fn() -> Result<bool>,
-    ) -> Result<Till> {
+    ) -> Result<Mode> {
         if let Some(e) = env("DUKA_ENVIRONMENT").filter(|v| !v.trim().is_empty()) {
             let e = Environment::parse(&e)
                 .map_err(|e| Error::Config(format!("DUKA_ENVIRONMENT: {e}")))?;
-            return Ok(Till::of(e));
+            return Ok(Mode::of(e));
         }
         let choice = data_dir.join(CHOICE_FILE);
         match std::fs::read_to_string(&choice) {
             Ok(s) => {
                 return match s.trim() {
-                    "shop" => Ok(Till::Shop),
-                    "demo" => Ok(Till::Demo),
+                    "shop" => Ok(Mode::Shop),
+                    "demo" => Ok(Mode::Demo),
                     other => Err(Error::invalid(
                         "till",
                         format!("shop or demo in {}", choice.display()),
@@ -108,20 +108,20 @@ impl Till {
             let stored = Store::open(&shop)?.setting("environment")?;
             if stored.as_deref() == Some(Environment::Demo.as_str()) {
                 move_legacy_demo(data_dir)?;
-                Till::Demo.choose(data_dir)?;
-                return Ok(Till::Demo);
+                Mode::Demo.choose(data_dir)?;
+                return Ok(Mode::Demo);
             }
             // Remembered, so later starts read one small file instead of opening the database
             // (a read-only or full disk only means this check runs again next time).
-            if let Err(e) = Till::Shop.choose(data_dir) {
+            if let Err(e) = Mode::Shop.choose(data_dir) {
                 tracing::warn!("which till runs could not be recorded: {e}");
             }
-            return Ok(Till::Shop);
+            return Ok(Mode::Shop);
         }
         Ok(if has_credentials()? {
-            Till::Shop
+            Mode::Shop
         } else {
-            Till::Demo
+            Mode::Demo
         })
     }
 
@@ -484,7 +484,7 @@ impl Settings {
     pub fn load(
         store: &Store,
         env: &dyn Fn(&str) -> Option<String>,
-        till: Till,
+        till: Mode,
     ) -> Result<Settings> {
         let mut values = std::collections::HashMap::new();
         let mut sources = Vec::new();
@@ -506,9 +506,9 @@ impl Settings {
             sources.push((k.name.to_string(), src));
         }
         let environment = match (till, values.get("environment")) {
-            (Till::Demo, _) => Environment::Demo,
-            (Till::Shop, None) => Environment::Sandbox,
-            (Till::Shop, Some(e)) => match Environment::parse(e)? {
+            (Mode::Demo, _) => Environment::Demo,
+            (Mode::Shop, None) => Environment::Sandbox,
+            (Mode::Shop, Some(e)) => match Environment::parse(e)? {
                 Environment::Demo => {
                     return Err(Error::Config(
                         "the shop's database says environment demo, but demo mode has its own \
@@ -555,10 +555,10 @@ mod tests {
     #[test]
     fn demo_by_default_then_env_wins_over_stored() {
         let mut store = Store::open_in_memory().unwrap();
-        let s = Settings::load(&store, &no_env, Till::Demo).unwrap();
+        let s = Settings::load(&store, &no_env, Mode::Demo).unwrap();
         assert_eq!(s.environment, Environment::Demo);
         assert_eq!(
-            Settings::load(&store, &no_env, Till::Shop)
+            Settings::load(&store, &no_env, Mode::Shop)
                 .unwrap()
                 .environment,
             Environment::Sandbox,
@@ -568,13 +568,13 @@ mod tests {
         set_setting(&mut store, "shortcode", "174379").unwrap();
         set_setting(&mut store, "till_type", "till").unwrap();
         let env = |k: &str| (k == "DUKA_SHORTCODE").then(|| "600000".to_string());
-        let s = Settings::load(&store, &env, Till::Shop).unwrap();
+        let s = Settings::load(&store, &env, Mode::Shop).unwrap();
         assert_eq!(s.shortcode.as_deref(), Some("600000"));
         assert_eq!(s.till_type, TillType::Till);
         assert!(s.sources.contains(&("shortcode".into(), Source::Env)));
         assert!(s.sources.contains(&("till_type".into(), Source::Stored)));
         assert_eq!(
-            Settings::load(&store, &no_env, Till::Shop)
+            Settings::load(&store, &no_env, Mode::Shop)
                 .unwrap()
                 .shortcode
                 .as_deref(),
@@ -598,7 +598,7 @@ mod tests {
             "{e}"
         );
         let env = |k: &str| (k == "DUKA_ENVIRONMENT").then(|| "moon".to_string());
-        let e = Settings::load(&store, &env, Till::Shop).unwrap_err();
+        let e = Settings::load(&store, &env, Mode::Shop).unwrap_err();
         assert!(
             e.to_string()
                 .contains("DUKA_ENVIRONMENT: environment: expected demo"),
@@ -613,7 +613,7 @@ mod tests {
     #[test]
     fn every_key_has_a_value_in_settings() {
         let store = Store::open_in_memory().unwrap();
-        let s = Settings::load(&store, &no_env, Till::Shop).unwrap();
+        let s = Settings::load(&store, &no_env, Mode::Shop).unwrap();
         for k in KEYS {
             assert!(s.value(k.name).is_ok(), "{} has no value", k.name);
         }
@@ -631,37 +631,37 @@ mod tests {
             |v: &'static str| move |k: &str| (k == "DUKA_ENVIRONMENT").then(|| v.to_string());
         // Nothing yet: demo without credentials, the shop's till with them.
         assert_eq!(
-            Till::resolve(d, &no_env, &|| Ok(false)).unwrap(),
-            Till::Demo
+            Mode::resolve(d, &no_env, &|| Ok(false)).unwrap(),
+            Mode::Demo
         );
-        assert_eq!(Till::resolve(d, &no_env, &|| Ok(true)).unwrap(), Till::Shop);
+        assert_eq!(Mode::resolve(d, &no_env, &|| Ok(true)).unwrap(), Mode::Shop);
         assert_eq!(
-            Till::resolve(d, &env_is("production"), &|| Ok(false)).unwrap(),
-            Till::Shop
+            Mode::resolve(d, &env_is("production"), &|| Ok(false)).unwrap(),
+            Mode::Shop
         );
         assert_eq!(
-            Till::resolve(d, &env_is("demo"), &|| Ok(true)).unwrap(),
-            Till::Demo
+            Mode::resolve(d, &env_is("demo"), &|| Ok(true)).unwrap(),
+            Mode::Demo
         );
         // A choice wins over credentials, and the environment over a choice.
-        Till::Demo.choose(d).unwrap();
-        assert_eq!(Till::resolve(d, &no_env, &|| Ok(true)).unwrap(), Till::Demo);
+        Mode::Demo.choose(d).unwrap();
+        assert_eq!(Mode::resolve(d, &no_env, &|| Ok(true)).unwrap(), Mode::Demo);
         assert_eq!(
-            Till::resolve(d, &env_is("sandbox"), &|| Ok(true)).unwrap(),
-            Till::Shop
+            Mode::resolve(d, &env_is("sandbox"), &|| Ok(true)).unwrap(),
+            Mode::Shop
         );
-        Till::Shop.choose(d).unwrap();
+        Mode::Shop.choose(d).unwrap();
         assert_eq!(
-            Till::resolve(d, &no_env, &|| Ok(false)).unwrap(),
-            Till::Shop
+            Mode::resolve(d, &no_env, &|| Ok(false)).unwrap(),
+            Mode::Shop
         );
         std::fs::write(d.join("till"), "moon").unwrap();
-        let e = Till::resolve(d, &no_env, &|| Ok(false)).unwrap_err();
+        let e = Mode::resolve(d, &no_env, &|| Ok(false)).unwrap_err();
         assert!(
             e.to_string().starts_with("till: expected shop or demo in "),
             "{e}"
         );
-        assert_ne!(Till::Shop.db_path(d), Till::Demo.db_path(d));
+        assert_ne!(Mode::Shop.db_path(d), Mode::Demo.db_path(d));
     }
 
     #[test]
@@ -675,8 +675,8 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(
-            Till::resolve(d, &no_env, &|| Ok(false)).unwrap(),
-            Till::Demo
+            Mode::resolve(d, &no_env, &|| Ok(false)).unwrap(),
+            Mode::Demo
         );
         assert!(
             !db_path(d).exists(),
@@ -685,7 +685,7 @@ mod tests {
         let demo = Store::open(&demo_db_path(d)).unwrap();
         assert_eq!(demo.cashiers().unwrap()[0].name, "Owner");
         // The demo database, opened as the shop's, would be refused.
-        let e = Settings::load(&demo, &no_env, Till::Shop).unwrap_err();
+        let e = Settings::load(&demo, &no_env, Mode::Shop).unwrap_err();
         assert!(
             e.to_string().contains("demo mode has its own database"),
             "{e}"

@@ -70,6 +70,11 @@ pub enum Error {
     /// A receipt printer could not be reached or did not take the bytes.
     #[error("printer {addr}: {message}")]
     Printer { addr: String, message: String },
+    /// A receipt was to be printed on a till that has no printer set.
+    #[error(
+        "no printer is set: a manager adds its address in Settings, or save the receipt as PDF"
+    )]
+    NoPrinter,
 }
 
 fn db_message(e: &rusqlite::Error) -> String {
@@ -114,6 +119,7 @@ impl Error {
             Error::Secret { .. } => "secret_store",
             Error::Config(_) => "config",
             Error::Printer { .. } => "printer",
+            Error::NoPrinter => "no_printer",
             Error::Denied(_) => "denied",
             Error::Locked(_) => "locked",
             Error::Forged(_) => "forged",

@@ -13,6 +13,8 @@
 //! - [`payment`] — the pure payment state machine `transition(state, event)`.
 //! - [`engine`] — charge, poll, callbacks, reconcile; `CoreEvent`s for the UI.
 //! - [`store`] — the SQLite store: migrations, sales, attempts with their event log, reports.
+//! - [`till`] — the Till service: every operation a shell needs (sales, payments, staff,
+//!   reports, receipts, settings); shells never touch the store.
 //! - [`relay`] — the till's websocket to duka-relay: resume, apply, ack after commit.
 //! - [`secrets`] — `SecretStore`: OS keyring, headless file fallback, memory for tests.
 //! - [`config`] — data directory, settings (environment wins), credentials.
@@ -30,9 +32,11 @@ pub mod relay;
 pub mod sale;
 pub mod secrets;
 pub mod store;
+pub mod till;
 pub mod time;
 
 pub use error::{Error, Result};
 pub use money::Money;
 pub use phone::Msisdn;
 pub use store::Store;
+pub use till::Till;

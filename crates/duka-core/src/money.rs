@@ -55,6 +55,12 @@ impl Money {
         (self.0 % 100 == 0).then_some(self.0 / 100)
     }
 
+    /// Whole shillings, a part shilling counted as one: what an STK push for this amount
+    /// asks (M-Pesa moves no cents, and the customer rounds up, never the shop down).
+    pub fn shillings_up(self) -> i64 {
+        (self.0 + 99).div_euclid(100)
+    }
+
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0
             .checked_add(other.0)

@@ -24,14 +24,18 @@ pub fn export_dir(data_dir: &std::path::Path) -> PathBuf {
         .unwrap_or_else(|| data_dir.join("exports"))
 }
 
-/// Writes a file whole (temporary file, then rename) and returns its path.
-pub fn save_file(duka: &Duka, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let dir = &duka.export_dir;
-    let io = |e: std::io::Error| UiError::new("io", format!("{}: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.part"));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    Ok(path)
+/// Writes a file whole (temporary file, then rename) off the UI thread; returns its path.
+pub async fn save_file(duka: &Duka, name: String, bytes: Vec<u8>) -> Result<String> {
+    let dir = duka.export_dir.clone();
+    tauri::async_runtime::spawn_blocking(move || -> Result<String> {
+        let io = |e: std::io::Error| UiError::new("io", format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let path = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.part"));
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(path.display().to_string())
+    })
+    .await
+    .map_err(|e| UiError::new("internal", e.to_string()))?
 }

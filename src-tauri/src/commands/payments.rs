@@ -23,7 +23,7 @@ pub fn check_phone(input: String) -> Result<Phone> {
 }
 
 /// Sends the STK push (what is due when `amount` is empty) and returns at once; the UI
-/// follows the attempt through `core-event`s. A second charge while one is open is refused.
+/// follows the attempt through `core-event`s.
 #[tauri::command]
 pub async fn charge(
     duka: State<'_, Duka>,
@@ -33,20 +33,14 @@ pub async fn charge(
 ) -> Result<Attempt> {
     let cashier = duka.cashier()?.name;
     let phone = Msisdn::parse(&phone)?;
-    let amount = match amount {
-        Some(a) => a,
-        None => (duka.engine().store().sale(sale_id)?.due.cents() + 99) / 100,
-    };
-    Ok(duka
-        .engine()
-        .charge(sale_id, &phone, amount, &cashier)
-        .await?)
+    let till = duka.running();
+    Ok(till.charge(sale_id, &phone, amount, &cashier).await?)
 }
 
 #[tauri::command]
 pub fn attempts(duka: State<'_, Duka>, open_only: bool) -> Result<Vec<Attempt>> {
     duka.cashier()?;
-    Ok(duka.engine().store().attempts(open_only, 200)?)
+    Ok(duka.running().attempts(open_only, 200)?)
 }
 
 /// After an unknown attempt, only on the cashier's word that no prompt reached the phone.
@@ -57,9 +51,9 @@ pub async fn resend(
     no_prompt_reached: bool,
 ) -> Result<Attempt> {
     let cashier = duka.cashier()?.name;
-    Ok(duka
-        .engine()
-        .resend_after_unknown(&attempt_id, no_prompt_reached, &cashier)
+    let till = duka.running();
+    Ok(till
+        .resend(&attempt_id, no_prompt_reached, &cashier)
         .await?)
 }
 
@@ -67,18 +61,18 @@ pub async fn resend(
 #[tauri::command]
 pub async fn reconcile(duka: State<'_, Duka>) -> Result<Vec<Reconciled>> {
     duka.cashier()?;
-    Ok(duka.engine().reconcile().await?)
+    Ok(duka.running().reconcile().await?)
 }
 
 /// Incoming payments (C2B confirmations through the relay), newest first.
 #[tauri::command]
 pub fn incoming(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::IncomingPayment>> {
     duka.cashier()?;
-    Ok(duka.engine().store().inbox(100)?)
+    Ok(duka.running().inbox(100)?)
 }
 
-/// Attaches an incoming payment to the current sale as a verified M-Pesa tender.
-/// With a relay, the payment is claimed shop-wide first: one taken by another till is refused.
+/// Attaches an incoming payment to a sale as a verified M-Pesa tender, claimed shop-wide
+/// first when paired.
 #[tauri::command]
 pub async fn attach_incoming(
     duka: State<'_, Duka>,
@@ -86,8 +80,6 @@ pub async fn attach_incoming(
     sale_id: i64,
 ) -> Result<duka_core::sale::Sale> {
     let cashier = duka.cashier()?.name;
-    Ok(duka
-        .running()
-        .attach_incoming(&trans_id, sale_id, &cashier)
-        .await?)
+    let till = duka.running();
+    Ok(till.attach_incoming(&trans_id, sale_id, &cashier).await?)
 }

@@ -1,4 +1,5 @@
-use duka_core::store::DayReport;
+use duka_core::store::{Attempt, DayReport, LostClaim};
+use duka_core::till::reports::UsedElsewhere;
 use tauri::State;
 
 use crate::{Duka, Result};
@@ -13,66 +14,36 @@ pub(crate) fn day(date: Option<String>) -> Result<chrono::NaiveDate> {
 #[tauri::command]
 pub fn day_report(duka: State<'_, Duka>, date: Option<String>) -> Result<DayReport> {
     duka.manager()?;
-    Ok(duka.engine().store().day_report(day(date)?)?)
+    Ok(duka.running().day_report(day(date)?)?)
 }
 
-/// The day's sales as CSV, for the manager's export button: written to the Downloads folder
-/// (or the data folder when there is none); returns the file's path.
+/// The day's sales as CSV, written to the Downloads folder (off the UI thread); returns the
+/// file's path.
 #[tauri::command]
-pub fn export_csv(duka: State<'_, Duka>, date: Option<String>) -> Result<String> {
+pub async fn export_csv(duka: State<'_, Duka>, date: Option<String>) -> Result<String> {
     duka.manager()?;
     let date = day(date)?;
-    let (from, to) = duka_core::time::day_bounds(date);
-    let rows = duka.engine().store().export_sales(from, to)?;
-    let mut out = Vec::new();
-    duka_core::store::write_export_csv(&rows, &mut out).map_err(|e| crate::UiError {
-        code: "io".into(),
-        message: e.to_string(),
-    })?;
-    let path = crate::commands::save_file(&duka, &format!("duka-sales-{date}.csv"), &out)?;
-    Ok(path.display().to_string())
+    let csv = duka.running().export_csv(date, date)?;
+    crate::commands::save_file(&duka, format!("duka-sales-{date}.csv"), csv).await
 }
 
 /// Open and unknown attempts, and flagged mismatches, for the manager.
 #[tauri::command]
-pub fn problem_attempts(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::Attempt>> {
+pub fn problem_attempts(duka: State<'_, Duka>) -> Result<Vec<Attempt>> {
     duka.manager()?;
-    let engine = duka.engine();
-    let store = engine.store();
-    let mut list = store.attempts(true, 200)?;
-    let flagged: Vec<_> = store
-        .attempts(false, 1000)?
-        .into_iter()
-        .filter(|a| a.flag.is_some() && !list.iter().any(|o| o.id == a.id))
-        .collect();
-    list.extend(flagged);
-    Ok(list)
+    Ok(duka.running().problem_attempts()?)
 }
 
-/// Receipts attached here while the relay was out of reach that another till of the shop had
-/// claimed first: they no longer count for their sale, which is due again.
+/// Receipts attached while the relay was out of reach that another till had claimed first.
 #[tauri::command]
-pub fn lost_claims(duka: State<'_, Duka>) -> Result<Vec<duka_core::store::LostClaim>> {
+pub fn lost_claims(duka: State<'_, Duka>) -> Result<Vec<LostClaim>> {
     duka.manager()?;
-    Ok(duka.engine().store().lost_claims()?)
+    Ok(duka.running().lost_claims()?)
 }
 
-/// Receipts of STK payments this till received that another till had used first (a code typed
-/// there from the customer's SMS): the sale on that till is the one to check.
-#[derive(Debug, serde::Serialize)]
-pub struct UsedElsewhere {
-    pub receipt: String,
-    pub by: duka_core::store::TakenBy,
-}
-
+/// STK receipts of this till that another till had used first.
 #[tauri::command]
 pub fn receipts_used_elsewhere(duka: State<'_, Duka>) -> Result<Vec<UsedElsewhere>> {
     duka.manager()?;
-    Ok(duka
-        .engine()
-        .store()
-        .stk_receipts_used_elsewhere()?
-        .into_iter()
-        .map(|(receipt, by)| UsedElsewhere { receipt, by })
-        .collect())
+    Ok(duka.running().receipts_used_elsewhere()?)
 }

@@ -1,7 +1,7 @@
 //! Settings and staff (managers only). Secrets go to the OS keyring (or the documented file
 //! fallback) and are never sent back: the UI learns only whether each one is set.
 
-use duka_core::config::{self, Environment, Settings, Source, Till};
+use duka_core::config::{self, Environment, Mode, Settings, Source};
 use duka_core::secrets::{Secret, SecretKey};
 use duka_core::store::Cashier;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ pub struct SettingsView {
     pub secret_backend: &'static str,
     pub relay: Option<RelayView>,
     /// The shop's till or demo mode's; each has its own database and staff.
-    pub till: Till,
+    pub till: Mode,
     /// Saving switched to the other till: nobody is signed in there yet.
     pub signed_out: bool,
 }
@@ -34,28 +34,16 @@ pub struct RelayView {
     pub connected: bool,
 }
 
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok()
-}
-
 fn view(duka: &Duka) -> Result<SettingsView> {
     let secrets = duka.secrets.as_ref();
     let running = duka.running();
-    let store = running.engine.store();
-    let settings = Settings::load(&store, &env, running.till)?;
-    let relay = match (
-        store.setting("relay_url")?,
-        store.setting("relay_till")?,
-        store.setting("relay_shop")?,
-    ) {
-        (Some(url), Some(till), Some(shop)) => Some(RelayView {
-            url,
-            till,
-            shop,
-            connected: running.relay_status().is_some_and(|s| s.connected),
-        }),
-        _ => None,
-    };
+    let settings = running.stored_settings()?;
+    let relay = running.pairing_info()?.map(|(url, till, shop)| RelayView {
+        url,
+        till,
+        shop,
+        connected: running.relay_status().is_some_and(|s| s.connected),
+    });
     Ok(SettingsView {
         from_env: settings
             .sources
@@ -69,7 +57,7 @@ fn view(duka: &Duka) -> Result<SettingsView> {
         passkey_set: secrets.get(SecretKey::Passkey)?.is_some(),
         secret_backend: secrets.backend(),
         relay,
-        till: running.till,
+        till: running.mode(),
         signed_out: false,
     })
 }
@@ -125,8 +113,8 @@ pub async fn save_settings<R: tauri::Runtime>(
 ) -> Result<SettingsView> {
     duka.manager()?;
     let environment = Environment::parse(&form.environment)?;
-    let current = duka.running().till;
-    let target = Till::of(environment);
+    let current = duka.running().mode();
+    let target = Mode::of(environment);
     let secrets = duka.secrets.as_ref();
     let new_secrets = [
         (SecretKey::ConsumerKey, given(&form.consumer_key)),
@@ -139,7 +127,7 @@ pub async fn save_settings<R: tauri::Runtime>(
         .map(|(k, _)| k.name());
     // Where the form goes: `None` when this save only switches till.
     let shop_store = match (current, target) {
-        (_, Till::Demo) => {
+        (_, Mode::Demo) => {
             if let Some(name) = typed_secret.or(given(&form.relay_pairing).map(|_| "relay pairing"))
             {
                 return Err(UiError::new(
@@ -149,9 +137,9 @@ pub async fn save_settings<R: tauri::Runtime>(
             }
             None
         }
-        (Till::Shop, Till::Shop) => None,
-        (Till::Demo, Till::Shop) => {
-            let shop = duka_core::Store::open(&Till::Shop.db_path(&duka.data_dir))?;
+        (Mode::Shop, Mode::Shop) => None,
+        (Mode::Demo, Mode::Shop) => {
+            let shop = duka_core::Store::open(&Mode::Shop.db_path(&duka.data_dir))?;
             if shop.cashiers()?.iter().any(|c| c.has_pin) {
                 if let Some(name) =
                     typed_secret.or(given(&form.relay_pairing).map(|_| "relay pairing"))
@@ -164,20 +152,20 @@ pub async fn save_settings<R: tauri::Runtime>(
                         ),
                     ));
                 }
-                Till::Shop.choose(&duka.data_dir)?;
+                Mode::Shop.choose(&duka.data_dir)?;
                 return switched(&app, &duka).await;
             }
             Some(shop)
         }
     };
-    if current == Till::Shop && target == Till::Demo {
+    if current == Mode::Shop && target == Mode::Demo {
         // The shop's settings stay as they are; demo mode keeps its own.
-        Till::Demo.choose(&duka.data_dir)?;
+        Mode::Demo.choose(&duka.data_dir)?;
         return switched(&app, &duka).await;
     }
 
     let mut values: Vec<(&str, Option<String>)> = Vec::new();
-    if target == Till::Shop {
+    if target == Mode::Shop {
         values.push(("environment", Some(environment.as_str().into())));
     }
     for (name, value) in [
@@ -208,7 +196,7 @@ pub async fn save_settings<R: tauri::Runtime>(
             })
         })
         .transpose()?;
-    if target == Till::Shop {
+    if target == Mode::Shop {
         let missing: Vec<&str> = new_secrets
             .iter()
             .filter(|(k, v)| v.is_none() && secrets.get(*k).ok().flatten().is_none())
@@ -254,28 +242,23 @@ pub async fn save_settings<R: tauri::Runtime>(
         }
     }
     let refs: Vec<(&str, Option<&str>)> = values.iter().map(|(k, v)| (*k, v.as_deref())).collect();
-    let write = |store: &mut duka_core::Store| -> Result<()> {
-        store.set_settings(&refs)?;
+    let write = |till: &duka_core::Till| -> Result<()> {
+        till.save_settings(&refs)?;
         if let Some(p) = &pairing {
-            duka_app::pair_relay(store, secrets, &p.encode())?;
+            till.pair_relay(secrets, &p.encode())?;
         }
         Ok(())
     };
-    if let Some(mut shop) = shop_store {
+    if let Some(shop) = shop_store {
         // From demo mode to a shop till nobody has set up: the form is its first settings,
         // and its first start asks for the manager.
-        write(&mut shop)?;
-        drop(shop);
-        Till::Shop.choose(&duka.data_dir)?;
+        write(&duka_app::offline(shop, Mode::Shop)?)?;
+        Mode::Shop.choose(&duka.data_dir)?;
         return switched(&app, &duka).await;
     }
-    {
-        let engine = duka.engine();
-        let mut store = engine.store();
-        write(&mut store)?;
-    }
+    write(&duka.running())?;
     let running = duka.restart().await?;
-    crate::forward_events(&app, &running.engine);
+    crate::forward_events(&app, &running);
     view(&duka)
 }
 
@@ -288,11 +271,11 @@ async fn switched<R: tauri::Runtime>(
         Ok(r) => r,
         Err(e) => {
             // The old till keeps serving; the next start must not open the other one either.
-            duka.running().till.choose(&duka.data_dir)?;
+            duka.running().mode().choose(&duka.data_dir)?;
             return Err(e);
         }
     };
-    crate::forward_events(app, &running.engine);
+    crate::forward_events(app, &running);
     let mut v = view(duka)?;
     v.signed_out = true;
     Ok(v)
@@ -315,7 +298,7 @@ pub async fn test_connection(duka: State<'_, Duka>, form: SettingsForm) -> Resul
         .transpose()?;
     // Demo mode's manager is anyone who reads its PINs: the shop's stored credentials are
     // never sent on their word (to a URL they typed), only what they type themselves.
-    let demo = duka.running().till == Till::Demo;
+    let demo = duka.running().mode() == Mode::Demo;
     let secret = |typed: &str, key: SecretKey| -> Result<String> {
         Ok(match given(typed) {
             Some(v) => v.to_string(),
@@ -348,7 +331,7 @@ pub async fn test_connection(duka: State<'_, Duka>, form: SettingsForm) -> Resul
 #[tauri::command]
 pub fn staff(duka: State<'_, Duka>) -> Result<Vec<Cashier>> {
     duka.manager()?;
-    Ok(duka.engine().store().cashiers()?)
+    Ok(duka.running().staff()?)
 }
 
 /// Adds a cashier or manager with a PIN, in one go.
@@ -360,21 +343,19 @@ pub fn add_staff(
     pin: String,
 ) -> Result<Cashier> {
     duka.manager()?;
-    Ok(duka
-        .engine()
-        .store()
-        .add_cashier_with_pin(&name, &role, &pin)?)
+    Ok(duka.running().add_staff_with_pin(&name, &role, &pin)?)
 }
 
 #[tauri::command]
 pub fn set_staff_pin(duka: State<'_, Duka>, name: String, pin: String) -> Result<()> {
     duka.manager()?;
-    Ok(duka.engine().store().set_pin(&name, &pin)?)
+    duka.running().set_pin(&name, &pin)?;
+    Ok(())
 }
 
 /// Lets a staff member locked out by wrong PINs try again.
 #[tauri::command]
 pub fn unlock_staff(duka: State<'_, Duka>, name: String) -> Result<Cashier> {
     duka.manager()?;
-    Ok(duka.engine().store().unlock_pin(&name)?)
+    Ok(duka.running().unlock(&name)?)
 }

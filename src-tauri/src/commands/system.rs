@@ -18,7 +18,7 @@ pub async fn health(duka: State<'_, Duka>) -> Result<Status> {
     Ok(Status {
         environment: running.environment.as_str().into(),
         demo: running.sim().is_some(),
-        health: running.engine.health().await,
+        health: running.health().await,
     })
 }
 

@@ -35,7 +35,23 @@ pub enum CoreEvent {
     AttemptChanged {
         attempt: Attempt,
     },
+    /// A sale was rung up, paid (in part or whole, by any tender) or voided.
+    SaleChanged {
+        sale: crate::sale::Sale,
+    },
+    /// A sale is paid in full (after its `SaleChanged`).
     SalePaid {
+        sale_id: i64,
+    },
+    /// Settings were saved (they take effect when the till starts again).
+    SettingsChanged {
+        keys: Vec<String>,
+    },
+    /// Staff were added, or a PIN set or unlocked.
+    StaffChanged,
+    /// An incoming payment left the inbox: it is now a tender of `sale_id`.
+    IncomingAttached {
+        trans_id: String,
         sale_id: i64,
     },
     Health {
@@ -197,8 +213,8 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
-    /// The store, for reads and for the sale operations that do not involve Daraja.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
+    /// The store. Crate-private: shells reach it through the Till service (`crate::till`).
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.inner.store()
     }
 
@@ -993,14 +1009,15 @@ impl Inner {
             if a.state.is_final() {
                 let _ = self.poll_tx.send(poller::Cmd::Forget(a.id.clone()));
             }
-            if !sale_was_paid
-                && matches!(a.state, AttemptState::Paid { .. })
-                && self
-                    .store()
-                    .sale(a.sale_id)
-                    .is_ok_and(|s| s.status == crate::sale::SaleStatus::Paid)
+            if matches!(a.state, AttemptState::Paid { .. })
+                && let Ok(sale) = self.store().sale(a.sale_id)
             {
-                let _ = self.events.send(CoreEvent::SalePaid { sale_id: a.sale_id });
+                let paid = sale.status == crate::sale::SaleStatus::Paid;
+                let sale_id = sale.id;
+                let _ = self.events.send(CoreEvent::SaleChanged { sale });
+                if paid && !sale_was_paid {
+                    let _ = self.events.send(CoreEvent::SalePaid { sale_id });
+                }
             }
         }
         Ok(applied)

@@ -13,7 +13,7 @@ use crate::phone::Msisdn;
 use crate::time::{Millis, now_ms};
 
 /// M-Pesa's per-push limit in whole shillings.
-pub const MAX_PUSH: i64 = 250_000;
+pub const MAX_PUSH: i64 = daraja::validate::MAX_AMOUNT as i64;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Attempt {
@@ -158,7 +158,7 @@ impl Store {
         }
         let due = payable(&tx, sale_id)?;
         // Whole shillings: the customer may round a due with cents up to the next shilling.
-        let max = (due.cents() + 99) / 100;
+        let max = due.shillings_up();
         if amount > max {
             return Err(Error::invalid(
                 "amount",

@@ -1,0 +1,129 @@
+//! What a manager reads: the day, exports, the problems to look at; and receipts.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::Till;
+use crate::error::{Error, Result};
+use crate::receipt::Receipt;
+use crate::store::{Attempt, DayReport, ExportRow, LostClaim, TakenBy};
+
+/// Columns of an 80 mm thermal roll in its standard font.
+pub const PAPER_COLUMNS: usize = 48;
+
+/// A receipt as the screen shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ReceiptView {
+    pub receipt: Receipt,
+    /// As printed, for the on-screen copy.
+    pub text: Vec<String>,
+    pub printer: Option<String>,
+}
+
+/// An STK receipt of this till that another till had used first.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct UsedElsewhere {
+    pub receipt: String,
+    pub by: TakenBy,
+}
+
+impl Till {
+    pub fn day_report(&self, day: NaiveDate) -> Result<DayReport> {
+        self.store().day_report(day)
+    }
+
+    /// Sales from the first day to the last (inclusive, Nairobi days) as export rows.
+    pub fn export_rows(&self, first: NaiveDate, last: NaiveDate) -> Result<Vec<ExportRow>> {
+        if last < first {
+            return Err(Error::invalid(
+                "to",
+                format!("a day on or after {first}"),
+                last.to_string(),
+            ));
+        }
+        let (from, _) = crate::time::day_bounds(first);
+        let (_, to) = crate::time::day_bounds(last);
+        self.store().export_sales(from, to)
+    }
+
+    /// The same rows as CSV bytes.
+    pub fn export_csv(&self, first: NaiveDate, last: NaiveDate) -> Result<Vec<u8>> {
+        let rows = self.export_rows(first, last)?;
+        let mut out = Vec::new();
+        crate::store::write_export_csv(&rows, &mut out).map_err(|e| Error::Io {
+            path: "csv export".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(out)
+    }
+
+    /// Open and unknown attempts, then flagged ones, for the manager.
+    pub fn problem_attempts(&self) -> Result<Vec<Attempt>> {
+        let store = self.store();
+        let mut list = store.attempts(true, 200)?;
+        let flagged: Vec<_> = store
+            .attempts(false, 1000)?
+            .into_iter()
+            .filter(|a| a.flag.is_some() && !list.iter().any(|o| o.id == a.id))
+            .collect();
+        list.extend(flagged);
+        Ok(list)
+    }
+
+    /// Receipts attached here while the relay was out of reach that another till had claimed
+    /// first: their sales are due again.
+    pub fn lost_claims(&self) -> Result<Vec<LostClaim>> {
+        self.store().lost_claims()
+    }
+
+    /// STK receipts of this till that another till used first (a code typed there).
+    pub fn receipts_used_elsewhere(&self) -> Result<Vec<UsedElsewhere>> {
+        Ok(self
+            .store()
+            .stk_receipts_used_elsewhere()?
+            .into_iter()
+            .map(|(receipt, by)| UsedElsewhere { receipt, by })
+            .collect())
+    }
+
+    pub fn receipt(&self, sale_id: i64) -> Result<Receipt> {
+        let sale = self.store().sale(sale_id)?;
+        Ok(Receipt::from_sale(&sale, &self.settings.shop_name))
+    }
+
+    pub fn receipt_view(&self, sale_id: i64) -> Result<ReceiptView> {
+        let receipt = self.receipt(sale_id)?;
+        Ok(ReceiptView {
+            text: receipt.text(PAPER_COLUMNS),
+            printer: self.settings.printer.clone(),
+            receipt,
+        })
+    }
+
+    /// The receipt as a PDF document.
+    pub fn receipt_pdf(&self, sale_id: i64) -> Result<Vec<u8>> {
+        Ok(self.receipt(sale_id)?.pdf())
+    }
+
+    /// Prints on the configured network printer (ESC/POS over TCP, off the caller's thread);
+    /// returns its address.
+    pub async fn print_receipt(&self, sale_id: i64) -> Result<String> {
+        let receipt = self.receipt(sale_id)?;
+        let printer = self.settings.printer.clone().ok_or(Error::NoPrinter)?;
+        let bytes = receipt.escpos(PAPER_COLUMNS);
+        let addr = printer.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::receipt::print_tcp(&addr, &bytes, Duration::from_secs(5))
+        })
+        .await
+        .map_err(|e| Error::Printer {
+            addr: printer.clone(),
+            message: e.to_string(),
+        })??;
+        Ok(printer)
+    }
+}

@@ -1,0 +1,101 @@
+//! The service announces every change it makes, whoever asked for it.
+
+use super::*;
+use crate::money::Money;
+use crate::till::LineInput;
+
+fn till() -> Till {
+    let store = Store::open_in_memory().unwrap();
+    let settings = Settings::load(&store, &|_| None, Mode::Demo).unwrap();
+    let till = Till::offline(store, Mode::Demo, settings);
+    till.add_staff("Wanjiku", "cashier").unwrap();
+    till
+}
+
+fn line(shillings: i64) -> LineInput {
+    LineInput {
+        description: Some("Sugar 1kg".into()),
+        price: Some(shillings.to_string()),
+        quantity: 1,
+        ..Default::default()
+    }
+}
+
+fn drain(rx: &mut broadcast::Receiver<CoreEvent>) -> Vec<String> {
+    let mut names = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        let v = serde_json::to_value(&e).unwrap();
+        names.push(v["type"].as_str().unwrap().to_string());
+    }
+    names
+}
+
+#[test]
+fn cash_codes_voids_and_staff_changes_are_announced() {
+    let till = till();
+    let mut rx = till.subscribe();
+    let sale = till.create_sale("Wanjiku", &[line(150)]).unwrap();
+    assert_eq!(drain(&mut rx), ["sale_changed"]);
+
+    let part = till
+        .pay_cash(sale.id, Money::from_shillings(100).unwrap(), "Wanjiku")
+        .unwrap();
+    assert_eq!(part.change, Money::ZERO);
+    assert_eq!(drain(&mut rx), ["sale_changed"], "part paid: not yet SalePaid");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let paid = rt
+        .block_on(till.pay_code(sale.id, "QKM0FXE6RK", None, "Wanjiku"))
+        .unwrap();
+    assert_eq!(paid.due, Money::ZERO);
+    assert_eq!(drain(&mut rx), ["sale_changed", "sale_paid"]);
+
+    let other = till.create_sale("Wanjiku", &[line(60)]).unwrap();
+    till.void_sale(other.id).unwrap();
+    assert_eq!(drain(&mut rx), ["sale_changed", "sale_changed"]);
+
+    till.set_pin("Wanjiku", "4321").unwrap();
+    till.save_settings(&[("shop_name", Some("Duka la Mama"))]).unwrap();
+    assert_eq!(drain(&mut rx), ["staff_changed", "settings_changed"]);
+}
+
+#[test]
+fn a_bad_line_writes_nothing_and_names_its_field() {
+    let till = till();
+    let mut bad = line(150);
+    bad.price = Some("abc".into());
+    let e = till.create_sale("Wanjiku", &[line(10), bad]).unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    assert!(e.to_string().starts_with("price:"), "{e}");
+    let e = till
+        .create_sale(
+            "Wanjiku",
+            &[LineInput {
+                code: Some("404".into()),
+                quantity: 1,
+                ..Default::default()
+            }],
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    assert!(till.sales_of_day(crate::time::today(), 10).unwrap().is_empty());
+}
+
+#[test]
+fn an_offline_till_refuses_what_needs_m_pesa_and_a_bad_setting() {
+    let till = till();
+    let sale = till.create_sale("Wanjiku", &[line(150)]).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let phone = crate::Msisdn::parse("0712345678").unwrap();
+    let e = rt
+        .block_on(till.charge(sale.id, &phone, None, "Wanjiku"))
+        .unwrap_err();
+    assert_eq!(e.code(), "config");
+    assert_eq!(till.amount_to_push(sale.id, None).unwrap(), 150);
+    let e = till.save_settings(&[("shortcode", Some("12"))]).unwrap_err();
+    assert!(e.to_string().starts_with("shortcode:"), "{e}");
+}
