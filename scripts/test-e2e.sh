@@ -10,11 +10,11 @@ export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.
 export PATH="$CARGO_HOME/bin:$PATH"
 mode=${1:-test}
 if [ "$mode" = bench ]; then
-  run='DUKA_DESKTOP_BENCH=1 cargo bench -p duka-desktop --bench desktop'
+  run='DUKA_DESKTOP_BENCH=1 cargo bench -p duka-desktop --features test-hooks --bench desktop'
 else
   cargo test -q -p duka-desktop --test e2e --no-run
   run='cargo test -p duka-desktop --test e2e -- --ignored --test-threads=1 &&
-    DUKA_DESKTOP_BENCH=1 cargo test -p duka-desktop --bench desktop'
+    DUKA_DESKTOP_BENCH=1 cargo test -p duka-desktop --features test-hooks --bench desktop'
 fi
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT

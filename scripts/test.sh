@@ -13,6 +13,22 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> a shop's build (--no-default-features) has no daraja-sim inside"
+for p in duka-cli duka-desktop; do
+  if cargo tree -p "$p" --no-default-features -e normal --locked | grep -q daraja-sim; then
+    echo "$p pulls in daraja-sim without the demo feature" >&2
+    exit 1
+  fi
+done
+cargo check -p duka-cli -p duka-desktop --no-default-features --locked
+echo "==> test hooks (DUKA_CRASH_AT, DUKA_EXIT_WHEN_READY) are not in a build without test-hooks"
+cargo build -q -p duka-cli -p duka-desktop --locked
+for bin in duka duka-desktop; do
+  if grep -qa -e DUKA_CRASH_AT -e DUKA_EXIT_WHEN_READY "target/debug/$bin"; then
+    echo "target/debug/$bin reads a test hook" >&2
+    exit 1
+  fi
+done
 echo "==> cargo test (unit, store, CLI and engine flows, relay, desktop commands)"
 cargo test --workspace --locked
 echo "==> benchmarks in quick mode (so none can rot; figures come from cargo bench)"

@@ -2,7 +2,7 @@
 //! till, core event to the screen, and resident memory of all the app's processes when idle.
 //!
 //! Needs a display and tauri-driver: `bash scripts/test-e2e.sh bench` runs it under Xvfb
-//! (`cargo bench -p duka-desktop --bench desktop`). `scripts/test-e2e.sh` runs it in quick mode
+//! (`cargo bench -p duka-desktop --features test-hooks --bench desktop`). `scripts/test-e2e.sh` runs it in quick mode
 //! after the real-window tests, so it cannot rot; elsewhere (`cargo test --benches` without
 //! `DUKA_DESKTOP_BENCH`) it says it was skipped.
 

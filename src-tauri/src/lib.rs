@@ -148,7 +148,7 @@ async fn start_running(
     secrets: Arc<dyn SecretStore>,
 ) -> Result<duka_app::Running> {
     let opts = duka_app::Options {
-        demo_customer: daraja_sim::Behaviour::Interactive,
+        demo_customer: duka_app::DemoCustomer::Interactive,
     };
     // The caller resumes open attempts once this till is the only one running.
     let running = duka_app::start_with_secrets(store, till, secrets, opts).await?;

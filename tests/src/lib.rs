@@ -26,6 +26,10 @@ fn workspace_bin(package: &str, bin: &str) -> PathBuf {
         .and_then(Path::parent)
         .is_some_and(|d| d.ends_with("release"));
     let mut args = vec!["build", "--quiet", "-p", package, "--bin", bin];
+    if package == "duka-cli" {
+        // The crash test's kill points exist only in a build with this feature.
+        args.extend(["--features", "test-hooks"]);
+    }
     if release {
         args.push("--release");
     }

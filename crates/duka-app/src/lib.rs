@@ -5,11 +5,14 @@
 //! results come back through its sink), start the engine, and connect to the relay when
 //! paired. Kept out of duka-core so the core never depends on a web server.
 
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod logs;
 
 use std::time::Duration;
 
-use daraja_sim::{Behaviour, Sim, SimConfig};
+#[cfg(feature = "demo")]
+use daraja_sim::Sim;
 use duka_core::config::{Credentials, Environment, Mode, Settings};
 use duka_core::engine::{Engine, PollPolicy};
 use duka_core::{Store, secrets};
@@ -36,12 +39,21 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What a simulated customer of demo mode does when the scenario table says nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoCustomer {
+    /// Waits for the simulated phone (approve, cancel) or times out, like a real one.
+    Interactive,
+    /// Pays after this many simulated seconds (a shell with no phone to show).
+    PaysAfter(u32),
+}
+
 /// How the shell wants demo mode.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// What a simulated customer outside the scenario table does: the CLI has no phone to
     /// show, so its customers pay after 5 s; the desktop shows a phone and waits.
-    pub demo_customer: Behaviour,
+    pub demo_customer: DemoCustomer,
 }
 
 /// A running till: the Till service (engine, relay client) and, in demo mode, the simulator
@@ -49,7 +61,10 @@ pub struct Options {
 /// needs.
 pub struct Running {
     till: duka_core::Till,
+    #[cfg(feature = "demo")]
     sim: Option<Sim>,
+    /// The simulator's base URL in demo mode.
+    demo_url: Option<String>,
     /// The poller's deadline: how long a charge may take to settle.
     pub deadline: Duration,
     pub environment: Environment,
@@ -64,8 +79,14 @@ impl std::ops::Deref for Running {
 
 impl Running {
     /// The in-process simulator of demo mode (its `/sim/prompts` is the demo phone).
+    #[cfg(feature = "demo")]
     pub fn sim(&self) -> Option<&Sim> {
         self.sim.as_ref()
+    }
+
+    /// The simulator's base URL in demo mode.
+    pub fn demo_url(&self) -> Option<&str> {
+        self.demo_url.as_deref()
     }
 
     /// The payment engine (a running till always has one).
@@ -82,20 +103,6 @@ fn poll_policy() -> PollPolicy {
     {
         Some(f) if f > 0.0 => PollPolicy::scaled(f),
         _ => PollPolicy::default(),
-    }
-}
-
-/// The simulator of demo mode.
-pub fn demo_sim_config(customer: Behaviour) -> SimConfig {
-    // A fresh seed per run: receipts must not repeat across demo sessions on one database.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    SimConfig {
-        default_behaviour: customer,
-        seed,
-        ..SimConfig::default()
     }
 }
 
@@ -168,15 +175,27 @@ pub async fn start_with_secrets(
     let env = |k: &str| std::env::var(k).ok();
     let creds = Credentials::load(secrets, &env)?;
     let settings = Settings::load(&store, &env, till)?;
+    #[cfg(feature = "demo")]
     let sim = if settings.environment == Environment::Demo {
         Some(
-            Sim::spawn(demo_sim_config(opts.demo_customer))
+            Sim::spawn(demo::sim_config(opts.demo_customer))
                 .await
                 .map_err(|e| Error::Simulator(e.to_string()))?,
         )
     } else {
         None
     };
+    #[cfg(not(feature = "demo"))]
+    if settings.environment == Environment::Demo {
+        let _ = opts.demo_customer;
+        return Err(Error::Core(duka_core::Error::Config(
+            "this build of Duka has no demo mode (built without the `demo` feature): choose the shop's environment".into(),
+        )));
+    }
+    #[cfg(feature = "demo")]
+    let demo_url = sim.as_ref().map(|s| s.base_url().to_string());
+    #[cfg(not(feature = "demo"))]
+    let demo_url: Option<String> = None;
     let poll = poll_policy();
     let deadline = poll.deadline;
     // Demo mode never talks to a relay: real shop payments must not land in demo's database.
@@ -187,31 +206,16 @@ pub async fn start_with_secrets(
     let (client, mut cfg) = duka_core::engine::connect(
         &settings,
         creds.as_ref(),
-        sim.as_ref().map(|s| s.base_url()),
+        demo_url.as_deref(),
         poll,
         pairing.as_ref(),
         Some(std::sync::Arc::new(secrets::TokenCache(
             secret_store.clone(),
         ))),
     )?;
+    #[cfg(feature = "demo")]
     if let Some(sim) = &sim {
-        // No relay in demo mode: the simulator's sink receives callbacks and Transaction
-        // Status results for us.
-        let sink = sim.sink_url();
-        let cb = sink.clone();
-        cfg.callback_url = std::sync::Arc::new(move |attempt: &str| format!("{cb}/cb/{attempt}"));
-        let credential = daraja::security::security_credential(
-            &sim.config().initiator_password,
-            daraja_sim::TEST_INITIATOR_CERT,
-        )
-        .map_err(|e| Error::Simulator(e.to_string()))?;
-        cfg.status = Some(duka_core::engine::StatusConfig {
-            initiator: sim.config().initiator.clone(),
-            security_credential: duka_core::secrets::Secret::new(credential),
-            result_url: std::sync::Arc::new(move |attempt: &str| {
-                format!("{sink}/status/{attempt}")
-            }),
-        });
+        demo::wire(sim, &mut cfg)?;
     }
     // DUKA_INFLIGHT_GRACE_MS: how long a `created` attempt may still be on its way in another
     // process (default: the Daraja client's worst case for a push, see
@@ -224,32 +228,18 @@ pub async fn start_with_secrets(
     }
     let engine = Engine::start(store, client, cfg);
     let mode = till;
+    #[cfg(feature = "demo")]
     if let Some(sim) = &sim {
-        let mut rx = sim.subscribe_sink();
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            while let Ok(m) = rx.recv().await {
-                let (kind, attempt) = m.path.split_once('/').unwrap_or(("cb", m.path.as_str()));
-                let applied = match kind {
-                    "status" => engine
-                        .apply_status_result(&m.body, Some(attempt))
-                        .map(|_| ()),
-                    _ => engine
-                        .apply_callback(&m.body, Some(attempt), "callback")
-                        .map(|_| ()),
-                };
-                if let Err(e) = applied {
-                    tracing::warn!("a demo callback was not applied: {e}");
-                }
-            }
-        });
+        demo::forward(sim, &engine);
     }
     // Paired with a relay: its websocket brings callbacks while this runs.
     let relay = pairing.map(|p| duka_core::relay::spawn(engine.clone(), p));
     let environment = settings.environment;
     Ok(Running {
         till: duka_core::Till::running(engine, relay, mode, settings),
+        #[cfg(feature = "demo")]
         sim,
+        demo_url,
         deadline,
         environment,
     })

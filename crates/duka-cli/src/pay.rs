@@ -16,7 +16,7 @@ pub use duka_app::Running;
 /// The engine gets its own connection to the command's database.
 pub async fn start(ctx: &crate::Ctx, secret_backend: &str) -> anyhow::Result<Running> {
     let opts = duka_app::Options {
-        demo_customer: daraja_sim::Behaviour::Pay { after_units: 5 },
+        demo_customer: duka_app::DemoCustomer::PaysAfter(5),
     };
     let store = Store::open(&ctx.till.db_path())?;
     Ok(duka_app::start(store, ctx.mode, &ctx.data_dir, secret_backend, opts).await?)

@@ -10,12 +10,34 @@ pub struct Prompt {
     pub checkout_request_id: String,
 }
 
+#[cfg(feature = "demo")]
 fn with_sim<T>(duka: &Duka, f: impl FnOnce(&daraja_sim::Sim) -> T) -> Result<T> {
     let running = duka.running();
-    let sim = running
-        .sim()
-        .ok_or_else(|| UiError::new("not_demo", "the simulated phone exists only in demo mode"))?;
+    let sim = running.sim().ok_or_else(not_demo)?;
     Ok(f(sim))
+}
+
+/// A build without demo mode has no simulated phone.
+#[cfg(not(feature = "demo"))]
+fn with_sim<T>(_: &Duka, _: impl FnOnce(&NoSim) -> T) -> Result<T> {
+    Err(not_demo())
+}
+
+#[cfg(not(feature = "demo"))]
+struct NoSim;
+
+#[cfg(not(feature = "demo"))]
+impl NoSim {
+    fn pending_prompts(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn decide(&self, _: &str, _: &str) -> bool {
+        false
+    }
+}
+
+fn not_demo() -> UiError {
+    UiError::new("not_demo", "the simulated phone exists only in demo mode")
 }
 
 /// Prompts waiting on simulated phones.

@@ -313,7 +313,7 @@ pub async fn test_connection(duka: State<'_, Duka>, form: SettingsForm) -> Resul
     let key = secret(&form.consumer_key, SecretKey::ConsumerKey)?;
     let consumer_secret = secret(&form.consumer_secret, SecretKey::ConsumerSecret)?;
     let running = duka.running();
-    let demo_base = running.sim().map(|s| s.base_url().to_string());
+    let demo_base = running.demo_url().map(str::to_string);
     let took = duka_app::test_connection(
         environment,
         base.as_deref(),

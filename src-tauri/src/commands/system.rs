@@ -17,7 +17,7 @@ pub async fn health(duka: State<'_, Duka>) -> Result<Status> {
     let running = duka.running();
     Ok(Status {
         environment: running.environment.as_str().into(),
-        demo: running.sim().is_some(),
+        demo: running.demo_url().is_some(),
         health: running.health().await,
     })
 }
@@ -31,10 +31,11 @@ pub fn result_codes() -> Vec<daraja::codes::CodeInfo> {
 
 /// The UI calls this when a screen is ready for input. With `DUKA_EXIT_WHEN_READY` set (the
 /// startup benchmark), the app prints `ready <screen>` and exits: launch to interactive,
-/// measured from outside the process.
+/// measured from outside the process. Only in builds with the `test-hooks` feature.
 #[tauri::command]
 pub fn ui_ready(screen: String) {
     tracing::debug!("screen {screen} is interactive");
+    #[cfg(feature = "test-hooks")]
     if std::env::var_os("DUKA_EXIT_WHEN_READY").is_some() {
         println!("ready {screen}");
         std::process::exit(0);

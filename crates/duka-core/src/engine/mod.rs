@@ -172,12 +172,17 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-/// Test hook: `DUKA_CRASH_AT=<point>` aborts the process there, as a power cut would.
+/// Test hook: `DUKA_CRASH_AT=<point>` aborts the process there, as a power cut would. Only in
+/// builds with the `test-hooks` feature (the crash test's `duka`): a shop's build never reads it.
+#[cfg(feature = "test-hooks")]
 fn crash_point(name: &str) {
     if std::env::var("DUKA_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
     }
 }
+
+#[cfg(not(feature = "test-hooks"))]
+fn crash_point(_: &str) {}
 
 /// What the cashier sees for a failed push that never reached Daraja's customer.
 fn rejection_code(e: &daraja::Error) -> String {

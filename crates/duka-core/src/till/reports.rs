@@ -15,7 +15,6 @@ pub const PAPER_COLUMNS: usize = 48;
 
 /// A receipt as the screen shows it.
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ReceiptView {
     pub receipt: Receipt,
     /// As printed, for the on-screen copy.
@@ -25,7 +24,6 @@ pub struct ReceiptView {
 
 /// An STK receipt of this till that another till had used first.
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct UsedElsewhere {
     pub receipt: String,
     pub by: TakenBy,

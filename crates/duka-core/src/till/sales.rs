@@ -13,7 +13,6 @@ use crate::store::{Claim, ImportSummary, IncomingPayment, Store, Verification};
 
 /// A line as a shell rings it up: a product (by id or by barcode/SKU) or a free-amount item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct LineInput {
     #[serde(default)]
     pub product_id: Option<i64>,
@@ -31,7 +30,6 @@ pub struct LineInput {
 
 /// A cash tender taken: the sale as it is now, and the change to hand back.
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CashPaid {
     pub sale: Sale,
     pub change: Money,

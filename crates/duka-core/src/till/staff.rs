@@ -15,7 +15,6 @@ pub const DEMO_STAFF: &[(&str, &str, &str)] =
 
 /// What the sign-in screen needs.
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SignInOptions {
     /// Active staff who can sign in (those with a PIN).
     pub cashiers: Vec<Cashier>,
@@ -27,7 +26,6 @@ pub struct SignInOptions {
 }
 
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct DemoStaff {
     pub name: String,
     pub role: String,

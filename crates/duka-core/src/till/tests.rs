@@ -41,7 +41,11 @@ fn cash_codes_voids_and_staff_changes_are_announced() {
         .pay_cash(sale.id, Money::from_shillings(100).unwrap(), "Wanjiku")
         .unwrap();
     assert_eq!(part.change, Money::ZERO);
-    assert_eq!(drain(&mut rx), ["sale_changed"], "part paid: not yet SalePaid");
+    assert_eq!(
+        drain(&mut rx),
+        ["sale_changed"],
+        "part paid: not yet SalePaid"
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -57,7 +61,8 @@ fn cash_codes_voids_and_staff_changes_are_announced() {
     assert_eq!(drain(&mut rx), ["sale_changed", "sale_changed"]);
 
     till.set_pin("Wanjiku", "4321").unwrap();
-    till.save_settings(&[("shop_name", Some("Duka la Mama"))]).unwrap();
+    till.save_settings(&[("shop_name", Some("Duka la Mama"))])
+        .unwrap();
     assert_eq!(drain(&mut rx), ["staff_changed", "settings_changed"]);
 }
 
@@ -80,7 +85,11 @@ fn a_bad_line_writes_nothing_and_names_its_field() {
         )
         .unwrap_err();
     assert_eq!(e.code(), "not_found");
-    assert!(till.sales_of_day(crate::time::today(), 10).unwrap().is_empty());
+    assert!(
+        till.sales_of_day(crate::time::today(), 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -96,6 +105,8 @@ fn an_offline_till_refuses_what_needs_m_pesa_and_a_bad_setting() {
         .unwrap_err();
     assert_eq!(e.code(), "config");
     assert_eq!(till.amount_to_push(sale.id, None).unwrap(), 150);
-    let e = till.save_settings(&[("shortcode", Some("12"))]).unwrap_err();
+    let e = till
+        .save_settings(&[("shortcode", Some("12"))])
+        .unwrap_err();
     assert!(e.to_string().starts_with("shortcode:"), "{e}");
 }
