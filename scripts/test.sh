@@ -13,6 +13,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo doc, warnings denied (intra-doc links cannot rot)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "==> a shop's build (--no-default-features) has no daraja-sim inside"
 for p in duka-cli duka-desktop; do
   if cargo tree -p "$p" --no-default-features -e normal --locked | grep -q daraja-sim; then

@@ -304,7 +304,7 @@ fn first_run_sets_up_the_manager_then_settings_test_the_connection_and_keep_secr
     let ok = invoke(&w, "test_connection", form("")).unwrap();
     assert_eq!(ok["environment"], "custom");
     let e = invoke(&w, "test_connection", form("wrong-secret")).unwrap_err();
-    assert_eq!(e["code"], "connection_failed", "{e}");
+    assert_eq!(e["code"], "auth", "a refused key, not a dead network: {e}");
     for reply in [view.to_string(), ok.to_string(), e.to_string()] {
         assert!(!reply.contains("a-passkey-nobody-may-see") && !reply.contains(secret.as_str()));
     }

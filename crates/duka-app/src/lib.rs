@@ -25,6 +25,10 @@ pub enum Error {
     Simulator(String),
     #[error("connection test failed: {0}")]
     Connection(String),
+    /// What Daraja (or the way to it) answered: its own code tells a refused key (`auth`)
+    /// from no network (`not_sent`) or a Daraja outage (`server_error`).
+    #[error("M-Pesa: {0}")]
+    Daraja(#[from] daraja::Error),
 }
 
 impl Error {
@@ -33,6 +37,7 @@ impl Error {
             Error::Core(e) => e.code(),
             Error::Simulator(_) => "simulator",
             Error::Connection(_) => "connection_failed",
+            Error::Daraja(e) => e.code(),
         }
     }
 }
@@ -284,13 +289,9 @@ pub async fn test_connection(
             "the consumer key and consumer secret are both needed".into(),
         ));
     }
-    let client = daraja::Client::new(daraja::Config::new(target, key, secret))
-        .map_err(|e| Error::Connection(e.to_string()))?;
+    let client = daraja::Client::new(daraja::Config::new(target, key, secret))?;
     let started = std::time::Instant::now();
-    client
-        .access_token()
-        .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+    client.access_token().await?;
     Ok(started.elapsed())
 }
 
@@ -300,4 +301,39 @@ pub fn offline(store: Store, mode: Mode) -> Result<duka_core::Till> {
     let env = |k: &str| std::env::var(k).ok();
     let settings = Settings::load(&store, &env, mode)?;
     Ok(duka_core::Till::offline(store, mode, settings))
+}
+
+#[cfg(all(test, feature = "demo"))]
+mod tests {
+    use super::*;
+
+    /// "Test connection" tells the manager which it is: a key M-Pesa refuses, or no way to
+    /// M-Pesa at all.
+    #[tokio::test]
+    async fn a_refused_key_and_no_network_have_their_own_codes() {
+        let sim = Sim::spawn(daraja_sim::SimConfig::default()).await.unwrap();
+        let url = sim.base_url().to_string();
+        let e = test_connection(Environment::Custom, Some(&url), None, "wrong", "wrong")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "auth", "{e}");
+        // A port nothing listens on: bound, then closed.
+        let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = format!("http://{}", gone.local_addr().unwrap());
+        drop(gone);
+        let e = test_connection(Environment::Custom, Some(&dead), None, "k", "s")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "not_sent", "{e}");
+        let took = test_connection(
+            Environment::Custom,
+            Some(&url),
+            None,
+            &sim.config().consumer_key,
+            &sim.config().consumer_secret,
+        )
+        .await
+        .unwrap();
+        assert!(took < Duration::from_secs(10));
+    }
 }

@@ -234,7 +234,7 @@ enum ProductCmd {
         #[arg(long)]
         all: bool,
     },
-    /// Import a price list CSV (name,price[,barcode,sku,active]); all rows or none
+    /// Import a price list CSV (columns name, price; optional barcode, sku, active); all rows or none
     Import { file: PathBuf },
 }
 
