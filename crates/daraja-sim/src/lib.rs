@@ -7,7 +7,9 @@
 //! # Layout
 //! - [`config`] — `SimConfig` (scenario files are this as JSON), the phone-number scenario table.
 //! - `state` — tokens, pushes, per-MSISDN locks, request and callback logs; seeded RNG.
-//! - `stk` — OAuth, STK push (every Daraja check), the simulated customer, callbacks, STK query.
+//! - `stk` — OAuth and STK push; inside it `checks` (every Daraja check on a push),
+//!   `customers` (the simulated customer behind each push), `callbacks` (the `stkCallback`
+//!   and its delivery) and `query` (STK query).
 //! - `c2b` — URL registration (v1, v2, misspelled field) and simulate → validation/confirmation.
 //! - `status` — Transaction Status: acknowledgement, then the `Result` POSTed to `ResultURL`.
 //! - `control` — `/sim/...`: the phone (approve/cancel prompts), logs, state, fault injection.

@@ -1,5 +1,7 @@
 //! The relay's one error type, with stable codes.
 
+use std::path::PathBuf;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -10,6 +12,15 @@ pub enum Error {
     Db(String),
     #[error("io: {0}")]
     Io(String),
+    /// The database was written by a newer relay: opening it could lose what that relay added.
+    #[error(
+        "{path}: database schema version {found} was written by a newer duka-relay (this one knows up to {supported}); refusing to open it, nothing was changed"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
 }
 
 impl Error {
@@ -19,6 +30,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Db(_) => "database",
             Error::Io(_) => "io",
+            Error::SchemaTooNew { .. } => "db_schema_too_new",
         }
     }
 }

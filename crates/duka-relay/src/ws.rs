@@ -1,0 +1,368 @@
+//! The till's websocket session: a challenge the till answers with its key, then resume from
+//! the till's watermark (or a re-sync when it is from another numbering run), delivery of
+//! every stored message in `seq` order, acks, C2B validation questions and receipt claims.
+//! One session per till: a newer connection replaces the older one.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use duka_relay_proto::{FromTill, ToTill};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::store::{self, Stored};
+use crate::{App, Relay, lock};
+
+/// What the rest of the relay hands an open session.
+pub(crate) enum ToSession {
+    Msg(Stored),
+    Validate {
+        id: String,
+        body: String,
+    },
+    /// Close the connection now, telling the till why.
+    Close {
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// An open session, by till id in `Relay::sessions`.
+pub(crate) struct Session {
+    pub(crate) id: u64,
+    pub(crate) shop_id: String,
+    pub(crate) tx: mpsc::UnboundedSender<ToSession>,
+}
+
+impl Relay {
+    /// Hands freshly stored messages to their tills' open sessions (others get them on
+    /// their next connection).
+    pub(crate) fn notify(&self, stored: Vec<Stored>) {
+        let sessions = lock(&self.sessions);
+        for m in stored {
+            if let Some(s) = sessions.get(&m.till_id) {
+                let _ = s.tx.send(ToSession::Msg(m));
+            }
+        }
+    }
+
+    /// Closes the sessions of tills revoked (by this process or by `duka-relay till revoke`).
+    pub(crate) fn disconnect_revoked(&self, tills: &[String]) {
+        let mut sessions = lock(&self.sessions);
+        for t in tills {
+            if let Some(s) = sessions.remove(t) {
+                tracing::warn!(till = %t, "revoked: closing its connection");
+                let _ = s.tx.send(ToSession::Close {
+                    code: "revoked",
+                    message: "this till was revoked by the relay's operator".into(),
+                });
+            }
+        }
+    }
+}
+
+/// `GET /v1/ws`: the websocket upgrade, with small buffers.
+pub(crate) async fn upgrade(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(1 << 20)
+        // An idle till costs its buffers: small ones keep 10,000 tills in a few hundred MB
+        // (tungstenite's default is 128 KiB each way). Writes go out at once.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| session(app, socket))
+}
+
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frame: &ToTill,
+) -> bool {
+    let text = serde_json::to_string(frame).expect("frames serialise");
+    sink.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn session(app: App, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let nonce = store::random_hex(16);
+    if !send(
+        &mut sink,
+        &ToTill::Challenge {
+            nonce: nonce.clone(),
+        },
+    )
+    .await
+    {
+        return;
+    }
+    let hello = match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<FromTill>(&t).ok(),
+        _ => None,
+    };
+    let Some(FromTill::Hello {
+        till,
+        mac,
+        proto,
+        resume_after,
+        epoch,
+    }) = hello
+    else {
+        app.metrics.reject("ws_no_hello");
+        return;
+    };
+    if proto < duka_relay_proto::PROTOCOL {
+        app.metrics.reject("ws_till_outdated");
+        let _ = send(
+            &mut sink,
+            &ToTill::Error {
+                code: "till_outdated".into(),
+                message: format!(
+                    "this relay speaks protocol {} and the till {proto}: update Duka on this till",
+                    duka_relay_proto::PROTOCOL
+                ),
+            },
+        )
+        .await;
+        return;
+    }
+    let t = match app.store.till(&till) {
+        Ok(Some(t))
+            if !t.revoked
+                && duka_relay_proto::verify(
+                    &t.key,
+                    &duka_relay_proto::ws_message(&nonce),
+                    &mac,
+                ) =>
+        {
+            t
+        }
+        _ => {
+            app.metrics.reject("ws_auth");
+            let _ = send(
+                &mut sink,
+                &ToTill::Error {
+                    code: "auth".into(),
+                    message: "unknown till or bad key".into(),
+                },
+            )
+            .await;
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let my_id = app.next_session.fetch_add(1, Ordering::Relaxed);
+    // A newer connection of the same till replaces the old one (whose channel then closes).
+    lock(&app.sessions).insert(
+        t.id.clone(),
+        Session {
+            id: my_id,
+            shop_id: t.shop_id.clone(),
+            tx,
+        },
+    );
+    app.metrics.connected.fetch_add(1, Ordering::Relaxed);
+    let last_seq = app
+        .store
+        .till(&t.id)
+        .ok()
+        .flatten()
+        .map(|x| x.last_seq)
+        .unwrap_or(0);
+    // The till's watermark counts only if it is from this numbering run and not above it;
+    // otherwise (a restored backup, a new relay, a re-pairing race) nothing is acknowledged on
+    // its word, the numbering moves past the watermark, and everything held is replayed.
+    let (last_seq, resume_from) = if epoch.as_deref() == Some(t.epoch.as_str())
+        && resume_after <= last_seq
+    {
+        if resume_after > 0 {
+            app.store.ack(&t.id, resume_after);
+        }
+        (last_seq, resume_after)
+    } else {
+        app.metrics.reject("ws_resync");
+        tracing::warn!(till = %t.id, resume_after, last_seq, "the till's watermark is not from this relay's run: re-syncing");
+        let bumped = if resume_after > last_seq {
+            match app.store.bump_seq(&t.id, resume_after).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("bump: {e}");
+                    return;
+                }
+            }
+        } else {
+            last_seq
+        };
+        (bumped, 0)
+    };
+    let mut last_sent = resume_from;
+    let ready = ToTill::Ready {
+        last_seq,
+        epoch: t.epoch.clone(),
+        resume_from,
+    };
+    let mut ok =
+        send(&mut sink, &ready).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;
+    let mut ping = tokio::time::interval(Duration::from_secs(30));
+    ping.tick().await;
+    // Serve until the till goes away, the socket fails, or a newer connection replaces this one.
+    while ok {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<FromTill>(&text) {
+                    Ok(FromTill::Ack { seq }) => {
+                        app.store.ack(&t.id, seq);
+                        app.metrics.acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(FromTill::Validation { id, result_code, result_desc }) => {
+                        if let Some(tx) = lock(&app.validations).remove(&id) {
+                            let _ = tx.send((result_code, result_desc));
+                        }
+                    }
+                    Ok(FromTill::Release { key, sale }) => {
+                        if duka_relay_proto::is_claim_key(&key) && duka_relay_proto::is_claim_sale(&sale) {
+                            match app.store.release(&t.shop_id, &key, &t.id, &sale).await {
+                                Ok(notices) => app.notify(notices),
+                                Err(e) => tracing::error!("release: {e}"),
+                            }
+                        } else {
+                            app.metrics.reject("ws_bad_claim");
+                        }
+                    }
+                    Ok(FromTill::Claim { id, key, sale, amount_cents }) => {
+                        if let Some(answer) = claim(&app, &t, id, key, sale, amount_cents).await
+                            && !send(&mut sink, &answer).await
+                        {
+                            ok = false;
+                        }
+                    }
+                    _ => app.metrics.reject("ws_bad_frame"),
+                },
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                _ => ok = false,
+            },
+            pushed = rx.recv() => match pushed {
+                Some(ToSession::Msg(m)) => {
+                    if m.seq <= last_sent {
+                        continue;
+                    }
+                    let sent = if m.seq == last_sent + 1 {
+                        last_sent = m.seq;
+                        app.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                        send(&mut sink, &frame(&m)).await
+                    } else {
+                        replay(&app, &t.id, &mut last_sent, &mut sink).await
+                    };
+                    if !sent {
+                        ok = false;
+                    }
+                }
+                Some(ToSession::Validate { id, body }) => {
+                    if !send(&mut sink, &ToTill::Validate { id, body }).await {
+                        ok = false;
+                    }
+                }
+                Some(ToSession::Close { code, message }) => {
+                    let _ = send(&mut sink, &ToTill::Error { code: code.into(), message }).await;
+                    let _ = sink.send(Message::Close(None)).await;
+                    ok = false;
+                }
+                None => ok = false,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    ok = false;
+                }
+            }
+        }
+    }
+    let mut sessions = lock(&app.sessions);
+    if sessions.get(&t.id).is_some_and(|s| s.id == my_id) {
+        sessions.remove(&t.id);
+    }
+    app.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A till's claim on a receipt: committed (first claim wins) before the answer, and the shop's
+/// other tills told. `None` (no answer: the till attaches provisionally and asks again later)
+/// for a malformed claim or a store failure.
+async fn claim(
+    app: &Relay,
+    t: &store::Till,
+    id: String,
+    key: String,
+    sale: String,
+    amount_cents: Option<i64>,
+) -> Option<ToTill> {
+    if !duka_relay_proto::is_claim_key(&key)
+        || !duka_relay_proto::is_claim_sale(&sale)
+        || id.len() > 64
+        || amount_cents.is_some_and(|a| a < 0)
+    {
+        app.metrics.reject("ws_bad_claim");
+        return None;
+    }
+    match app
+        .store
+        .claim(&t.shop_id, &key, &t.id, &sale, amount_cents)
+        .await
+    {
+        Ok(outcome) => {
+            app.metrics.claims.fetch_add(1, Ordering::Relaxed);
+            if !outcome.won {
+                app.metrics.claims_lost.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(till = %t.id, owner = %outcome.till, "a receipt claimed by another till first");
+            }
+            app.notify(outcome.notices);
+            Some(ToTill::ClaimResult {
+                id,
+                key,
+                won: outcome.won,
+                till: outcome.till,
+                till_name: outcome.till_name,
+                sale: outcome.sale,
+            })
+        }
+        Err(e) => {
+            tracing::error!("claim: {e}");
+            None
+        }
+    }
+}
+
+fn frame(m: &Stored) -> ToTill {
+    ToTill::Message {
+        seq: m.seq,
+        kind: m.kind,
+        attempt_id: m.attempt_id.clone(),
+        body: m.body.to_string(),
+    }
+}
+
+/// Sends everything stored after `last_sent`, in order.
+async fn replay(
+    app: &Relay,
+    till: &str,
+    last_sent: &mut u64,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+) -> bool {
+    loop {
+        let batch = match app.store.pending(till, *last_sent, 500) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("replay: {e}");
+                return false;
+            }
+        };
+        if batch.is_empty() {
+            return true;
+        }
+        for m in batch {
+            *last_sent = m.seq;
+            app.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+            if !send(sink, &frame(&m)).await {
+                return false;
+            }
+        }
+    }
+}
