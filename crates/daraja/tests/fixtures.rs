@@ -1,4 +1,5 @@
-//! Golden fixtures: the sample bodies of `shared/daraja.md`, parsed by the client's types.
+//! Golden fixtures: Daraja's sample bodies (`fixtures/`, as Daraja documents and sends them;
+//! see `docs/daraja.md` at the repository root), parsed by the client's types.
 
 use daraja::wire::*;
 
