@@ -8,7 +8,6 @@ use duka_core::payment::AttemptState;
 use duka_core::store::Attempt;
 use duka_core::{Msisdn, Store, time};
 
-use crate::invalid;
 
 pub use duka_app::Running;
 
@@ -82,20 +81,9 @@ pub async fn charge(run: &Running, req: ChargeRequest<'_>) -> anyhow::Result<(Ve
         json,
         wait,
     } = req;
-    let max = daraja::validate::MAX_AMOUNT as i64;
-    if total > max && !split {
-        return Err(invalid(
-            "amount",
-            format!(
-                "at most {max} per M-Pesa request; pass --split to send it in several requests, each approved by the customer"
-            ),
-            total.to_string(),
-        ));
-    }
-    let mut left = total;
+    let plan = duka_core::till::ChargePlan::new(total, split)?;
     let mut done = Vec::new();
-    while left > 0 {
-        let part = left.min(max);
+    for part in plan.pushes {
         let mut rx = run.subscribe();
         if !json {
             println!(
@@ -144,7 +132,6 @@ pub async fn charge(run: &Running, req: ChargeRequest<'_>) -> anyhow::Result<(Ve
         if code != 0 || !wait {
             return Ok((done, code));
         }
-        left -= part;
     }
     Ok((done, 0))
 }
