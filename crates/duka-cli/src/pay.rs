@@ -8,7 +8,6 @@ use duka_core::payment::AttemptState;
 use duka_core::store::Attempt;
 use duka_core::{Msisdn, Store, time};
 
-
 pub use duka_app::Running;
 
 /// Starts the till for a CLI command: in demo mode, customers pay after 5 s (no phone to show).
