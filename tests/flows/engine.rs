@@ -112,7 +112,7 @@ async fn every_simulated_customer_reaches_its_final_state_by_polling_alone() {
     for (a, (p, state, code, message)) in attempts.iter().zip(cases) {
         let a = r.engine.wait_settled(&a.id, SETTLE).await.unwrap();
         assert_eq!(a.state.name(), state, "{p}");
-        assert_eq!(a.result_code.as_deref(), code, "{p}");
+        assert_eq!(a.code(), code, "{p}");
         if let Some(c) = code {
             assert_eq!(daraja::codes::lookup(c).en, message, "{p}");
         }

@@ -40,7 +40,7 @@ pub fn describe(a: &Attempt) -> String {
             daraja::codes::lookup(code).en,
             a.result_desc.as_deref().filter(|d| !d.is_empty() && daraja::codes::lookup(code).class == daraja::codes::Class::Unknown).map(|d| format!(" [{d}]")).unwrap_or_default()
         ),
-        AttemptState::Unknown => match (&a.result_code, &a.checkout_request_id) {
+        AttemptState::Unknown => match (&a.unknown_code, &a.checkout_request_id) {
             (Some(c), _) => format!("UNKNOWN: M-Pesa answered {c}, which Duka does not know. Check the customer's SMS; `duka reconcile` asks again."),
             (None, Some(_)) => "UNKNOWN: M-Pesa gave no final answer in time. Check the customer's SMS; `duka reconcile` asks again.".into(),
             (None, None) => "UNKNOWN: no answer from M-Pesa to the request. Ask the customer whether a prompt arrived; do not charge again until you know (`duka reconcile`, `duka resend`).".into(),
@@ -151,7 +151,7 @@ pub fn attempts_table(list: &[Attempt]) -> String {
             a.phone.masked(),
             a.amount,
             a.state.name(),
-            a.result_code.as_deref().unwrap_or("-"),
+            a.code().unwrap_or("-"),
             time::format_local(a.created_at),
             a.flag
                 .as_deref()

@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use crate::phone::Msisdn;
+
 /// Code recorded when the cashier confirms that an attempt never reached the customer's phone.
 pub const NOT_REACHED: &str = "NOT_REACHED";
 
@@ -250,213 +252,324 @@ pub fn transition(state: &AttemptState, event: &PaymentEvent) -> Result<Step, Ba
     Ok(step)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use AttemptState as S;
-    use PaymentEvent as E;
+// ─── The money path's cross-checks ───────────────────────────────────────────────────────────
+//
+// Every rule the engine and the store apply before a fact may move money lives below, as a
+// pure function returning a decision; the callers only fetch the facts and carry the decision
+// out. Their table tests are in `payment/tests.rs`.
 
-    fn states() -> Vec<(&'static str, S)> {
-        vec![
-            ("created", S::Created),
-            (
-                "pending",
-                S::Pending {
-                    checkout_id: "ws_A".into(),
-                },
-            ),
-            ("unknown", S::Unknown),
-            ("paid-", S::Paid { receipt: None }),
-            (
-                "paidR1",
-                S::Paid {
-                    receipt: Some("R1".into()),
-                },
-            ),
-            (
-                "failed",
-                S::Failed {
-                    code: "1032".into(),
-                },
-            ),
-            (
-                "failedNR",
-                S::Failed {
-                    code: NOT_REACHED.into(),
-                },
-            ),
-        ]
+/// The open states (`created`, `pending`, `unknown`: money may still move) as an SQL list, for
+/// queries over `payment_attempts.state`. A sale has at most one open attempt.
+pub const OPEN_STATES_SQL: &str = "('created','pending','unknown')";
+
+impl AttemptState {
+    /// Money may still move: `created`, `pending` or `unknown`. The opposite of `is_final`.
+    pub fn is_open(&self) -> bool {
+        !self.is_final()
     }
 
-    fn events() -> Vec<(&'static str, E)> {
-        let r = |c: &str, rc: Option<&str>| E::Result {
-            code: c.into(),
-            receipt: rc.map(Into::into),
-        };
-        vec![
-            (
-                "acceptA",
-                E::PushAccepted {
-                    checkout_id: "ws_A".into(),
-                },
-            ),
-            (
-                "acceptB",
-                E::PushAccepted {
-                    checkout_id: "ws_B".into(),
-                },
-            ),
-            (
-                "rejected",
-                E::PushRejected {
-                    code: "400.002.02".into(),
-                },
-            ),
-            ("noanswer", E::PushNoAnswer),
-            ("ok-", r("0", None)),
-            ("okR1", r("0", Some("R1"))),
-            ("okR2", r("0", Some("R2"))),
-            ("1032", r("1032", None)),
-            ("1037", r("1037", None)),
-            ("4999", r("4999", None)),
-            ("locked", r("500.001.1001", None)),
-            ("spike", r("500.003.02", None)),
-            ("weird", r("X42", None)),
-            ("deadline", E::Deadline),
-            ("notreached", E::NeverReached),
-        ]
-    }
-
-    /// Expected outcome for every (state, event) pair. Legend: `=` Same, `!` Conflict,
-    /// `x` BadTransition, otherwise the name of the next state (with its payload checked below).
-    #[rustfmt::skip]
-    const TABLE: &[(&str, [&str; 15])] = &[
-        //           acceptA   acceptB   rejected  noanswer  ok-       okR1      okR2      1032      1037      4999  locked spike weird      deadline   notreached
-        ("created",  ["pendA",  "pendB",  "fail400", "unknown", "paid-",  "paidR1", "paidR2", "f1032",  "f1037",  "=",  "=",   "=",  "unknown",  "unknown", "fNR"]),
-        ("pending",  ["=",      "x",      "x",       "x",       "paid-",  "paidR1", "paidR2", "f1032",  "f1037",  "=",  "=",   "=",  "unknown",  "unknown", "x"]),
-        ("unknown",  ["pendA",  "pendB",  "fail400", "=",       "paid-",  "paidR1", "paidR2", "f1032",  "f1037",  "=",  "=",   "=",  "=",        "=",       "fNR"]),
-        ("paid-",    ["=",      "=",      "!",       "=",       "=",      "paidR1", "paidR2", "!",      "!",      "=",  "=",   "=",  "!",        "=",       "x"]),
-        ("paidR1",   ["=",      "=",      "!",       "=",       "=",      "=",      "!",      "!",      "!",      "=",  "=",   "=",  "!",        "=",       "x"]),
-        ("failed",   ["=",      "=",      "=",       "=",       "!",      "!",      "!",      "=",      "=",      "=",  "=",   "=",  "=",        "=",       "x"]),
-        ("failedNR", ["!",      "!",      "=",       "=",       "!",      "!",      "!",      "f1032",  "f1037",  "=",  "=",   "=",  "=",        "=",       "="]),
-    ];
-
-    fn expected_state(tag: &str) -> S {
-        match tag {
-            "pendA" => S::Pending {
-                checkout_id: "ws_A".into(),
-            },
-            "pendB" => S::Pending {
-                checkout_id: "ws_B".into(),
-            },
-            "fail400" => S::Failed {
-                code: "400.002.02".into(),
-            },
-            "unknown" => S::Unknown,
-            "paid-" => S::Paid { receipt: None },
-            "paidR1" => S::Paid {
-                receipt: Some("R1".into()),
-            },
-            "paidR2" => S::Paid {
-                receipt: Some("R2".into()),
-            },
-            "f1032" => S::Failed {
-                code: "1032".into(),
-            },
-            "f1037" => S::Failed {
-                code: "1037".into(),
-            },
-            "fNR" => S::Failed {
-                code: NOT_REACHED.into(),
-            },
-            other => panic!("bad tag {other}"),
-        }
-    }
-
-    #[test]
-    fn every_state_event_pair() {
-        let states = states();
-        let events = events();
-        assert_eq!(TABLE.len(), states.len());
-        let mut checked = 0;
-        for ((sname, state), (tname, row)) in states.iter().zip(TABLE) {
-            assert_eq!(sname, tname);
-            for ((ename, event), want) in events.iter().zip(row.iter()) {
-                let got = transition(state, event);
-                let ctx = format!("({sname}, {ename})");
-                match *want {
-                    "x" => assert!(got.is_err(), "{ctx}: want BadTransition, got {got:?}"),
-                    "=" => assert_eq!(got, Ok(Step::Same), "{ctx}"),
-                    "!" => assert!(
-                        matches!(got, Ok(Step::Conflict(_))),
-                        "{ctx}: want Conflict, got {got:?}"
-                    ),
-                    tag => assert_eq!(got, Ok(Step::To(expected_state(tag))), "{ctx}"),
-                }
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, 7 * 15);
-    }
-
-    #[test]
-    fn final_states_never_leave_by_a_fact() {
-        for (_, s) in states().into_iter().filter(|(_, s)| s.is_final()) {
-            for (_, e) in events() {
-                if let Ok(Step::To(next)) = transition(&s, &e) {
-                    // The only moves out of a final state: paid learns its receipt, and an
-                    // attempt the cashier gave up on learns M-Pesa's own failure code.
-                    assert!(
-                        matches!(
-                            (&s, &next),
-                            (S::Paid { receipt: None }, S::Paid { receipt: Some(_) })
-                        ) || matches!(
-                            (&s, &next),
-                            (S::Failed { code }, S::Failed { .. }) if code == NOT_REACHED
-                        ),
-                        "{s:?} -> {next:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_given_up_attempt_is_followed_until_mpesa_answers_finally() {
-        let nr = S::Failed {
-            code: NOT_REACHED.into(),
-        };
-        let r = |c: &str| E::Result {
-            code: c.into(),
-            receipt: Some("R9".into()),
-        };
-        assert!(still_followed(&S::Unknown, &E::NeverReached));
-        assert!(still_followed(&nr, &r("4999")), "still processing");
-        assert!(still_followed(&nr, &r("X42")), "a code we do not know");
-        assert!(still_followed(&nr, &E::Deadline));
-        assert!(!still_followed(&nr, &r("0")), "paid: flagged, done");
-        assert!(!still_followed(&nr, &r("1032")), "cancelled: final");
-        assert!(!still_followed(
-            &S::Failed {
-                code: "1032".into()
-            },
-            &r("0")
-        ));
-        let Ok(Step::Conflict(why)) = transition(&nr, &r("0")) else {
-            panic!()
-        };
-        assert!(
-            why.starts_with(DOUBLE_PAYMENT) && why.contains("R9"),
-            "{why}"
-        );
-    }
-
-    #[test]
-    fn unknown_codes_are_never_failures() {
-        for code in ["X42", "", "500.002.01", "12345", "1033"] {
-            assert_ne!(classify(code), CodeClass::Failed, "{code}");
-        }
-        assert_eq!(classify(" 0 "), CodeClass::Success);
-        assert_eq!(classify("500.003.03"), CodeClass::Pending);
+    /// Still on its way to an answer by itself (pushed or being pushed, not yet given up on):
+    /// `created` or `pending`. `unknown` waits for a person or a reconcile.
+    pub fn is_in_progress(&self) -> bool {
+        matches!(self, AttemptState::Created | AttemptState::Pending { .. })
     }
 }
+
+/// Whether a `created` attempt may still be on its way to Daraja in this or another process:
+/// younger than the grace, or its push answer is held in memory because the disk refused it.
+/// Reconcile and resend leave such an attempt alone.
+pub fn in_flight(state: &AttemptState, age_ms: i64, grace_ms: i64, answer_unsaved: bool) -> bool {
+    matches!(state, AttemptState::Created) && (age_ms < grace_ms || answer_unsaved)
+}
+
+/// Which attempt a callback may settle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackRoute {
+    /// It is this attempt's; `learn` is the CheckoutRequestID to record when the attempt did not
+    /// know it yet (the push answer was lost).
+    Settle { learn: Option<String> },
+    /// Signed for this attempt but carrying another attempt's CheckoutRequestID (or not the one
+    /// this attempt has): refused as forged and flagged on the named attempt.
+    Forged,
+}
+
+/// A callback whose signed URL names attempt `named_id` (which has `named_checkout`, if its
+/// push answer was recorded), with `body_checkout` in its body, which belongs to attempt
+/// `body_owner` (or none) in the store.
+pub fn route_signed_callback(
+    named_id: &str,
+    named_checkout: Option<&str>,
+    body_checkout: &str,
+    body_owner: Option<&str>,
+) -> CallbackRoute {
+    match (named_checkout, body_owner) {
+        (Some(have), _) if have != body_checkout => CallbackRoute::Forged,
+        (Some(_), _) => CallbackRoute::Settle { learn: None },
+        (None, Some(other)) if other != named_id => CallbackRoute::Forged,
+        (None, _) => CallbackRoute::Settle {
+            learn: Some(body_checkout.to_string()),
+        },
+    }
+}
+
+/// What a callback body says, as far as the money is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackFacts<'a> {
+    /// `ResultCode` is zero (M-Pesa says paid).
+    pub success: bool,
+    pub code: &'a str,
+    pub amount: Option<u64>,
+    pub receipt: Option<&'a str>,
+    pub phone: Option<&'a str>,
+}
+
+/// What to do with a callback that reached its attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackVerdict {
+    /// Apply this fact through the state machine.
+    Apply(PaymentEvent),
+    /// A success without what a real one carries (Amount, MpesaReceiptNumber, PhoneNumber): not
+    /// believed; M-Pesa is asked by query before anything is marked paid.
+    VerifyFirst,
+    /// It says paid, but not the amount or phone that was asked: flag the attempt with this
+    /// reason for the manager; nothing is applied.
+    Mismatch(String),
+}
+
+/// Judges a callback for an attempt that asked `asked_amount` shillings from `asked_phone`.
+pub fn judge_callback(
+    asked_amount: i64,
+    asked_phone: &Msisdn,
+    cb: &CallbackFacts,
+) -> CallbackVerdict {
+    if cb.success {
+        if cb.amount.is_none() || cb.receipt.is_none() || cb.phone.is_none() {
+            return CallbackVerdict::VerifyFirst;
+        }
+        let amount_ok = cb
+            .amount
+            .is_none_or(|x| i64::try_from(x) == Ok(asked_amount));
+        let phone_ok = cb.phone.is_none_or(|p| p == asked_phone.as_str());
+        if !amount_ok || !phone_ok {
+            return CallbackVerdict::Mismatch(format!(
+                "callback says paid {} from {} but the attempt asked {} from {}",
+                cb.amount.map(|a| a.to_string()).unwrap_or("?".into()),
+                cb.phone
+                    .and_then(|p| Msisdn::parse(p).ok())
+                    .map(|m| m.masked())
+                    .unwrap_or("?".into()),
+                asked_amount,
+                asked_phone.masked()
+            ));
+        }
+    }
+    CallbackVerdict::Apply(PaymentEvent::Result {
+        code: cb.code.to_string(),
+        receipt: cb.receipt.map(str::to_string),
+    })
+}
+
+/// What to do with a Transaction Status result for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusVerdict {
+    /// No receipt, or not a success: nothing to learn.
+    Ignore,
+    /// Apply the receipt (a success with the receipt, through the state machine).
+    Apply(PaymentEvent),
+    /// The receipt is for another amount than the attempt asked: flag, apply nothing.
+    Mismatch(String),
+}
+
+/// Judges a Transaction Status result (`success`, its `ReceiptNo` and `Amount`) for an attempt
+/// that asked `asked_amount` shillings.
+pub fn judge_status_result(
+    asked_amount: i64,
+    success: bool,
+    receipt: Option<&str>,
+    amount: Option<u64>,
+) -> StatusVerdict {
+    let (Some(receipt), true) = (receipt, success) else {
+        return StatusVerdict::Ignore;
+    };
+    match amount {
+        Some(a) if i64::try_from(a) != Ok(asked_amount) => StatusVerdict::Mismatch(format!(
+            "Transaction Status says {receipt} was {a} but the attempt asked {asked_amount}"
+        )),
+        _ => StatusVerdict::Apply(PaymentEvent::Result {
+            code: "0".into(),
+            receipt: Some(receipt.to_string()),
+        }),
+    }
+}
+
+/// A tender already in the store, as the receipt rule needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenderRef {
+    pub id: i64,
+    pub sale_id: i64,
+    /// `cash`, `mpesa_stk`, `mpesa_code`, `mpesa_c2b`.
+    pub kind: String,
+    pub attempt_id: Option<String>,
+    pub cents: i64,
+}
+
+/// How the money of an attempt that became paid is counted (the receipt rule: one receipt
+/// counts once, across every tender of the till).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenderStep {
+    /// Nothing to write: this attempt's tender already holds this receipt.
+    Nothing,
+    /// The attempt's tender exists (paid earlier without a receipt): give it the receipt.
+    FillReceipt { tender_id: i64 },
+    /// The cashier typed this receipt for this sale, same amount: M-Pesa's word verifies that
+    /// tender and no new money is counted.
+    VerifyTyped { tender_id: i64 },
+    /// Count the money as a new STK tender; with the receipt or, when the receipt already sits
+    /// on another tender, without it. `flag` is the reason to flag the attempt, if any.
+    Insert {
+        with_receipt: bool,
+        flag: Option<String>,
+    },
+    /// Count nothing new and flag: the receipt arrived for this payment but another sale
+    /// already holds it.
+    Flag(String),
+}
+
+/// Decides `TenderStep` for attempt `attempt_id` of `sale_id` (asking `cents`), paid with
+/// `receipt` (if known), given its own tender (`own`) and the tender that holds `receipt`.
+pub fn paid_attempt_tender(
+    sale_id: i64,
+    cents: i64,
+    receipt: Option<&str>,
+    own: Option<&TenderRef>,
+    holder: Option<&TenderRef>,
+) -> TenderStep {
+    let r = receipt.unwrap_or("");
+    match (own, holder) {
+        (Some(own), None) => TenderStep::FillReceipt { tender_id: own.id },
+        (Some(own), Some(h)) if own.id == h.id => TenderStep::Nothing,
+        (Some(_), Some(h)) => TenderStep::Flag(format!(
+            "receipt {r} arrived for this payment but is already recorded on sale {}",
+            h.sale_id
+        )),
+        (None, None) => TenderStep::Insert {
+            with_receipt: receipt.is_some(),
+            flag: None,
+        },
+        (None, Some(h))
+            if h.sale_id == sale_id
+                && h.kind == "mpesa_code"
+                && h.attempt_id.is_none()
+                && h.cents == cents =>
+        {
+            TenderStep::VerifyTyped { tender_id: h.id }
+        }
+        // The money arrived, but its receipt already sits on another tender (a mistyped or
+        // reused code, or another amount): count the money once, without the receipt, and flag.
+        (None, Some(h)) => TenderStep::Insert {
+            with_receipt: false,
+            flag: Some(format!(
+                "receipt {r} is already recorded on sale {} (a typed code, another amount or another payment)",
+                h.sale_id
+            )),
+        },
+    }
+}
+
+/// Whether a resend may go ahead, before M-Pesa is asked anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendGuard {
+    /// No: the reason, for the cashier.
+    Refuse(String),
+    /// Daraja accepted the old push: ask M-Pesa how it ended before anything is sent.
+    AskMpesa { checkout_id: String },
+    /// Nothing can be asked (no CheckoutRequestID): on the cashier's word, give the old
+    /// attempt up and push again.
+    GiveUpThenPush,
+}
+
+/// The resend rule: a new push for a sale only when its attempt is `unknown` (or `created`
+/// after a crash and no longer in flight), and only on the cashier's confirmation that no
+/// prompt reached the phone.
+pub fn resend_guard(
+    attempt_id: &str,
+    state: &AttemptState,
+    checkout_id: Option<&str>,
+    in_flight: bool,
+    cashier_confirms_no_prompt: bool,
+) -> ResendGuard {
+    if !cashier_confirms_no_prompt {
+        return ResendGuard::Refuse(
+            "a new M-Pesa request needs the cashier's confirmation that no prompt reached the phone".into(),
+        );
+    }
+    if in_flight {
+        return ResendGuard::Refuse(format!(
+            "attempt {attempt_id} is still being sent; wait a minute, then check again"
+        ));
+    }
+    if !matches!(state, AttemptState::Unknown | AttemptState::Created) {
+        return ResendGuard::Refuse(format!(
+            "attempt {attempt_id} is {}; only an unknown attempt can be sent again",
+            state.name()
+        ));
+    }
+    match checkout_id {
+        Some(c) => ResendGuard::AskMpesa {
+            checkout_id: c.to_string(),
+        },
+        None => ResendGuard::GiveUpThenPush,
+    }
+}
+
+/// What M-Pesa said about the old push when asked before a resend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendAnswer<'a> {
+    /// The query says it is still being processed.
+    StillProcessing,
+    /// The query gave a result, applied: the attempt's state after it.
+    Settled(&'a AttemptState),
+    /// The query failed (its error code).
+    NoAnswer(&'a str),
+}
+
+/// What happens after M-Pesa was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendNext {
+    /// Nothing is sent: the reason, for the cashier. `paid`: M-Pesa says the customer paid
+    /// (the receipt is worth fetching).
+    Refuse { reason: String, paid: bool },
+    /// M-Pesa's own final failure: no money moved, a new push is safe at once.
+    Push,
+    /// A code Duka does not know: the cashier's word decides; the old attempt is given up on
+    /// (and stays followed), then the new push goes out.
+    GiveUpThenPush,
+}
+
+pub fn resend_after_answer(attempt_id: &str, answer: &ResendAnswer) -> ResendNext {
+    match answer {
+        ResendAnswer::StillProcessing => ResendNext::Refuse {
+            reason: format!(
+                "M-Pesa is still processing attempt {attempt_id}: the customer may be entering their PIN. Do not charge again; wait for the answer"
+            ),
+            paid: false,
+        },
+        ResendAnswer::Settled(AttemptState::Paid { .. }) => ResendNext::Refuse {
+            reason: format!(
+                "M-Pesa says attempt {attempt_id} was paid: the customer has paid, do not charge again"
+            ),
+            paid: true,
+        },
+        ResendAnswer::Settled(AttemptState::Failed { .. }) => ResendNext::Push,
+        ResendAnswer::Settled(_) => ResendNext::GiveUpThenPush,
+        ResendAnswer::NoAnswer(code) => ResendNext::Refuse {
+            reason: format!(
+                "could not ask M-Pesa how attempt {attempt_id} ended ({code}); nothing was sent. Try again when M-Pesa answers"
+            ),
+            paid: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -56,7 +56,7 @@ export interface Attempt {
   checkout_id?: string;
   receipt?: string | null;
   code?: string;
-  result_code: string | null;
+  unknown_code: string | null;
   result_desc: string | null;
   flag: string | null;
   updated_at: number;

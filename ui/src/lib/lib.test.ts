@@ -53,7 +53,7 @@ describe("payment panel", () => {
     { code: "1032", class: "retry", en: "The customer cancelled the request.", sw: "Mteja ameghairi ombi." },
     { code: "2028", class: "final", en: "Not set up.", sw: "Haijawekwa." },
   ];
-  const base: Attempt = { id: "a", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", result_code: null, result_desc: null, flag: null, updated_at: 0 };
+  const base: Attempt = { id: "a", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", unknown_code: null, result_desc: null, flag: null, updated_at: 0 };
   it("follows an attempt to its end in the cashier's language", () => {
     expect(localPhone("254712345678")).toBe("0712 345 678");
     expect(panel(base, codes, "en").title).toBe("Waiting for the customer's PIN on 0712 345 678");
@@ -68,7 +68,7 @@ describe("payment panel", () => {
 
 describe("payment panel helpers", () => {
   const pending = {
-    id: "a1", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", result_code: null,
+    id: "a1", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", unknown_code: null,
     result_desc: null, flag: null, updated_at: 1_000_000,
   } as Attempt;
 

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::{Error, Result};
-use crate::payment::{AttemptState, PaymentEvent};
+use crate::payment::{self, AttemptState, PaymentEvent};
 use crate::phone::Msisdn;
 use crate::secrets::Secret;
 use crate::store::{Applied, Attempt, Store};
@@ -346,9 +346,12 @@ impl Engine {
     }
 
     fn in_flight(&self, a: &Attempt) -> bool {
-        matches!(a.state, AttemptState::Created)
-            && (now_ms().saturating_sub(a.created_at) < self.in_flight_grace().as_millis() as i64
-                || self.inner.is_unrecorded(&a.id))
+        payment::in_flight(
+            &a.state,
+            now_ms().saturating_sub(a.created_at),
+            self.in_flight_grace().as_millis() as i64,
+            self.inner.is_unrecorded(&a.id),
+        )
     }
 
     /// A new push for a sale whose previous attempt is `unknown` (or `created` after a crash),
@@ -366,69 +369,52 @@ impl Engine {
         cashier_confirms_no_prompt: bool,
         cashier: &str,
     ) -> Result<Attempt> {
-        if !cashier_confirms_no_prompt {
-            return Err(Error::Conflict(
-                "a new M-Pesa request needs the cashier's confirmation that no prompt reached the phone".into(),
-            ));
-        }
         let old = self.store().attempt(attempt_id)?;
-        if self.in_flight(&old) {
-            return Err(Error::Conflict(format!(
-                "attempt {attempt_id} is still being sent; wait a minute, then check again"
-            )));
-        }
-        if !matches!(old.state, AttemptState::Unknown | AttemptState::Created) {
-            return Err(Error::Conflict(format!(
-                "attempt {attempt_id} is {}; only an unknown attempt can be sent again",
-                old.state.name()
-            )));
-        }
-        if let Some(checkout) = old.checkout_request_id.clone() {
-            let answer = self.inner.query(&checkout).await;
-            match answer {
-                Ok(QueryStatus::Pending { .. }) => {
-                    return Err(Error::Conflict(format!(
-                        "M-Pesa is still processing attempt {attempt_id}: the customer may be entering their PIN. Do not charge again; wait for the answer"
-                    )));
-                }
-                Ok(QueryStatus::Done {
-                    result_code,
-                    result_desc,
-                }) => {
-                    let applied = self.inner.apply(
-                        attempt_id,
-                        &PaymentEvent::Result {
-                            code: result_code.0.clone(),
-                            receipt: None,
-                        },
-                        "resend_check",
-                        Some(&result_desc),
-                    )?;
-                    match &applied.attempt().state {
-                        AttemptState::Paid { .. } => {
-                            if let Err(e) = self.inner.request_receipt(attempt_id).await {
-                                tracing::warn!(attempt = %attempt_id, "receipt lookup: {e}");
-                            }
-                            return Err(Error::Conflict(format!(
-                                "M-Pesa says attempt {attempt_id} was paid: the customer has paid, do not charge again"
-                            )));
-                        }
-                        // M-Pesa's own final failure: no money moved, a new push is safe.
-                        AttemptState::Failed { .. } => {
-                            return self
-                                .charge(old.sale_id, &old.phone, old.amount, cashier)
-                                .await;
-                        }
-                        // A code we do not know: the cashier's word decides, and the attempt
-                        // stays followed below.
-                        _ => {}
+        let guard = payment::resend_guard(
+            attempt_id,
+            &old.state,
+            old.checkout_request_id.as_deref(),
+            self.in_flight(&old),
+            cashier_confirms_no_prompt,
+        );
+        match guard {
+            payment::ResendGuard::Refuse(reason) => return Err(Error::Conflict(reason)),
+            payment::ResendGuard::GiveUpThenPush => {}
+            payment::ResendGuard::AskMpesa { checkout_id } => {
+                let applied;
+                let asked = self.inner.query(&checkout_id).await;
+                let answer = match &asked {
+                    Ok(QueryStatus::Pending { .. }) => payment::ResendAnswer::StillProcessing,
+                    Ok(QueryStatus::Done {
+                        result_code,
+                        result_desc,
+                    }) => {
+                        applied = self.inner.apply(
+                            attempt_id,
+                            &PaymentEvent::Result {
+                                code: result_code.0.clone(),
+                                receipt: None,
+                            },
+                            "resend_check",
+                            Some(result_desc),
+                        )?;
+                        payment::ResendAnswer::Settled(&applied.attempt().state)
                     }
-                }
-                Err(e) => {
-                    return Err(Error::Conflict(format!(
-                        "could not ask M-Pesa how attempt {attempt_id} ended ({}); nothing was sent. Try again when M-Pesa answers",
-                        e.code()
-                    )));
+                    Err(e) => payment::ResendAnswer::NoAnswer(e.code()),
+                };
+                match payment::resend_after_answer(attempt_id, &answer) {
+                    payment::ResendNext::Refuse { reason, paid } => {
+                        if paid && let Err(e) = self.inner.request_receipt(attempt_id).await {
+                            tracing::warn!(attempt = %attempt_id, "receipt lookup: {e}");
+                        }
+                        return Err(Error::Conflict(reason));
+                    }
+                    payment::ResendNext::Push => {
+                        return self
+                            .charge(old.sale_id, &old.phone, old.amount, cashier)
+                            .await;
+                    }
+                    payment::ResendNext::GiveUpThenPush => {}
                 }
             }
         }
@@ -555,65 +541,60 @@ impl Engine {
                     Err(Error::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                let mismatch = match (&a.checkout_request_id, &owner) {
-                    (Some(have), _) => have != &cb.checkout_request_id,
-                    (None, Some(other)) => other != &a.id,
-                    (None, None) => false,
-                };
-                if mismatch {
-                    let masked = crate::phone::mask_checkout(&cb.checkout_request_id);
-                    let reason = format!(
-                        "forged callback? a callback signed for this attempt carried CheckoutRequestID {masked}, which is not this attempt's; refused"
-                    );
-                    tracing::warn!(attempt = %a.id, checkout = %masked, source, "callback refused as forged: its signed URL names another attempt");
-                    let flagged = self.store().flag_attempt(
-                        &a.id,
-                        &reason,
-                        source,
-                        serde_json::json!({"forged_checkout": masked, "result_code": cb.result_code.0}),
-                    )?;
-                    self.inner.emit_attempt(&flagged);
-                    return Err(Error::Forged(format!(
-                        "callback for attempt {} carries another attempt's CheckoutRequestID",
-                        a.id
-                    )));
-                }
-                if a.checkout_request_id.is_none() {
-                    learned = Some(cb.checkout_request_id.clone());
+                match payment::route_signed_callback(
+                    &a.id,
+                    a.checkout_request_id.as_deref(),
+                    &cb.checkout_request_id,
+                    owner.as_deref(),
+                ) {
+                    payment::CallbackRoute::Settle { learn } => learned = learn,
+                    payment::CallbackRoute::Forged => {
+                        let masked = crate::phone::mask_checkout(&cb.checkout_request_id);
+                        let reason = format!(
+                            "forged callback? a callback signed for this attempt carried CheckoutRequestID {masked}, which is not this attempt's; refused"
+                        );
+                        tracing::warn!(attempt = %a.id, checkout = %masked, source, "callback refused as forged: its signed URL names another attempt");
+                        let flagged = self.store().flag_attempt(
+                            &a.id,
+                            &reason,
+                            source,
+                            serde_json::json!({"forged_checkout": masked, "result_code": cb.result_code.0}),
+                        )?;
+                        self.inner.emit_attempt(&flagged);
+                        return Err(Error::Forged(format!(
+                            "callback for attempt {} carries another attempt's CheckoutRequestID",
+                            a.id
+                        )));
+                    }
                 }
                 a
             }
         };
-        if cb.result_code.is_zero()
-            && (cb.amount().is_none() || cb.receipt().is_none() || cb.phone().is_none())
-        {
-            tracing::warn!(attempt = %attempt.id, source, "a success callback without its metadata: asking M-Pesa before believing it");
-            if let Some(c) = &learned {
-                // Recorded so the query can be made; the state does not change.
-                self.store().learn_checkout(&attempt.id, c)?;
-            }
-            let engine = self.clone();
-            let id = attempt.id.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { engine.verify_by_query(&id).await });
-            }
-            return Ok(Applied::Same(self.store().attempt(&attempt.id)?));
-        }
         let receipt = cb.receipt();
-        if cb.result_code.is_zero() {
-            let amount_ok = cb.amount().is_none_or(|x| x as i64 == attempt.amount);
-            let phone_ok = cb.phone().is_none_or(|p| p == attempt.phone.as_str());
-            if !amount_ok || !phone_ok {
-                let reason = format!(
-                    "callback says paid {} from {} but the attempt asked {} from {}",
-                    cb.amount().map(|a| a.to_string()).unwrap_or("?".into()),
-                    cb.phone()
-                        .and_then(|p| Msisdn::parse(&p).ok())
-                        .map(|m| m.masked())
-                        .unwrap_or("?".into()),
-                    attempt.amount,
-                    attempt.phone.masked()
-                );
+        let phone = cb.phone();
+        let facts = payment::CallbackFacts {
+            success: cb.result_code.is_zero(),
+            code: &cb.result_code.0,
+            amount: cb.amount(),
+            receipt: receipt.as_deref(),
+            phone: phone.as_deref(),
+        };
+        let event = match payment::judge_callback(attempt.amount, &attempt.phone, &facts) {
+            payment::CallbackVerdict::Apply(event) => event,
+            payment::CallbackVerdict::VerifyFirst => {
+                tracing::warn!(attempt = %attempt.id, source, "a success callback without its metadata: asking M-Pesa before believing it");
+                if let Some(c) = &learned {
+                    // Recorded so the query can be made; the state does not change.
+                    self.store().learn_checkout(&attempt.id, c)?;
+                }
+                let engine = self.clone();
+                let id = attempt.id.clone();
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { engine.verify_by_query(&id).await });
+                }
+                return Ok(Applied::Same(self.store().attempt(&attempt.id)?));
+            }
+            payment::CallbackVerdict::Mismatch(reason) => {
                 let flagged = self.store().flag_attempt(
                     &attempt.id,
                     &reason,
@@ -623,10 +604,6 @@ impl Engine {
                 self.inner.emit_attempt(&flagged);
                 return Ok(Applied::Conflict(flagged));
             }
-        }
-        let event = PaymentEvent::Result {
-            code: cb.result_code.0.clone(),
-            receipt,
         };
         self.inner.apply_learning(
             &attempt.id,
@@ -721,29 +698,29 @@ impl Engine {
             ));
         };
         let attempt = self.store().attempt(&id)?;
-        let (Some(receipt), true) = (r.receipt(), r.result_code.is_zero()) else {
-            tracing::info!(attempt = %id, code = %r.result_code, "transaction status without a receipt");
-            return Ok(None);
-        };
+        let receipt = r.receipt();
         let amount = r.parameter("Amount").and_then(daraja::wire::value_whole);
-        if amount.is_some_and(|a| a as i64 != attempt.amount) {
-            let reason = format!(
-                "Transaction Status says {receipt} was {} but the attempt asked {}",
-                amount.unwrap_or(0),
-                attempt.amount
-            );
-            let flagged = self.store().flag_attempt(
-                &id,
-                &reason,
-                "status",
-                serde_json::json!({"receipt": receipt}),
-            )?;
-            self.inner.emit_attempt(&flagged);
-            return Ok(Some(Applied::Conflict(flagged)));
-        }
-        let event = PaymentEvent::Result {
-            code: "0".into(),
-            receipt: Some(receipt),
+        let event = match payment::judge_status_result(
+            attempt.amount,
+            r.result_code.is_zero(),
+            receipt.as_deref(),
+            amount,
+        ) {
+            payment::StatusVerdict::Apply(event) => event,
+            payment::StatusVerdict::Ignore => {
+                tracing::info!(attempt = %id, code = %r.result_code, "transaction status without a receipt");
+                return Ok(None);
+            }
+            payment::StatusVerdict::Mismatch(reason) => {
+                let flagged = self.store().flag_attempt(
+                    &id,
+                    &reason,
+                    "status",
+                    serde_json::json!({"receipt": receipt}),
+                )?;
+                self.inner.emit_attempt(&flagged);
+                return Ok(Some(Applied::Conflict(flagged)));
+            }
         };
         self.inner
             .apply(&id, &event, "status", Some(&r.result_desc))
@@ -893,10 +870,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let a = self.store().attempt(attempt_id)?;
-            if !matches!(
-                a.state,
-                AttemptState::Created | AttemptState::Pending { .. }
-            ) {
+            if !a.state.is_in_progress() {
                 return Ok(a);
             }
             match tokio::time::timeout_at(deadline, rx.recv()).await {

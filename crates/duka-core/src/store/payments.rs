@@ -8,7 +8,10 @@ use super::Store;
 use super::sales::{payable, refresh_status};
 use crate::error::{Error, Result};
 use crate::money::Money;
-use crate::payment::{AttemptState, PaymentEvent, Step, transition};
+use crate::payment::{
+    AttemptState, OPEN_STATES_SQL, PaymentEvent, Step, TenderRef, TenderStep, paid_attempt_tender,
+    transition,
+};
 use crate::phone::Msisdn;
 use crate::time::{Millis, now_ms};
 
@@ -25,7 +28,10 @@ pub struct Attempt {
     #[serde(flatten)]
     pub state: AttemptState,
     pub checkout_request_id: Option<String>,
-    pub result_code: Option<String>,
+    /// The ResultCode M-Pesa gave that Duka does not know, in state `unknown` only (a failure's
+    /// code is in the state itself: see `Attempt::code`).
+    pub unknown_code: Option<String>,
+    /// M-Pesa's text for its last answer.
     pub result_desc: Option<String>,
     pub flag: Option<String>,
     /// Given up on by the cashier but still followed until M-Pesa gives a final answer.
@@ -53,6 +59,19 @@ pub enum Applied {
     Changed(Attempt),
     Same(Attempt),
     Conflict(Attempt),
+}
+
+impl Attempt {
+    /// The ResultCode behind the state: `0` when paid, the failure's code, or the code Duka
+    /// does not know that left it `unknown`.
+    pub fn code(&self) -> Option<&str> {
+        match &self.state {
+            AttemptState::Paid { .. } => Some("0"),
+            AttemptState::Failed { code } => Some(code),
+            AttemptState::Unknown => self.unknown_code.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 impl Applied {
@@ -90,7 +109,7 @@ fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
         amount: r.get(3)?,
         state,
         checkout_request_id: checkout,
-        result_code: code,
+        unknown_code: code.filter(|_| state_name == "unknown"),
         result_desc: r.get(7)?,
         flag: r.get(9)?,
         followed: r.get::<_, i64>(13)? == 1,
@@ -213,9 +232,9 @@ impl Store {
     /// Attempts, newest first; `open_only` keeps `created`, `pending` and `unknown`.
     pub fn attempts(&self, open_only: bool, limit: usize) -> Result<Vec<Attempt>> {
         let filter = if open_only {
-            "WHERE a.state IN ('created', 'pending', 'unknown')"
+            format!("WHERE a.state IN {OPEN_STATES_SQL}")
         } else {
-            ""
+            String::new()
         };
         let mut st = self.conn.prepare(&format!(
             "SELECT {ATTEMPT_COLS} FROM payment_attempts a JOIN cashiers c ON c.id = a.cashier_id {filter}
@@ -453,7 +472,9 @@ fn set_flag(
 fn active_attempt(tx: &Transaction<'_>, sale_id: i64) -> Result<Option<String>> {
     Ok(tx
         .query_row(
-            "SELECT id FROM payment_attempts WHERE sale_id = ?1 AND state IN ('created','pending','unknown')",
+            &format!(
+                "SELECT id FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"
+            ),
             [sale_id],
             |r| r.get(0),
         )
@@ -468,66 +489,51 @@ fn record_mpesa_tender(
     receipt: Option<&str>,
     now: Millis,
 ) -> Result<Option<String>> {
-    type Row = (i64, i64, String, Option<String>, i64, Option<String>);
-    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<TenderRef> {
+        Ok(TenderRef {
+            id: r.get(0)?,
+            sale_id: r.get(1)?,
+            kind: r.get(2)?,
+            attempt_id: r.get(3)?,
+            cents: r.get(4)?,
+        })
     };
-    const COLS: &str = "SELECT id, sale_id, kind, attempt_id, amount_cents, receipt FROM tenders";
+    const COLS: &str = "SELECT id, sale_id, kind, attempt_id, amount_cents FROM tenders";
     // This attempt's own tender first; then whoever holds the receipt.
-    let own: Option<Row> = tx
+    let own = tx
         .query_row(&format!("{COLS} WHERE attempt_id = ?1"), [&a.id], row)
         .optional()?;
-    let holder: Option<Row> = match receipt {
+    let holder = match receipt {
         Some(r) => tx
             .query_row(&format!("{COLS} WHERE receipt = ?1"), [r], row)
             .optional()?,
         None => None,
     };
-    let r = receipt.unwrap_or("");
-    let amount = Money::from_shillings(a.amount)?.cents();
-    match (own, holder) {
-        (Some((id, ..)), None) => {
-            // Paid without receipt earlier; now the receipt is known.
-            tx.execute(
-                "UPDATE tenders SET receipt = coalesce(receipt, ?2), verified = (coalesce(receipt, ?2) IS NOT NULL) WHERE id = ?1",
-                params![id, receipt],
-            )?;
-            Ok(None)
-        }
-        (Some((own_id, ..)), Some((holder_id, ..))) if own_id == holder_id => Ok(None),
-        (Some(_), Some((_, holder_sale, ..))) => Ok(Some(format!(
-            "receipt {r} arrived for this payment but is already recorded on sale {holder_sale}"
-        ))),
-        (None, None) => {
-            insert_stk_tender(tx, a, receipt, now)?;
-            Ok(None)
-        }
-        (None, Some((id, sale, kind, None, cents, _)))
-            if sale == a.sale_id && kind == "mpesa_code" && cents == amount =>
-        {
-            // The cashier typed this receipt already: M-Pesa's word verifies it, no new money.
-            tx.execute(
-                "UPDATE tenders SET verified = 1, attempt_id = ?2 WHERE id = ?1",
-                params![id, a.id],
-            )?;
-            Ok(None)
-        }
-        (None, Some((_, holder_sale, ..))) => {
-            // The money arrived, but its receipt already sits on another tender (a mistyped or
-            // reused code, or another amount). Count the money once, without the receipt, and flag.
-            insert_stk_tender(tx, a, None, now)?;
-            Ok(Some(format!(
-                "receipt {r} is already recorded on sale {holder_sale} (a typed code, another amount or another payment)"
-            )))
-        }
-    }
+    let cents = Money::from_shillings(a.amount)?.cents();
+    Ok(
+        match paid_attempt_tender(a.sale_id, cents, receipt, own.as_ref(), holder.as_ref()) {
+            TenderStep::Nothing => None,
+            TenderStep::FillReceipt { tender_id } => {
+                tx.execute(
+                    "UPDATE tenders SET receipt = coalesce(receipt, ?2), verified = (coalesce(receipt, ?2) IS NOT NULL) WHERE id = ?1",
+                    params![tender_id, receipt],
+                )?;
+                None
+            }
+            TenderStep::VerifyTyped { tender_id } => {
+                tx.execute(
+                    "UPDATE tenders SET verified = 1, attempt_id = ?2 WHERE id = ?1",
+                    params![tender_id, a.id],
+                )?;
+                None
+            }
+            TenderStep::Insert { with_receipt, flag } => {
+                insert_stk_tender(tx, a, receipt.filter(|_| with_receipt), now)?;
+                flag
+            }
+            TenderStep::Flag(reason) => Some(reason),
+        },
+    )
 }
 
 fn insert_stk_tender(

@@ -10,6 +10,7 @@ use rusqlite::params;
 use super::Store;
 use crate::error::Result;
 use crate::money::Money;
+use crate::payment::OPEN_STATES_SQL;
 use crate::sale::TenderKind;
 use crate::time::{Millis, day_bounds};
 
@@ -174,8 +175,10 @@ impl Store {
             acc.checked_add(t.amount).unwrap_or(acc)
         });
         let (open_attempts, flagged_attempts): (i64, i64) = self.conn.query_row(
-            "SELECT (SELECT count(*) FROM payment_attempts WHERE state IN ('created','pending','unknown')),
-                    (SELECT count(*) FROM payment_attempts WHERE flag IS NOT NULL)",
+            &format!(
+                "SELECT (SELECT count(*) FROM payment_attempts WHERE state IN {OPEN_STATES_SQL}),
+                    (SELECT count(*) FROM payment_attempts WHERE flag IS NOT NULL)"
+            ),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{Claim, Store};
 use crate::error::{Error, Result};
 use crate::money::Money;
+use crate::payment::OPEN_STATES_SQL;
 use crate::sale::{MAX_LINES, NewLine, Sale, SaleLine, SaleStatus, Tender, TenderKind, cash_split};
 use crate::time::{Millis, now_ms};
 
@@ -191,7 +192,7 @@ impl Store {
             |r| r.get(0),
         )?;
         let active: i64 = tx.query_row(
-            "SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN ('created','pending','unknown')",
+            &format!("SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"),
             [sale_id],
             |r| r.get(0),
         )?;
@@ -228,8 +229,10 @@ pub(super) fn payable(tx: &Transaction<'_>, sale_id: i64) -> Result<Money> {
         _ => {
             let due = due(tx, sale_id)?;
             let in_flight: i64 = tx.query_row(
-                "SELECT coalesce(sum(amount), 0) * 100 FROM payment_attempts
-                 WHERE sale_id = ?1 AND state IN ('created','pending','unknown')",
+                &format!(
+                    "SELECT coalesce(sum(amount), 0) * 100 FROM payment_attempts
+                 WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"
+                ),
                 [sale_id],
                 |r| r.get(0),
             )?;
@@ -261,8 +264,8 @@ pub(super) fn refresh_status(tx: &Transaction<'_>, sale_id: i64) -> Result<SaleS
     }
     let outstanding = due(tx, sale_id)?;
     let (tenders, active): (i64, i64) = tx.query_row(
-        "SELECT (SELECT count(*) FROM tenders WHERE sale_id = ?1),
-                (SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN ('created','pending','unknown'))",
+        &format!("SELECT (SELECT count(*) FROM tenders WHERE sale_id = ?1),
+                (SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL})"),
         [sale_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
