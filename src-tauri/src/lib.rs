@@ -8,6 +8,8 @@
 //! - `commands/` — one file per domain; each command is a short wrapper over duka-core.
 //! - `error` — `{code, message}` for the UI.
 
+#[cfg(test)]
+mod bindings;
 pub mod commands;
 pub mod error;
 
@@ -51,7 +53,7 @@ impl Duka {
             // A session of the other till (a sign-in that raced a switch) is no session.
             .filter(|(t, _)| *t == till)
             .map(|(_, c)| c)
-            .ok_or_else(|| UiError::new("signed_out", "sign in first"))
+            .ok_or_else(UiError::signed_out)
     }
 
     /// The signed-in manager; settings, staff and reports need one.
@@ -60,10 +62,10 @@ impl Duka {
         if c.role == "manager" {
             Ok(c)
         } else {
-            Err(UiError::new(
-                "denied",
-                format!("{} is not a manager; a manager must sign in", c.name),
-            ))
+            Err(UiError::denied(format!(
+                "{} is not a manager; a manager must sign in",
+                c.name
+            )))
         }
     }
 
@@ -75,7 +77,7 @@ impl Duka {
         let till = running.clone();
         let c = tauri::async_runtime::spawn_blocking(move || till.sign_in(&name, &pin))
             .await
-            .map_err(|e| UiError::new("internal", e.to_string()))??;
+            .map_err(UiError::internal)??;
         self.start_session(running.mode(), c.clone());
         Ok(c)
     }
@@ -86,7 +88,7 @@ impl Duka {
         let till = running.clone();
         let c = tauri::async_runtime::spawn_blocking(move || till.setup_manager(&name, &pin))
             .await
-            .map_err(|e| UiError::new("internal", e.to_string()))??;
+            .map_err(UiError::internal)??;
         self.start_session(running.mode(), c.clone());
         Ok(c)
     }
@@ -99,6 +101,23 @@ impl Duka {
         *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// After a settings save: restarts the till with them, or starts the other till it
+    /// switched to. A switch that cannot start leaves the old till serving, and the choice of
+    /// till back as it was, so the next start does not open the other one either.
+    pub async fn restart_after(
+        &self,
+        outcome: duka_app::settings::Outcome,
+    ) -> Result<Arc<duka_app::Running>> {
+        match (self.restart().await, outcome) {
+            (Ok(r), _) => Ok(r),
+            (Err(e), duka_app::settings::Outcome::Switched { .. }) => {
+                self.running().mode().choose(&self.data_dir)?;
+                Err(e)
+            }
+            (Err(e), duka_app::settings::Outcome::Saved) => Err(e),
+        }
+    }
+
     /// Starts the till again from its stored settings and secrets (after the manager saved
     /// settings). Open attempts carry over: the new engine resumes them.
     pub async fn restart(&self) -> Result<Arc<duka_app::Running>> {
@@ -106,12 +125,9 @@ impl Duka {
         // memory only: it is not replaced until the answer is saved.
         let unsaved = self.running().unsaved_answers();
         if unsaved > 0 {
-            return Err(UiError::new(
-                "disk_full",
-                format!(
-                    "{unsaved} M-Pesa answer(s) are waiting for disk space to be saved: free space on the till's disk first, then save again"
-                ),
-            ));
+            return Err(UiError::disk_full(format!(
+                "{unsaved} M-Pesa answer(s) are waiting for disk space to be saved: free space on the till's disk first, then save again"
+            )));
         }
         // The new till starts first: if it cannot (a bad setting slipped through, a port in
         // use), the old one keeps serving the cashier and the error says why.
@@ -121,8 +137,7 @@ impl Duka {
         // while it started is still only in the old engine's memory.
         if self.running().unsaved_answers() > 0 {
             running.stop();
-            return Err(UiError::new(
-                "disk_full",
+            return Err(UiError::disk_full(
                 "an M-Pesa answer is waiting for disk space to be saved: free space on the till's disk first, then save again",
             ));
         }
@@ -163,8 +178,7 @@ async fn start_running(
 /// Opens (creating if needed) the till in `data_dir` and starts it. In demo mode the simulated
 /// customers wait for the phone panel (approve, cancel) or time out, like real ones.
 pub async fn start(data_dir: &Path, secret_backend: &str) -> Result<Duka> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| UiError::new("io", format!("{}: {e}", data_dir.display())))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| UiError::io(data_dir, e))?;
     let secrets = duka_core::secrets::open(secret_backend, data_dir)?;
     start_with_secrets(data_dir, secrets.into()).await
 }

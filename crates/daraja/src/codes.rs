@@ -2,7 +2,7 @@
 //! cashier is told, in English and Swahili.
 
 /// What a code means for the payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     Success,
@@ -16,7 +16,7 @@ pub enum Class {
     Unknown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct CodeInfo {
     pub code: &'static str,
     pub class: Class,

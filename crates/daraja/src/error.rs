@@ -59,18 +59,23 @@ pub enum Error {
 impl Error {
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The code as a value (its JSON and TypeScript form is the string `code()` returns).
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Error::Invalid { .. } => "invalid_request",
-            Error::BadRequest { .. } => "bad_request",
-            Error::Auth { .. } => "auth",
-            Error::Merchant { .. } => "merchant_config",
-            Error::InProgress { .. } => "in_progress",
-            Error::SubscriberLocked { .. } => "subscriber_locked",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::Server { .. } => "server_error",
-            Error::NotSent(_) => "not_sent",
-            Error::OutcomeUnknown(_) => "outcome_unknown",
-            Error::Unparseable { .. } => "unparseable",
+            Error::Invalid { .. } => ErrorCode::InvalidRequest,
+            Error::BadRequest { .. } => ErrorCode::BadRequest,
+            Error::Auth { .. } => ErrorCode::Auth,
+            Error::Merchant { .. } => ErrorCode::MerchantConfig,
+            Error::InProgress { .. } => ErrorCode::InProgress,
+            Error::SubscriberLocked { .. } => ErrorCode::SubscriberLocked,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Server { .. } => ErrorCode::ServerError,
+            Error::NotSent(_) => ErrorCode::NotSent,
+            Error::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,
+            Error::Unparseable { .. } => ErrorCode::Unparseable,
         }
     }
 
@@ -114,4 +119,66 @@ impl Error {
     }
 }
 
+/// Every code `Error::code` gives. Never change one once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(rename = "DarajaErrorCode")]
+pub enum ErrorCode {
+    InvalidRequest,
+    BadRequest,
+    Auth,
+    MerchantConfig,
+    InProgress,
+    SubscriberLocked,
+    RateLimited,
+    ServerError,
+    NotSent,
+    OutcomeUnknown,
+    Unparseable,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::BadRequest,
+        ErrorCode::Auth,
+        ErrorCode::MerchantConfig,
+        ErrorCode::InProgress,
+        ErrorCode::SubscriberLocked,
+        ErrorCode::RateLimited,
+        ErrorCode::ServerError,
+        ErrorCode::NotSent,
+        ErrorCode::OutcomeUnknown,
+        ErrorCode::Unparseable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Auth => "auth",
+            ErrorCode::MerchantConfig => "merchant_config",
+            ErrorCode::InProgress => "in_progress",
+            ErrorCode::SubscriberLocked => "subscriber_locked",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::NotSent => "not_sent",
+            ErrorCode::OutcomeUnknown => "outcome_unknown",
+            ErrorCode::Unparseable => "unparseable",
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_serialises_as_its_string() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+}

@@ -22,4 +22,4 @@ pub use client::{
     C2bVersion, Client, Config, Environment, Payee, QueryStatus, StkPush, TokenStore, mask,
     mask_checkout, redact_digits,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};

@@ -8,6 +8,7 @@
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod logs;
+pub mod settings;
 
 use std::time::Duration;
 
@@ -33,12 +34,92 @@ pub enum Error {
 
 impl Error {
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Error::Core(e) => e.code(),
-            Error::Simulator(_) => "simulator",
-            Error::Connection(_) => "connection_failed",
-            Error::Daraja(e) => e.code(),
+            Error::Core(e) => ErrorCode::Core(e.error_code()),
+            Error::Simulator(_) => ErrorCode::App(AppCode::Simulator),
+            Error::Connection(_) => ErrorCode::App(AppCode::ConnectionFailed),
+            Error::Daraja(e) => ErrorCode::Daraja(e.error_code()),
         }
+    }
+}
+
+/// Every error code a shell shows: the core's, Daraja's, and the shells' own. In JSON (and the
+/// UI's generated TypeScript) each is its string, e.g. `"disk_full"` or `"auth"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, ts_rs::TS)]
+#[serde(untagged)]
+pub enum ErrorCode {
+    Core(duka_core::ErrorCode),
+    Daraja(daraja::ErrorCode),
+    App(AppCode),
+}
+
+/// The codes of this crate and of the shells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AppCode {
+    /// Demo mode's simulator did not start.
+    Simulator,
+    /// "Test connection" could not even ask (nothing to ask with).
+    ConnectionFailed,
+    /// The command needs a signed-in cashier.
+    SignedOut,
+    /// Only demo mode has this (the simulated phone).
+    NotDemo,
+    /// A bug or a task that died: the message says what.
+    Internal,
+}
+
+impl AppCode {
+    pub const ALL: [AppCode; 5] = [
+        AppCode::Simulator,
+        AppCode::ConnectionFailed,
+        AppCode::SignedOut,
+        AppCode::NotDemo,
+        AppCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppCode::Simulator => "simulator",
+            AppCode::ConnectionFailed => "connection_failed",
+            AppCode::SignedOut => "signed_out",
+            AppCode::NotDemo => "not_demo",
+            AppCode::Internal => "internal",
+        }
+    }
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Core(c) => c.as_str(),
+            ErrorCode::Daraja(c) => c.as_str(),
+            ErrorCode::App(c) => c.as_str(),
+        }
+    }
+
+    /// Every code, each once.
+    pub fn all() -> Vec<ErrorCode> {
+        let core = duka_core::ErrorCode::ALL.into_iter().map(ErrorCode::Core);
+        let daraja = daraja::ErrorCode::ALL.into_iter().map(ErrorCode::Daraja);
+        let app = AppCode::ALL.into_iter().map(ErrorCode::App);
+        core.chain(daraja).chain(app).collect()
+    }
+}
+
+impl From<AppCode> for ErrorCode {
+    fn from(c: AppCode) -> ErrorCode {
+        ErrorCode::App(c)
+    }
+}
+
+impl From<duka_core::ErrorCode> for ErrorCode {
+    fn from(c: duka_core::ErrorCode) -> ErrorCode {
+        ErrorCode::Core(c)
     }
 }
 
@@ -301,6 +382,23 @@ pub fn offline(store: Store, mode: Mode) -> Result<duka_core::Till> {
     let env = |k: &str| std::env::var(k).ok();
     let settings = Settings::load(&store, &env, mode)?;
     Ok(duka_core::Till::offline(store, mode, settings))
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_its_own_string_and_no_two_crates_share_one() {
+        let all = ErrorCode::all();
+        for c in &all {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        let mut names: Vec<_> = all.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
 }
 
 #[cfg(all(test, feature = "demo"))]

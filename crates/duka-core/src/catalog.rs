@@ -3,7 +3,7 @@
 use crate::error::{Error, LineError, Result};
 use crate::money::Money;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Product {
     pub id: i64,
     pub name: String,

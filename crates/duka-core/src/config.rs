@@ -38,7 +38,7 @@ pub fn demo_db_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Which of a data directory's two tills runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The shop's till (`duka.db`): sandbox, production or a custom Daraja.
@@ -162,7 +162,7 @@ fn move_legacy_demo(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     /// daraja-sim in-process; no credentials needed.
@@ -199,7 +199,7 @@ impl Environment {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TillType {
     /// `CustomerPayBillOnline`: PartyB is the shortcode.
@@ -287,6 +287,39 @@ fn printer(s: &str) -> Result<String> {
     }
 }
 
+/// The API operator (initiator) name M-Pesa's portal gave for Transaction Status and Reversal.
+fn initiator(s: &str) -> Result<String> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 60 || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "initiator",
+            "the API operator name from the M-Pesa portal (1 to 60 letters, digits or signs, no spaces)",
+            s,
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// The path of Safaricom's public certificate (PEM) that seals the initiator's password.
+fn certificate(s: &str) -> Result<String> {
+    let s = s.trim();
+    let bad = |why: &str| {
+        Error::invalid(
+            "certificate",
+            format!("the path of Safaricom's M-Pesa certificate, a PEM file ({why})"),
+            s,
+        )
+    };
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err(bad("empty or unprintable"));
+    }
+    let pem = std::fs::read_to_string(s).map_err(|e| bad(&e.to_string()))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(bad("no PEM certificate in it"));
+    }
+    Ok(s.to_string())
+}
+
 /// How much the till logs (`RUST_LOG` wins).
 fn log_level(s: &str) -> Result<String> {
     let s = s.trim().to_ascii_lowercase();
@@ -343,6 +376,16 @@ const KEYS: &[Key] = &[
         check: printer,
     },
     Key {
+        name: "initiator",
+        env: "DUKA_INITIATOR",
+        check: initiator,
+    },
+    Key {
+        name: "certificate",
+        env: "DUKA_CERTIFICATE",
+        check: certificate,
+    },
+    Key {
         name: "log_level",
         env: "DUKA_LOG_LEVEL",
         check: log_level,
@@ -379,7 +422,7 @@ pub fn set_setting(store: &mut Store, name: &str, value: &str) -> Result<()> {
 }
 
 /// Where a value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Env,
@@ -387,7 +430,7 @@ pub enum Source {
     Default,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Settings {
     pub environment: Environment,
     pub daraja_base_url: Option<String>,
@@ -398,6 +441,10 @@ pub struct Settings {
     pub shop_name: String,
     /// The network receipt printer, if any.
     pub printer: Option<String>,
+    /// The API operator for Transaction Status (and reversals), if the shop has one.
+    pub initiator: Option<String>,
+    /// Where Safaricom's certificate (PEM) for the initiator's password is.
+    pub certificate: Option<String>,
     /// `error` … `trace` (the log files; `RUST_LOG` wins); `info` when not set.
     pub log_level: String,
     /// Each setting's source, by name.
@@ -418,6 +465,8 @@ impl Settings {
             "relay_url" => self.relay_url.clone(),
             "shop_name" => Some(self.shop_name.clone()),
             "printer" => self.printer.clone(),
+            "initiator" => self.initiator.clone(),
+            "certificate" => self.certificate.clone(),
             "log_level" => Some(self.log_level.clone()),
             other => {
                 return Err(Error::Config(format!(
@@ -425,6 +474,38 @@ impl Settings {
                 )));
             }
         })
+    }
+
+    /// Sets a setting by its key name (`None` clears it back to its default), validating the
+    /// value as `check_setting` does. The environment is not changed here: it picks the till.
+    pub fn set_value(&mut self, name: &str, value: Option<&str>) -> Result<()> {
+        let k = key(name)?;
+        let v = value.map(|v| (k.check)(v)).transpose()?;
+        match k.name {
+            "environment" => {}
+            "daraja_base_url" => self.daraja_base_url = v,
+            "shortcode" => self.shortcode = v,
+            "till_type" => {
+                self.till_type = v
+                    .as_deref()
+                    .map(TillType::parse)
+                    .transpose()?
+                    .unwrap_or(TillType::Paybill)
+            }
+            "party_b" => self.party_b = v,
+            "relay_url" => self.relay_url = v,
+            "shop_name" => self.shop_name = v.unwrap_or_else(|| "Duka".into()),
+            "printer" => self.printer = v,
+            "initiator" => self.initiator = v,
+            "certificate" => self.certificate = v,
+            "log_level" => self.log_level = v.unwrap_or_else(|| "info".into()),
+            other => {
+                return Err(Error::Config(format!(
+                    "setting {other} cannot be set in Settings (a bug)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Every setting in the key table's order: name, value, where it came from.
@@ -443,12 +524,87 @@ impl Settings {
     }
 }
 
+/// What a shop till needs before it can take M-Pesa payments, checked in one place: by the
+/// settings operation before it saves a whole configuration, and by the engine before it
+/// starts. `has_secret` says whether a secret is set (typed now, stored, or in the
+/// environment). The error names the first missing piece.
+pub fn check_ready(settings: &Settings, has_secret: &dyn Fn(SecretKey) -> bool) -> Result<()> {
+    let env = settings.environment;
+    if env == Environment::Demo {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [
+        SecretKey::ConsumerKey,
+        SecretKey::ConsumerSecret,
+        SecretKey::Passkey,
+    ]
+    .into_iter()
+    .filter(|k| !has_secret(*k))
+    .map(|k| k.name())
+    .collect();
+    if let Some(first) = missing.first() {
+        return Err(Error::invalid(
+            *first,
+            format!(
+                "environment {} needs {} (Settings, `duka secret set`, or DUKA_{})",
+                env.as_str(),
+                missing.join(", "),
+                first.to_ascii_uppercase()
+            ),
+            "not set",
+        ));
+    }
+    settings.required_shortcode()?;
+    settings.required_party_b()?;
+    if env == Environment::Custom && settings.daraja_base_url.is_none() {
+        return Err(Error::invalid(
+            "daraja_base_url",
+            "an http(s) URL for environment custom",
+            "not set",
+        ));
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// `BusinessShortCode`: the paybill, or a till's store (head office) number.
+    pub fn required_shortcode(&self) -> Result<&str> {
+        self.shortcode.as_deref().ok_or_else(|| {
+            Error::invalid(
+                "shortcode",
+                format!(
+                    "the shortcode, 5 to 7 digits, for environment {} (the paybill, or a till's store number)",
+                    self.environment.as_str()
+                ),
+                "not set",
+            )
+        })
+    }
+
+    /// PartyB for a till (Buy Goods): the till number. `None` for a paybill, whose PartyB is
+    /// the shortcode.
+    pub fn required_party_b(&self) -> Result<Option<&str>> {
+        match self.till_type {
+            TillType::Paybill => Ok(None),
+            TillType::Till => self.party_b.as_deref().map(Some).ok_or_else(|| {
+                Error::invalid(
+                    "party_b",
+                    "the till number, 5 to 7 digits, for a till (Buy Goods)",
+                    "not set",
+                )
+            }),
+        }
+    }
+}
+
 /// Credentials for Daraja. Never serialised.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub consumer_key: Secret,
     pub consumer_secret: Secret,
     pub passkey: Secret,
+    /// The initiator's password (Transaction Status, reversals), when the shop has one.
+    pub initiator_password: Option<Secret>,
 }
 
 impl Credentials {
@@ -472,6 +628,7 @@ impl Credentials {
                 consumer_key,
                 consumer_secret,
                 passkey,
+                initiator_password: one("DUKA_INITIATOR_PASSWORD", SecretKey::InitiatorPassword)?,
             }),
             _ => None,
         })
@@ -537,6 +694,8 @@ impl Settings {
             relay_url: values.remove("relay_url"),
             shop_name: values.remove("shop_name").unwrap_or_else(|| "Duka".into()),
             printer: values.remove("printer"),
+            initiator: values.remove("initiator"),
+            certificate: values.remove("certificate"),
             log_level: values.remove("log_level").unwrap_or_else(|| "info".into()),
             sources,
         })

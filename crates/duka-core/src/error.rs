@@ -4,10 +4,81 @@
 use std::path::PathBuf;
 
 /// A row of a file that could not be read (CSV import), with its 1-based line number.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct LineError {
     pub line: u64,
     pub message: String,
+}
+
+/// Every code `Error::code` gives. Never change one once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(rename = "CoreErrorCode")]
+pub enum ErrorCode {
+    InvalidInput,
+    NotFound,
+    Conflict,
+    BadTransition,
+    BadFile,
+    DbNotDuka,
+    DbSchemaTooNew,
+    DiskFull,
+    ReadOnly,
+    Database,
+    Io,
+    SecretStore,
+    Config,
+    Printer,
+    NoPrinter,
+    Denied,
+    Locked,
+    Forged,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::BadTransition,
+        ErrorCode::BadFile,
+        ErrorCode::DbNotDuka,
+        ErrorCode::DbSchemaTooNew,
+        ErrorCode::DiskFull,
+        ErrorCode::ReadOnly,
+        ErrorCode::Database,
+        ErrorCode::Io,
+        ErrorCode::SecretStore,
+        ErrorCode::Config,
+        ErrorCode::Printer,
+        ErrorCode::NoPrinter,
+        ErrorCode::Denied,
+        ErrorCode::Locked,
+        ErrorCode::Forged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::BadTransition => "bad_transition",
+            ErrorCode::BadFile => "bad_file",
+            ErrorCode::DbNotDuka => "db_not_duka",
+            ErrorCode::DbSchemaTooNew => "db_schema_too_new",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::Database => "database",
+            ErrorCode::Io => "io",
+            ErrorCode::SecretStore => "secret_store",
+            ErrorCode::Config => "config",
+            ErrorCode::Printer => "printer",
+            ErrorCode::NoPrinter => "no_printer",
+            ErrorCode::Denied => "denied",
+            ErrorCode::Locked => "locked",
+            ErrorCode::Forged => "forged",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,27 +173,32 @@ fn render_lines(errors: &[LineError]) -> String {
 impl Error {
     /// Stable machine-readable code. Never change one once released.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The code as a value (its JSON and TypeScript form is the string `code()` returns).
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Error::Invalid { .. } => "invalid_input",
-            Error::NotFound { .. } => "not_found",
-            Error::Conflict(_) => "conflict",
-            Error::BadTransition(_) => "bad_transition",
-            Error::BadFile { .. } => "bad_file",
-            Error::NotDukaDb { .. } => "db_not_duka",
-            Error::SchemaTooNew { .. } => "db_schema_too_new",
+            Error::Invalid { .. } => ErrorCode::InvalidInput,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::BadTransition(_) => ErrorCode::BadTransition,
+            Error::BadFile { .. } => ErrorCode::BadFile,
+            Error::NotDukaDb { .. } => ErrorCode::DbNotDuka,
+            Error::SchemaTooNew { .. } => ErrorCode::DbSchemaTooNew,
             Error::Db(e) => match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DiskFull) => "disk_full",
-                Some(rusqlite::ErrorCode::ReadOnly) => "read_only",
-                _ => "database",
+                Some(rusqlite::ErrorCode::DiskFull) => ErrorCode::DiskFull,
+                Some(rusqlite::ErrorCode::ReadOnly) => ErrorCode::ReadOnly,
+                _ => ErrorCode::Database,
             },
-            Error::Io { .. } => "io",
-            Error::Secret { .. } => "secret_store",
-            Error::Config(_) => "config",
-            Error::Printer { .. } => "printer",
-            Error::NoPrinter => "no_printer",
-            Error::Denied(_) => "denied",
-            Error::Locked(_) => "locked",
-            Error::Forged(_) => "forged",
+            Error::Io { .. } => ErrorCode::Io,
+            Error::Secret { .. } => ErrorCode::SecretStore,
+            Error::Config(_) => ErrorCode::Config,
+            Error::Printer { .. } => ErrorCode::Printer,
+            Error::NoPrinter => ErrorCode::NoPrinter,
+            Error::Denied(_) => ErrorCode::Denied,
+            Error::Locked(_) => ErrorCode::Locked,
+            Error::Forged(_) => ErrorCode::Forged,
         }
     }
 
@@ -147,3 +223,19 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_serialises_as_its_string() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "codes are distinct");
+    }
+}

@@ -35,7 +35,7 @@ pub mod store;
 pub mod till;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use money::Money;
 pub use phone::Msisdn;
 pub use store::Store;

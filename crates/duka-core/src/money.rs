@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
     Default,
     serde::Serialize,
     serde::Deserialize,
+    ts_rs::TS,
 )]
 #[serde(transparent)]
 pub struct Money(i64);

@@ -17,7 +17,7 @@ use crate::phone::Msisdn;
 /// Code recorded when the cashier confirms that an attempt never reached the customer's phone.
 pub const NOT_REACHED: &str = "NOT_REACHED";
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum AttemptState {
     /// Committed, push not (known to be) sent yet.
@@ -52,7 +52,7 @@ impl AttemptState {
 }
 
 /// A fact about an attempt, from wherever it was learned.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PaymentEvent {
     /// Daraja answered the push with `ResponseCode 0` and a CheckoutRequestID.

@@ -9,7 +9,9 @@ const EXPECTED: &str =
     "a Kenyan mobile number such as 0712 345 678, 0110 123 456, +254712345678 or 254712345678";
 
 /// A normalised Safaricom-range MSISDN: 12 digits, `254` then `7` or `1` then 8 digits.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, ts_rs::TS,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Msisdn(String);
 

@@ -10,7 +10,7 @@ use crate::money::Money;
 use crate::sale::{Sale, SaleLine, SaleStatus, TenderKind};
 use crate::time::Millis;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct ReceiptTender {
     pub kind: TenderKind,
     /// `Cash`, `M-Pesa` (STK push) or `M-Pesa code` (typed by the cashier).
@@ -24,7 +24,7 @@ pub struct ReceiptTender {
     pub reference: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Receipt {
     pub shop: String,
     pub sale_id: i64,

@@ -75,7 +75,7 @@ impl Default for RelayOptions {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct RelayStatus {
     pub connected: bool,
     pub last_message_at: Option<Millis>,

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::time::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SaleStatus {
     Open,
@@ -35,7 +35,17 @@ impl SaleStatus {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    ts_rs::TS,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TenderKind {
@@ -73,7 +83,7 @@ impl TenderKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct SaleLine {
     pub line_no: i64,
     pub product_id: Option<i64>,
@@ -83,7 +93,7 @@ pub struct SaleLine {
     pub total: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Tender {
     pub id: i64,
     pub kind: TenderKind,
@@ -99,7 +109,7 @@ pub struct Tender {
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Sale {
     pub id: i64,
     pub status: SaleStatus,

@@ -28,7 +28,7 @@ pub fn export_dir(data_dir: &std::path::Path) -> PathBuf {
 pub async fn save_file(duka: &Duka, name: String, bytes: Vec<u8>) -> Result<String> {
     let dir = duka.export_dir.clone();
     tauri::async_runtime::spawn_blocking(move || -> Result<String> {
-        let io = |e: std::io::Error| UiError::new("io", format!("{}: {e}", dir.display()));
+        let io = |e: std::io::Error| UiError::io(&dir, e);
         std::fs::create_dir_all(&dir).map_err(io)?;
         let path = dir.join(&name);
         let tmp = dir.join(format!(".{name}.part"));
@@ -37,5 +37,5 @@ pub async fn save_file(duka: &Duka, name: String, bytes: Vec<u8>) -> Result<Stri
         Ok(path.display().to_string())
     })
     .await
-    .map_err(|e| UiError::new("internal", e.to_string()))?
+    .map_err(UiError::internal)?
 }

@@ -7,7 +7,7 @@ use tauri::State;
 use crate::{Duka, Result};
 
 /// Live validation of the phone field: the normalised number and how to read it back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Phone {
     pub msisdn: String,
     pub local: String,

@@ -5,7 +5,7 @@ use tauri::State;
 
 use crate::{Duka, Result, UiError};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Prompt {
     pub checkout_request_id: String,
 }
@@ -37,7 +37,10 @@ impl NoSim {
 }
 
 fn not_demo() -> UiError {
-    UiError::new("not_demo", "the simulated phone exists only in demo mode")
+    UiError::new(
+        duka_app::AppCode::NotDemo,
+        "the simulated phone exists only in demo mode",
+    )
 }
 
 /// Prompts waiting on simulated phones.
@@ -62,12 +65,12 @@ pub fn demo_answer(
     if with_sim(&duka, |s| s.decide(&checkout_request_id, &result_code))? {
         Ok(())
     } else {
-        Err(UiError {
-            code: "not_found".into(),
-            message: format!(
+        Err(UiError::new(
+            duka_core::ErrorCode::NotFound,
+            format!(
                 "no prompt {} is waiting",
                 duka_core::phone::mask_checkout(&checkout_request_id)
             ),
-        })
+        ))
     }
 }

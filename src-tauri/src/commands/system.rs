@@ -4,7 +4,7 @@ use tauri::State;
 
 use crate::{Duka, Result};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Status {
     pub environment: String,
     pub demo: bool,

@@ -29,7 +29,7 @@ use crate::time::{Millis, now_ms};
 pub use poller::PollPolicy;
 
 /// What the UI and other listeners hear from the core.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoreEvent {
     AttemptChanged {
@@ -93,7 +93,7 @@ pub enum CoreEvent {
 }
 
 /// One glance at whether payments can flow.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
 pub struct Health {
     /// Seconds since the epoch at which the cached Daraja token expires.
     pub token_valid_until: Option<u64>,
@@ -143,7 +143,7 @@ impl EngineConfig {
 }
 
 /// How a reconcile settled (or surfaced) one attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Reconciled {
     pub attempt_id: String,
     pub sale_id: i64,
@@ -1165,7 +1165,7 @@ pub fn connect(
     relay: Option<&duka_relay_proto::Pairing>,
     token_store: Option<Arc<dyn daraja::TokenStore>>,
 ) -> Result<(Client, EngineConfig)> {
-    use crate::config::{Environment as Env, TillType};
+    use crate::config::Environment as Env;
     let demo = settings.environment == Env::Demo;
     let (environment, key, secret, passkey, shortcode, payee) = match settings.environment {
         Env::Demo => {
@@ -1181,23 +1181,14 @@ pub fn connect(
             )
         }
         env => {
-            let c = credentials.ok_or_else(|| {
-                Error::Config(format!(
-                    "environment {} needs credentials: set DUKA_CONSUMER_KEY, DUKA_CONSUMER_SECRET and DUKA_PASSKEY, or `duka secret set` each",
-                    env.as_str()
-                ))
-            })?;
-            let shortcode = settings.shortcode.clone().ok_or_else(|| {
-                Error::Config(
-                    "shortcode is not set (duka config set shortcode …, or DUKA_SHORTCODE)".into(),
-                )
-            })?;
-            let payee = match settings.till_type {
-                TillType::Paybill => Payee::Paybill,
-                TillType::Till => Payee::Till {
-                    till_number: settings.party_b.clone().ok_or_else(|| {
-                        Error::Config("a till needs party_b, the till number (DUKA_PARTY_B)".into())
-                    })?,
+            crate::config::check_ready(settings, &|_| credentials.is_some())
+                .map_err(|e| Error::Config(e.to_string()))?;
+            let c = credentials.ok_or_else(|| Error::Config("credentials".into()))?;
+            let shortcode = settings.required_shortcode()?.to_string();
+            let payee = match settings.required_party_b()? {
+                None => Payee::Paybill,
+                Some(t) => Payee::Till {
+                    till_number: t.to_string(),
                 },
             };
             let environment = match env {
@@ -1240,7 +1231,54 @@ pub fn connect(
             },
             poll,
             in_flight_grace: None,
-            status: None,
+            status: match (demo, relay) {
+                (false, Some(p)) => status_config(settings, credentials, p),
+                _ => None,
+            },
         },
     ))
+}
+
+/// Transaction Status for a shop till: an initiator, its password and Safaricom's certificate,
+/// and a relay to bring the result back (a till has no public URL of its own). Anything
+/// missing leaves it off (logged): the till sells without it, and a receipt the query did not
+/// give arrives with the callback or the customer's SMS.
+fn status_config(
+    settings: &crate::config::Settings,
+    credentials: Option<&crate::config::Credentials>,
+    relay: &duka_relay_proto::Pairing,
+) -> Option<StatusConfig> {
+    let password = credentials.and_then(|c| c.initiator_password.as_ref());
+    let (Some(initiator), Some(cert_path), Some(password)) =
+        (&settings.initiator, &settings.certificate, password)
+    else {
+        if settings.initiator.is_some() {
+            tracing::warn!(
+                "Transaction Status is off: the initiator needs its password (secret initiator_password) and Safaricom's certificate (setting certificate)"
+            );
+        }
+        return None;
+    };
+    let sealed = std::fs::read_to_string(cert_path)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| {
+            daraja::security::security_credential(password.expose(), &pem)
+                .map_err(|e| e.to_string())
+        });
+    match sealed {
+        Ok(credential) => {
+            let (url, till, key) = (relay.url.clone(), relay.till.clone(), relay.key_bytes());
+            Some(StatusConfig {
+                initiator: initiator.clone(),
+                security_credential: Secret::new(credential),
+                result_url: Arc::new(move |attempt: &str| {
+                    duka_relay_proto::status_result_url(&url, &till, &key, attempt)
+                }),
+            })
+        }
+        Err(e) => {
+            tracing::warn!("Transaction Status is off: certificate {cert_path}: {e}");
+            None
+        }
+    }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::time::{Millis, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct IncomingPayment {
     pub trans_id: String,
     pub amount: Money,

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::time::{Millis, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Cashier {
     pub id: i64,
     pub name: String,
@@ -107,7 +107,7 @@ fn hash_pin(pin: &str) -> Result<String> {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct ImportSummary {
     pub inserted: usize,
     pub updated: usize,

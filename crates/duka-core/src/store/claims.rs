@@ -35,7 +35,7 @@ impl Claim {
 }
 
 /// The till (and its sale) another till of the shop used a receipt for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct TakenBy {
     pub till: String,
     pub till_name: String,
@@ -51,7 +51,7 @@ pub struct PendingClaim {
 }
 
 /// A provisional attachment another till had won first: it no longer counts for its sale.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct LostClaim {
     pub id: i64,
     pub receipt: String,

@@ -17,7 +17,9 @@ pub use c2b::IncomingPayment;
 pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock, pin_lock};
 pub use claims::{Claim, LostClaim, PendingClaim, TakenBy};
 pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow, Verification};
-pub use reports::{CashierTotal, DayReport, ExportRow, ReceiptRow, TenderTotal, write_export_csv};
+pub use reports::{
+    CashierTotal, DayReport, ExportRow, HourTotal, ReceiptRow, TenderTotal, write_export_csv,
+};
 
 use crate::error::{Error, Result};
 

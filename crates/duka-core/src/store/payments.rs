@@ -18,7 +18,7 @@ use crate::time::{Millis, now_ms};
 /// M-Pesa's per-push limit in whole shillings.
 pub const MAX_PUSH: i64 = daraja::validate::MAX_AMOUNT as i64;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Attempt {
     pub id: String,
     pub sale_id: i64,
@@ -41,7 +41,7 @@ pub struct Attempt {
     pub updated_at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct PaymentEventRow {
     pub id: i64,
     pub at: Millis,
@@ -50,6 +50,7 @@ pub struct PaymentEventRow {
     pub outcome: String,
     pub from_state: String,
     pub to_state: String,
+    #[ts(type = "unknown")]
     pub detail: serde_json::Value,
 }
 
@@ -557,7 +558,7 @@ fn insert_stk_tender(
 }
 
 /// What Duka knows about an M-Pesa code typed from a customer's SMS.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct Verification {
     pub code: String,
     pub sale_id: i64,

@@ -12,7 +12,7 @@ use crate::phone::Msisdn;
 use crate::store::{Attempt, MAX_PUSH, PaymentEventRow};
 
 /// What one charge sends: the whole shillings of each STK push, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct ChargePlan {
     pub pushes: Vec<i64>,
 }

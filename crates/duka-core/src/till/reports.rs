@@ -14,7 +14,7 @@ use crate::store::{Attempt, DayReport, ExportRow, LostClaim, TakenBy};
 pub const PAPER_COLUMNS: usize = 48;
 
 /// A receipt as the screen shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ReceiptView {
     pub receipt: Receipt,
     /// As printed, for the on-screen copy.
@@ -23,7 +23,7 @@ pub struct ReceiptView {
 }
 
 /// An STK receipt of this till that another till had used first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct UsedElsewhere {
     pub receipt: String,
     pub by: TakenBy,

@@ -12,7 +12,8 @@ use crate::sale::{NewLine, Sale, SaleStatus};
 use crate::store::{Claim, ImportSummary, IncomingPayment, Store, Verification};
 
 /// A line as a shell rings it up: a product (by id or by barcode/SKU) or a free-amount item.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct LineInput {
     #[serde(default)]
     pub product_id: Option<i64>,
@@ -29,7 +30,7 @@ pub struct LineInput {
 }
 
 /// A cash tender taken: the sale as it is now, and the change to hand back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct CashPaid {
     pub sale: Sale,
     pub change: Money,

@@ -14,7 +14,7 @@ pub const DEMO_STAFF: &[(&str, &str, &str)] =
     &[("Owner", "manager", "1234"), ("Amina", "cashier", "0000")];
 
 /// What the sign-in screen needs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SignInOptions {
     /// Active staff who can sign in (those with a PIN).
     pub cashiers: Vec<Cashier>,
@@ -25,7 +25,7 @@ pub struct SignInOptions {
     pub shop_name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DemoStaff {
     pub name: String,
     pub role: String,

@@ -1,0 +1,338 @@
+//! Changing a till's settings: one operation for the desktop's Settings form, `duka config
+//! set` and `duka init`. Every field is checked before anything is written; then the secrets
+//! go to the secret store and the settings to the database; the shell restarts the till (or
+//! starts the other one) with them.
+//!
+//! Demo mode and the shop have a database each, and the environment picks which one runs:
+//! switching never carries staff, sales or settings across. From demo mode (whose PINs are
+//! public) a shop till that is already set up is only switched to, never changed: its own
+//! manager signs in there to change it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use duka_core::config::{self, Environment, Mode, Settings, Source};
+use duka_core::secrets::{Secret, SecretKey, SecretStore};
+use duka_core::{Store, Till};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A change to a till's settings.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// The environment chosen (`None`: unchanged). Choosing one chooses its till.
+    pub environment: Option<Environment>,
+    /// Settings to store (`Some`) or clear (`None`), by key name.
+    pub values: Vec<(String, Option<String>)>,
+    /// Secrets typed now (never read back).
+    pub secrets: Vec<(SecretKey, Secret)>,
+    /// A relay pairing string (`duka-relay till add` printed it).
+    pub pairing: Option<String>,
+    /// The change is a whole configuration (the Settings form): a shop till must come out of
+    /// it able to take payments (`config::check_ready`). `duka config set` changes one value
+    /// at a time and says afterwards what is still missing.
+    pub whole: bool,
+}
+
+/// What the shell does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Saved on the till that runs: restart it for the settings to take effect.
+    Saved,
+    /// The other till (`to`) runs from now on: start it. Nobody is signed in there.
+    Switched { to: Mode },
+}
+
+/// Checks `change` whole, then writes it for the till that runs in `data_dir` (`current`).
+pub fn save(
+    data_dir: &Path,
+    current: &Till,
+    secrets: &dyn SecretStore,
+    change: &Change,
+) -> Result<Outcome> {
+    let from = current.mode();
+    let to = change.environment.map(Mode::of).unwrap_or(from);
+    let typed = change
+        .secrets
+        .first()
+        .map(|(k, _)| k.name())
+        .or(change.pairing.as_ref().map(|_| "relay pairing"));
+    // Where the change goes: `None` when it only switches till.
+    let other_shop = match (from, to) {
+        (_, Mode::Demo) => {
+            if let Some(name) = typed {
+                return Err(invalid(
+                    name,
+                    "nothing: demo mode needs none (leave it empty)",
+                ));
+            }
+            if from == Mode::Shop {
+                // The shop's settings stay as they are; demo mode keeps its own.
+                Mode::Demo.choose(data_dir)?;
+                return Ok(Outcome::Switched { to: Mode::Demo });
+            }
+            None
+        }
+        (Mode::Shop, Mode::Shop) => None,
+        (Mode::Demo, Mode::Shop) => {
+            let shop = Store::open(&Mode::Shop.db_path(data_dir))?;
+            if shop.cashiers()?.iter().any(|c| c.has_pin) {
+                if let Some(name) = typed {
+                    return Err(Error::Core(duka_core::Error::Denied(format!(
+                        "{name}: the shop's till is set up already; switch to it with this \
+                         field empty, and its manager changes it there"
+                    ))));
+                }
+                Mode::Shop.choose(data_dir)?;
+                return Ok(Outcome::Switched { to: Mode::Shop });
+            }
+            Some(crate::offline(shop, Mode::Shop)?)
+        }
+    };
+    let target = other_shop.as_ref().unwrap_or(current);
+
+    // Everything is checked before anything is written.
+    let mut values: Vec<(&str, Option<String>)> = Vec::new();
+    if let (Mode::Shop, Some(e)) = (to, change.environment) {
+        values.push(("environment", Some(e.as_str().into())));
+    }
+    let mut after = target.stored_settings()?;
+    if let Some(e) = change.environment.filter(|_| to == Mode::Shop) {
+        after.environment = e;
+    }
+    for (name, value) in &change.values {
+        let checked = value
+            .as_deref()
+            .map(|v| config::check_setting(name, v))
+            .transpose()?;
+        after.set_value(name, checked.as_deref())?;
+        values.push((name.as_str(), checked));
+    }
+    let pairing = change
+        .pairing
+        .as_deref()
+        .map(|p| {
+            duka_relay_proto::Pairing::decode(p.trim()).map_err(|e| {
+                invalid(
+                    "relay pairing",
+                    &format!(
+                        "the string `duka-relay till add` printed (dukarelay1:…), got {}",
+                        e.0
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    if change.whole && to == Mode::Shop {
+        config::check_ready(&after, &|k| has_secret(secrets, change, k))?;
+    }
+
+    for (key, value) in &change.secrets {
+        secrets.set(*key, value)?;
+    }
+    let refs: Vec<(&str, Option<&str>)> = values.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    target.save_settings(&refs)?;
+    if let Some(p) = &pairing {
+        target.pair_relay(secrets, &p.encode())?;
+    }
+    if other_shop.is_some() {
+        // From demo mode to a shop till nobody has set up: the change is its first settings,
+        // and its first start asks for the manager.
+        Mode::Shop.choose(data_dir)?;
+        return Ok(Outcome::Switched { to: Mode::Shop });
+    }
+    Ok(Outcome::Saved)
+}
+
+/// A secret is there: typed now, stored, or in the environment.
+fn has_secret(secrets: &dyn SecretStore, change: &Change, k: SecretKey) -> bool {
+    change.secrets.iter().any(|(t, _)| *t == k)
+        || secrets.get(k).ok().flatten().is_some()
+        || std::env::var(format!("DUKA_{}", k.name().to_ascii_uppercase()))
+            .is_ok_and(|v| !v.is_empty())
+}
+
+/// What a shop till still needs before it can take M-Pesa payments (`None`: nothing), for a
+/// shell to say after a partial change.
+pub fn missing_for_payments(till: &Till, secrets: &dyn SecretStore) -> Option<String> {
+    if till.mode() == Mode::Demo {
+        return None;
+    }
+    let settings = till.stored_settings().ok()?;
+    config::check_ready(&settings, &|k| has_secret(secrets, &Change::default(), k))
+        .err()
+        .map(|e| e.to_string())
+}
+
+fn invalid(field: &'static str, expected: &str) -> Error {
+    Error::Core(duka_core::Error::Invalid {
+        field,
+        expected: expected.to_string(),
+        got: "what was typed".into(),
+    })
+}
+
+/// The Settings form of the desktop. Empty secrets and an empty pairing string leave what is
+/// stored; an empty setting clears it.
+#[derive(Debug, Default, Clone, Deserialize, ts_rs::TS)]
+#[ts(rename = "SettingsForm")]
+pub struct Form {
+    pub environment: String,
+    #[serde(default)]
+    pub daraja_base_url: String,
+    #[serde(default)]
+    pub shortcode: String,
+    #[serde(default)]
+    pub till_type: String,
+    #[serde(default)]
+    pub party_b: String,
+    #[serde(default)]
+    pub shop_name: String,
+    #[serde(default)]
+    pub printer: String,
+    #[serde(default)]
+    pub consumer_key: String,
+    #[serde(default)]
+    pub consumer_secret: String,
+    #[serde(default)]
+    pub passkey: String,
+    #[serde(default)]
+    pub relay_pairing: String,
+}
+
+fn given(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|s| !s.is_empty())
+}
+
+impl Form {
+    /// The form as a whole change.
+    pub fn change(&self) -> Result<Change> {
+        let values = [
+            ("daraja_base_url", &self.daraja_base_url),
+            ("shortcode", &self.shortcode),
+            ("till_type", &self.till_type),
+            ("party_b", &self.party_b),
+            ("shop_name", &self.shop_name),
+            ("printer", &self.printer),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), given(v).map(str::to_string)))
+        .collect();
+        let secrets = [
+            (SecretKey::ConsumerKey, &self.consumer_key),
+            (SecretKey::ConsumerSecret, &self.consumer_secret),
+            (SecretKey::Passkey, &self.passkey),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| (k, Secret::new(v))))
+        .collect();
+        Ok(Change {
+            environment: Some(Environment::parse(&self.environment)?),
+            values,
+            secrets,
+            pairing: given(&self.relay_pairing).map(str::to_string),
+            whole: true,
+        })
+    }
+}
+
+/// What the Settings screen shows. Secrets are never sent back: only whether each is set.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(rename = "SettingsView")]
+pub struct View {
+    pub settings: Settings,
+    /// Settings fixed by environment variables (the form shows them read-only).
+    pub from_env: Vec<String>,
+    pub consumer_key_set: bool,
+    pub consumer_secret_set: bool,
+    pub passkey_set: bool,
+    /// `keyring`, `file` or `memory`.
+    pub secret_backend: String,
+    pub relay: Option<RelayView>,
+    /// The shop's till or demo mode's; each has its own database and staff.
+    pub till: Mode,
+    /// Saving switched to the other till: nobody is signed in there yet.
+    pub signed_out: bool,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct RelayView {
+    pub url: String,
+    pub till: String,
+    pub shop: String,
+    pub connected: bool,
+}
+
+/// The settings of the till that runs, for the Settings screen.
+pub fn view(till: &Till, secrets: &dyn SecretStore) -> Result<View> {
+    let settings = till.stored_settings()?;
+    let relay = till.pairing_info()?.map(|(url, id, shop)| RelayView {
+        url,
+        till: id,
+        shop,
+        connected: till.relay_status().is_some_and(|s| s.connected),
+    });
+    Ok(View {
+        from_env: settings
+            .sources
+            .iter()
+            .filter(|(_, s)| *s == Source::Env)
+            .map(|(k, _)| k.clone())
+            .collect(),
+        settings,
+        consumer_key_set: secrets.get(SecretKey::ConsumerKey)?.is_some(),
+        consumer_secret_set: secrets.get(SecretKey::ConsumerSecret)?.is_some(),
+        passkey_set: secrets.get(SecretKey::Passkey)?.is_some(),
+        secret_backend: secrets.backend().to_string(),
+        relay,
+        till: till.mode(),
+        signed_out: false,
+    })
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct ConnectionTest {
+    pub environment: Environment,
+    pub millis: u64,
+}
+
+/// "Test connection" with the form's environment and credentials: a token request. Stored
+/// credentials fill what the form leaves empty, except in demo mode, whose manager is anyone
+/// who reads its PINs: the shop's credentials are never sent on their word (to a URL they
+/// typed), only what they type themselves.
+pub async fn test_form(
+    running: &crate::Running,
+    secrets: &dyn SecretStore,
+    form: &Form,
+) -> Result<ConnectionTest> {
+    let environment = Environment::parse(&form.environment)?;
+    let base = given(&form.daraja_base_url)
+        .map(|u| config::check_setting("daraja_base_url", u))
+        .transpose()?;
+    let demo = running.mode() == Mode::Demo;
+    let secret = |typed: &str, key: SecretKey| -> Result<String> {
+        Ok(match given(typed) {
+            Some(v) => v.to_string(),
+            None if demo => String::new(),
+            None => secrets
+                .get(key)?
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default(),
+        })
+    };
+    let key = secret(&form.consumer_key, SecretKey::ConsumerKey)?;
+    let consumer_secret = secret(&form.consumer_secret, SecretKey::ConsumerSecret)?;
+    let took: Duration = crate::test_connection(
+        environment,
+        base.as_deref(),
+        running.demo_url(),
+        &key,
+        &consumer_secret,
+    )
+    .await?;
+    Ok(ConnectionTest {
+        environment,
+        millis: took.as_millis() as u64,
+    })
+}

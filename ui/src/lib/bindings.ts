@@ -1,0 +1,278 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs: do not edit.
+// Regenerate: DUKA_UPDATE_BINDINGS=1 cargo test -p duka-desktop --lib bindings
+
+export type UiError = { code: ErrorCode, message: string, };
+
+export type ErrorCode = CoreErrorCode | DarajaErrorCode | AppCode;
+
+export type AppCode = "simulator" | "connection_failed" | "signed_out" | "not_demo" | "internal";
+
+export type CoreErrorCode = "invalid_input" | "not_found" | "conflict" | "bad_transition" | "bad_file" | "db_not_duka" | "db_schema_too_new" | "disk_full" | "read_only" | "database" | "io" | "secret_store" | "config" | "printer" | "no_printer" | "denied" | "locked" | "forged";
+
+export type DarajaErrorCode = "invalid_request" | "bad_request" | "auth" | "merchant_config" | "in_progress" | "subscriber_locked" | "rate_limited" | "server_error" | "not_sent" | "outcome_unknown" | "unparseable";
+
+export type Money = number;
+
+export type Msisdn = string;
+
+export type Cashier = { id: number, name: string, role: string, active: boolean, 
+/**
+ * Whether a PIN is set: a cashier without one cannot sign in.
+ */
+has_pin: boolean, 
+/**
+ * Wrong PINs in a row since the last sign-in (see `pin_lock`).
+ */
+pin_failures: number, };
+
+export type SignInOptions = { 
+/**
+ * Active staff who can sign in (those with a PIN).
+ */
+cashiers: Array<Cashier>, 
+/**
+ * Nobody has a PIN yet: the first screen creates the manager.
+ */
+needs_setup: boolean, 
+/**
+ * Demo mode shows its staff and their PINs on the sign-in screen.
+ */
+demo_staff: Array<DemoStaff>, shop_name: string, };
+
+export type DemoStaff = { name: string, role: string, pin: string, };
+
+export type Product = { id: number, name: string, price: Money, barcode: string | null, sku: string | null, active: boolean, };
+
+export type LineInput = { product_id?: number, 
+/**
+ * A barcode or SKU, looked up in the catalogue.
+ */
+code?: string, 
+/**
+ * The free item's description (ignored for a product).
+ */
+description?: string, 
+/**
+ * As typed: "150", "1,250.50". A product's own price when empty.
+ */
+price?: string, quantity: number, };
+
+export type Sale = { id: number, status: SaleStatus, cashier: string, total: Money, paid: Money, due: Money, lines: Array<SaleLine>, tenders: Array<Tender>, created_at: number, paid_at: number | null, };
+
+export type SaleStatus = "open" | "awaiting_payment" | "paid" | "voided";
+
+export type SaleLine = { line_no: number, product_id: number | null, description: string, unit_price: Money, quantity: number, total: Money, };
+
+export type Tender = { id: number, kind: TenderKind, 
+/**
+ * What this tender pays towards the sale.
+ */
+amount: Money, 
+/**
+ * Cash handed over (cash only).
+ */
+tendered: Money | null, change: Money, attempt_id: string | null, receipt: string | null, verified: boolean, cashier: string, created_at: number, };
+
+export type TenderKind = "cash" | "mpesa_stk" | "mpesa_code";
+
+export type CashPaid = { sale: Sale, change: Money, };
+
+export type Phone = { msisdn: string, local: string, };
+
+export type Attempt = { id: string, sale_id: number, phone: Msisdn, 
+/**
+ * Whole shillings.
+ */
+amount: number, checkout_request_id: string | null, 
+/**
+ * The ResultCode M-Pesa gave that Duka does not know, in state `unknown` only (a failure's
+ * code is in the state itself: see `Attempt::code`).
+ */
+unknown_code: string | null, 
+/**
+ * M-Pesa's text for its last answer.
+ */
+result_desc: string | null, flag: string | null, 
+/**
+ * Given up on by the cashier but still followed until M-Pesa gives a final answer.
+ */
+followed: boolean, cashier: string, created_at: number, updated_at: number, } & ({ "state": "created" } | { "state": "pending", checkout_id: string, } | { "state": "paid", receipt: string | null, } | { "state": "failed", code: string, } | { "state": "unknown" });
+
+export type AttemptState = { "state": "created" } | { "state": "pending", checkout_id: string, } | { "state": "paid", receipt: string | null, } | { "state": "failed", code: string, } | { "state": "unknown" };
+
+export type PaymentEventRow = { id: number, at: number, source: string, event: string, outcome: string, from_state: string, to_state: string, detail: unknown, };
+
+export type IncomingPayment = { trans_id: string, amount: Money, 
+/**
+ * As Daraja sent it (masked or hashed nowadays).
+ */
+msisdn: string | null, bill_ref: string | null, payer_name: string | null, received_at: number, sale_id: number | null, 
+/**
+ * Another till of the shop used it (it cannot be attached here).
+ */
+taken_by: TakenBy | null, };
+
+export type TakenBy = { till: string, till_name: string, sale: string, };
+
+export type LostClaim = { id: number, receipt: string, sale_id: number, kind: string, amount: Money, cashier: string, attached_at: number, winner: TakenBy, decided_at: number, };
+
+export type UsedElsewhere = { receipt: string, by: TakenBy, };
+
+export type Reconciled = { attempt_id: string, sale_id: number, before: string, after: string, 
+/**
+ * `query`, `poller` (still pending: handed to the poller), `cashier` (needs a person).
+ */
+how: string, note: string, };
+
+export type CodeInfo = { code: string, class: Class, en: string, sw: string, };
+
+export type Class = "success" | "final" | "retry" | "pending" | "unknown";
+
+export type Prompt = { checkout_request_id: string, };
+
+export type ReceiptView = { receipt: Receipt, 
+/**
+ * As printed, for the on-screen copy.
+ */
+text: Array<string>, printer: string | null, };
+
+export type Receipt = { shop: string, sale_id: number, status: SaleStatus, cashier: string, 
+/**
+ * The latest tender's time, else when the sale was rung up (UTC milliseconds).
+ */
+time: number, 
+/**
+ * `time` in Africa/Nairobi: `2026-11-23 14:05:09`.
+ */
+time_local: string, lines: Array<SaleLine>, total: Money, paid: Money, due: Money, tenders: Array<ReceiptTender>, };
+
+export type ReceiptTender = { kind: TenderKind, 
+/**
+ * `Cash`, `M-Pesa` (STK push) or `M-Pesa code` (typed by the cashier).
+ */
+label: string, 
+/**
+ * What the tender pays towards the sale (for cash: handed over minus change).
+ */
+amount: Money, 
+/**
+ * Cash only.
+ */
+change: Money | null, 
+/**
+ * M-Pesa only: the receipt number, or `pending` while none is known; a typed code not
+ * yet matched ends in ` (unverified)`.
+ */
+reference: string | null, };
+
+export type DayReport = { date: string, 
+/**
+ * Sales paid this day and their value.
+ */
+sales_paid: number, sales_total: Money, 
+/**
+ * Money taken this day, by tender kind and by cashier (the two add up to the same).
+ */
+taken: Money, by_tender: Array<TenderTotal>, by_cashier: Array<CashierTotal>, 
+/**
+ * Only hours with payments, in order.
+ */
+by_hour: Array<HourTotal>, mpesa_receipts: Array<ReceiptRow>, 
+/**
+ * M-Pesa requests not yet final (any day): the manager settles these before closing.
+ */
+open_attempts: number, flagged_attempts: number, };
+
+export type TenderTotal = { kind: TenderKind, count: number, amount: Money, };
+
+export type CashierTotal = { cashier: string, count: number, amount: Money, };
+
+export type HourTotal = { 
+/**
+ * 0..=23, East Africa Time.
+ */
+hour: number, count: number, amount: Money, 
+/**
+ * The M-Pesa part of `amount` (STK and typed codes).
+ */
+mpesa: Money, };
+
+export type ReceiptRow = { at: number, receipt: string | null, verified: boolean, kind: TenderKind, 
+/**
+ * Masked: `2547****149`, or empty for a typed code.
+ */
+phone: string | null, amount: Money, cashier: string, sale_id: number, };
+
+export type SettingsForm = { environment: string, daraja_base_url: string, shortcode: string, till_type: string, party_b: string, shop_name: string, printer: string, consumer_key: string, consumer_secret: string, passkey: string, relay_pairing: string, };
+
+export type SettingsView = { settings: Settings, 
+/**
+ * Settings fixed by environment variables (the form shows them read-only).
+ */
+from_env: Array<string>, consumer_key_set: boolean, consumer_secret_set: boolean, passkey_set: boolean, 
+/**
+ * `keyring`, `file` or `memory`.
+ */
+secret_backend: string, relay: RelayView | null, 
+/**
+ * The shop's till or demo mode's; each has its own database and staff.
+ */
+till: Mode, 
+/**
+ * Saving switched to the other till: nobody is signed in there yet.
+ */
+signed_out: boolean, };
+
+export type RelayView = { url: string, till: string, shop: string, connected: boolean, };
+
+export type ConnectionTest = { environment: Environment, millis: number, };
+
+export type Settings = { environment: Environment, daraja_base_url: string | null, shortcode: string | null, till_type: TillType, party_b: string | null, relay_url: string | null, shop_name: string, 
+/**
+ * The network receipt printer, if any.
+ */
+printer: string | null, 
+/**
+ * The API operator for Transaction Status (and reversals), if the shop has one.
+ */
+initiator: string | null, 
+/**
+ * Where Safaricom's certificate (PEM) for the initiator's password is.
+ */
+certificate: string | null, 
+/**
+ * `error` … `trace` (the log files; `RUST_LOG` wins); `info` when not set.
+ */
+log_level: string, 
+/**
+ * Each setting's source, by name.
+ */
+sources: Array<[string, Source]>, };
+
+export type Environment = "demo" | "sandbox" | "production" | "custom";
+
+export type TillType = "paybill" | "till";
+
+export type Mode = "shop" | "demo";
+
+export type Source = "env" | "stored" | "default";
+
+export type Status = { environment: string, demo: boolean, health: Health, };
+
+export type Health = { 
+/**
+ * Seconds since the epoch at which the cached Daraja token expires.
+ */
+token_valid_until: number | null, last_daraja_ok: number | null, last_daraja_error: [number, string] | null, open_attempts: number, poller_backlog: number, 
+/**
+ * The relay connection, when this till is paired with one.
+ */
+relay: RelayStatus | null, };
+
+export type RelayStatus = { connected: boolean, last_message_at: number | null, applied_seq: number, 
+/**
+ * Messages the relay holds for this till that it has not applied yet.
+ */
+backlog: number, last_error: string | null, };
+
+export type CoreEvent = { "type": "attempt_changed", attempt: Attempt, } | { "type": "sale_changed", sale: Sale, } | { "type": "sale_paid", sale_id: number, } | { "type": "settings_changed", keys: Array<string>, } | { "type": "staff_changed" } | { "type": "incoming_attached", trans_id: string, sale_id: number, } | { "type": "health", health: Health, } | { "type": "relay", status: RelayStatus, } | { "type": "possible_double_payment", attempt: Attempt, receipt: string | null, } | { "type": "incoming_payment", payment: IncomingPayment, } | { "type": "claim_lost", claim: LostClaim, } | { "type": "stk_receipt_used_elsewhere", receipt: string, by: TakenBy, } | { "type": "receipt_taken", receipt: string, by: TakenBy, };
