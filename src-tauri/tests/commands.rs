@@ -98,6 +98,13 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
     .unwrap();
     assert_eq!(sale["total"], 36_500);
     let id = sale["id"].as_i64().unwrap();
+    // Corrected before the charge: a third line, then its quantity, then it goes again.
+    let more = json!({"saleId": id, "line": {"description": "Milk", "price": "60", "quantity": 1}});
+    assert_eq!(invoke(&w, "add_line", more).unwrap()["total"], 42_500);
+    let qty = json!({"saleId": id, "lineNo": 3, "quantity": 2});
+    assert_eq!(invoke(&w, "set_quantity", qty).unwrap()["total"], 48_500);
+    let gone = invoke(&w, "remove_line", json!({"saleId": id, "lineNo": 3})).unwrap();
+    assert_eq!(gone["total"], 36_500);
 
     let phone = invoke(&w, "check_phone", json!({"input": "0712 345 678"})).unwrap();
     assert_eq!(phone["msisdn"], "254712345678");
@@ -107,6 +114,13 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
     // A second charge for the same sale while one is pending is refused.
     let again = invoke(&w, "charge", json!({"saleId": id, "phone": "0712345678"})).unwrap_err();
     assert_eq!(again["code"], "conflict");
+    // Nor may its lines change while the customer has the prompt.
+    let e = invoke(&w, "remove_line", json!({"saleId": id, "lineNo": 2})).unwrap_err();
+    assert_eq!(e["code"], "conflict");
+    assert_eq!(
+        invoke(&w, "get_sale", json!({"id": id})).unwrap()["total"],
+        36_500
+    );
 
     // The simulated phone shows the prompt; the customer enters the PIN.
     let prompts = invoke(&w, "demo_prompts", json!({})).unwrap();

@@ -783,6 +783,85 @@ mod tests {
     }
 
     #[test]
+    fn every_key_but_the_environment_can_be_set_read_back_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let sample = |name: &str| -> String {
+            match name {
+                "daraja_base_url" | "relay_url" => "https://example.com".into(),
+                "shortcode" | "party_b" => "123456".into(),
+                "till_type" => "till".into(),
+                "shop_name" => "Mama Mboga".into(),
+                "printer" => "192.168.1.50:9100".into(),
+                "initiator" => "testapi".into(),
+                "certificate" => cert.display().to_string(),
+                "log_level" => "debug".into(),
+                other => panic!("no sample for {other}: add one"),
+            }
+        };
+        let store = Store::open_in_memory().unwrap();
+        let mut s = Settings::load(&store, &no_env, Mode::Shop).unwrap();
+        let defaults = s.clone();
+        for k in KEYS.iter().filter(|k| k.name != "environment") {
+            let v = sample(k.name);
+            s.set_value(k.name, Some(&v)).unwrap();
+            assert_eq!(
+                s.value(k.name).unwrap().as_deref(),
+                Some(v.as_str()),
+                "{}",
+                k.name
+            );
+            s.set_value(k.name, None).unwrap();
+            assert_eq!(
+                s.value(k.name).unwrap(),
+                defaults.value(k.name).unwrap(),
+                "{}",
+                k.name
+            );
+        }
+        let e = s.set_value("shortcode", Some("12")).unwrap_err();
+        assert!(e.to_string().starts_with("shortcode: expected"), "{e}");
+        let e = s
+            .set_value(
+                "certificate",
+                Some(&dir.path().join("none.pem").display().to_string()),
+            )
+            .unwrap_err();
+        assert!(e.to_string().starts_with("certificate: expected"), "{e}");
+    }
+
+    #[test]
+    fn a_shop_till_is_ready_only_with_credentials_shortcode_and_a_tills_number() {
+        let store = Store::open_in_memory().unwrap();
+        let mut s = Settings::load(&store, &no_env, Mode::Shop).unwrap();
+        let all = |_: SecretKey| true;
+        let e = check_ready(&s, &|k| k != SecretKey::Passkey).unwrap_err();
+        assert!(e.to_string().starts_with("passkey: expected"), "{e}");
+        let e = check_ready(&s, &all).unwrap_err();
+        assert!(e.to_string().starts_with("shortcode: expected"), "{e}");
+        s.set_value("shortcode", Some("174379")).unwrap();
+        check_ready(&s, &all).unwrap();
+        s.set_value("till_type", Some("till")).unwrap();
+        let e = check_ready(&s, &all).unwrap_err();
+        assert!(e.to_string().starts_with("party_b: expected"), "{e}");
+        s.set_value("party_b", Some("654321")).unwrap();
+        check_ready(&s, &all).unwrap();
+        s.environment = Environment::Custom;
+        let e = check_ready(&s, &all).unwrap_err();
+        assert!(
+            e.to_string().starts_with("daraja_base_url: expected"),
+            "{e}"
+        );
+        s.environment = Environment::Demo;
+        check_ready(&s, &|_| false).unwrap();
+    }
+
+    #[test]
     fn which_till_runs() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();

@@ -19,6 +19,32 @@ pub fn create_sale(duka: State<'_, Duka>, lines: Vec<LineInput>) -> Result<Sale>
     Ok(duka.running().create_sale(&cashier, &lines)?)
 }
 
+/// Corrections to an unpaid sale (not while an M-Pesa request for it is open).
+#[tauri::command]
+pub fn add_line(duka: State<'_, Duka>, sale_id: i64, line: LineInput) -> Result<Sale> {
+    let cashier = duka.cashier()?.name;
+    Ok(duka.running().add_line(sale_id, &line, &cashier)?)
+}
+
+#[tauri::command]
+pub fn remove_line(duka: State<'_, Duka>, sale_id: i64, line_no: i64) -> Result<Sale> {
+    let cashier = duka.cashier()?.name;
+    Ok(duka.running().remove_line(sale_id, line_no, &cashier)?)
+}
+
+#[tauri::command]
+pub fn set_quantity(
+    duka: State<'_, Duka>,
+    sale_id: i64,
+    line_no: i64,
+    quantity: i64,
+) -> Result<Sale> {
+    let cashier = duka.cashier()?.name;
+    Ok(duka
+        .running()
+        .set_quantity(sale_id, line_no, quantity, &cashier)?)
+}
+
 #[tauri::command]
 pub fn get_sale(duka: State<'_, Duka>, id: i64) -> Result<Sale> {
     duka.cashier()?;

@@ -2,203 +2,45 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
-export type Cents = number;
+import type {
+  Attempt,
+  Cashier,
+  CashPaid,
+  CodeInfo,
+  ConnectionTest,
+  CoreEvent,
+  DayReport,
+  ErrorCode,
+  IncomingPayment,
+  LineInput,
+  LostClaim,
+  Money,
+  Phone,
+  Product,
+  Prompt,
+  ReceiptView,
+  Reconciled,
+  Sale,
+  SettingsForm,
+  SettingsView,
+  SignInOptions,
+  Status,
+  UiError,
+  UsedElsewhere,
+} from "./bindings";
 
-export interface UiError {
-  code: string;
-  message: string;
-}
+// Every payload type comes from the Rust side (generated into ./bindings.ts).
+export type * from "./bindings";
 
-export interface Product {
-  id: number;
-  name: string;
-  price: Cents;
-  barcode: string | null;
-  sku: string | null;
-}
+/** Amounts in the store and on the wire are integer cents. */
+export type Cents = Money;
 
-export interface LineInput {
-  product_id?: number;
-  description?: string;
-  price?: string;
-  quantity: number;
-}
-
-export interface Tender {
-  id: number;
-  kind: "cash" | "mpesa_stk" | "mpesa_code";
-  amount: Cents;
-  change: Cents;
-  receipt: string | null;
-  verified: boolean;
-}
-
-export interface Sale {
-  id: number;
-  status: "open" | "awaiting_payment" | "paid" | "voided";
-  cashier: string;
-  total: Cents;
-  paid: Cents;
-  due: Cents;
-  lines: { line_no: number; description: string; unit_price: Cents; quantity: number; total: Cents }[];
-  tenders: Tender[];
-  created_at: number;
-}
-
-export type AttemptStateName = "created" | "pending" | "paid" | "failed" | "unknown";
-
-export interface Attempt {
-  id: string;
-  sale_id: number;
-  phone: string;
-  amount: number;
-  state: AttemptStateName;
-  checkout_id?: string;
-  receipt?: string | null;
-  code?: string;
-  unknown_code: string | null;
-  result_desc: string | null;
-  flag: string | null;
-  updated_at: number;
-}
-
-export interface Cashier {
-  id: number;
-  name: string;
-  role: "cashier" | "manager";
-  active: boolean;
-  has_pin: boolean;
-  /** Wrong PINs in a row; from 5 sign-in waits, from 10 a manager must unlock. */
-  pin_failures: number;
-}
-
-export interface SignInOptions {
-  cashiers: Cashier[];
-  needs_setup: boolean;
-  demo_staff: { name: string; role: string; pin: string }[];
-  shop_name: string;
-}
-
-export interface IncomingPayment {
-  trans_id: string;
-  amount: Cents;
-  msisdn: string | null;
-  bill_ref: string | null;
-  payer_name: string | null;
-  received_at: number;
-  sale_id: number | null;
-  /** Another till of the shop used it: it cannot be attached here. */
-  taken_by: TakenBy | null;
-}
-
-export interface ReceiptView {
-  receipt: { sale_id: number; total: Cents; due: Cents; status: string };
-  text: string[];
-  printer: string | null;
-}
-
-export interface SettingsForm {
-  environment: string;
-  daraja_base_url: string;
-  shortcode: string;
-  till_type: string;
-  party_b: string;
-  shop_name: string;
-  printer: string;
-  consumer_key: string;
-  consumer_secret: string;
-  passkey: string;
-  relay_pairing: string;
-}
-
-/** Another till of the shop holds an M-Pesa receipt. */
-export interface TakenBy {
-  till: string;
-  till_name: string;
-  sale: string;
-}
-
-/** A receipt attached offline that another till had claimed first (no longer counted). */
-export interface LostClaim {
-  id: number;
-  receipt: string;
-  sale_id: number;
-  kind: string;
-  /** Cents. */
-  amount: number;
-  cashier: string;
-  attached_at: number;
-  winner: TakenBy;
-  decided_at: number;
-}
-
-export interface SettingsView {
-  settings: {
-    environment: string;
-    daraja_base_url: string | null;
-    shortcode: string | null;
-    till_type: string;
-    party_b: string | null;
-    relay_url: string | null;
-    shop_name: string;
-    printer: string | null;
-  };
-  from_env: string[];
-  /** "shop" or "demo": each has its own database and staff. */
-  till: "shop" | "demo";
-  /** Saving switched till: sign in again there. */
-  signed_out: boolean;
-  consumer_key_set: boolean;
-  consumer_secret_set: boolean;
-  passkey_set: boolean;
-  secret_backend: string;
-  relay: { url: string; till: string; shop: string; connected: boolean } | null;
-}
-
-export interface DayReport {
-  date: string;
-  sales_paid: number;
-  sales_total: Cents;
-  taken: Cents;
-  by_tender: { kind: string; count: number; amount: Cents }[];
-  by_cashier: { cashier: string; count: number; amount: Cents }[];
-  by_hour: { hour: number; count: number; amount: Cents; mpesa: Cents }[];
-  mpesa_receipts: { at: number; receipt: string | null; verified: boolean; kind: string; phone: string | null; amount: Cents; cashier: string; sale_id: number }[];
-  open_attempts: number;
-  flagged_attempts: number;
-}
-
-export interface CodeInfo {
-  code: string;
-  class: "success" | "final" | "retry" | "pending" | "unknown";
-  en: string;
-  sw: string;
-}
-
-export interface Status {
-  environment: string;
-  demo: boolean;
-  health: {
-    token_valid_until: number | null;
-    last_daraja_ok: number | null;
-    last_daraja_error: [number, string] | null;
-    open_attempts: number;
-    poller_backlog: number;
-    relay: { connected: boolean; backlog: number } | null;
-  };
-}
-
-export type CoreEvent =
-  | { type: "attempt_changed"; attempt: Attempt }
-  | { type: "sale_paid"; sale_id: number }
-  | { type: "health" }
-  | { type: "relay"; status: { connected: boolean; backlog: number } }
-  | { type: "incoming_payment"; payment: { trans_id: string; amount: Cents } };
+export type AttemptStateName = Attempt["state"];
 
 /** Every failure arrives as `{code, message}`. */
 export function asUiError(e: unknown): UiError {
   if (e && typeof e === "object" && "code" in e && "message" in e) return e as UiError;
-  return { code: "internal", message: String(e) };
+  return { code: "internal" satisfies ErrorCode, message: String(e) };
 }
 
 export const api = {
@@ -211,10 +53,14 @@ export const api = {
   products: (search: string) => invoke<Product[]>("products", { search }),
   createSale: (lines: LineInput[]) => invoke<Sale>("create_sale", { lines }),
   getSale: (id: number) => invoke<Sale>("get_sale", { id }),
+  addLine: (saleId: number, line: LineInput) => invoke<Sale>("add_line", { saleId, line }),
+  removeLine: (saleId: number, lineNo: number) => invoke<Sale>("remove_line", { saleId, lineNo }),
+  setQuantity: (saleId: number, lineNo: number, quantity: number) =>
+    invoke<Sale>("set_quantity", { saleId, lineNo, quantity }),
   recentSales: (date?: string) => invoke<Sale[]>("recent_sales", { date }),
-  payCash: (saleId: number, tendered: string) => invoke<{ sale: Sale; change: Cents }>("pay_cash", { saleId, tendered }),
+  payCash: (saleId: number, tendered: string) => invoke<CashPaid>("pay_cash", { saleId, tendered }),
   payCode: (saleId: number, code: string, amount?: string) => invoke<Sale>("pay_code", { saleId, code, amount }),
-  checkPhone: (input: string) => invoke<{ msisdn: string; local: string }>("check_phone", { input }),
+  checkPhone: (input: string) => invoke<Phone>("check_phone", { input }),
   charge: (saleId: number, phone: string) => invoke<Attempt>("charge", { saleId, phone }),
   attempts: (openOnly: boolean) => invoke<Attempt[]>("attempts", { openOnly }),
   resend: (attemptId: string) => invoke<Attempt>("resend", { attemptId, noPromptReached: true }),
@@ -229,16 +75,16 @@ export const api = {
   exportCsv: (date?: string) => invoke<string>("export_csv", { date }),
   problemAttempts: () => invoke<Attempt[]>("problem_attempts"),
   lostClaims: () => invoke<LostClaim[]>("lost_claims"),
-  receiptsUsedElsewhere: () => invoke<{ receipt: string; by: TakenBy }[]>("receipts_used_elsewhere"),
-  reconcile: () => invoke<unknown[]>("reconcile"),
+  receiptsUsedElsewhere: () => invoke<UsedElsewhere[]>("receipts_used_elsewhere"),
+  reconcile: () => invoke<Reconciled[]>("reconcile"),
   getSettings: () => invoke<SettingsView>("get_settings"),
   saveSettings: (form: SettingsForm) => invoke<SettingsView>("save_settings", { form }),
-  testConnection: (form: SettingsForm) => invoke<{ environment: string; millis: number }>("test_connection", { form }),
+  testConnection: (form: SettingsForm) => invoke<ConnectionTest>("test_connection", { form }),
   staff: () => invoke<Cashier[]>("staff"),
   addStaff: (name: string, role: string, pin: string) => invoke<Cashier>("add_staff", { name, role, pin }),
   setStaffPin: (name: string, pin: string) => invoke<void>("set_staff_pin", { name, pin }),
   unlockStaff: (name: string) => invoke<Cashier>("unlock_staff", { name }),
-  demoPrompts: () => invoke<{ checkout_request_id: string }[]>("demo_prompts"),
+  demoPrompts: () => invoke<Prompt[]>("demo_prompts"),
   demoAnswer: (checkoutRequestId: string, resultCode: string) =>
     invoke<void>("demo_answer", { checkoutRequestId, resultCode }),
   onCoreEvent: (f: (e: CoreEvent) => void): Promise<UnlistenFn> => listen<CoreEvent>("core-event", (e) => f(e.payload)),

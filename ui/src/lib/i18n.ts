@@ -1,3 +1,4 @@
+import type { ErrorCode, UiError } from "./bindings";
 // English and Swahili. Every key exists in both (a test checks).
 
 export type Lang = "en" | "sw";
@@ -134,6 +135,18 @@ const en = {
   err_no_printer: "No printer is set",
   err_not_demo: "Only in demo mode",
   err_internal: "Something went wrong",
+  err_bad_file: "The file has bad rows; nothing was imported",
+  err_db_not_duka: "That file is not a Duka database",
+  err_db_schema_too_new: "The database is from a newer Duka",
+  err_io: "A file could not be read or written",
+  err_invalid_request: "M-Pesa request not sent: a value is wrong",
+  err_bad_request: "M-Pesa refused the request as malformed",
+  err_merchant_config: "M-Pesa refused the shop's shortcode or passkey",
+  err_in_progress: "M-Pesa is still processing it",
+  err_subscriber_locked: "The customer's phone has another M-Pesa request open: wait a minute",
+  err_rate_limited: "M-Pesa asks us to slow down; try again shortly",
+  err_unparseable: "M-Pesa's answer could not be read",
+  err_simulator: "Demo mode's M-Pesa simulator did not start",
   unlock: "Unlock (wrong PINs)",
   stk_used_elsewhere: "{receipt}, paid here by M-Pesa, was also used on till {till} (sale {sale}): check that sale",
   taken_by: "taken on till {till}, sale {sale}",
@@ -281,6 +294,18 @@ const sw: Record<keyof typeof en, string> = {
   err_no_printer: "Hakuna printa iliyowekwa",
   err_not_demo: "Katika hali ya majaribio tu",
   err_internal: "Kuna hitilafu",
+  err_bad_file: "Faili lina safu mbovu; hakuna kilichoingizwa",
+  err_db_not_duka: "Faili hilo si hifadhidata ya Duka",
+  err_db_schema_too_new: "Hifadhidata ni ya Duka mpya zaidi",
+  err_io: "Faili halikuweza kusomwa au kuandikwa",
+  err_invalid_request: "Ombi la M-Pesa halikutumwa: thamani moja si sahihi",
+  err_bad_request: "M-Pesa imekataa ombi kwa kuwa si sahihi",
+  err_merchant_config: "M-Pesa imekataa shortcode au passkey ya duka",
+  err_in_progress: "M-Pesa bado inalishughulikia",
+  err_subscriber_locked: "Simu ya mteja ina ombi jingine la M-Pesa: subiri dakika moja",
+  err_rate_limited: "M-Pesa inaomba tupunguze kasi; jaribu tena baadaye kidogo",
+  err_unparseable: "Jibu la M-Pesa halikuweza kusomwa",
+  err_simulator: "Kifaa cha kuiga M-Pesa cha hali ya majaribio hakikuanza",
   unlock: "Fungua (PIN zisizo sahihi)",
   stk_used_elsewhere: "{receipt}, iliyolipwa hapa kwa M-Pesa, ilitumika pia kwenye till {till} (mauzo {sale}): angalia mauzo hayo",
   taken_by: "imechukuliwa kwenye till {till}, mauzo {sale}",
@@ -303,11 +328,53 @@ export function t(lang: Lang, key: Key, vars: Record<string, string | number> = 
   return dictionaries[lang][key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? `{${k}}`));
 }
 
+/** What each error code says, in the cashier's language: every code of the generated union
+ * has its words (the compiler refuses a code missing here, or one that is not a code). */
+const errorKeys = {
+  invalid_input: "err_invalid_input",
+  not_found: "err_not_found",
+  conflict: "err_conflict",
+  bad_transition: "err_bad_transition",
+  bad_file: "err_bad_file",
+  db_not_duka: "err_db_not_duka",
+  db_schema_too_new: "err_db_schema_too_new",
+  disk_full: "err_disk_full",
+  read_only: "err_read_only",
+  database: "err_database",
+  io: "err_io",
+  secret_store: "err_secret_store",
+  config: "err_config",
+  printer: "err_printer",
+  no_printer: "err_no_printer",
+  denied: "err_denied",
+  locked: "err_locked",
+  forged: "err_forged",
+  invalid_request: "err_invalid_request",
+  bad_request: "err_bad_request",
+  auth: "err_auth",
+  merchant_config: "err_merchant_config",
+  in_progress: "err_in_progress",
+  subscriber_locked: "err_subscriber_locked",
+  rate_limited: "err_rate_limited",
+  server_error: "err_server_error",
+  not_sent: "err_not_sent",
+  outcome_unknown: "err_outcome_unknown",
+  unparseable: "err_unparseable",
+  simulator: "err_simulator",
+  connection_failed: "err_connection_failed",
+  signed_out: "err_signed_out",
+  not_demo: "err_not_demo",
+  internal: "err_internal",
+} as const satisfies Record<ErrorCode, Key>;
+
+/** Every error code, for tests. */
+export const errorCodes = Object.keys(errorKeys) as ErrorCode[];
+
 /** An error for the cashier: what its code means in their language, the code, and the detail. */
-export function errorText(lang: Lang, e: { code: string; message: string }): string {
-  const key = `err_${e.code}`;
-  if (key in dictionaries[lang]) {
-    return `${t(lang, key as Key)} (${e.code}): ${e.message}`;
+export function errorText(lang: Lang, e: UiError): string {
+  const key: Key | undefined = errorKeys[e.code];
+  if (key) {
+    return `${t(lang, key)} (${e.code}): ${e.message}`;
   }
   return `${e.message} (${e.code})`;
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { kes, pushShillings } from "./money";
 import { addLine, parsePrice, setQuantity, toLines, total } from "./cart";
-import { dictionaries, errorText, t } from "./i18n";
+import { dictionaries, errorCodes, errorText, t } from "./i18n";
 import { panel, localPhone, maskPhone, promptSecondsLeft } from "./payment";
-import type { Attempt, CodeInfo } from "./api";
+import type { Attempt, CodeInfo, ErrorCode, UiError } from "./api";
 
 describe("money", () => {
   it("formats KES with grouping", () => {
@@ -53,7 +53,11 @@ describe("payment panel", () => {
     { code: "1032", class: "retry", en: "The customer cancelled the request.", sw: "Mteja ameghairi ombi." },
     { code: "2028", class: "final", en: "Not set up.", sw: "Haijawekwa." },
   ];
-  const base: Attempt = { id: "a", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", unknown_code: null, result_desc: null, flag: null, updated_at: 0 };
+  const base: Attempt = {
+    id: "a", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", checkout_id: "ws_CO_1",
+    checkout_request_id: "ws_CO_1", unknown_code: null, result_desc: null, flag: null, followed: false,
+    cashier: "Wanjiku", created_at: 0, updated_at: 0,
+  };
   it("follows an attempt to its end in the cashier's language", () => {
     expect(localPhone("254712345678")).toBe("0712 345 678");
     expect(panel(base, codes, "en").title).toBe("Waiting for the customer's PIN on 0712 345 678");
@@ -67,16 +71,17 @@ describe("payment panel", () => {
 });
 
 describe("payment panel helpers", () => {
-  const pending = {
-    id: "a1", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", unknown_code: null,
-    result_desc: null, flag: null, updated_at: 1_000_000,
-  } as Attempt;
+  const pending: Attempt = {
+    id: "a1", sale_id: 1, phone: "254712345678", amount: 100, state: "pending", checkout_id: "ws_CO_1",
+    checkout_request_id: "ws_CO_1", unknown_code: null, result_desc: null, flag: null, followed: false,
+    cashier: "Wanjiku", created_at: 1_000_000, updated_at: 1_000_000,
+  };
 
   it("counts the PIN prompt down from when it was sent, never below zero", () => {
     expect(promptSecondsLeft(pending, 1_000_000)).toBe(60);
     expect(promptSecondsLeft(pending, 1_000_000 + 15_500)).toBe(45);
     expect(promptSecondsLeft(pending, 1_000_000 + 600_000)).toBe(0);
-    expect(promptSecondsLeft({ ...pending, state: "paid" }, 1_000_000)).toBeNull();
+    expect(promptSecondsLeft({ ...pending, state: "paid", receipt: null }, 1_000_000)).toBeNull();
   });
 
   it("masks phones like the logs do", () => {
@@ -87,9 +92,14 @@ describe("payment panel helpers", () => {
 
 describe("errors", () => {
   it("say what the code means in the cashier's language, with the code", () => {
-    const e = { code: "disk_full", message: "the till's disk is full (database or disk is full)" };
+    const e: UiError = { code: "disk_full", message: "the till's disk is full (database or disk is full)" };
     expect(errorText("sw", e)).toBe("Diski ya till imejaa (disk_full): the till's disk is full (database or disk is full)");
     expect(errorText("en", e).startsWith("The till's disk is full (disk_full)")).toBe(true);
-    expect(errorText("sw", { code: "something_new", message: "x" })).toBe("x (something_new)");
+    // A code from a newer Rust side than this UI was built with still shows its message.
+    expect(errorText("sw", { code: "something_new" as ErrorCode, message: "x" })).toBe("x (something_new)");
+    for (const c of errorCodes) {
+      expect(dictionaries.sw[`err_${c}`], c).toBeTruthy();
+      expect(dictionaries.en[`err_${c}`], c).toBeTruthy();
+    }
   });
 });

@@ -18,7 +18,7 @@ export function localPhone(msisdn: string): string {
 }
 
 export function panel(a: Attempt, codes: CodeInfo[], lang: Lang): Panel {
-  const code = a.code ?? a.unknown_code ?? "";
+  const code = a.state === "failed" ? a.code : (a.unknown_code ?? "");
   const info = codes.find((c) => c.code === code);
   switch (a.state) {
     case "created":

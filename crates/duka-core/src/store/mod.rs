@@ -20,6 +20,7 @@ pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow, Verification};
 pub use reports::{
     CashierTotal, DayReport, ExportRow, HourTotal, ReceiptRow, TenderTotal, write_export_csv,
 };
+pub use sales::{LineEdit, SaleEdit};
 
 use crate::error::{Error, Result};
 
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_follow_given_up.sql"),
     include_str!("../../migrations/0004_pin_lockout.sql"),
     include_str!("../../migrations/0005_shop_claims.sql"),
+    include_str!("../../migrations/0006_sale_edits.sql"),
 ];
 
 /// How long a write waits for another process's transaction before it fails as busy.

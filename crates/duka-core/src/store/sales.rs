@@ -9,6 +9,37 @@ use crate::payment::OPEN_STATES_SQL;
 use crate::sale::{MAX_LINES, NewLine, Sale, SaleLine, SaleStatus, Tender, TenderKind, cash_split};
 use crate::time::{Millis, now_ms};
 
+/// A correction to an unpaid sale's lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineEdit {
+    Add(NewLine),
+    Remove { line_no: i64 },
+    SetQuantity { line_no: i64, quantity: i64 },
+}
+
+/// One correction made to a sale.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct SaleEdit {
+    pub at: Millis,
+    pub cashier: String,
+    /// `add`, `remove` or `quantity`.
+    pub action: String,
+    pub line_no: i64,
+    pub description: String,
+    pub before_qty: Option<i64>,
+    pub after_qty: Option<i64>,
+    pub total_before: Money,
+    pub total_after: Money,
+}
+
+fn too_big() -> Error {
+    Error::invalid(
+        "total",
+        "a sale total of at most KES 10,000,000,000",
+        "more",
+    )
+}
+
 fn money(cents: i64) -> rusqlite::Result<Money> {
     Money::from_cents(cents).map_err(super::bad_column)
 }
@@ -176,6 +207,162 @@ impl Store {
         refresh_status(&tx, sale_id)?;
         tx.commit()?;
         self.sale(sale_id)
+    }
+
+    /// Corrects an unpaid sale: adds a line, removes one, or changes its quantity. Refused
+    /// while an M-Pesa request for the sale is open (the customer may be paying the old
+    /// amount), on a paid or voided sale, for the last line (void the sale instead), and when
+    /// the new total would be less than what the sale has already taken. The next charge asks
+    /// for what is due after the change. Each change is kept in `sale_edits`.
+    pub fn edit_sale(&mut self, sale_id: i64, edit: &LineEdit, cashier: &str) -> Result<Sale> {
+        let cashier_id = self.cashier(cashier)?.id;
+        let tx = self.write()?;
+        match sale_status(&tx, sale_id)? {
+            SaleStatus::Paid => {
+                return Err(Error::Conflict(format!(
+                    "sale {sale_id} is paid: it cannot change (a refund corrects it)"
+                )));
+            }
+            SaleStatus::Voided => {
+                return Err(Error::Conflict(format!("sale {sale_id} is voided")));
+            }
+            _ => {}
+        }
+        let open: i64 = tx.query_row(
+            &format!(
+                "SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"
+            ),
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        if open > 0 {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} has an M-Pesa request open: its lines cannot change until it is paid, failed or settled"
+            )));
+        }
+        let line = |line_no: i64| -> Result<(String, i64, i64)> {
+            tx.query_row(
+                "SELECT description, quantity, unit_price_cents FROM sale_lines WHERE sale_id = ?1 AND line_no = ?2",
+                params![sale_id, line_no],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found("sale line", format!("{sale_id}/{line_no}")))
+        };
+        let (action, line_no, description, before, after) = match edit {
+            LineEdit::Add(l) => {
+                crate::sale::check_qty(l.quantity)?;
+                let (count, next): (i64, i64) = tx.query_row(
+                    // A removed line's number is never given again (the edits name it).
+                    "SELECT count(*), max(coalesce(max(line_no), 0),
+                            (SELECT coalesce(max(line_no), 0) FROM sale_edits WHERE sale_id = ?1)) + 1
+                     FROM sale_lines WHERE sale_id = ?1",
+                    [sale_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                if count as usize >= MAX_LINES {
+                    return Err(Error::invalid(
+                        "lines",
+                        format!("at most {MAX_LINES} items"),
+                        (count + 1).to_string(),
+                    ));
+                }
+                let total = l.total().ok_or_else(too_big)?;
+                tx.execute(
+                    "INSERT INTO sale_lines (sale_id, line_no, product_id, description, unit_price_cents, quantity, total_cents)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![sale_id, next, l.product_id, l.description, l.unit_price.cents(), l.quantity, total.cents()],
+                )?;
+                ("add", next, l.description.clone(), None, Some(l.quantity))
+            }
+            LineEdit::Remove { line_no } => {
+                let (description, qty, _) = line(*line_no)?;
+                let count: i64 = tx.query_row(
+                    "SELECT count(*) FROM sale_lines WHERE sale_id = ?1",
+                    [sale_id],
+                    |r| r.get(0),
+                )?;
+                if count <= 1 {
+                    return Err(Error::Conflict(format!(
+                        "line {line_no} is the sale's last item: void the sale instead"
+                    )));
+                }
+                tx.execute(
+                    "DELETE FROM sale_lines WHERE sale_id = ?1 AND line_no = ?2",
+                    params![sale_id, line_no],
+                )?;
+                ("remove", *line_no, description, Some(qty), None)
+            }
+            LineEdit::SetQuantity { line_no, quantity } => {
+                crate::sale::check_qty(*quantity)?;
+                let (description, qty, unit) = line(*line_no)?;
+                let total = Money::from_cents(unit)?
+                    .checked_mul(*quantity)
+                    .ok_or_else(too_big)?;
+                tx.execute(
+                    "UPDATE sale_lines SET quantity = ?3, total_cents = ?4 WHERE sale_id = ?1 AND line_no = ?2",
+                    params![sale_id, line_no, quantity, total.cents()],
+                )?;
+                (
+                    "quantity",
+                    *line_no,
+                    description,
+                    Some(qty),
+                    Some(*quantity),
+                )
+            }
+        };
+        let (total_before, total_after, paid): (i64, i64, i64) = tx.query_row(
+            "SELECT total_cents,
+                    (SELECT coalesce(sum(total_cents), 0) FROM sale_lines WHERE sale_id = ?1),
+                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders WHERE sale_id = ?1)
+             FROM sales WHERE id = ?1",
+            [sale_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Money::from_cents(total_after).map_err(|_| too_big())?;
+        if total_after < paid {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} has taken {} already, more than the {} it would come to: keep the items, or refund after payment",
+                Money::from_cents(paid)?,
+                Money::from_cents(total_after)?
+            )));
+        }
+        let now = now_ms();
+        tx.execute(
+            "UPDATE sales SET total_cents = ?2, updated_at = ?3 WHERE id = ?1",
+            params![sale_id, total_after, now],
+        )?;
+        tx.execute(
+            "INSERT INTO sale_edits (sale_id, at, cashier_id, action, line_no, description, before_qty, after_qty, total_before_cents, total_after_cents)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![sale_id, now, cashier_id, action, line_no, description, before, after, total_before, total_after],
+        )?;
+        refresh_status(&tx, sale_id)?;
+        tx.commit()?;
+        self.sale(sale_id)
+    }
+
+    /// The corrections made to a sale, oldest first.
+    pub fn sale_edits(&self, sale_id: i64) -> Result<Vec<SaleEdit>> {
+        let mut st = self.conn.prepare(
+            "SELECT e.at, c.name, e.action, e.line_no, e.description, e.before_qty, e.after_qty, e.total_before_cents, e.total_after_cents
+             FROM sale_edits e JOIN cashiers c ON c.id = e.cashier_id WHERE e.sale_id = ?1 ORDER BY e.id",
+        )?;
+        let rows = st.query_map([sale_id], |r| {
+            Ok(SaleEdit {
+                at: r.get(0)?,
+                cashier: r.get(1)?,
+                action: r.get(2)?,
+                line_no: r.get(3)?,
+                description: r.get(4)?,
+                before_qty: r.get(5)?,
+                after_qty: r.get(6)?,
+                total_before: money(r.get(7)?)?,
+                total_after: money(r.get(8)?)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Voids a sale that has taken no money and has no payment in flight.

@@ -838,3 +838,155 @@ fn an_unknown_checkout_in_an_error_hides_the_phone_digits_inside_it() {
     assert!(!e.to_string().contains("708374149"), "{e}");
     assert!(e.to_string().contains("******149"), "{e}");
 }
+
+#[test]
+fn an_unpaid_sale_is_corrected_after_a_cancelled_charge_and_charged_for_what_is_due_now() {
+    let mut s = store_with_cashier();
+    let sale_id = s
+        .create_sale(
+            "Wanjiku",
+            &[
+                NewLine::free("Sugar 1kg", m(150), 2).unwrap(),
+                NewLine::free("Milk 500ml", m(60), 1).unwrap(),
+            ],
+        )
+        .unwrap()
+        .id;
+    let a = s.create_attempt(sale_id, &phone(), 360, "Wanjiku").unwrap();
+    // While the push is open, nothing about the lines may change.
+    let pending = LineEdit::Remove { line_no: 2 };
+    let e = s.edit_sale(sale_id, &pending, "Wanjiku").unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert_eq!(
+        s.sale(sale_id).unwrap().total,
+        m(360),
+        "nothing half written"
+    );
+    s.apply_event(
+        &a.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: "ws_CO_E".into(),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    s.apply_event(&a.id, &result("1032", None), "callback", None)
+        .unwrap();
+
+    let sale = s.edit_sale(sale_id, &pending, "Wanjiku").unwrap();
+    assert_eq!(sale.total, m(300));
+    let qty = LineEdit::SetQuantity {
+        line_no: 1,
+        quantity: 3,
+    };
+    assert_eq!(s.edit_sale(sale_id, &qty, "Wanjiku").unwrap().total, m(450));
+    let add = LineEdit::Add(NewLine::free("Bread", m(65), 1).unwrap());
+    let sale = s.edit_sale(sale_id, &add, "Otieno").unwrap();
+    assert_eq!(sale.total, m(515));
+    assert_eq!(
+        sale.lines.iter().map(|l| l.line_no).collect::<Vec<_>>(),
+        [1, 3],
+        "line numbers are never reused"
+    );
+    // The next charge asks for what is due now.
+    let b = s.create_attempt(sale_id, &phone(), 516, "Wanjiku");
+    assert!(b.is_err(), "more than is due is refused");
+    s.create_attempt(sale_id, &phone(), 515, "Wanjiku").unwrap();
+
+    let edits = s.sale_edits(sale_id).unwrap();
+    let summary: Vec<_> = edits
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.line_no,
+                e.before_qty,
+                e.after_qty,
+                e.total_after,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("remove", 2, Some(1), None, m(300)),
+            ("quantity", 1, Some(2), Some(3), m(450)),
+            ("add", 3, None, Some(1), m(515)),
+        ]
+    );
+    assert_eq!(edits[2].cashier, "Otieno");
+}
+
+#[test]
+fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_one() {
+    let mut s = store_with_cashier();
+    let sale_id = s
+        .create_sale(
+            "Wanjiku",
+            &[
+                NewLine::free("Sugar 1kg", m(150), 1).unwrap(),
+                NewLine::free("Milk 500ml", m(60), 1).unwrap(),
+            ],
+        )
+        .unwrap()
+        .id;
+    s.pay_cash(sale_id, m(150), "Wanjiku").unwrap();
+    // 150 taken: removing the sugar would leave 60 against 150 paid.
+    let e = s
+        .edit_sale(sale_id, &LineEdit::Remove { line_no: 1 }, "Wanjiku")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert_eq!(
+        s.sale(sale_id).unwrap().lines.len(),
+        2,
+        "nothing half written"
+    );
+    // Removing the milk leaves exactly what was paid: the sale is paid.
+    let after = s
+        .edit_sale(sale_id, &LineEdit::Remove { line_no: 2 }, "Wanjiku")
+        .unwrap();
+    assert_eq!(after.status, SaleStatus::Paid);
+    let e = s
+        .edit_sale(
+            sale_id,
+            &LineEdit::SetQuantity {
+                line_no: 1,
+                quantity: 2,
+            },
+            "Wanjiku",
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("is paid"), "{e}");
+
+    let one = sale(&mut s, 100);
+    let e = s
+        .edit_sale(one, &LineEdit::Remove { line_no: 1 }, "Wanjiku")
+        .unwrap_err();
+    assert!(e.to_string().contains("void the sale instead"), "{e}");
+    let e = s
+        .edit_sale(
+            one,
+            &LineEdit::SetQuantity {
+                line_no: 9,
+                quantity: 1,
+            },
+            "Wanjiku",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    let e = s
+        .edit_sale(
+            one,
+            &LineEdit::SetQuantity {
+                line_no: 1,
+                quantity: 0,
+            },
+            "Wanjiku",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    s.void_sale(one).unwrap();
+    let add = LineEdit::Add(NewLine::free("Bread", m(65), 1).unwrap());
+    assert!(s.edit_sale(one, &add, "Wanjiku").is_err(), "voided");
+}

@@ -9,7 +9,9 @@ use crate::engine::CoreEvent;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::sale::{NewLine, Sale, SaleStatus};
-use crate::store::{Claim, ImportSummary, IncomingPayment, Store, Verification};
+use crate::store::{
+    Claim, ImportSummary, IncomingPayment, LineEdit, SaleEdit, Store, Verification,
+};
 
 /// A line as a shell rings it up: a product (by id or by barcode/SKU) or a free-amount item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, ts_rs::TS)]
@@ -122,6 +124,45 @@ impl Till {
         };
         self.sale_changed(&sale, false);
         Ok(sale)
+    }
+
+    /// Adds a line to an unpaid sale (see `Store::edit_sale` for when a sale may change).
+    pub fn add_line(&self, sale_id: i64, line: &LineInput, cashier: &str) -> Result<Sale> {
+        let sale = {
+            let mut store = self.store();
+            let new = line.resolve(&store)?;
+            store.edit_sale(sale_id, &LineEdit::Add(new), cashier)?
+        };
+        self.sale_changed(&sale, true);
+        Ok(sale)
+    }
+
+    /// Removes a line from an unpaid sale.
+    pub fn remove_line(&self, sale_id: i64, line_no: i64, cashier: &str) -> Result<Sale> {
+        let sale = self
+            .store()
+            .edit_sale(sale_id, &LineEdit::Remove { line_no }, cashier)?;
+        self.sale_changed(&sale, true);
+        Ok(sale)
+    }
+
+    /// Changes the quantity of a line of an unpaid sale.
+    pub fn set_quantity(
+        &self,
+        sale_id: i64,
+        line_no: i64,
+        quantity: i64,
+        cashier: &str,
+    ) -> Result<Sale> {
+        let edit = LineEdit::SetQuantity { line_no, quantity };
+        let sale = self.store().edit_sale(sale_id, &edit, cashier)?;
+        self.sale_changed(&sale, true);
+        Ok(sale)
+    }
+
+    /// The corrections made to a sale, oldest first.
+    pub fn sale_edits(&self, sale_id: i64) -> Result<Vec<SaleEdit>> {
+        self.store().sale_edits(sale_id)
     }
 
     pub fn sale(&self, id: i64) -> Result<Sale> {
