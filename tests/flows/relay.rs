@@ -700,3 +700,114 @@ async fn rate_limit_allow_list_behind_a_proxy_and_the_c2b_validation_default() {
     let v: Value = ask().await.unwrap().json().await.unwrap();
     assert_eq!(v["ResultCode"], "C2B00016");
 }
+
+/// A shop till (not the test rig: started from its settings and secrets as the apps start
+/// it) that is paired and has an initiator fetches the receipt of a payment whose callback
+/// never came by Transaction Status, and the result comes back through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_shop_till_gets_a_lost_callbacks_receipt_by_transaction_status_through_the_relay()
+{
+    use daraja_sim::{CallbackMode, Faults, Sim};
+    use duka_core::config::Mode;
+    use duka_core::secrets::{MemorySecrets, Secret, SecretKey, SecretStore};
+    use std::sync::Arc;
+
+    let relay = relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front");
+    let sim = Sim::spawn(SimConfig {
+        initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
+        faults: Faults {
+            callback: CallbackMode::None,
+            ..Faults::default()
+        },
+        ..fast_sim()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let cert = data.join("mpesa-cert.pem");
+    std::fs::write(&cert, daraja_sim::TEST_INITIATOR_CERT).unwrap();
+    let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecrets::default());
+    let cfg = sim.config();
+    for (k, v) in [
+        (SecretKey::ConsumerKey, cfg.consumer_key.as_str()),
+        (SecretKey::ConsumerSecret, cfg.consumer_secret.as_str()),
+        (SecretKey::Passkey, daraja_sim::config::SANDBOX_PASSKEY),
+        (SecretKey::InitiatorPassword, "Safaricom999!*!"),
+    ] {
+        secrets.set(k, &Secret::new(v)).unwrap();
+    }
+    let db = Mode::Shop.db_path(data);
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let till = duka_app::offline(duka_core::Store::open(&db).unwrap(), Mode::Shop).unwrap();
+        till.ensure_owner("Owner").unwrap();
+        let cert = cert.display().to_string();
+        till.save_settings(&[
+            ("environment", Some("custom")),
+            ("daraja_base_url", Some(sim.base_url())),
+            ("shortcode", Some("174379")),
+            ("initiator", Some("testapi")),
+            ("certificate", Some(&cert)),
+        ])
+        .unwrap();
+        till.pair_relay(secrets.as_ref(), &pairing.encode())
+            .unwrap();
+    }
+    Mode::Shop.choose(data).unwrap();
+    let (store, mode) = duka_app::open_till(data, secrets.as_ref()).unwrap();
+    assert_eq!(mode, Mode::Shop);
+    let opts = duka_app::Options {
+        demo_customer: duka_app::DemoCustomer::PaysAfter(1),
+    };
+    let till = duka_app::start_with_secrets(store, mode, secrets, opts)
+        .await
+        .unwrap();
+    assert!(
+        till.relay()
+            .unwrap()
+            .wait_connected(Duration::from_secs(10))
+            .await
+    );
+    let line = duka_core::till::LineInput {
+        description: Some("Sugar 1kg".into()),
+        price: Some("100".into()),
+        quantity: 1,
+        ..Default::default()
+    };
+    let sale = till.create_sale("Owner", &[line]).unwrap();
+    let phone = Msisdn::parse("0700000110").unwrap();
+    let a = till.charge(sale.id, &phone, None, "Owner").await.unwrap();
+    let mut events = till.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = till.attempt(&a.id).unwrap();
+        if matches!(now.state, AttemptState::Paid { receipt: Some(_) }) {
+            break;
+        }
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the receipt never came")
+            .unwrap();
+    }
+    let sources: Vec<String> = till
+        .attempt_events(&a.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.source)
+        .collect();
+    assert_eq!(
+        sources.last().map(String::as_str),
+        Some("status"),
+        "{sources:?}"
+    );
+    let status_calls = sim
+        .log()
+        .iter()
+        .filter(|l| l.path.contains("transactionstatus"))
+        .count();
+    assert_eq!(status_calls, 1, "one Transaction Status request");
+    assert!(till.sale(sale.id).unwrap().tenders[0].verified);
+    till.stop();
+}
