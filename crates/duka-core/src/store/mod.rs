@@ -7,6 +7,7 @@ mod claims;
 mod payments;
 mod reports;
 mod sales;
+mod verify;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,11 +17,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 pub use c2b::IncomingPayment;
 pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock, pin_lock};
 pub use claims::{Claim, LostClaim, PendingClaim, TakenBy};
-pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow, Verification};
+pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow};
 pub use reports::{
     CashierTotal, DayReport, ExportRow, HourTotal, ReceiptRow, TenderTotal, write_export_csv,
 };
 pub use sales::{LineEdit, SaleEdit};
+pub use verify::Verification;
 
 use crate::error::{Error, Result};
 
