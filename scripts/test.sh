@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 ensure_rust
 ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}" "${E2E_PACKAGES[@]}"
 
+echo "==> UI: install and build (the desktop embeds it)"
+build_ui
 echo "==> the UI's TypeScript types match the Rust types they are generated from"
 # Fails when ui/src/lib/bindings.ts is stale; regenerate with
 # DUKA_UPDATE_BINDINGS=1 cargo test -p duka-desktop --lib bindings
 cargo test -q -p duka-desktop --lib --locked bindings
-echo "==> UI: install, type-check, unit tests (vitest), build"
-build_ui
+echo "==> UI: type-check, unit tests (vitest)"
 (cd ui && npm run check --silent && npm test --silent)
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
