@@ -10,36 +10,14 @@ use duka_core::payment::AttemptState;
 use duka_core::sale::{SaleStatus, TenderKind};
 use duka_core::store::Applied;
 use duka_tests::engine::{Rig, rig};
-
-fn fast_sim() -> SimConfig {
-    SimConfig {
-        time_unit_ms: 20,
-        prompt_timeout_units: 50,
-        ..SimConfig::default()
-    }
-}
+use duka_tests::{eventually, fast_sim_prompt, phone};
 
 /// The real schedule, 100 times faster: first query at 50 ms, deadline at 1.8 s.
 fn fast_poll() -> PollPolicy {
     PollPolicy::scaled(100.0)
 }
 
-fn phone(p: &str) -> Msisdn {
-    Msisdn::parse(p).unwrap()
-}
-
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// Waits for a condition that an event outside the engine makes true (the simulator's log).
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 fn events(r: &Rig, attempt: &str) -> Vec<(String, String, String)> {
     r.db()
@@ -58,7 +36,7 @@ fn ev(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_simulated_customer_reaches_its_final_state_by_polling_alone() {
-    let r = rig(fast_sim(), fast_poll(), false).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), false).await;
     let cases = [
         ("254700000000", "paid", Some("0"), "Paid."),
         (
@@ -142,15 +120,10 @@ async fn every_simulated_customer_reaches_its_final_state_by_polling_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_settles_before_the_first_query() {
     // The real schedule: the first query would come 5 s after the push.
-    let r = rig(fast_sim(), PollPolicy::default(), true).await;
+    let r = rig(fast_sim_prompt(50), PollPolicy::default(), true).await;
     let sale = r.sale(150);
     let mut rx = r.engine.subscribe();
-    let a = r
-        .engine
-        .charge(sale, &phone("254700000000"), 150, "Wanjiku")
-        .await
-        .unwrap();
-    let a = r.engine.wait_settled(&a.id, SETTLE).await.unwrap();
+    let a = r.charge_settled(sale, "254700000000", 150).await;
     let AttemptState::Paid {
         receipt: Some(receipt),
     } = &a.state
@@ -185,7 +158,7 @@ async fn a_callback_settles_before_the_first_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_push_response_is_unknown_and_the_callback_finds_it_by_attempt_id() {
-    let r = rig(fast_sim(), fast_poll(), true).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), true).await;
     r.sim.next_push_faults(Faults {
         drop_push_response: true,
         ..Faults::default()
@@ -219,7 +192,7 @@ async fn lost_push_response_is_unknown_and_the_callback_finds_it_by_attempt_id()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_push_response_and_lost_callback_is_surfaced_never_pushed_again() {
-    let r = rig(fast_sim(), fast_poll(), true).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), true).await;
     r.sim.next_push_faults(Faults {
         drop_push_response: true,
         callback: CallbackMode::None,
@@ -262,7 +235,7 @@ async fn lost_push_response_and_lost_callback_is_surfaced_never_pushed_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cashier_confirms_no_prompt_then_a_new_push_pays() {
-    let r = rig(fast_sim(), fast_poll(), true).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), true).await;
     // The gateway blocked the push with an HTML page: nothing reached the customer, but the
     // engine cannot know that, so it says unknown and waits for the cashier.
     r.sim.next_push_faults(Faults {
@@ -296,7 +269,7 @@ async fn cashier_confirms_no_prompt_then_a_new_push_pays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_timeouts_html_pages_and_spike_arrest() {
-    let r = rig(fast_sim(), fast_poll(), true).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), true).await;
     // Slow past the client's 1.5 s timeout: sent, unanswered → unknown; the customer pays at
     // ~2 s (99 units) and the callback settles it.
     r.sim.next_push_faults(Faults {
@@ -347,15 +320,8 @@ async fn push_timeouts_html_pages_and_spike_arrest() {
         }
     );
     r.sim.set_faults(Faults::default());
-    let d = r
-        .engine
-        .charge(sale, &phone("254700000000"), 100, "Wanjiku")
-        .await
-        .unwrap();
-    assert!(matches!(
-        r.engine.wait_settled(&d.id, SETTLE).await.unwrap().state,
-        AttemptState::Paid { .. }
-    ));
+    let d = r.charge_settled(sale, "254700000000", 100).await;
+    assert!(matches!(d.state, AttemptState::Paid { .. }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +329,7 @@ async fn queries_back_off_on_spike_arrest_and_survive_daraja_being_down() {
     let r = rig(
         SimConfig {
             time_unit_ms: 20,
-            ..fast_sim()
+            ..fast_sim_prompt(50)
         },
         fast_poll(),
         false,
@@ -411,7 +377,7 @@ async fn queries_back_off_on_spike_arrest_and_survive_daraja_being_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiry_mid_flow() {
-    let r = rig(fast_sim(), fast_poll(), false).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), false).await;
     let a = r
         .engine
         .charge(r.sale(100), &phone("254700000110"), 100, "Wanjiku")
@@ -425,7 +391,7 @@ async fn token_expiry_mid_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_late_and_out_of_order_callbacks() {
-    let r = rig(fast_sim(), fast_poll(), true).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), true).await;
     // Duplicate: applied once.
     r.sim.next_push_faults(Faults {
         callback: CallbackMode::Duplicate,
@@ -515,7 +481,7 @@ async fn duplicate_late_and_out_of_order_callbacks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_for_unknown_attempts_and_with_wrong_amounts() {
-    let r = rig(fast_sim(), fast_poll(), false).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), false).await;
     let body = |checkout: &str, amount: u64| {
         serde_json::json!({"Body": {"stkCallback": {"MerchantRequestID": "m", "CheckoutRequestID": checkout, "ResultCode": 0,
             "ResultDesc": "The service request is processed successfully.",
@@ -656,7 +622,7 @@ async fn two_hundred_sales_charged_at_once_all_settle() {
 async fn transaction_status_brings_the_receipt_when_the_callback_is_lost() {
     let cfg = SimConfig {
         initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
-        ..fast_sim()
+        ..fast_sim_prompt(50)
     };
     let r = duka_tests::engine::rig_with(cfg, fast_poll(), true, true).await;
     r.sim.set_faults(Faults {
@@ -707,7 +673,7 @@ async fn transaction_status_brings_the_receipt_when_the_callback_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is_flagged() {
-    let r = rig(fast_sim(), fast_poll(), false).await;
+    let r = rig(fast_sim_prompt(50), fast_poll(), false).await;
     let sale = r.sale(100);
     // Another process has just committed this attempt and is sending its push.
     let a = r

@@ -9,24 +9,8 @@ use duka_core::payment::{AttemptState, PaymentEvent};
 use duka_tests::engine::rig_full;
 use duka_tests::relay;
 use duka_tests::stk_callback as callback;
+use duka_tests::{eventually, fast_sim};
 use serde_json::{Value, json};
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..3000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
-}
-
-fn fast_sim() -> SimConfig {
-    SimConfig {
-        time_unit_ms: 20,
-        ..SimConfig::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callback_reaches_the_till_through_the_relay_before_any_query() {

@@ -4,36 +4,14 @@
 use std::time::Duration;
 
 use daraja_sim::{CallbackMode, Faults, SimConfig};
-use duka_core::Msisdn;
 use duka_core::engine::{CoreEvent, PollPolicy};
 use duka_core::payment::{AttemptState, DOUBLE_PAYMENT, NOT_REACHED};
 use duka_core::sale::SaleStatus;
 use duka_tests::engine::{SHORT_TIMEOUT, rig, rig_full, rig_grace};
 use duka_tests::relay;
 use duka_tests::stk_callback as callback;
+use duka_tests::{eventually, fast_sim_prompt, phone};
 use serde_json::{Value, json};
-
-fn fast_sim() -> SimConfig {
-    SimConfig {
-        time_unit_ms: 20,
-        prompt_timeout_units: 500,
-        ..SimConfig::default()
-    }
-}
-
-fn phone(p: &str) -> Msisdn {
-    Msisdn::parse(p).unwrap()
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 fn pushes(sim: &daraja_sim::Sim) -> usize {
     sim.log()
@@ -70,7 +48,7 @@ async fn no_prompt_reached_is_refused_while_mpesa_is_processing_and_finds_the_pa
             query_lag_units: 150,
             ..Faults::default()
         },
-        ..fast_sim()
+        ..fast_sim_prompt(500)
     };
     // Deadline 1.8 s.
     let r = rig(sim, PollPolicy::scaled(100.0), false).await;
@@ -122,7 +100,7 @@ async fn no_prompt_reached_is_refused_while_mpesa_is_processing_and_finds_the_pa
 /// told at once that the customer may have paid twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_success_on_a_given_up_attempt_is_flagged_as_a_possible_double_payment() {
-    let r = rig(fast_sim(), PollPolicy::scaled(100.0), true).await;
+    let r = rig(fast_sim_prompt(500), PollPolicy::scaled(100.0), true).await;
     let mut rx = r.engine.subscribe();
     // The prompt reaches the phone, but the push's answer is lost: no CheckoutRequestID.
     r.sim.next_push_faults(Faults {
@@ -179,19 +157,10 @@ async fn a_late_success_on_a_given_up_attempt_is_flagged_as_a_possible_double_pa
 /// #3: a given-up attempt with a CheckoutRequestID is queried until M-Pesa answers finally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_given_up_attempt_is_followed_by_the_poller_until_mpesa_answers() {
-    let r = rig(fast_sim(), PollPolicy::scaled(100.0), false).await;
+    let r = rig(fast_sim_prompt(500), PollPolicy::scaled(100.0), false).await;
     let sale = r.sale(100);
     // A code we do not know ends the first attempt in `unknown` (ResultCode 9998).
-    let first = r
-        .engine
-        .charge(sale, &phone("254700000206"), 100, "Wanjiku")
-        .await
-        .unwrap();
-    let first = r
-        .engine
-        .wait_settled(&first.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let first = r.charge_settled(sale, "254700000206", 100).await;
     assert_eq!(first.state, AttemptState::Unknown);
     let queries_before = r
         .sim
@@ -226,7 +195,7 @@ async fn a_given_up_attempt_is_followed_by_the_poller_until_mpesa_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_in_flight_grace_covers_the_clients_worst_case_push() {
     let r = duka_tests::engine::rig_timeout(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::scaled(100.0),
         false,
         false,
@@ -250,7 +219,7 @@ async fn the_in_flight_grace_covers_the_clients_worst_case_push() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_in_flight_at_start_is_looked_at_again_when_its_grace_ends() {
     let r = rig_grace(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::scaled(100.0),
         false,
         false,
@@ -281,7 +250,7 @@ async fn a_callback_signed_for_one_attempt_cannot_settle_another() {
     let relay = relay::start().await;
     let pairing = relay.pair("Mama Mboga", "Front");
     let r = rig_full(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::default(),
         false,
         false,
@@ -384,7 +353,7 @@ async fn a_watermark_above_the_relays_numbering_resyncs_and_nothing_is_dropped()
     let relay = relay::start().await;
     let pairing = relay.pair("Mama Mboga", "Front");
     let r = rig_full(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::default(),
         false,
         false,
@@ -490,7 +459,7 @@ async fn a_silently_dead_relay_connection_is_noticed_and_replaced() {
     let p = proxy(relay_addr).await;
     pairing.url = format!("http://{}", p.addr);
     let r = rig_full(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::default(),
         false,
         false,
@@ -540,7 +509,14 @@ async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoke
     })
     .await;
     let old = relay.pair("Mama Mboga", "Old");
-    let r_old = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&old)).await;
+    let r_old = rig_full(
+        fast_sim_prompt(500),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&old),
+    )
+    .await;
     let c_old = duka_core::relay::spawn(r_old.engine.clone(), old.clone());
     eventually("connected", || c_old.status().connected).await;
     // Revoked from the command line's side (the store, not the running server's handle).
@@ -555,7 +531,14 @@ async fn c2b_for_a_shop_with_no_live_till_is_kept_for_the_next_till_and_a_revoke
     assert_eq!(relay.relay.store().held_for_shop(&old.shop).unwrap(), 1);
     let new = relay.pair("Mama Mboga", "New");
     assert_eq!(relay.relay.store().held_for_shop(&old.shop).unwrap(), 0);
-    let r_new = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&new)).await;
+    let r_new = rig_full(
+        fast_sim_prompt(500),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&new),
+    )
+    .await;
     let c_new = duka_core::relay::spawn(r_new.engine.clone(), new.clone());
     eventually("the held payment reaches the new till", || {
         r_new.db().incoming("UKN7000001").is_ok()
@@ -593,7 +576,14 @@ async fn two_tills() -> (
     let mut tills = Vec::new();
     for name in ["Front", "Back"] {
         let p = relay.pair("Mama Mboga", name);
-        let r = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&p)).await;
+        let r = rig_full(
+            fast_sim_prompt(500),
+            PollPolicy::default(),
+            false,
+            false,
+            Some(&p),
+        )
+        .await;
         tills.push((p, r));
     }
     let tills: [_; 2] = tills.try_into().unwrap_or_else(|_| unreachable!());
@@ -1040,7 +1030,7 @@ async fn codes_typed_before_pairing_are_claimed_when_the_till_connects() {
     let relay = relay::start().await;
     let front = relay.pair("Mama Mboga", "Front");
     let r = rig_full(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::default(),
         false,
         false,
@@ -1152,7 +1142,7 @@ async fn a_relay_that_forgot_its_claims_learns_them_again_on_resync() {
     let relay = relay::start().await;
     let front = relay.pair("Mama Mboga", "Front");
     let r = rig_full(
-        fast_sim(),
+        fast_sim_prompt(500),
         PollPolicy::default(),
         false,
         false,

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod wait;
+pub use wait::{eventually, fast_sim, fast_sim_prompt, phone};
+
 /// Path of the `duka` binary of this workspace, built once if needed.
 pub fn duka_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -418,6 +421,25 @@ pub mod engine {
     }
 
     impl Rig {
+        /// Charges `amount` shillings of `sale` on `phone` and waits (up to 10 s) until the
+        /// attempt is final or unknown.
+        pub async fn charge_settled(
+            &self,
+            sale: i64,
+            phone: &str,
+            amount: i64,
+        ) -> duka_core::store::Attempt {
+            let a = self
+                .engine
+                .charge(sale, &crate::phone(phone), amount, "Wanjiku")
+                .await
+                .unwrap();
+            self.engine
+                .wait_settled(&a.id, std::time::Duration::from_secs(10))
+                .await
+                .unwrap()
+        }
+
         /// `n` attempts of 50 shillings on new sales, already `pending` (their pushes are not
         /// the point): `(attempt id, CheckoutRequestID, phone)` each.
         pub fn pending_attempts(
