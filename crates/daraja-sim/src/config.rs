@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub initiator_password: String,
     /// PKCS#8 PEM private key matching the certificate clients encrypt with.
     pub initiator_private_key_pem: Option<String>,
+    /// What the shortcode's utility account holds, in whole shillings, for reversals
+    /// (`None`: always enough). A reversal above it fails with ResultCode `1`.
+    pub utility_balance: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -82,6 +85,7 @@ impl Default for SimConfig {
             initiator: "testapi".into(),
             initiator_password: "Safaricom999!*!".into(),
             initiator_private_key_pem: None,
+            utility_balance: None,
         }
     }
 }
@@ -153,6 +157,9 @@ pub struct Faults {
     pub drop_push_response: bool,
     /// Answer pushes and queries with a gateway HTML page (HTTP 403).
     pub html_error: bool,
+    /// Reversals time out in M-Pesa's queue: the `Result` (ResultType 1) goes to the
+    /// QueueTimeOutURL and nothing is reversed.
+    pub reversal_queue_timeout: bool,
 }
 
 /// How the MSISDN appears in C2B notifications.

@@ -12,6 +12,7 @@
 //!   and its delivery) and `query` (STK query).
 //! - `c2b` — URL registration (v1, v2, misspelled field) and simulate → validation/confirmation.
 //! - `status` — Transaction Status: acknowledgement, then the `Result` POSTed to `ResultURL`.
+//! - `reversal` — Transaction Reversal: the same shape; one reversal per receipt of the shortcode.
 //! - `control` — `/sim/...`: the phone (approve/cancel prompts), logs, state, fault injection.
 //! - [`Sim`] — `Sim::spawn(cfg)` on `127.0.0.1:0`; [`run`] serves a bound listener until shutdown.
 
@@ -21,6 +22,7 @@
 mod c2b;
 pub mod config;
 mod control;
+mod reversal;
 mod state;
 mod status;
 mod stk;
@@ -34,7 +36,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 pub use config::{Behaviour, CallbackMode, Faults, MsisdnMode, PhoneRule, SimConfig};
-pub use state::{CallbackRecord, LogEntry, PushState};
+pub use state::{CallbackRecord, LogEntry, PushState, Reversal};
 
 pub(crate) type App = Arc<Shared>;
 
@@ -96,6 +98,7 @@ fn router(app: App) -> Router {
             "/mpesa/transactionstatus/v1/query",
             post(status::transaction_status),
         )
+        .route("/mpesa/reversal/v1/request", post(reversal::reversal))
         .merge(control::routes())
         .fallback(control::not_found)
         .method_not_allowed_fallback(control::method_not_allowed)
@@ -196,6 +199,11 @@ impl Sim {
     /// OAuth requests received (good or bad).
     pub fn token_requests(&self) -> u64 {
         self.app.state().token_requests
+    }
+
+    /// Payments given back by Transaction Reversal, by the receipt reversed.
+    pub fn reversals(&self) -> Vec<state::Reversal> {
+        self.app.state().reversals.values().cloned().collect()
     }
 
     pub fn callbacks(&self) -> Vec<CallbackRecord> {

@@ -118,6 +118,17 @@ pub struct Receipt {
     pub at_ms: i64,
 }
 
+/// A payment given back by Transaction Reversal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reversal {
+    /// The receipt reversed.
+    pub original: String,
+    /// The reversal's own receipt.
+    pub receipt: String,
+    pub amount: u64,
+    pub at_ms: i64,
+}
+
 pub struct State {
     pub rng: Rng,
     pub tokens: HashMap<String, Instant>,
@@ -131,6 +142,8 @@ pub struct State {
     pub next_push_faults: Option<Faults>,
     pub c2b: BTreeMap<String, C2bRegistration>,
     pub receipts: BTreeMap<String, Receipt>,
+    /// Reversals done, by the receipt reversed.
+    pub reversals: BTreeMap<String, Reversal>,
     /// Requests counted in the current second, for spike arrest.
     pub window: (i64, u32),
     pub counter: u64,
@@ -150,6 +163,7 @@ impl State {
             next_push_faults: None,
             c2b: BTreeMap::new(),
             receipts: BTreeMap::new(),
+            reversals: BTreeMap::new(),
             window: (0, 0),
             counter: 0,
         }

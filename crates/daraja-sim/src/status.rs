@@ -13,7 +13,7 @@ use crate::stk::{bad_field, check_bearer, daraja_error, text, valid_callback_url
 use crate::{App, Shared};
 
 /// Whether the SecurityCredential seals the initiator's password.
-fn credential_ok(app: &Shared, credential: &str) -> bool {
+pub(crate) fn credential_ok(app: &Shared, credential: &str) -> bool {
     let Ok(sealed) = base64::engine::general_purpose::STANDARD.decode(credential.trim()) else {
         return false;
     };
@@ -35,18 +35,9 @@ pub(crate) async fn transaction_status(
     if let Err(r) = check_bearer(&app, path, &headers) {
         return r;
     }
-    let v = match serde_json::from_slice::<Value>(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return daraja_error(
-                &app,
-                path,
-                "POST",
-                StatusCode::BAD_REQUEST,
-                "400.002.05",
-                "Invalid Request Payload",
-            );
-        }
+    let v = match object_body(&app, path, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     if text(&v, "CommandID").as_deref() != Some("TransactionStatusQuery") {
         return bad_field(&app, path, "CommandID");
@@ -78,16 +69,9 @@ pub(crate) async fn transaction_status(
         return bad_field(&app, path, "Remarks");
     }
     let occasion = text(&v, "Occasion").unwrap_or_default();
-    let (originator, conversation, receipt) = {
-        let mut st = app.state();
-        let originator = format!("{}-{}-{}", st.rng.hex(4), st.rng.hex(4), st.rng.hex(24));
-        let conversation = format!(
-            "AG_{}_{}",
-            chrono::Utc::now()
-                .with_timezone(&chrono_tz::Africa::Nairobi)
-                .format("%Y%m%d"),
-            st.rng.hex(20)
-        );
+    let (originator, conversation) = conversation_ids(&app);
+    let receipt = {
+        let st = app.state();
         // By receipt, or by the original request's id (an STK push's CheckoutRequestID or
         // MerchantRequestID) when the receipt is what the caller is looking for.
         let receipt = match (&transaction_id, &original) {
@@ -104,7 +88,7 @@ pub(crate) async fn transaction_status(
                 }),
             (None, None) => None,
         };
-        (originator, conversation, receipt)
+        receipt
     };
     let authorised = initiator == app.cfg.initiator && credential_ok(&app, &credential);
     let result = if !authorised {
@@ -145,23 +129,48 @@ pub(crate) async fn transaction_status(
             "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "OA90000000",
             "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": occasion}}}})
     };
+    let id = transaction_id.or(original).unwrap_or_default();
+    deliver_result(&app, result_url, result, id);
+    accepted(&app, path, &originator, &conversation)
+}
+
+/// POSTs an asynchronous `Result` to the caller's URL in the background, and records the
+/// delivery (`id`: what the result is about).
+pub(crate) fn deliver_result(app: &App, url: String, result: Value, id: String) {
     let code = result["Result"]["ResultCode"].to_string();
     let app2 = app.clone();
-    let id = transaction_id.or(original).unwrap_or_default();
     tokio::spawn(async move {
-        let outcome = match app2.http.post(&result_url).json(&result).send().await {
+        let outcome = match app2.http.post(&url).json(&result).send().await {
             Ok(r) => r.status().as_u16().to_string(),
             Err(e) => format!("error: {e}"),
         };
         app2.state().callbacks.push(CallbackRecord {
             checkout_request_id: id,
-            url: result_url,
+            url,
             result_code: code.trim_matches('"').to_string(),
             outcome,
             at_ms: now_ms(),
         });
         app2.callback_sent.notify_waiters();
     });
+}
+
+/// New ids for an asynchronous request: `(OriginatorConversationID, ConversationID)`.
+pub(crate) fn conversation_ids(app: &App) -> (String, String) {
+    let mut st = app.state();
+    let originator = format!("{}-{}-{}", st.rng.hex(4), st.rng.hex(4), st.rng.hex(24));
+    let conversation = format!(
+        "AG_{}_{}",
+        chrono::Utc::now()
+            .with_timezone(&chrono_tz::Africa::Nairobi)
+            .format("%Y%m%d"),
+        st.rng.hex(20)
+    );
+    (originator, conversation)
+}
+
+/// The synchronous "queued" answer of every asynchronous API.
+pub(crate) fn accepted(app: &App, path: &str, originator: &str, conversation: &str) -> Response {
     app.log("POST", path, StatusCode::OK, Some("0"));
     let ack = json!({"OriginatorConversationID": originator, "ConversationID": conversation, "ResponseCode": "0",
         "ResponseDescription": "Accept the service request successfully."});
@@ -171,4 +180,19 @@ pub(crate) async fn transaction_status(
         ack.to_string(),
     )
         .into_response()
+}
+
+/// A JSON object body, or Daraja's `400.002.05` answer.
+pub(crate) fn object_body(app: &App, path: &str, body: &[u8]) -> Result<Value, Response> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(daraja_error(
+            app,
+            path,
+            "POST",
+            StatusCode::BAD_REQUEST,
+            "400.002.05",
+            "Invalid Request Payload",
+        )),
+    }
 }

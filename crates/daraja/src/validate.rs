@@ -95,6 +95,21 @@ pub fn transaction_desc(s: &str) -> Result<String> {
 
 /// A callback URL Daraja will accept: https (http only when `allow_http`, for the sandbox and
 /// test servers), a lowercase host, no spaces, none of the banned words.
+/// An M-Pesa receipt (TransactionID): 10 letters and digits as M-Pesa issues them; Daraja
+/// accepts 1 to 20, so anything in that range of letters and digits passes.
+pub fn receipt(field: &'static str, s: &str) -> Result<String> {
+    let t = s.trim();
+    if (1..=20).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(t.to_ascii_uppercase())
+    } else {
+        Err(Error::invalid(
+            field,
+            "an M-Pesa receipt such as QKM0FXE6RK",
+            s,
+        ))
+    }
+}
+
 pub fn callback_url(field: &'static str, url: &str, allow_http: bool) -> Result<String> {
     let bad = |why: &str| {
         Error::invalid(

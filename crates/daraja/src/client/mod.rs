@@ -332,6 +332,29 @@ impl Client {
         let (status, body) = self.post("/mpesa/transactionstatus/v1/query", req).await?;
         ack_answer(status, &body)
     }
+
+    /// Transaction Reversal: gives the customer back a payment by its receipt. The `"0"`
+    /// acknowledgement means only that Daraja queued it; the answer comes to `ResultURL`.
+    pub async fn reversal(&self, req: &ReversalRequest) -> Result<AsyncAck> {
+        validate::receipt("TransactionID", &req.transaction_id)?;
+        if req.amount == 0 {
+            return Err(Error::invalid("Amount", "whole shillings above zero", "0"));
+        }
+        let remarks = req.remarks.chars().count();
+        if !(2..=100).contains(&remarks) {
+            return Err(Error::invalid(
+                "Remarks",
+                "2 to 100 characters",
+                req.remarks.clone(),
+            ));
+        }
+        shortcode("ReceiverParty", &req.receiver_party)?;
+        let http = self.environment().allows_http_callbacks();
+        validate::callback_url("ResultURL", &req.result_url, http)?;
+        validate::callback_url("QueueTimeOutURL", &req.queue_timeout_url, http)?;
+        let (status, body) = self.post("/mpesa/reversal/v1/request", req).await?;
+        ack_answer(status, &body)
+    }
 }
 
 fn shortcode(field: &'static str, s: &str) -> Result<String> {

@@ -36,6 +36,40 @@ pub struct TransactionStatusRequest {
     pub occasion: Option<String>,
 }
 
+/// Transaction Reversal (`POST /mpesa/reversal/v1/request`): gives a customer back a payment
+/// they made to the shortcode, by its M-Pesa receipt. `RecieverIdentifierType` is spelled as
+/// Daraja spells it (the correct spelling is refused) and is `"11"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReversalRequest {
+    #[serde(rename = "Initiator")]
+    pub initiator: String,
+    #[serde(rename = "SecurityCredential")]
+    pub security_credential: String,
+    /// Always `TransactionReversal`.
+    #[serde(rename = "CommandID")]
+    pub command_id: String,
+    /// The receipt of the payment to reverse.
+    #[serde(rename = "TransactionID")]
+    pub transaction_id: String,
+    /// Whole shillings.
+    #[serde(rename = "Amount")]
+    pub amount: u64,
+    /// The shortcode that received the payment.
+    #[serde(rename = "ReceiverParty")]
+    pub receiver_party: String,
+    #[serde(rename = "RecieverIdentifierType")]
+    pub receiver_identifier_type: String,
+    #[serde(rename = "ResultURL")]
+    pub result_url: String,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub queue_timeout_url: String,
+    /// 2 to 100 characters.
+    #[serde(rename = "Remarks")]
+    pub remarks: String,
+    #[serde(rename = "Occasion", skip_serializing_if = "Option::is_none")]
+    pub occasion: Option<String>,
+}
+
 /// The synchronous acknowledgement of an async API (Transaction Status, balance, reversal).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AsyncAck {
@@ -149,6 +183,13 @@ impl AsyncResult {
             .value
             .as_ref()
     }
+    /// A reversal result's receipt that was reversed (`OriginalTransactionID`).
+    pub fn original_transaction(&self) -> Option<String> {
+        self.parameter("OriginalTransactionID")
+            .and_then(value_string)
+            .filter(|s| !s.is_empty())
+    }
+
     /// The M-Pesa receipt from a Transaction Status result (`ReceiptNo`).
     pub fn receipt(&self) -> Option<String> {
         self.parameter("ReceiptNo")
