@@ -371,3 +371,137 @@ fn logs_go_to_the_data_directory_with_phone_digits_masked() {
         assert!(shown.contains(key), "config show lists {key}: {shown}");
     }
 }
+
+/// An unpaid sale is corrected from the command line: a line removed, a quantity changed,
+/// lines added (a product and a free item), each kept in the sale's edits; the last line
+/// cannot go, and a paid sale cannot change.
+#[test]
+fn an_unpaid_sale_is_corrected_line_by_line() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    till.json(&[
+        "product",
+        "add",
+        "--name",
+        "Milk 500ml",
+        "--price",
+        "60",
+        "--barcode",
+        "6001002",
+    ]);
+    let s = till.json(&[
+        "sale",
+        "new",
+        "--item",
+        "Sugar 1kg",
+        "--price",
+        "150",
+        "--qty",
+        "2",
+        "--item",
+        "Tomatoes",
+        "--price",
+        "45.50",
+        "--qty",
+        "3",
+    ]);
+    let id = s["id"].as_i64().unwrap().to_string();
+    assert_eq!(s["total"], 2 * 15000 + 3 * 4550);
+    let sugar = s["lines"][0]["line_no"].to_string();
+    let tomatoes = s["lines"][1]["line_no"].to_string();
+
+    let s = till.json(&["sale", "remove-line", &id, "--line", &tomatoes]);
+    assert_eq!(s["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(s["total"], 2 * 15000);
+    let s = till.json(&["sale", "set-qty", &id, "--line", &sugar, "--qty", "3"]);
+    assert_eq!(
+        (s["total"].clone(), s["due"].clone()),
+        (json!(45000), json!(45000))
+    );
+    let s = till.json(&[
+        "sale",
+        "add-line",
+        &id,
+        "--barcode",
+        "6001002",
+        "--qty",
+        "2",
+    ]);
+    assert_eq!(s["total"], 45000 + 2 * 6000);
+    let milk = &s["lines"][1];
+    assert_eq!(milk["description"], "Milk 500ml");
+    assert_ne!(
+        milk["line_no"].to_string(),
+        tomatoes,
+        "a removed line's number is not reused"
+    );
+    let s = till.json(&["sale", "add-line", &id, "--item", "Bread", "--price", "65"]);
+    assert_eq!(s["total"], 45000 + 12000 + 6500);
+    assert_eq!(s["status"], "open");
+
+    // `sale show` keeps the sale's shape and adds its corrections, oldest first.
+    let shown = till.json(&["sale", "show", &id]);
+    assert_eq!(shown["total"], 63500);
+    assert_eq!(shown["lines"].as_array().unwrap().len(), 3);
+    let actions: Vec<&str> = shown["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["remove", "quantity", "add", "add"]);
+    assert_eq!(shown["edits"][1]["total_after"], 45000);
+    let text = till.run(&["sale", "show", &id]).ok().stdout;
+    assert!(text.contains("removed line 2: 3 x Tomatoes"), "{text}");
+    assert!(text.contains("quantity 2 → 3"), "{text}");
+    assert_eq!(text.matches("added line").count(), 2, "{text}");
+
+    // A line needs its price; a bad quantity names the field.
+    let r = till.run(&["sale", "add-line", &id, "--item", "Eggs"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("error: price: expected --price after --item"),
+        "{}",
+        r.stderr
+    );
+    let r = till.run(&["sale", "set-qty", &id, "--line", &sugar, "--qty", "0"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.starts_with("error: qty: expected a whole number"),
+        "{}",
+        r.stderr
+    );
+
+    // The last line cannot go: the sale is voided instead.
+    let one = till.json(&["sale", "new", "--item", "Tea", "--price", "120"]);
+    let one_id = one["id"].as_i64().unwrap().to_string();
+    let line = one["lines"][0]["line_no"].to_string();
+    let r = till.run(&["--json", "sale", "remove-line", &one_id, "--line", &line]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let err: Value = serde_json::from_str(r.stderr.trim()).unwrap();
+    assert_eq!(err["code"], "conflict", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("last item"),
+        "{err}"
+    );
+    assert_eq!(
+        till.json(&["sale", "show", &one_id])["lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Once paid, a sale does not change.
+    till.json(&["sale", "pay", &id, "--cash", "635"]);
+    let r = till.run(&[
+        "--json", "sale", "set-qty", &id, "--line", &sugar, "--qty", "1",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(r.stderr.trim()).unwrap()["code"],
+        "conflict"
+    );
+    assert_eq!(till.json(&["sale", "show", &id])["total"], 63500);
+}

@@ -1,7 +1,7 @@
 //! `sale new` lines from the order of the flags: each `--item` or `--barcode` starts a line,
 //! and the `--price` and `--qty` that follow it (before the next line) belong to it.
 
-use crate::invalid;
+use crate::ctx::invalid;
 use duka_core::till::LineInput;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -75,21 +75,50 @@ pub fn build(
     Ok(out)
 }
 
+/// The one line of `sale add-line`: `--item NAME --price P` or `--barcode CODE`, and `--qty`.
+pub fn one(
+    item: Option<&str>,
+    barcode: Option<&str>,
+    price: Option<&str>,
+    qty: Option<&str>,
+) -> anyhow::Result<LineInput> {
+    let start = match (item, barcode) {
+        (Some(name), _) => Start::Item(name.into()),
+        (None, Some(code)) => Start::Barcode(code.into()),
+        (None, None) => {
+            return Err(invalid(
+                "item",
+                "--item \"NAME\" --price P or --barcode CODE",
+                "",
+            ));
+        }
+    };
+    let spec = LineSpec {
+        start,
+        price: price.map(str::to_string),
+        qty: qty.map(str::to_string),
+    };
+    let mut lines = inputs(std::slice::from_ref(&spec))?;
+    Ok(lines.remove(0))
+}
+
+/// A quantity as typed (`--qty`): a whole number (the Till checks its range).
+pub fn quantity(typed: &str) -> anyhow::Result<i64> {
+    typed.trim().parse::<i64>().map_err(|_| {
+        invalid(
+            "qty",
+            format!("a whole number from 1 to {}", duka_core::sale::MAX_QTY),
+            typed,
+        )
+    })
+}
+
 /// Turns specs into the Till's line inputs (products are looked up by barcode or SKU there).
 pub fn inputs(specs: &[LineSpec]) -> anyhow::Result<Vec<LineInput>> {
     specs
         .iter()
         .map(|s| {
-            let quantity = match &s.qty {
-                None => 1,
-                Some(q) => q.trim().parse::<i64>().map_err(|_| {
-                    invalid(
-                        "qty",
-                        format!("a whole number from 1 to {}", duka_core::sale::MAX_QTY),
-                        q,
-                    )
-                })?,
-            };
+            let quantity = s.qty.as_deref().map(quantity).transpose()?.unwrap_or(1);
             Ok(match &s.start {
                 Start::Item(name) => {
                     if s.price.is_none() {

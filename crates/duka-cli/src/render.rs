@@ -1,9 +1,18 @@
 //! Text output for people. `--json` bypasses all of this.
 
+use std::path::Path;
+
+use duka_core::Money;
 use duka_core::catalog::Product;
-use duka_core::config::Settings;
+use duka_core::config::{Environment, Mode, Settings};
+use duka_core::engine::Reconciled;
+use duka_core::payment::AttemptState;
 use duka_core::sale::Sale;
-use duka_core::store::DayReport;
+use duka_core::secrets::SecretKey;
+use duka_core::store::{
+    Attempt, Cashier, DayReport, ImportSummary, IncomingPayment, PaymentEventRow, PinLock,
+    SaleEdit, pin_lock,
+};
 use duka_core::time::format_local;
 
 pub fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
@@ -42,6 +51,8 @@ pub fn products(list: &[Product]) -> String {
     s.trim_end().to_string()
 }
 
+/// A sale: its lines by number (`sale remove-line` and `sale set-qty` name them), total,
+/// tenders and what is due.
 pub fn sale(s: &Sale) -> String {
     let mut out = format!(
         "sale {}  {}  {}  cashier {}\n",
@@ -52,13 +63,14 @@ pub fn sale(s: &Sale) -> String {
     );
     for l in &s.lines {
         out += &format!(
-            "  {:>3} x {:<30} {:>16}\n",
+            "  #{:<3} {:>3} x {:<30} {:>16}\n",
+            l.line_no,
             l.quantity,
             l.description,
             l.total.to_string()
         );
     }
-    out += &format!("  {:<36} {:>16}\n", "TOTAL", s.total.to_string());
+    out += &format!("  {:<41} {:>16}\n", "TOTAL", s.total.to_string());
     for t in &s.tenders {
         let receipt = match (&t.receipt, t.verified) {
             (Some(r), true) => format!(" {r}"),
@@ -66,15 +78,79 @@ pub fn sale(s: &Sale) -> String {
             (None, _) => String::new(),
         };
         out += &format!(
-            "  {:<36} {:>16}\n",
+            "  {:<41} {:>16}\n",
             format!("{}{receipt}", t.kind.label()),
             t.amount.to_string()
         );
     }
     if s.due.cents() > 0 {
-        out += &format!("  {:<36} {:>16}\n", "DUE", s.due.to_string());
+        out += &format!("  {:<41} {:>16}\n", "DUE", s.due.to_string());
     }
     out.trim_end().to_string()
+}
+
+/// A sale rung up (and paid in cash, with this change to hand back).
+pub fn sale_with_change(s: &Sale, change: Option<Money>) -> String {
+    match change {
+        Some(ch) => format!("{}\nchange: {ch}", sale(s)),
+        None => sale(s),
+    }
+}
+
+/// A sale a tender was taken for: the change first (cash), then the sale.
+pub fn paid(s: &Sale, change: Option<Money>) -> String {
+    match change {
+        Some(ch) => format!("change: {ch}\n{}", sale(s)),
+        None => sale(s),
+    }
+}
+
+/// `sale show`: the sale and the corrections made to it, one a line.
+pub fn sale_shown(s: &Sale, edits: &[SaleEdit]) -> String {
+    let mut out = sale(s);
+    if !edits.is_empty() {
+        out += "\n  Corrections";
+        for e in edits {
+            out += &format!("\n    {}", edit(e));
+        }
+    }
+    out
+}
+
+pub fn edit(e: &SaleEdit) -> String {
+    let qty = |q: Option<i64>| q.map(|q| q.to_string()).unwrap_or_else(|| "-".into());
+    let what = match e.action.as_str() {
+        "add" => format!(
+            "added line {}: {} x {}",
+            e.line_no,
+            qty(e.after_qty),
+            e.description
+        ),
+        "remove" => format!(
+            "removed line {}: {} x {}",
+            e.line_no,
+            qty(e.before_qty),
+            e.description
+        ),
+        _ => format!(
+            "line {} ({}): quantity {} → {}",
+            e.line_no,
+            e.description,
+            qty(e.before_qty),
+            qty(e.after_qty)
+        ),
+    };
+    format!(
+        "{}  {:<16} {what}; total {} → {}",
+        format_local(e.at),
+        e.cashier,
+        e.total_before,
+        e.total_after
+    )
+}
+
+pub fn voided(s: &Sale) -> String {
+    format!("sale {} voided", s.id)
 }
 
 pub fn sales(list: &[Sale]) -> String {
@@ -163,4 +239,238 @@ pub fn settings(s: &Settings, backend: &str, has_credentials: bool) -> String {
         if has_credentials { "set" } else { "not set" }
     ));
     lines.join("\n")
+}
+
+pub fn product_added(p: &Product) -> String {
+    format!("product {} added: {} at {}", p.id, p.name, p.price)
+}
+
+pub fn imported(file: &Path, sum: &ImportSummary) -> String {
+    format!(
+        "{}: {} added, {} updated",
+        file.display(),
+        sum.inserted,
+        sum.updated
+    )
+}
+
+pub fn cashier_added(c: &Cashier) -> String {
+    format!("cashier {} added ({}), id {}", c.name, c.role, c.id)
+}
+
+pub fn cashiers(list: &[Cashier]) -> String {
+    list.iter()
+        .map(|c| {
+            let lock = match pin_lock(c.pin_failures) {
+                PinLock::Open => String::new(),
+                _ => format!("  ({} wrong PINs: locked)", c.pin_failures),
+            };
+            format!("{:>4}  {:<24} {}{lock}", c.id, c.name, c.role)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn pin_set(c: &Cashier) -> String {
+    format!("PIN set for {}", c.name)
+}
+
+pub fn unlocked(c: &Cashier) -> String {
+    format!("{} may sign in again", c.name)
+}
+
+/// `duka init` is done.
+pub fn ready(data_dir: &Path, schema_version: &serde_json::Value) -> String {
+    format!(
+        "Duka is ready in {} (schema v{schema_version}).",
+        data_dir.display()
+    )
+}
+
+/// `config set KEY VALUE`, and what a shop till still lacks to take M-Pesa payments.
+pub fn setting(key: &str, value: Option<&str>, missing: Option<&str>) -> String {
+    let mut s = format!("{key} = {}", value.unwrap_or_default());
+    if let Some(m) = missing {
+        s += &format!("\nnote: not ready for M-Pesa yet: {m}");
+    }
+    s
+}
+
+/// `config set environment E`: the environment and the till it runs; `kept`: the shop's till
+/// was set up already, and was only switched to with the environment it has.
+pub fn environment_set(environment: Environment, till: Mode, kept: Option<&str>) -> String {
+    let mut s = format!(
+        "environment = {} ({} till)",
+        environment.as_str(),
+        till.as_str()
+    );
+    if let Some(k) = kept {
+        s += &format!(
+            "\nnote: the shop's till is set up already: switched to it as it is (environment {k}); its manager changes it there"
+        );
+    }
+    s
+}
+
+pub fn secret_stored(key: SecretKey, backend: &str) -> String {
+    format!("{} stored in the {backend} secret store", key.name())
+}
+
+pub fn secret_deleted(key: SecretKey) -> String {
+    format!("{} deleted", key.name())
+}
+
+/// Where one secret comes from: `env`, the store's backend, or `not set` (never its value).
+#[derive(serde::Serialize)]
+pub struct SecretSource<'a> {
+    pub key: &'static str,
+    pub source: &'a str,
+}
+
+pub fn secrets(backend: &str, rows: &[SecretSource<'_>]) -> String {
+    let mut s = format!("secret store: {backend}\n");
+    for r in rows {
+        s += &format!("  {:<20} {}\n", r.key, r.source);
+    }
+    s.trim_end().to_string()
+}
+
+/// What `duka demo` prints at the end: the day, and commands to try on the demo till.
+pub fn demo(r: &DayReport, data_dir: &Path, runs_demo: bool) -> String {
+    // The data directory runs the shop's till: the commands below reach the demo with this.
+    let p = if runs_demo {
+        ""
+    } else {
+        "DUKA_ENVIRONMENT=demo "
+    };
+    format!(
+        "\n{}\n\nThe demo till is in {dir}/demo. Try:\n  {p}duka --data-dir {dir} sale new --barcode 6001001 --qty 2\n  {p}duka --data-dir {dir} charge --sale <id> --phone 0712345678   (pays after 5 s)\n  {p}duka --data-dir {dir} charge --sale <id> --phone 0700000200   (the customer cancels)\n  {p}duka --data-dir {dir} report day",
+        day_report(r),
+        dir = data_dir.display(),
+    )
+}
+
+pub const DEMO_INTRO: &str =
+    "Demo mode: M-Pesa is simulated (daraja-sim), no credentials needed.\n";
+
+/// `duka relay pair` is done.
+pub fn paired(url: &str, till: &str, backend: &str) -> String {
+    format!("paired with {url} as till {till} (key in the {backend} secret store)")
+}
+
+pub fn relay_status(url: &str, till: &str, applied: u64, healthz: &str) -> String {
+    format!("relay {url} (till {till}): last applied message {applied}; /healthz: {healthz}")
+}
+
+pub fn inbox(list: &[IncomingPayment]) -> String {
+    if list.is_empty() {
+        return "no incoming payments waiting".into();
+    }
+    list.iter()
+        .map(|p| {
+            format!(
+                "{}  {}  {:>14}  {}  {}",
+                p.trans_id,
+                format_local(p.received_at),
+                p.amount.to_string(),
+                p.msisdn.as_deref().unwrap_or("-"),
+                p.bill_ref.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the cashier reads for an attempt's state.
+pub fn describe(a: &Attempt) -> String {
+    match &a.state {
+        AttemptState::Created => "sending the M-Pesa request…".into(),
+        AttemptState::Pending { .. } => format!("waiting for the customer to enter their PIN on {}", a.phone.local()),
+        AttemptState::Paid { receipt: Some(r) } => format!("PAID: M-Pesa receipt {r}"),
+        AttemptState::Paid { receipt: None } => "PAID (M-Pesa receipt pending: it arrives with the callback or the customer's SMS)".into(),
+        AttemptState::Failed { code } if code == duka_core::payment::NOT_REACHED => "closed: the cashier confirmed no prompt reached the phone".into(),
+        AttemptState::Failed { code } => format!(
+            "FAILED ({code}): {}{}",
+            daraja::codes::lookup(code).en,
+            a.result_desc.as_deref().filter(|d| !d.is_empty() && daraja::codes::lookup(code).class == daraja::codes::Class::Unknown).map(|d| format!(" [{d}]")).unwrap_or_default()
+        ),
+        AttemptState::Unknown => match (&a.unknown_code, &a.checkout_request_id) {
+            (Some(c), _) => format!("UNKNOWN: M-Pesa answered {c}, which Duka does not know. Check the customer's SMS; `duka reconcile` asks again."),
+            (None, Some(_)) => "UNKNOWN: M-Pesa gave no final answer in time. Check the customer's SMS; `duka reconcile` asks again.".into(),
+            (None, None) => "UNKNOWN: no answer from M-Pesa to the request. Ask the customer whether a prompt arrived; do not charge again until you know (`duka reconcile`, `duka resend`).".into(),
+        },
+    }
+}
+
+pub fn attempts(list: &[Attempt]) -> String {
+    if list.is_empty() {
+        return "no payment attempts".into();
+    }
+    let mut s = format!(
+        "{:<32}  {:>6}  {:<12} {:>9}  {:<8} {:<8} {}\n",
+        "attempt", "sale", "phone", "amount", "state", "code", "since"
+    );
+    for a in list {
+        s += &format!(
+            "{:<32}  {:>6}  {:<12} {:>9}  {:<8} {:<8} {}{}\n",
+            a.id,
+            a.sale_id,
+            a.phone.masked(),
+            a.amount,
+            a.state.name(),
+            a.code().unwrap_or("-"),
+            format_local(a.created_at),
+            a.flag
+                .as_deref()
+                .map(|f| format!("\n      FLAGGED: {f}"))
+                .unwrap_or_default()
+        );
+    }
+    s.trim_end().to_string()
+}
+
+/// One attempt with its event log (`attempts --id`).
+pub fn attempt(a: &Attempt, events: &[PaymentEventRow]) -> String {
+    let mut s = format!("{}\n{}\n", attempts(std::slice::from_ref(a)), describe(a));
+    for e in events {
+        s += &format!(
+            "  {}  {:<10} {:<15} {} → {} ({})\n",
+            format_local(e.at),
+            e.source,
+            e.event,
+            e.from_state,
+            e.to_state,
+            e.outcome
+        );
+    }
+    s.trim_end().to_string()
+}
+
+/// A resent attempt, as it ended.
+pub fn resent(a: &Attempt) -> String {
+    format!("{} ({})", describe(a), a.id)
+}
+
+/// What `duka reconcile` did to each open attempt, and how each ended.
+pub fn reconciled(report: &[Reconciled], settled: &[Attempt]) -> String {
+    if report.is_empty() {
+        return "nothing to reconcile: no open M-Pesa requests".into();
+    }
+    report
+        .iter()
+        .zip(settled)
+        .map(|(r, a)| {
+            format!(
+                "{} (sale {}): {} → {} by {}: {}\n  {}",
+                r.attempt_id,
+                r.sale_id,
+                r.before,
+                a.state.name(),
+                r.how,
+                r.note,
+                describe(a)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -1,0 +1,334 @@
+//! The command line: every subcommand and its flags (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "duka",
+    version,
+    about = "Duka: an M-Pesa till, headless",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Where the database and files live [default: the platform's data directory]
+    #[arg(long, global = true, env = "DUKA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON for scripts instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Cashier doing the work [default: the first cashier, made by `duka init`]
+    #[arg(long, global = true, env = "DUKA_CASHIER")]
+    pub cashier: Option<String>,
+    /// Where secrets are kept: auto (keyring, else file), keyring, file
+    #[arg(
+        long,
+        global = true,
+        env = "DUKA_SECRET_BACKEND",
+        default_value = "auto"
+    )]
+    pub secret_backend: String,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Create the data directory and database (safe to run again)
+    Init(InitArgs),
+    /// A worked example with sample products and sales, no credentials needed
+    Demo,
+    /// Settings (never secrets)
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Daraja credentials and keys, kept in the OS keyring (or the headless file store)
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    #[command(subcommand)]
+    Cashier(CashierCmd),
+    #[command(subcommand)]
+    Product(ProductCmd),
+    #[command(subcommand)]
+    Sale(SaleCmd),
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Charge a sale by M-Pesa STK push and follow it to the end: exit 0 paid, 2 failed, 3 unknown
+    Charge(ChargeArgs),
+    /// M-Pesa payment attempts, newest first
+    Attempts(AttemptsArgs),
+    /// Settle attempts a crash or a power cut left open; waits for those still pending
+    Reconcile,
+    /// After an unknown attempt, send again: only when no prompt reached the customer's phone
+    Resend {
+        attempt: String,
+        /// The cashier confirms the customer received no M-Pesa prompt
+        #[arg(long)]
+        no_prompt_reached: bool,
+    },
+    /// Check an M-Pesa code typed from a customer's SMS against what M-Pesa told Duka
+    VerifyCode {
+        code: String,
+        #[arg(long)]
+        sale: i64,
+    },
+    /// The callback relay: pair this till, see its status
+    #[command(subcommand)]
+    Relay(RelayCmd),
+    /// Incoming payments (customers who paid the shortcode directly), and attaching one to a sale
+    Inbox {
+        #[command(subcommand)]
+        cmd: Option<InboxCmd>,
+    },
+    /// Export sales as CSV (or JSON with --json)
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Name of the first cashier (a manager) when there is none yet
+    #[arg(long, default_value = "Owner")]
+    pub owner: String,
+    #[arg(long)]
+    pub shop_name: Option<String>,
+    /// demo | sandbox | production | custom
+    #[arg(long)]
+    pub environment: Option<String>,
+    #[arg(long)]
+    pub shortcode: Option<String>,
+    /// paybill | till
+    #[arg(long)]
+    pub till_type: Option<String>,
+    #[arg(long)]
+    pub party_b: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ChargeArgs {
+    #[arg(long)]
+    pub sale: i64,
+    /// The customer's phone: 0712 345 678, +254712345678, …
+    #[arg(long)]
+    pub phone: String,
+    /// Whole shillings [default: what is due]
+    #[arg(long, allow_hyphen_values = true)]
+    pub amount: Option<String>,
+    /// Above 250,000, send several requests (each approved by the customer)
+    #[arg(long)]
+    pub split: bool,
+    /// Return once the request is sent; the poller is not kept running
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Args)]
+pub struct AttemptsArgs {
+    /// Only those not final yet (created, pending, unknown)
+    #[arg(long)]
+    pub open: bool,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One attempt with its event log
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// First day, YYYY-MM-DD (Nairobi time)
+    #[arg(long)]
+    pub from: String,
+    /// Last day, inclusive [default: --from]
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Write to this file instead of standard output
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum RelayCmd {
+    /// Pair with a relay: the pairing string `duka-relay till add` printed, on standard input
+    /// (typed or pasted at the prompt, or piped), never on the command line
+    Pair {
+        /// Refused: a pairing string here would stay in the shell's history and `ps`
+        #[arg(hide = true)]
+        pairing: Option<String>,
+    },
+    /// Pairing, last applied message, and whether the relay answers now
+    Status,
+}
+
+#[derive(Subcommand)]
+pub enum InboxCmd {
+    /// Attach an incoming payment to a sale
+    Attach {
+        trans_id: String,
+        #[arg(long)]
+        sale: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCmd {
+    /// Effective settings and where each comes from
+    Show,
+    /// Store a setting: environment, daraja_base_url, shortcode, till_type, party_b, relay_url, shop_name, printer
+    Set { key: String, value: String },
+}
+
+#[derive(Subcommand)]
+pub enum SecretCmd {
+    /// Read the value from standard input (never from the command line) and store it
+    Set {
+        /// consumer_key | consumer_secret | passkey | relay_key | initiator_password
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// Which secrets are set and where (never their values)
+    Status,
+}
+
+#[derive(Subcommand)]
+pub enum CashierCmd {
+    Add {
+        #[arg(long)]
+        name: String,
+        /// cashier | manager
+        #[arg(long, default_value = "cashier")]
+        role: String,
+    },
+    List,
+    /// Set a cashier's sign-in PIN (4 to 8 digits, read from standard input); also unlocks
+    Pin {
+        #[arg(long)]
+        name: String,
+    },
+    /// Let a cashier locked out by wrong PINs try again
+    Unlock {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProductCmd {
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, allow_hyphen_values = true)]
+        price: String,
+        #[arg(long)]
+        barcode: Option<String>,
+        #[arg(long)]
+        sku: Option<String>,
+    },
+    List {
+        /// Include inactive products
+        #[arg(long)]
+        all: bool,
+    },
+    /// Import a price list CSV (columns name, price; optional barcode, sku, active); all rows or none
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum SaleCmd {
+    /// Ring up a sale. Each --item or --barcode starts a line; --price and --qty after it belong
+    /// to it: `--item "Sugar 1kg" --price 150 --qty 2 --barcode 6001 --qty 3`
+    New(NewSaleArgs),
+    /// A sale with its lines (numbered), tenders, and the corrections made to it
+    Show { id: i64 },
+    /// Sales of one day (Nairobi time), newest first
+    List {
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Take cash or a typed M-Pesa code for a sale
+    Pay(PayArgs),
+    /// Void a sale that has taken no money
+    Void { id: i64 },
+    /// Add a line to an unpaid sale: a free item (--item NAME --price P) or a product (--barcode)
+    AddLine(AddLineArgs),
+    /// Remove a line (by its number, `duka sale show` lists them) from an unpaid sale
+    RemoveLine {
+        id: i64,
+        #[arg(long)]
+        line: i64,
+    },
+    /// Change the quantity of a line of an unpaid sale
+    SetQty {
+        id: i64,
+        #[arg(long)]
+        line: i64,
+        #[arg(long, allow_hyphen_values = true)]
+        qty: String,
+    },
+}
+
+#[derive(Args)]
+pub struct NewSaleArgs {
+    #[arg(long, action = clap::ArgAction::Append)]
+    pub item: Vec<String>,
+    #[arg(long, action = clap::ArgAction::Append)]
+    pub barcode: Vec<String>,
+    #[arg(long, action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub price: Vec<String>,
+    #[arg(long, action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub qty: Vec<String>,
+    /// Cash handed over, applied at once
+    #[arg(long, allow_hyphen_values = true)]
+    pub cash: Option<String>,
+    /// M-Pesa code from the customer's SMS, applied at once for what is due
+    #[arg(long)]
+    pub mpesa_code: Option<String>,
+}
+
+#[derive(Args)]
+pub struct PayArgs {
+    pub id: i64,
+    #[arg(
+        long,
+        conflicts_with = "mpesa_code",
+        required_unless_present = "mpesa_code",
+        allow_hyphen_values = true
+    )]
+    pub cash: Option<String>,
+    #[arg(long)]
+    pub mpesa_code: Option<String>,
+    /// Amount for the M-Pesa code [default: what is due]
+    #[arg(long, requires = "mpesa_code", allow_hyphen_values = true)]
+    pub amount: Option<String>,
+}
+
+#[derive(Args)]
+pub struct AddLineArgs {
+    pub id: i64,
+    /// A free item's description (needs --price)
+    #[arg(long, conflicts_with = "barcode", required_unless_present = "barcode")]
+    pub item: Option<String>,
+    /// A product's barcode or SKU
+    #[arg(long)]
+    pub barcode: Option<String>,
+    /// The item's price (for a product: instead of its own)
+    #[arg(long, allow_hyphen_values = true)]
+    pub price: Option<String>,
+    /// How many [default: 1]
+    #[arg(long, allow_hyphen_values = true)]
+    pub qty: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ReportCmd {
+    /// The day's totals by tender and cashier, and its M-Pesa receipts
+    Day {
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
