@@ -74,7 +74,7 @@ pub(crate) async fn transaction_status(
         let st = app.state();
         // By receipt, or by the original request's id (an STK push's CheckoutRequestID or
         // MerchantRequestID) when the receipt is what the caller is looking for.
-        let receipt = match (&transaction_id, &original) {
+        match (&transaction_id, &original) {
             (Some(t), _) => st.receipts.get(t).cloned(),
             (None, Some(o)) => st
                 .pushes
@@ -87,8 +87,7 @@ pub(crate) async fn transaction_status(
                     _ => None,
                 }),
             (None, None) => None,
-        };
-        receipt
+        }
     };
     let authorised = initiator == app.cfg.initiator && credential_ok(&app, &credential);
     let result = if !authorised {
