@@ -1,5 +1,5 @@
-//! Changing a till's settings: one operation for the desktop's Settings form, `duka config
-//! set` and `duka init`. Every field is checked before anything is written; then the secrets
+//! Changing a till's settings: one operation for the desktop's Settings form and `duka config
+//! set` (`duka init` stores the values it is given on a till it has just made). Every field is checked before anything is written; then the secrets
 //! go to the secret store and the settings to the database; the shell restarts the till (or
 //! starts the other one) with them.
 //!
