@@ -121,7 +121,9 @@ fn set_environment(ctx: &Ctx, value: &str) -> anyhow::Result<()> {
     let outcome = save_environment(ctx, environment)?;
     let kept = shop_kept(ctx, environment, outcome)?;
     // The value the till runs with: a set-up shop till switched to from demo mode keeps its own.
-    let value = kept.clone().unwrap_or_else(|| environment.as_str().to_string());
+    let value = kept
+        .clone()
+        .unwrap_or_else(|| environment.as_str().to_string());
     let out = json!({ "key": "environment", "value": value, "till": till });
     ctx.print(&out, || {
         render::environment_set(environment, till, kept.as_deref())
