@@ -561,6 +561,63 @@ fn demo_and_the_shop_have_a_database_each_and_switching_carries_nothing() {
     let staff = invoke(&w, "staff", json!({})).unwrap();
     assert_eq!(staff.as_array().unwrap().len(), 1, "{staff}");
 
+    // Transaction Status needs the initiator, its password and the certificate together.
+    let with_initiator = |extra: Value| {
+        let mut f = production("174379", false);
+        f["form"]["initiator"] = json!("testapi");
+        for (k, v) in extra.as_object().unwrap() {
+            f["form"][k] = v.clone();
+        }
+        f
+    };
+    let e = invoke(&w, "save_settings", with_initiator(json!({}))).unwrap_err();
+    assert!(
+        e["message"].as_str().unwrap().starts_with("certificate:"),
+        "{e}"
+    );
+    let certs = tempfile::tempdir().unwrap();
+    let missing = certs.path().join("none.pem").display().to_string();
+    let e = invoke(
+        &w,
+        "save_settings",
+        with_initiator(json!({"certificate": missing})),
+    )
+    .unwrap_err();
+    assert!(
+        e["message"].as_str().unwrap().starts_with("certificate:"),
+        "{e}"
+    );
+    let cert = certs.path().join("mpesa.pem");
+    std::fs::write(&cert, daraja_sim::TEST_INITIATOR_CERT).unwrap();
+    let cert = cert.display().to_string();
+    let e = invoke(
+        &w,
+        "save_settings",
+        with_initiator(json!({"certificate": cert})),
+    )
+    .unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("initiator_password:"),
+        "{e}"
+    );
+    assert_eq!(
+        invoke(&w, "get_settings", json!({})).unwrap()["settings"]["initiator"],
+        Value::Null,
+        "nothing half written"
+    );
+    let v = invoke(
+        &w,
+        "save_settings",
+        with_initiator(json!({"certificate": cert, "initiator_password": "Safaricom999!*!"})),
+    )
+    .unwrap();
+    assert_eq!(v["settings"]["initiator"], "testapi");
+    assert_eq!(v["initiator_password_set"], true);
+    assert!(!v.to_string().contains("Safaricom999"), "never sent back");
+
     // The other way round: the shop's manager chooses demo mode.
     let v = invoke(
         &w,

@@ -65,6 +65,7 @@ pub fn save(
                 return Err(invalid(
                     name,
                     "nothing: demo mode needs none (leave it empty)",
+                    "a value",
                 ));
             }
             if from == Mode::Shop {
@@ -112,20 +113,27 @@ pub fn save(
     let pairing = change
         .pairing
         .as_deref()
-        .map(|p| {
-            duka_relay_proto::Pairing::decode(p.trim()).map_err(|e| {
-                invalid(
-                    "relay pairing",
-                    &format!(
-                        "the string `duka-relay till add` printed (dukarelay1:…), got {}",
-                        e.0
-                    ),
-                )
-            })
-        })
+        .map(duka_core::till::check_pairing)
         .transpose()?;
     if change.whole && to == Mode::Shop {
         config::check_ready(&after, &|k| has_secret(secrets, change, k))?;
+        if after.initiator.is_some() {
+            // Transaction Status needs all three; half of them would be silently off.
+            if after.certificate.is_none() {
+                return Err(invalid(
+                    "certificate",
+                    "the path of Safaricom's certificate (PEM) for the initiator",
+                    "not set",
+                ));
+            }
+            if !has_secret(secrets, change, SecretKey::InitiatorPassword) {
+                return Err(invalid(
+                    "initiator_password",
+                    "the initiator's password",
+                    "not set",
+                ));
+            }
+        }
     }
 
     for (key, value) in &change.secrets {
@@ -165,11 +173,11 @@ pub fn missing_for_payments(till: &Till, secrets: &dyn SecretStore) -> Option<St
         .map(|e| e.to_string())
 }
 
-fn invalid(field: &'static str, expected: &str) -> Error {
+fn invalid(field: &'static str, expected: &str, got: &str) -> Error {
     Error::Core(duka_core::Error::Invalid {
         field,
         expected: expected.to_string(),
-        got: "what was typed".into(),
+        got: got.into(),
     })
 }
 
@@ -199,6 +207,14 @@ pub struct Form {
     pub passkey: String,
     #[serde(default)]
     pub relay_pairing: String,
+    /// The API operator for Transaction Status (optional), with its password and the path of
+    /// Safaricom's certificate.
+    #[serde(default)]
+    pub initiator: String,
+    #[serde(default)]
+    pub initiator_password: String,
+    #[serde(default)]
+    pub certificate: String,
 }
 
 fn given(s: &str) -> Option<&str> {
@@ -215,6 +231,8 @@ impl Form {
             ("party_b", &self.party_b),
             ("shop_name", &self.shop_name),
             ("printer", &self.printer),
+            ("initiator", &self.initiator),
+            ("certificate", &self.certificate),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), given(v).map(str::to_string)))
@@ -223,6 +241,7 @@ impl Form {
             (SecretKey::ConsumerKey, &self.consumer_key),
             (SecretKey::ConsumerSecret, &self.consumer_secret),
             (SecretKey::Passkey, &self.passkey),
+            (SecretKey::InitiatorPassword, &self.initiator_password),
         ]
         .into_iter()
         .filter_map(|(k, v)| given(v).map(|v| (k, Secret::new(v))))
@@ -247,6 +266,7 @@ pub struct View {
     pub consumer_key_set: bool,
     pub consumer_secret_set: bool,
     pub passkey_set: bool,
+    pub initiator_password_set: bool,
     /// `keyring`, `file` or `memory`.
     pub secret_backend: String,
     pub relay: Option<RelayView>,
@@ -284,6 +304,7 @@ pub fn view(till: &Till, secrets: &dyn SecretStore) -> Result<View> {
         consumer_key_set: secrets.get(SecretKey::ConsumerKey)?.is_some(),
         consumer_secret_set: secrets.get(SecretKey::ConsumerSecret)?.is_some(),
         passkey_set: secrets.get(SecretKey::Passkey)?.is_some(),
+        initiator_password_set: secrets.get(SecretKey::InitiatorPassword)?.is_some(),
         secret_backend: secrets.backend().to_string(),
         relay,
         till: till.mode(),

@@ -263,7 +263,9 @@ pub fn transition(state: &AttemptState, event: &PaymentEvent) -> Result<Step, Ba
 pub const OPEN_STATES_SQL: &str = "('created','pending','unknown')";
 
 impl AttemptState {
-    /// Money may still move: `created`, `pending` or `unknown`. The opposite of `is_final`.
+    /// Not final: `created`, `pending` or `unknown`, the states in which the sale waits on this
+    /// attempt. The opposite of `is_final`. (A `failed(NOT_REACHED)` attempt is final for its
+    /// sale but still followed: a late success on it is flagged, see `still_followed`.)
     pub fn is_open(&self) -> bool {
         !self.is_final()
     }
@@ -380,25 +382,42 @@ pub enum StatusVerdict {
     Mismatch(String),
 }
 
+/// The `Amount` of a Transaction Status result, as far as it could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusAmount {
+    /// No `Amount` parameter (older or partial results): the receipt is taken on its own.
+    Missing,
+    Whole(u64),
+    /// There, but not a whole number of shillings (`"100.50"`, text): not believed.
+    Unreadable,
+}
+
 /// Judges a Transaction Status result (`success`, its `ReceiptNo` and `Amount`) for an attempt
 /// that asked `asked_amount` shillings.
 pub fn judge_status_result(
     asked_amount: i64,
     success: bool,
     receipt: Option<&str>,
-    amount: Option<u64>,
+    amount: StatusAmount,
 ) -> StatusVerdict {
     let (Some(receipt), true) = (receipt, success) else {
         return StatusVerdict::Ignore;
     };
     match amount {
-        Some(a) if i64::try_from(a) != Ok(asked_amount) => StatusVerdict::Mismatch(format!(
-            "Transaction Status says {receipt} was {a} but the attempt asked {asked_amount}"
+        StatusAmount::Whole(a) if i64::try_from(a) != Ok(asked_amount) => {
+            StatusVerdict::Mismatch(format!(
+                "Transaction Status says {receipt} was {a} but the attempt asked {asked_amount}"
+            ))
+        }
+        StatusAmount::Unreadable => StatusVerdict::Mismatch(format!(
+            "Transaction Status gave {receipt} with an amount that is not whole shillings; the attempt asked {asked_amount}"
         )),
-        _ => StatusVerdict::Apply(PaymentEvent::Result {
-            code: "0".into(),
-            receipt: Some(receipt.to_string()),
-        }),
+        StatusAmount::Whole(_) | StatusAmount::Missing => {
+            StatusVerdict::Apply(PaymentEvent::Result {
+                code: "0".into(),
+                receipt: Some(receipt.to_string()),
+            })
+        }
     }
 }
 
@@ -407,7 +426,7 @@ pub fn judge_status_result(
 pub struct TenderRef {
     pub id: i64,
     pub sale_id: i64,
-    /// `cash`, `mpesa_stk`, `mpesa_code`, `mpesa_c2b`.
+    /// `cash`, `mpesa_stk` or `mpesa_code` (an attached C2B payment is an `mpesa_code`).
     pub kind: String,
     pub attempt_id: Option<String>,
     pub cents: i64,

@@ -203,13 +203,18 @@ export type ReceiptRow = { at: number, receipt: string | null, verified: boolean
  */
 phone: string | null, amount: Money, cashier: string, sale_id: number, };
 
-export type SettingsForm = { environment: string, daraja_base_url: string, shortcode: string, till_type: string, party_b: string, shop_name: string, printer: string, consumer_key: string, consumer_secret: string, passkey: string, relay_pairing: string, };
+export type SettingsForm = { environment: string, daraja_base_url: string, shortcode: string, till_type: string, party_b: string, shop_name: string, printer: string, consumer_key: string, consumer_secret: string, passkey: string, relay_pairing: string, 
+/**
+ * The API operator for Transaction Status (optional), with its password and the path of
+ * Safaricom's certificate.
+ */
+initiator: string, initiator_password: string, certificate: string, };
 
 export type SettingsView = { settings: Settings, 
 /**
  * Settings fixed by environment variables (the form shows them read-only).
  */
-from_env: Array<string>, consumer_key_set: boolean, consumer_secret_set: boolean, passkey_set: boolean, 
+from_env: Array<string>, consumer_key_set: boolean, consumer_secret_set: boolean, passkey_set: boolean, initiator_password_set: boolean, 
 /**
  * `keyring`, `file` or `memory`.
  */

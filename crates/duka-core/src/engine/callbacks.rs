@@ -190,7 +190,13 @@ impl Engine {
         };
         let attempt = self.store().attempt(&id)?;
         let receipt = r.receipt();
-        let amount = r.parameter("Amount").and_then(daraja::wire::value_whole);
+        let amount = match r.parameter("Amount") {
+            None => payment::StatusAmount::Missing,
+            Some(v) => daraja::wire::value_whole(v).map_or(
+                payment::StatusAmount::Unreadable,
+                payment::StatusAmount::Whole,
+            ),
+        };
         let event = match payment::judge_status_result(
             attempt.amount,
             r.result_code.is_zero(),

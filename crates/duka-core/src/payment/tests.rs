@@ -329,18 +329,26 @@ fn a_status_result_applies_a_receipt_of_the_asked_amount_only() {
         code: "0".into(),
         receipt: Some("R1".into()),
     });
-    assert_eq!(judge_status_result(100, true, Some("R1"), Some(100)), apply);
-    assert_eq!(judge_status_result(100, true, Some("R1"), None), apply);
+    use StatusAmount::{Missing, Unreadable, Whole};
     assert_eq!(
-        judge_status_result(100, false, Some("R1"), Some(100)),
+        judge_status_result(100, true, Some("R1"), Whole(100)),
+        apply
+    );
+    assert_eq!(judge_status_result(100, true, Some("R1"), Missing), apply);
+    assert!(matches!(
+        judge_status_result(100, true, Some("R1"), Unreadable),
+        StatusVerdict::Mismatch(w) if w.contains("not whole")
+    ));
+    assert_eq!(
+        judge_status_result(100, false, Some("R1"), Whole(100)),
         StatusVerdict::Ignore
     );
     assert_eq!(
-        judge_status_result(100, true, None, Some(100)),
+        judge_status_result(100, true, None, Whole(100)),
         StatusVerdict::Ignore
     );
     assert!(matches!(
-        judge_status_result(100, true, Some("R1"), Some(99)),
+        judge_status_result(100, true, Some("R1"), Whole(99)),
         StatusVerdict::Mismatch(w) if w.contains("R1") && w.contains("99") && w.contains("100")
     ));
 }

@@ -199,18 +199,14 @@ impl Till {
                 "demo mode",
             ));
         }
-        let p = duka_relay_proto::Pairing::decode(pairing.trim()).map_err(|e| Error::Invalid {
-            field: "pairing",
-            expected: "the string `duka-relay till add` printed (dukarelay1:…)".into(),
-            got: e.0,
-        })?;
+        let p = check_pairing(pairing)?;
         secrets.set(
             crate::secrets::SecretKey::RelayKey,
             &crate::secrets::Secret::new(p.key.clone()),
         )?;
         {
             let mut store = self.store();
-            crate::config::set_setting(&mut store, "relay_url", &p.url)?;
+            store.set_setting("relay_url", &p.url)?;
             store.set_setting("relay_till", &p.till)?;
             store.set_setting("relay_shop", &p.shop)?;
             // A new pairing starts with no watermark; a running relay client of the old
@@ -250,6 +246,22 @@ impl Till {
         let env = |k: &str| std::env::var(k).ok();
         Settings::load(&self.store(), &env, self.mode)
     }
+}
+
+/// A relay pairing string, read and checked whole (its URL as the `relay_url` setting wants
+/// it) before anything of it is stored.
+pub fn check_pairing(pairing: &str) -> Result<duka_relay_proto::Pairing> {
+    let mut p = duka_relay_proto::Pairing::decode(pairing.trim()).map_err(|e| Error::Invalid {
+        field: "pairing",
+        expected: "the string `duka-relay till add` printed (dukarelay1:…)".into(),
+        got: e.0,
+    })?;
+    p.url = crate::config::check_setting("relay_url", &p.url).map_err(|_| Error::Invalid {
+        field: "pairing",
+        expected: "a pairing whose relay URL is an http:// or https:// address".into(),
+        got: p.url.clone(),
+    })?;
+    Ok(p)
 }
 
 #[cfg(test)]

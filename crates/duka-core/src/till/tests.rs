@@ -110,3 +110,35 @@ fn an_offline_till_refuses_what_needs_m_pesa_and_a_bad_setting() {
         .unwrap_err();
     assert!(e.to_string().starts_with("shortcode:"), "{e}");
 }
+
+#[test]
+fn a_pairing_the_relay_url_check_refuses_stores_nothing_not_even_its_key() {
+    use crate::secrets::{MemorySecrets, SecretKey, SecretStore};
+    let store = Store::open_in_memory().unwrap();
+    let settings = Settings::load(&store, &|_| None, Mode::Shop).unwrap();
+    let till = Till::offline(store, Mode::Shop, settings);
+    let secrets = MemorySecrets::default();
+    let pairing = |url: &str| {
+        duka_relay_proto::Pairing {
+            url: url.into(),
+            shop: "5a".into(),
+            till: "7b".into(),
+            key: "ab".repeat(32),
+        }
+        .encode()
+    };
+    for bad in ["https://", "https://relay example.com"] {
+        let e = till.pair_relay(&secrets, &pairing(bad)).unwrap_err();
+        assert_eq!(e.code(), "invalid_input", "{bad}: {e}");
+        assert!(secrets.get(SecretKey::RelayKey).unwrap().is_none(), "{bad}");
+        assert!(till.pairing_info().unwrap().is_none(), "{bad}");
+    }
+    let p = till
+        .pair_relay(&secrets, &pairing("https://relay.example.com/"))
+        .unwrap();
+    assert_eq!(
+        p.url, "https://relay.example.com",
+        "stored as the setting wants it"
+    );
+    assert!(secrets.get(SecretKey::RelayKey).unwrap().is_some());
+}
