@@ -136,7 +136,7 @@ fn reports_for_another_day_are_empty_and_void_works() {
     till.run(&["init"]).ok();
     let s = till.json(&["sale", "new", "--item", "Bread", "--price", "65"]);
     let id = s["id"].as_i64().unwrap().to_string();
-    let v = till.json(&["sale", "void", &id]);
+    let v = till.json(&["sale", "void", &id, "--reason", "customer left"]);
     assert_eq!(v["status"], "voided");
     let r = till.json(&["report", "day", "--date", "2020-01-01"]);
     assert_eq!(r["sales_paid"], 0);

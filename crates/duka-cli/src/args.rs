@@ -252,8 +252,12 @@ pub enum SaleCmd {
     },
     /// Take cash or a typed M-Pesa code for a sale
     Pay(PayArgs),
-    /// Void a sale that has taken no money
-    Void { id: i64 },
+    /// Void a sale that has taken no money, with the reason (it shows on the shift's report)
+    Void {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
     /// Add a line to an unpaid sale: a free item (--item NAME --price P) or a product (--barcode)
     AddLine(AddLineArgs),
     /// Remove a line (by its number, `duka sale show` lists them) from an unpaid sale

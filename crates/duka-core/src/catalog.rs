@@ -11,6 +11,10 @@ pub struct Product {
     pub barcode: Option<String>,
     pub sku: Option<String>,
     pub active: bool,
+    /// Quantity on hand; `None` for what has no stock (a service).
+    pub stock: Option<i64>,
+    /// At or below this, the product is on the low-stock list.
+    pub low_stock: Option<i64>,
 }
 
 /// A product as typed or imported, validated, before it has an id.

@@ -28,6 +28,7 @@ pub mod money;
 pub mod payment;
 pub mod phone;
 pub mod receipt;
+pub mod refund;
 pub mod relay;
 pub mod sale;
 pub mod secrets;

@@ -19,7 +19,7 @@ pub fn run(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result
         SaleCmd::Show { id } => show(&ctx, *id),
         SaleCmd::List { date, limit } => list(&ctx, date.as_deref(), *limit),
         SaleCmd::Pay(a) => pay(&ctx, a),
-        SaleCmd::Void { id } => void(&ctx, *id),
+        SaleCmd::Void { id, reason } => void(&ctx, *id, reason),
         SaleCmd::AddLine(a) => add_line(&ctx, a),
         SaleCmd::RemoveLine { id, line } => remove_line(&ctx, *id, *line),
         SaleCmd::SetQty { id, line, qty } => set_qty(&ctx, *id, *line, qty),
@@ -77,8 +77,8 @@ fn pay(ctx: &Ctx, a: &PayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn void(ctx: &Ctx, id: i64) -> anyhow::Result<()> {
-    let s = ctx.till.void_sale(id)?;
+fn void(ctx: &Ctx, id: i64, reason: &str) -> anyhow::Result<()> {
+    let s = ctx.till.void_sale(id, reason)?;
     ctx.print(&s, || render::voided(&s));
     Ok(())
 }

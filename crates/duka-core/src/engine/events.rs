@@ -31,6 +31,22 @@ pub enum CoreEvent {
         trans_id: String,
         sale_id: i64,
     },
+    /// A shift opened or closed.
+    ShiftChanged {
+        shift: crate::store::Shift,
+    },
+    /// Cash went out of or into the drawer, or it was opened without a sale.
+    DrawerMoved {
+        entry: crate::store::DrawerMove,
+    },
+    /// A refund was recorded or its reversal moved on.
+    RefundChanged {
+        refund: crate::store::Refund,
+    },
+    /// A product's stock was counted or started (or stopped) being kept.
+    StockChanged {
+        product: crate::catalog::Product,
+    },
     Health {
         health: Health,
     },

@@ -157,8 +157,8 @@ impl Store {
             return self.sale(sale_id);
         }
         tx.execute(
-            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at, claim)
-             VALUES (?1, 'mpesa_code', ?2, ?3, 1, ?4, ?5, ?6)",
+            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at, claim, shift_id)
+             VALUES (?1, 'mpesa_code', ?2, ?3, 1, ?4, ?5, ?6, (SELECT id FROM shifts WHERE closed_at IS NULL))",
             params![sale_id, p.amount.cents(), p.trans_id, cashier_id, now_ms(), claim.column()],
         )?;
         tx.execute(

@@ -121,10 +121,12 @@ fn product_row(r: &Row<'_>) -> rusqlite::Result<Product> {
         barcode: r.get(3)?,
         sku: r.get(4)?,
         active: r.get(5)?,
+        stock: r.get(6)?,
+        low_stock: r.get(7)?,
     })
 }
 
-const PRODUCT_COLS: &str = "id, name, price_cents, barcode, sku, active";
+const PRODUCT_COLS: &str = "id, name, price_cents, barcode, sku, active, stock_qty, low_stock";
 
 fn unique_violation(e: &rusqlite::Error) -> Option<&str> {
     match e {

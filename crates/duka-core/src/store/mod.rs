@@ -5,8 +5,11 @@ mod c2b;
 mod catalog;
 mod claims;
 mod payments;
+mod refunds;
 mod reports;
 mod sales;
+mod shifts;
+mod stock;
 mod verify;
 
 use std::io::Read;
@@ -18,10 +21,13 @@ pub use c2b::IncomingPayment;
 pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock, pin_lock};
 pub use claims::{Claim, LostClaim, PendingClaim, TakenBy};
 pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow};
+pub use refunds::{Refund, RefundLine, RefundLineInput};
 pub use reports::{
     CashierTotal, DayReport, ExportRow, HourTotal, ReceiptRow, TenderTotal, write_export_csv,
 };
 pub use sales::{LineEdit, SaleEdit};
+pub use shifts::{DayClose, DrawerKind, DrawerMove, Shift, Tally, ZReport};
+pub use stock::StockMove;
 pub use verify::Verification;
 
 use crate::error::{Error, Result};
@@ -37,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_pin_lockout.sql"),
     include_str!("../../migrations/0005_shop_claims.sql"),
     include_str!("../../migrations/0006_sale_edits.sql"),
+    include_str!("../../migrations/0007_shop_day.sql"),
 ];
 
 /// How long a write waits for another process's transaction before it fails as busy.
@@ -231,5 +238,7 @@ fn check_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod day_tests;
 #[cfg(test)]
 mod tests;

@@ -550,8 +550,8 @@ fn insert_stk_tender(
         |r| r.get(0),
     )?;
     tx.execute(
-        "INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at)
-         VALUES (?1, 'mpesa_stk', ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at, shift_id)
+         VALUES (?1, 'mpesa_stk', ?2, ?3, ?4, ?5, ?6, ?7, (SELECT id FROM shifts WHERE closed_at IS NULL))",
         params![a.sale_id, amount.cents(), a.id, receipt, receipt.is_some(), cashier_id, now],
     )?;
     Ok(())

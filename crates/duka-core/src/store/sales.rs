@@ -72,7 +72,7 @@ impl Store {
         let now = now_ms();
         let tx = self.write()?;
         tx.execute(
-            "INSERT INTO sales (status, cashier_id, total_cents, created_at, updated_at) VALUES ('open', ?1, ?2, ?3, ?3)",
+            "INSERT INTO sales (status, cashier_id, total_cents, created_at, updated_at, shift_id) VALUES ('open', ?1, ?2, ?3, ?3, (SELECT id FROM shifts WHERE closed_at IS NULL))",
             params![cashier_id, total.cents(), now],
         )?;
         let sale_id = tx.last_insert_rowid();
@@ -135,8 +135,8 @@ impl Store {
         let due = payable(&tx, sale_id)?;
         let (applied, change) = cash_split(due, tendered);
         tx.execute(
-            "INSERT INTO tenders (sale_id, kind, amount_cents, tendered_cents, change_cents, cashier_id, created_at)
-             VALUES (?1, 'cash', ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO tenders (sale_id, kind, amount_cents, tendered_cents, change_cents, cashier_id, created_at, shift_id)
+             VALUES (?1, 'cash', ?2, ?3, ?4, ?5, ?6, (SELECT id FROM shifts WHERE closed_at IS NULL))",
             params![sale_id, applied.cents(), tendered.cents(), change.cents(), cashier_id, now_ms()],
         )?;
         refresh_status(&tx, sale_id)?;
@@ -200,8 +200,8 @@ impl Store {
             return self.sale(sale_id);
         }
         tx.execute(
-            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at, claim)
-             VALUES (?1, 'mpesa_code', ?2, ?3, 0, ?4, ?5, ?6)",
+            "INSERT INTO tenders (sale_id, kind, amount_cents, receipt, verified, cashier_id, created_at, claim, shift_id)
+             VALUES (?1, 'mpesa_code', ?2, ?3, 0, ?4, ?5, ?6, (SELECT id FROM shifts WHERE closed_at IS NULL))",
             params![sale_id, amount.cents(), receipt, cashier_id, now_ms(), claim.column()],
         )?;
         refresh_status(&tx, sale_id)?;
@@ -365,8 +365,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Voids a sale that has taken no money and has no payment in flight.
-    pub fn void_sale(&mut self, sale_id: i64) -> Result<Sale> {
+    /// Voids a sale that has taken no money and has no payment in flight, with the reason.
+    pub fn void_sale(&mut self, sale_id: i64, reason: &str) -> Result<Sale> {
+        let reason = super::shifts::check_reason(reason)?;
         let tx = self.write()?;
         let status = sale_status(&tx, sale_id)?;
         if status == SaleStatus::Voided {
@@ -390,11 +391,71 @@ impl Store {
         }
         let now = now_ms();
         tx.execute(
-            "UPDATE sales SET status = 'voided', voided_at = ?2, updated_at = ?2 WHERE id = ?1",
-            params![sale_id, now],
+            "UPDATE sales SET status = 'voided', voided_at = ?2, updated_at = ?2, void_reason = ?3,
+                parked_at = NULL WHERE id = ?1",
+            params![sale_id, now, reason],
         )?;
         tx.commit()?;
         self.sale(sale_id)
+    }
+}
+
+impl Store {
+    /// Holds an unpaid sale aside (the next customer is served meanwhile); `recall_sale`
+    /// brings it back. A sale with an M-Pesa request open cannot be parked: the customer is
+    /// paying it now.
+    pub fn park_sale(&mut self, sale_id: i64) -> Result<Sale> {
+        let tx = self.write()?;
+        match sale_status(&tx, sale_id)? {
+            SaleStatus::Paid | SaleStatus::Voided => {
+                return Err(Error::Conflict(format!(
+                    "sale {sale_id} is finished: only an unpaid sale is parked"
+                )));
+            }
+            _ => {}
+        }
+        let open: i64 = tx.query_row(
+            &format!("SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"),
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        if open > 0 {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} has an M-Pesa request open: wait for it before parking the sale"
+            )));
+        }
+        tx.execute(
+            "UPDATE sales SET parked_at = coalesce(parked_at, ?2), updated_at = ?2 WHERE id = ?1",
+            params![sale_id, now_ms()],
+        )?;
+        tx.commit()?;
+        self.sale(sale_id)
+    }
+
+    pub fn recall_sale(&mut self, sale_id: i64) -> Result<Sale> {
+        let tx = self.write()?;
+        let n = tx.execute(
+            "UPDATE sales SET parked_at = NULL, updated_at = ?2 WHERE id = ?1 AND parked_at IS NOT NULL",
+            params![sale_id, now_ms()],
+        )?;
+        if n == 0 {
+            sale_status(&tx, sale_id)?;
+            return Err(Error::Conflict(format!("sale {sale_id} is not parked")));
+        }
+        tx.commit()?;
+        self.sale(sale_id)
+    }
+
+    /// Parked sales, oldest first.
+    pub fn parked_sales(&self) -> Result<Vec<Sale>> {
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare(
+                "SELECT id FROM sales WHERE parked_at IS NOT NULL ORDER BY parked_at, id",
+            )?;
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        ids.into_iter().map(|id| self.sale(id)).collect()
     }
 }
 
@@ -466,10 +527,13 @@ pub(super) fn refresh_status(tx: &Transaction<'_>, sale_id: i64) -> Result<SaleS
     if next != current {
         let now = now_ms();
         tx.execute(
-            "UPDATE sales SET status = ?2, updated_at = ?3,
+            "UPDATE sales SET status = ?2, updated_at = ?3, parked_at = NULL,
                 paid_at = CASE WHEN ?2 = 'paid' THEN coalesce(paid_at, ?3) ELSE paid_at END WHERE id = ?1",
             params![sale_id, next.as_str(), now],
         )?;
+        if next == SaleStatus::Paid {
+            super::stock::on_paid(tx, sale_id, now)?;
+        }
     }
     Ok(next)
 }

@@ -12,6 +12,7 @@
 //! - [`staff`] — staff, PINs, sign-in.
 //! - [`reports`] — the day, exports, what the manager must look at, receipts.
 
+pub mod day;
 pub mod payments;
 pub mod reports;
 pub mod sales;

@@ -233,9 +233,9 @@ impl Till {
         self.store().inbox(limit)
     }
 
-    /// Voids a sale that has taken no money.
-    pub fn void_sale(&self, sale_id: i64) -> Result<Sale> {
-        let sale = self.store().void_sale(sale_id)?;
+    /// Voids a sale that has taken no money, with the reason (on the Z-report).
+    pub fn void_sale(&self, sale_id: i64, reason: &str) -> Result<Sale> {
+        let sale = self.store().void_sale(sale_id, reason)?;
         self.sale_changed(&sale, false);
         Ok(sale)
     }

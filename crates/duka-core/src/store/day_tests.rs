@@ -1,0 +1,431 @@
+//! A shop's day in the store: shifts, the drawer, parked and voided sales, refunds, stock.
+
+use super::*;
+use crate::catalog::NewProduct;
+use crate::money::Money;
+use crate::payment::PaymentEvent;
+use crate::phone::Msisdn;
+use crate::refund::{RefundState, RefundTo, ReversalEvent};
+use crate::sale::{NewLine, SaleStatus};
+
+fn m(shillings: i64) -> Money {
+    Money::from_shillings(shillings).unwrap()
+}
+
+fn store() -> Store {
+    let mut s = Store::open_in_memory().unwrap();
+    s.add_cashier("Wanjiku", "cashier").unwrap();
+    s.add_cashier("Otieno", "manager").unwrap();
+    s
+}
+
+fn sale(s: &mut Store, lines: &[(&str, i64, i64)]) -> i64 {
+    let lines: Vec<NewLine> = lines
+        .iter()
+        .map(|(d, p, q)| NewLine::free(d, m(*p), *q).unwrap())
+        .collect();
+    s.create_sale("Wanjiku", &lines).unwrap().id
+}
+
+/// A sale paid by STK push: `(sale, receipt)`.
+fn paid_by_mpesa(s: &mut Store, shillings: i64, receipt: &str) -> i64 {
+    let id = sale(s, &[("Sugar 1kg", shillings, 1)]);
+    let a = s
+        .create_attempt(
+            id,
+            &Msisdn::parse("0708374149").unwrap(),
+            shillings,
+            "Wanjiku",
+        )
+        .unwrap();
+    let ev = PaymentEvent::PushAccepted {
+        checkout_id: format!("ws_CO_{receipt}"),
+    };
+    s.apply_event(&a.id, &ev, "engine", None).unwrap();
+    let ok = PaymentEvent::Result {
+        code: "0".into(),
+        receipt: Some(receipt.into()),
+    };
+    s.apply_event(&a.id, &ok, "callback", None).unwrap();
+    id
+}
+
+#[test]
+fn two_shifts_cannot_be_open_at_once_and_the_expected_cash_adds_up_from_its_records() {
+    let mut s = store();
+    let shift = s.open_shift("Wanjiku", m(1_000)).unwrap();
+    let e = s.open_shift("Otieno", m(500)).unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(e.to_string().contains("Wanjiku"), "{e}");
+
+    // Cash sales: 300 paid with 500 (200 change); 150 exactly.
+    let a = sale(&mut s, &[("Sugar 1kg", 150, 2)]);
+    s.pay_cash(a, m(500), "Wanjiku").unwrap();
+    let b = sale(&mut s, &[("Milk", 150, 1)]);
+    s.pay_cash(b, m(150), "Wanjiku").unwrap();
+    // M-Pesa does not touch the drawer.
+    paid_by_mpesa(&mut s, 250, "QKM0FXE6RK");
+    s.drawer_move(DrawerKind::PayOut, m(120), "transport for stock", "Otieno")
+        .unwrap();
+    s.drawer_move(DrawerKind::CashIn, m(50), "change from the bank", "Wanjiku")
+        .unwrap();
+    s.drawer_move(DrawerKind::Open, m(999), "customer needed change", "Otieno")
+        .unwrap();
+    let refund = s
+        .create_refund(b, None, "milk was sour", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(refund.amount, m(150));
+
+    let x = s.z_report(shift.id).unwrap();
+    // 1,000 + 300 + 150 − 150 − 120 + 50
+    assert_eq!(x.expected_cash, m(1_230));
+    assert_eq!(x.counted_cash, None);
+    assert_eq!(x.cash_sales, m(450));
+    assert_eq!((x.pay_outs.count, x.pay_outs.amount), (1, m(120)));
+    assert_eq!((x.cash_in.count, x.cash_in.amount), (1, m(50)));
+    assert_eq!(x.drawer_opens, 1);
+    assert_eq!(
+        (x.mpesa_confirmed.count, x.mpesa_confirmed.amount),
+        (1, m(250))
+    );
+    assert_eq!((x.refunds.count, x.refunds.amount), (1, m(150)));
+
+    // A pay-out larger than the drawer holds is refused, and writes nothing.
+    let e = s
+        .drawer_move(DrawerKind::PayOut, m(1_231), "rent", "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    let z = s.close_shift(m(1_200), "Wanjiku").unwrap();
+    assert_eq!(z.expected_cash, m(1_230));
+    assert_eq!(z.counted_cash, Some(m(1_200)));
+    assert_eq!(z.difference_cents, Some(-3_000), "30 short");
+    assert!(s.current_shift().unwrap().is_none());
+    // Closed: no more cash moves; a new shift can open.
+    let e = s
+        .drawer_move(DrawerKind::CashIn, m(10), "float top-up", "Wanjiku")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    let next = s.open_shift("Otieno", m(1_200)).unwrap();
+    assert_ne!(next.id, shift.id);
+    // Sales belong to the shift open when they were rung up.
+    let c = sale(&mut s, &[("Bread", 65, 1)]);
+    s.pay_cash(c, m(100), "Otieno").unwrap();
+    assert_eq!(s.z_report(next.id).unwrap().cash_sales, m(65));
+    assert_eq!(
+        s.z_report(shift.id).unwrap().expected_cash,
+        m(1_230),
+        "fixed at close"
+    );
+
+    let day = s.day_close(crate::time::today()).unwrap();
+    assert_eq!(day.shifts.len(), 2);
+    assert_eq!(day.open_shifts, 1);
+    assert_eq!(day.cash_sales, m(515));
+    assert_eq!(day.difference_cents, -3_000);
+}
+
+#[test]
+fn a_voided_sale_takes_no_money_and_a_parked_one_waits_aside() {
+    let mut s = store();
+    let a = sale(&mut s, &[("Sugar 1kg", 150, 1)]);
+    assert_eq!(
+        s.void_sale(a, "x").unwrap_err().code(),
+        "invalid_input",
+        "a reason is needed"
+    );
+    let v = s.void_sale(a, "customer changed their mind").unwrap();
+    assert_eq!(v.status, SaleStatus::Voided);
+    assert!(s.pay_cash(a, m(150), "Wanjiku").is_err());
+    assert!(
+        s.create_attempt(a, &Msisdn::parse("0708374149").unwrap(), 150, "Wanjiku")
+            .is_err()
+    );
+    let e = s
+        .create_refund(a, None, "mistake", &RefundTo::Cash, "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+    let b = sale(&mut s, &[("Milk", 60, 1)]);
+    s.pay_cash(b, m(20), "Wanjiku").unwrap();
+    assert_eq!(
+        s.void_sale(b, "customer left").unwrap_err().code(),
+        "conflict",
+        "money on it: refund instead"
+    );
+
+    let c = sale(&mut s, &[("Bread", 65, 1)]);
+    s.park_sale(c).unwrap();
+    assert_eq!(
+        s.parked_sales()
+            .unwrap()
+            .iter()
+            .map(|x| x.id)
+            .collect::<Vec<_>>(),
+        [c]
+    );
+    assert!(s.park_sale(c).is_ok(), "parking twice keeps it parked");
+    s.recall_sale(c).unwrap();
+    assert!(s.parked_sales().unwrap().is_empty());
+    assert_eq!(s.recall_sale(c).unwrap_err().code(), "conflict");
+    let d = sale(&mut s, &[("Tea", 120, 1)]);
+    s.create_attempt(d, &Msisdn::parse("0708374149").unwrap(), 120, "Wanjiku")
+        .unwrap();
+    assert_eq!(
+        s.park_sale(d).unwrap_err().code(),
+        "conflict",
+        "being paid now"
+    );
+    // A parked sale paid later leaves the parked list.
+    s.park_sale(c).unwrap();
+    s.pay_cash(c, m(65), "Wanjiku").unwrap();
+    assert!(s.parked_sales().unwrap().is_empty());
+}
+
+#[test]
+fn a_refund_never_gives_back_more_than_was_sold_or_taken() {
+    let mut s = store();
+    let id = sale(&mut s, &[("Sugar 1kg", 150, 3), ("Milk", 60, 1)]);
+    s.pay_cash(id, m(510), "Wanjiku").unwrap();
+    let line = |line_no, quantity| RefundLineInput {
+        line_no,
+        quantity,
+        restock: false,
+    };
+    let e = s
+        .create_refund(
+            id,
+            Some(&[line(1, 4)]),
+            "wrong item",
+            &RefundTo::Cash,
+            "Otieno",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    let e = s
+        .create_refund(
+            id,
+            Some(&[line(9, 1)]),
+            "wrong item",
+            &RefundTo::Cash,
+            "Otieno",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    let e = s
+        .create_refund(
+            id,
+            Some(&[line(1, 1), line(1, 1)]),
+            "twice",
+            &RefundTo::Cash,
+            "Otieno",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    assert!(s.refunds_of(id).unwrap().is_empty(), "nothing half written");
+
+    let r1 = s
+        .create_refund(
+            id,
+            Some(&[line(1, 2)]),
+            "torn bags",
+            &RefundTo::Cash,
+            "Otieno",
+        )
+        .unwrap();
+    assert_eq!(r1.amount, m(300));
+    assert_eq!(r1.lines[0].description, "Sugar 1kg");
+    let e = s
+        .create_refund(
+            id,
+            Some(&[line(1, 2)]),
+            "more torn bags",
+            &RefundTo::Cash,
+            "Otieno",
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("2 refunded already"), "{e}");
+    // The rest, whole: what is left of the money, exactly.
+    let r2 = s
+        .create_refund(
+            id,
+            None,
+            "customer returned all",
+            &RefundTo::Manual {
+                code: "SKE52PAWR9".into(),
+            },
+            "Otieno",
+        )
+        .unwrap();
+    assert_eq!(r2.amount, m(210));
+    assert_eq!((r2.kind.as_str(), r2.verified), ("manual", false));
+    assert_eq!(r2.receipt.as_deref(), Some("SKE52PAWR9"));
+    let e = s
+        .create_refund(id, None, "again", &RefundTo::Cash, "Otieno")
+        .unwrap_err();
+    assert!(e.to_string().contains("nothing left"), "{e}");
+    // The sale keeps its history.
+    let sale = s.sale(id).unwrap();
+    assert_eq!(
+        (sale.status, sale.lines.len(), sale.tenders.len()),
+        (SaleStatus::Paid, 2, 1)
+    );
+}
+
+#[test]
+fn a_reversal_is_recorded_before_it_is_sent_and_a_receipt_is_reversed_once() {
+    let mut s = store();
+    let id = paid_by_mpesa(&mut s, 251, "QKM0FXE6RK");
+    let line = [RefundLineInput {
+        line_no: 1,
+        quantity: 1,
+        restock: false,
+    }];
+    let r = s
+        .create_refund(id, Some(&line), "wrong size", &RefundTo::Mpesa, "Otieno")
+        .unwrap();
+    assert_eq!(
+        (r.kind.as_str(), r.state),
+        ("mpesa", RefundState::Requested)
+    );
+    assert_eq!(r.original_receipt.as_deref(), Some("QKM0FXE6RK"));
+    assert_eq!(r.amount, m(251));
+    assert_eq!(s.open_reversals().unwrap().len(), 1);
+    let e = s
+        .create_refund(id, None, "again", &RefundTo::Mpesa, "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+
+    let acc = ReversalEvent::Accepted {
+        conversation_id: "AG_20261203_1".into(),
+    };
+    let r = s.apply_reversal(r.id, &acc, "engine", None).unwrap();
+    assert_eq!(r.state, RefundState::Accepted);
+    assert_eq!(s.refund_by_conversation("AG_20261203_1").unwrap().id, r.id);
+    let ok = ReversalEvent::Result {
+        code: "0".into(),
+        receipt: Some("SKE52PAWR9".into()),
+    };
+    let r = s
+        .apply_reversal(r.id, &ok, "relay", Some("processed"))
+        .unwrap();
+    assert_eq!(
+        (r.state, r.receipt.as_deref()),
+        (RefundState::Reversed, Some("SKE52PAWR9"))
+    );
+    let again = ReversalEvent::Result {
+        code: "R000002".into(),
+        receipt: None,
+    };
+    let r = s.apply_reversal(r.id, &again, "relay", None).unwrap();
+    assert_eq!(
+        r.state,
+        RefundState::Reversed,
+        "a contradiction is flagged, not applied"
+    );
+    assert!(r.flag.is_some());
+    assert!(s.open_reversals().unwrap().is_empty());
+
+    // A sale paid in cash has no M-Pesa receipt to reverse.
+    let cash = sale(&mut s, &[("Milk", 60, 1)]);
+    s.pay_cash(cash, m(60), "Wanjiku").unwrap();
+    let e = s
+        .create_refund(cash, None, "sour", &RefundTo::Mpesa, "Otieno")
+        .unwrap_err();
+    assert!(e.to_string().contains("no M-Pesa payment"), "{e}");
+}
+
+#[test]
+fn a_failed_reversal_gives_the_money_back_to_what_can_be_refunded() {
+    let mut s = store();
+    let id = paid_by_mpesa(&mut s, 100, "QKM0FXE6RL");
+    let r = s
+        .create_refund(id, None, "double charge", &RefundTo::Mpesa, "Otieno")
+        .unwrap();
+    let failed = ReversalEvent::Result {
+        code: "2001".into(),
+        receipt: None,
+    };
+    let r = s.apply_reversal(r.id, &failed, "relay", None).unwrap();
+    assert_eq!(r.state, RefundState::Failed);
+    // Nothing went back: the sale can still be refunded, to cash.
+    let cash = s
+        .create_refund(id, None, "double charge", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(cash.amount, m(100));
+}
+
+#[test]
+fn stock_falls_when_a_sale_is_paid_once_rises_with_goods_returned_and_is_set_by_a_count() {
+    let mut s = store();
+    let sugar = s
+        .add_product(&NewProduct::new("Sugar 1kg", m(150), Some("6001001"), None).unwrap())
+        .unwrap();
+    let service = s
+        .add_product(&NewProduct::new("Phone charging", m(20), None, None).unwrap())
+        .unwrap();
+    s.track_stock(sugar.id, Some(10), Some(5), "Otieno")
+        .unwrap();
+    let lines = [
+        NewLine {
+            product_id: Some(sugar.id),
+            description: "Sugar 1kg".into(),
+            unit_price: m(150),
+            quantity: 4,
+        },
+        NewLine {
+            product_id: Some(service.id),
+            description: "Phone charging".into(),
+            unit_price: m(20),
+            quantity: 1,
+        },
+    ];
+    let id = s.create_sale("Wanjiku", &lines).unwrap().id;
+    assert_eq!(s.product(sugar.id).unwrap().stock, Some(10), "not paid yet");
+    s.pay_cash(id, m(620), "Wanjiku").unwrap();
+    assert_eq!(s.product(sugar.id).unwrap().stock, Some(6));
+    assert_eq!(
+        s.product(service.id).unwrap().stock,
+        None,
+        "a service keeps none"
+    );
+    assert!(s.low_stock().unwrap().is_empty());
+    let back = [RefundLineInput {
+        line_no: 1,
+        quantity: 1,
+        restock: true,
+    }];
+    s.create_refund(id, Some(&back), "torn bag", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(s.product(sugar.id).unwrap().stock, Some(7));
+    let count = s.count_stock(sugar.id, 4, "shelf count", "Otieno").unwrap();
+    assert_eq!(count.delta, -3);
+    assert_eq!(s.product(sugar.id).unwrap().stock, Some(4));
+    assert_eq!(
+        s.low_stock()
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>(),
+        [sugar.id]
+    );
+    let moves: Vec<(String, i64)> = s
+        .stock_moves(sugar.id, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.kind, m.delta))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("count".into(), -3),
+            ("refund".into(), 1),
+            ("sale".into(), -4),
+            ("count".into(), 10)
+        ]
+    );
+    assert_eq!(
+        s.count_stock(service.id, 3, "count", "Otieno")
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+}

@@ -1,0 +1,483 @@
+//! Refunds: a record of their own beside the sale (which keeps its history). A refund never
+//! gives back more of a line than was sold, nor more than the sale took; a reversal is on disk
+//! (`requested`) before it is sent, and its facts are applied through `refund::reversal_step`.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::Store;
+use super::shifts::{check_reason, open_shift};
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::payment::OPEN_STATES_SQL;
+use crate::refund::{
+    RefundState, RefundTo, ReversalEvent, ReversalStep, SoldLine, line_refund, mpesa_refund_amount,
+    reversal_step,
+};
+use crate::sale::SaleStatus;
+use crate::time::{Millis, now_ms};
+
+/// A line to refund: how many, and whether the goods come back to stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, ts_rs::TS)]
+pub struct RefundLineInput {
+    pub line_no: i64,
+    pub quantity: i64,
+    #[serde(default)]
+    pub restock: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct RefundLine {
+    pub line_no: i64,
+    pub description: String,
+    pub quantity: i64,
+    pub amount: Money,
+    pub restock: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct Refund {
+    pub id: i64,
+    pub sale_id: i64,
+    pub shift_id: Option<i64>,
+    /// `cash`, `mpesa` (Transaction Reversal) or `manual` (sent from the shop's phone).
+    pub kind: String,
+    pub amount: Money,
+    pub reason: String,
+    pub cashier: String,
+    pub state: RefundState,
+    /// The payment reversed (M-Pesa).
+    pub original_receipt: Option<String>,
+    pub conversation_id: Option<String>,
+    pub result_code: Option<String>,
+    pub result_desc: Option<String>,
+    /// The reversal's own receipt, or the code of a manual transfer.
+    pub receipt: Option<String>,
+    /// A manual transfer's code that M-Pesa confirmed (never, so far: unverified).
+    pub verified: bool,
+    pub flag: Option<String>,
+    pub lines: Vec<RefundLine>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+const REFUND_COLS: &str = "r.id, r.sale_id, r.shift_id, r.kind, r.amount_cents, r.reason, c.name, \
+    r.state, r.original_receipt, r.conversation_id, r.result_code, r.result_desc, r.receipt, \
+    r.verified, r.flag, r.created_at, r.updated_at";
+
+fn load(conn: &rusqlite::Connection, id: i64) -> Result<Refund> {
+    let mut r = conn
+        .query_row(
+            &format!(
+                "SELECT {REFUND_COLS} FROM refunds r JOIN cashiers c ON c.id = r.cashier_id WHERE r.id = ?1"
+            ),
+            [id],
+            |r| {
+                let state: String = r.get(7)?;
+                Ok(Refund {
+                    id: r.get(0)?,
+                    sale_id: r.get(1)?,
+                    shift_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    amount: Money::from_cents(r.get(4)?).map_err(super::bad_column)?,
+                    reason: r.get(5)?,
+                    cashier: r.get(6)?,
+                    state: RefundState::parse(&state).unwrap_or(RefundState::Unknown),
+                    original_receipt: r.get(8)?,
+                    conversation_id: r.get(9)?,
+                    result_code: r.get(10)?,
+                    result_desc: r.get(11)?,
+                    receipt: r.get(12)?,
+                    verified: r.get::<_, i64>(13)? == 1,
+                    flag: r.get(14)?,
+                    lines: Vec::new(),
+                    created_at: r.get(15)?,
+                    updated_at: r.get(16)?,
+                })
+            },
+        )
+        .optional()?
+        .ok_or_else(|| Error::not_found("refund", id))?;
+    let mut st = conn.prepare_cached(
+        "SELECT rl.line_no, l.description, rl.quantity, rl.amount_cents, rl.restock
+         FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
+         JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line_no = rl.line_no
+         WHERE rl.refund_id = ?1 ORDER BY rl.line_no",
+    )?;
+    r.lines = st
+        .query_map([id], |row| {
+            Ok(RefundLine {
+                line_no: row.get(0)?,
+                description: row.get(1)?,
+                quantity: row.get(2)?,
+                amount: Money::from_cents(row.get(3)?).map_err(super::bad_column)?,
+                restock: row.get::<_, i64>(4)? == 1,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(r)
+}
+
+/// The sold lines of a sale with what refunds that count have taken of each.
+fn sold_lines(tx: &Transaction<'_>, sale_id: i64) -> Result<Vec<SoldLine>> {
+    let mut st = tx.prepare(
+        "SELECT l.line_no, l.quantity, l.total_cents,
+                coalesce(sum(rl.quantity), 0), coalesce(sum(rl.amount_cents), 0)
+         FROM sale_lines l
+         LEFT JOIN refund_lines rl ON rl.line_no = l.line_no
+              AND rl.refund_id IN (SELECT id FROM refunds WHERE sale_id = ?1 AND state != 'failed')
+         WHERE l.sale_id = ?1 GROUP BY l.line_no ORDER BY l.line_no",
+    )?;
+    let rows = st.query_map([sale_id], |r| {
+        let m = |c: i64| Money::from_cents(c).map_err(super::bad_column);
+        Ok(SoldLine {
+            line_no: r.get(0)?,
+            quantity: r.get(1)?,
+            total: m(r.get(2)?)?,
+            refunded_qty: r.get(3)?,
+            refunded: m(r.get(4)?)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The sale's M-Pesa payment that a reversal gives back: a receipt M-Pesa confirmed (an STK
+/// payment, a verified code or an incoming payment), the largest first.
+fn mpesa_receipt(tx: &Transaction<'_>, sale_id: i64) -> Result<Option<(String, Money)>> {
+    tx.query_row(
+        "SELECT receipt, amount_cents FROM tenders
+         WHERE sale_id = ?1 AND kind IN ('mpesa_stk', 'mpesa_code') AND verified = 1
+           AND receipt IS NOT NULL
+         ORDER BY amount_cents DESC, id LIMIT 1",
+        [sale_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .map(|(r, c): (String, i64)| Money::from_cents(c).map(|m| (r, m)))
+    .transpose()
+}
+
+impl Store {
+    /// Records a refund of `lines` (all that is left of the sale when `None`), with a reason,
+    /// to cash, to M-Pesa (a reversal, `requested`: the engine sends it) or paid back by hand.
+    /// Everything is checked first; nothing is written unless it all holds.
+    pub fn create_refund(
+        &mut self,
+        sale_id: i64,
+        lines: Option<&[RefundLineInput]>,
+        reason: &str,
+        to: &RefundTo,
+        manager: &str,
+    ) -> Result<Refund> {
+        let reason = check_reason(reason)?;
+        let manual = match to {
+            RefundTo::Manual { code } => Some(crate::sale::parse_receipt(code)?),
+            _ => None,
+        };
+        let cashier_id = self.cashier(manager)?.id;
+        let tx = self.write()?;
+        let status = super::sales::sale_status(&tx, sale_id)?;
+        if status == SaleStatus::Voided {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} is voided: it took no money"
+            )));
+        }
+        let open: i64 = tx.query_row(
+            &format!(
+                "SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"
+            ),
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        if open > 0 {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} has an M-Pesa request open: wait for it before refunding"
+            )));
+        }
+        let (total, paid, refunded): (i64, i64, i64) = tx.query_row(
+            "SELECT total_cents,
+                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders WHERE sale_id = ?1),
+                    (SELECT coalesce(sum(amount_cents), 0) FROM refunds WHERE sale_id = ?1 AND state != 'failed')
+             FROM sales WHERE id = ?1",
+            [sale_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let refundable = Money::from_cents((paid - refunded).max(0))?;
+        if refundable == Money::ZERO {
+            return Err(Error::Conflict(format!(
+                "sale {sale_id} has nothing left to refund (it took {}, refunded {})",
+                Money::from_cents(paid)?,
+                Money::from_cents(refunded)?
+            )));
+        }
+        let sold = sold_lines(&tx, sale_id)?;
+        let subtotal = sold
+            .iter()
+            .try_fold(Money::ZERO, |a, l| a.checked_add(l.total));
+        let subtotal = subtotal.ok_or_else(|| Error::Config("sale total overflow".into()))?;
+        let total = Money::from_cents(total)?;
+        let wanted: Vec<RefundLineInput> = match lines {
+            Some([]) => {
+                return Err(Error::invalid(
+                    "lines",
+                    "at least one line to refund",
+                    "none",
+                ));
+            }
+            Some(l) => l.to_vec(),
+            None => sold
+                .iter()
+                .filter(|l| l.quantity > l.refunded_qty)
+                .map(|l| RefundLineInput {
+                    line_no: l.line_no,
+                    quantity: l.quantity - l.refunded_qty,
+                    restock: false,
+                })
+                .collect(),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut amounts = Vec::new();
+        let mut sum = Money::ZERO;
+        for w in &wanted {
+            if !seen.insert(w.line_no) {
+                return Err(Error::invalid(
+                    "lines",
+                    "each line once",
+                    format!("line {} twice", w.line_no),
+                ));
+            }
+            let line = sold
+                .iter()
+                .find(|l| l.line_no == w.line_no)
+                .ok_or_else(|| Error::not_found("sale line", format!("{sale_id}/{}", w.line_no)))?;
+            let a = line_refund(line, w.quantity, total, subtotal)?;
+            sum = sum.checked_add(a).unwrap_or(sum);
+            amounts.push(a);
+        }
+        // A whole refund gives back what the sale took (a partly paid sale, M-Pesa's rounding).
+        let mut amount = if lines.is_none() {
+            refundable
+        } else {
+            sum.min(refundable)
+        };
+        let (state, original) = match to {
+            RefundTo::Mpesa => {
+                let Some((receipt, brought)) = mpesa_receipt(&tx, sale_id)? else {
+                    return Err(Error::Conflict(format!(
+                        "sale {sale_id} has no M-Pesa payment that M-Pesa confirmed: refund it to cash, or by hand with the code of the transfer"
+                    )));
+                };
+                let taken: i64 = tx.query_row(
+                    "SELECT count(*) FROM refunds WHERE original_receipt = ?1 AND kind = 'mpesa' AND state != 'failed'",
+                    [&receipt],
+                    |r| r.get(0),
+                )?;
+                if taken > 0 {
+                    return Err(Error::Conflict(format!(
+                        "M-Pesa payment {receipt} has been reversed already (M-Pesa reverses a payment once): refund the rest to cash or by hand"
+                    )));
+                }
+                amount = mpesa_refund_amount(amount, brought);
+                (RefundState::Requested, Some(receipt))
+            }
+            _ => (RefundState::Done, None),
+        };
+        let shift = open_shift(&tx)?;
+        if matches!(to, RefundTo::Cash)
+            && let Some(s) = shift
+        {
+            let holds = super::shifts::expected_cash_in(&tx, s)?;
+            if amount > holds {
+                return Err(Error::Conflict(format!(
+                    "the drawer should hold {holds}: a cash refund of {amount} is more than that"
+                )));
+            }
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO refunds (sale_id, shift_id, kind, amount_cents, reason, cashier_id, state,
+                                  original_receipt, receipt, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            params![
+                sale_id,
+                shift,
+                to.kind(),
+                amount.cents(),
+                reason,
+                cashier_id,
+                state.as_str(),
+                original,
+                manual,
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        for (w, a) in wanted.iter().zip(&amounts) {
+            tx.execute(
+                "INSERT INTO refund_lines (refund_id, line_no, quantity, amount_cents, restock) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, w.line_no, w.quantity, a.cents(), w.restock],
+            )?;
+            if w.restock {
+                super::stock::restock(&tx, sale_id, w.line_no, w.quantity, id, cashier_id, now)?;
+            }
+        }
+        append_event(
+            &tx,
+            id,
+            now,
+            "till",
+            "created",
+            "-",
+            state.as_str(),
+            &reason,
+        )?;
+        tx.commit()?;
+        load(&self.conn, id)
+    }
+
+    pub fn refund(&self, id: i64) -> Result<Refund> {
+        load(&self.conn, id)
+    }
+
+    /// The refunds of a sale, oldest first.
+    pub fn refunds_of(&self, sale_id: i64) -> Result<Vec<Refund>> {
+        let ids: Vec<i64> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT id FROM refunds WHERE sale_id = ?1 ORDER BY id")?;
+            st.query_map([sale_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        ids.into_iter().map(|id| load(&self.conn, id)).collect()
+    }
+
+    /// Reversals not final yet (requested, accepted, unknown), oldest first.
+    pub fn open_reversals(&self) -> Result<Vec<Refund>> {
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare(
+                "SELECT id FROM refunds WHERE state IN ('requested', 'accepted', 'unknown') ORDER BY id",
+            )?;
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        ids.into_iter().map(|id| load(&self.conn, id)).collect()
+    }
+
+    /// Applies a fact about a reversal (its acknowledgement, its Result), with an event row.
+    pub fn apply_reversal(
+        &mut self,
+        refund_id: i64,
+        event: &ReversalEvent,
+        source: &str,
+        desc: Option<&str>,
+    ) -> Result<Refund> {
+        let tx = self.write()?;
+        let before = load(&tx, refund_id)?;
+        if before.kind != "mpesa" {
+            return Err(Error::Conflict(format!(
+                "refund {refund_id} is not an M-Pesa reversal"
+            )));
+        }
+        let now = now_ms();
+        let detail = desc.unwrap_or("");
+        match reversal_step(before.state, event)? {
+            ReversalStep::Same => {}
+            ReversalStep::Conflict(why) => {
+                let flag = match &before.flag {
+                    Some(f) if f.contains(&why) => f.clone(),
+                    Some(f) => format!("{f}; {why}"),
+                    None => why.clone(),
+                };
+                tx.execute(
+                    "UPDATE refunds SET flag = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![refund_id, flag, now],
+                )?;
+                append_event(
+                    &tx,
+                    refund_id,
+                    now,
+                    source,
+                    "conflict",
+                    before.state.as_str(),
+                    before.state.as_str(),
+                    &why,
+                )?;
+            }
+            ReversalStep::To(next) => {
+                let (conversation, code, receipt) = match event {
+                    ReversalEvent::Accepted { conversation_id } => {
+                        (Some(conversation_id.as_str()), None, None)
+                    }
+                    ReversalEvent::Refused { code } => (None, Some(code.as_str()), None),
+                    ReversalEvent::Result { code, receipt } => {
+                        (None, Some(code.as_str()), receipt.as_deref())
+                    }
+                    ReversalEvent::NoAnswer => (None, None, None),
+                };
+                tx.execute(
+                    "UPDATE refunds SET state = ?2, conversation_id = coalesce(?3, conversation_id),
+                        result_code = coalesce(?4, result_code), result_desc = coalesce(?5, result_desc),
+                        receipt = coalesce(?6, receipt), updated_at = ?7 WHERE id = ?1",
+                    params![refund_id, next.as_str(), conversation, code, desc, receipt, now],
+                )?;
+                append_event(
+                    &tx,
+                    refund_id,
+                    now,
+                    source,
+                    event_name(event),
+                    before.state.as_str(),
+                    next.as_str(),
+                    detail,
+                )?;
+                if next == RefundState::Failed {
+                    // Nothing went back: goods said to be returned are not counted back in.
+                    super::stock::undo_restock(&tx, refund_id, now)?;
+                }
+            }
+        }
+        tx.commit()?;
+        load(&self.conn, refund_id)
+    }
+
+    /// The refund whose reversal Daraja acknowledged with this ConversationID.
+    pub fn refund_by_conversation(&self, conversation_id: &str) -> Result<Refund> {
+        let id: i64 = self
+            .conn
+            .query_row(
+                "SELECT id FROM refunds WHERE conversation_id = ?1",
+                [conversation_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found("refund", conversation_id))?;
+        load(&self.conn, id)
+    }
+}
+
+fn event_name(e: &ReversalEvent) -> &'static str {
+    match e {
+        ReversalEvent::Accepted { .. } => "accepted",
+        ReversalEvent::Refused { .. } => "refused",
+        ReversalEvent::NoAnswer => "no_answer",
+        ReversalEvent::Result { .. } => "result",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    tx: &Transaction<'_>,
+    refund_id: i64,
+    at: Millis,
+    source: &str,
+    event: &str,
+    from: &str,
+    to: &str,
+    detail: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO refund_events (refund_id, at, source, event, from_state, to_state, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![refund_id, at, source, event, from, to, detail],
+    )?;
+    Ok(())
+}

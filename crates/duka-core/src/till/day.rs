@@ -1,0 +1,173 @@
+//! A shop's day on the Till service: shifts and the drawer, parked sales, refunds, stock.
+
+use super::Till;
+use crate::catalog::Product;
+use crate::engine::CoreEvent;
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::refund::RefundTo;
+use crate::sale::Sale;
+use crate::store::{
+    DayClose, DrawerKind, DrawerMove, Refund, RefundLineInput, Shift, StockMove, ZReport,
+};
+
+impl Till {
+    fn manager(&self, name: &str, what: &str) -> Result<()> {
+        let c = self.store().cashier(name)?;
+        if c.role == "manager" {
+            Ok(())
+        } else {
+            Err(Error::Denied(format!("{}: {what} needs a manager", c.name)))
+        }
+    }
+
+    /// Opens a shift with the float counted into the drawer.
+    pub fn open_shift(&self, cashier: &str, float: Money) -> Result<Shift> {
+        let shift = self.store().open_shift(cashier, float)?;
+        self.publish(CoreEvent::ShiftChanged {
+            shift: shift.clone(),
+        });
+        Ok(shift)
+    }
+
+    pub fn current_shift(&self) -> Result<Option<Shift>> {
+        self.store().current_shift()
+    }
+
+    /// Closes the open shift with the cash counted (a blind count: the expected figure is only
+    /// in the answer), and returns its Z-report.
+    pub fn close_shift(&self, counted: Money, cashier: &str) -> Result<ZReport> {
+        let z = self.store().close_shift(counted, cashier)?;
+        self.publish(CoreEvent::ShiftChanged {
+            shift: z.shift.clone(),
+        });
+        Ok(z)
+    }
+
+    /// A shift's report. While it is open only a manager sees it (its expected cash would
+    /// unblind the count).
+    pub fn z_report(&self, shift_id: i64, who: &str) -> Result<ZReport> {
+        let z = self.store().z_report(shift_id)?;
+        if z.shift.closed_at.is_none() {
+            self.manager(who, "the report of an open shift")?;
+        }
+        Ok(z)
+    }
+
+    /// The manager's day close: the day's shifts, their sums and what is still open.
+    pub fn day_close(&self, date: chrono::NaiveDate, manager: &str) -> Result<DayClose> {
+        self.manager(manager, "the day close")?;
+        self.store().day_close(date)
+    }
+
+    /// A pay-out (manager), cash in, or the drawer opened without a sale (manager).
+    pub fn drawer_move(
+        &self,
+        kind: DrawerKind,
+        amount: Money,
+        reason: &str,
+        cashier: &str,
+    ) -> Result<DrawerMove> {
+        if kind != DrawerKind::CashIn {
+            self.manager(cashier, "a pay-out or opening the drawer")?;
+        }
+        let entry = self.store().drawer_move(kind, amount, reason, cashier)?;
+        self.publish(CoreEvent::DrawerMoved {
+            entry: entry.clone(),
+        });
+        Ok(entry)
+    }
+
+    pub fn park_sale(&self, sale_id: i64) -> Result<Sale> {
+        let sale = self.store().park_sale(sale_id)?;
+        self.publish(CoreEvent::SaleChanged { sale: sale.clone() });
+        Ok(sale)
+    }
+
+    pub fn recall_sale(&self, sale_id: i64) -> Result<Sale> {
+        let sale = self.store().recall_sale(sale_id)?;
+        self.publish(CoreEvent::SaleChanged { sale: sale.clone() });
+        Ok(sale)
+    }
+
+    pub fn parked_sales(&self) -> Result<Vec<Sale>> {
+        self.store().parked_sales()
+    }
+
+    /// A manager refunds a sale, whole (`lines: None`) or by line, with a reason, to cash or
+    /// paid back by hand. (A refund to M-Pesa goes through the engine, which sends the
+    /// reversal.)
+    pub fn refund(
+        &self,
+        sale_id: i64,
+        lines: Option<&[RefundLineInput]>,
+        reason: &str,
+        to: &RefundTo,
+        manager: &str,
+    ) -> Result<Refund> {
+        self.manager(manager, "a refund")?;
+        if matches!(to, RefundTo::Mpesa) {
+            return Err(Error::Conflict(
+                "a refund to M-Pesa is sent by the running till (it needs the initiator)".into(),
+            ));
+        }
+        let refund = self
+            .store()
+            .create_refund(sale_id, lines, reason, to, manager)?;
+        self.publish(CoreEvent::RefundChanged {
+            refund: refund.clone(),
+        });
+        if let Ok(sale) = self.store().sale(sale_id) {
+            self.publish(CoreEvent::SaleChanged { sale });
+        }
+        Ok(refund)
+    }
+
+    pub fn refunds_of(&self, sale_id: i64) -> Result<Vec<Refund>> {
+        self.store().refunds_of(sale_id)
+    }
+
+    /// Starts (or stops) keeping stock of a product (manager).
+    pub fn track_stock(
+        &self,
+        product_id: i64,
+        on_hand: Option<i64>,
+        low_stock: Option<i64>,
+        manager: &str,
+    ) -> Result<Product> {
+        self.manager(manager, "stock")?;
+        let product = self
+            .store()
+            .track_stock(product_id, on_hand, low_stock, manager)?;
+        self.publish(CoreEvent::StockChanged {
+            product: product.clone(),
+        });
+        Ok(product)
+    }
+
+    /// A stock count (manager).
+    pub fn count_stock(
+        &self,
+        product_id: i64,
+        counted: i64,
+        reason: &str,
+        manager: &str,
+    ) -> Result<StockMove> {
+        self.manager(manager, "a stock count")?;
+        let m = self
+            .store()
+            .count_stock(product_id, counted, reason, manager)?;
+        if let Ok(product) = self.store().product(product_id) {
+            self.publish(CoreEvent::StockChanged { product });
+        }
+        Ok(m)
+    }
+
+    pub fn low_stock(&self) -> Result<Vec<Product>> {
+        self.store().low_stock()
+    }
+
+    pub fn stock_moves(&self, product_id: i64, limit: usize) -> Result<Vec<StockMove>> {
+        self.store().stock_moves(product_id, limit)
+    }
+}
