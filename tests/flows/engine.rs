@@ -721,3 +721,64 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
         "kept, so it can be checked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_to_mpesa_is_reversed_once_and_its_result_applied() {
+    use duka_core::refund::RefundState;
+    let cfg = SimConfig {
+        initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
+        ..fast_sim_prompt(50)
+    };
+    let r = duka_tests::engine::rig_with(cfg, fast_poll(), true, true).await;
+    let sale = r.sale(150);
+    let a = r.charge_settled(sale, "254700000000", 150).await;
+    assert!(
+        matches!(a.state, AttemptState::Paid { receipt: Some(_) }),
+        "{a:?}"
+    );
+    let mut events = r.engine.subscribe();
+    let refund = r
+        .engine
+        .refund_to_mpesa(sale, None, "customer returned it", "Wanjiku")
+        .await
+        .unwrap();
+    assert_eq!(refund.state, RefundState::Accepted, "{refund:?}");
+    assert!(
+        refund
+            .conversation_id
+            .as_deref()
+            .unwrap()
+            .starts_with("AG_")
+    );
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    let done = loop {
+        let now = r.db().refund(refund.id).unwrap();
+        if now.state.is_final() {
+            break now;
+        }
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the reversal's result never came")
+            .unwrap();
+    };
+    assert_eq!(done.state, RefundState::Reversed, "{done:?}");
+    let reversed = r.sim.reversals();
+    assert_eq!(reversed.len(), 1);
+    assert_eq!(done.receipt.as_deref(), Some(reversed[0].receipt.as_str()));
+    assert_eq!(reversed[0].amount, 150);
+    // Nothing is left to give back, and the receipt is not sent twice.
+    let e = r
+        .engine
+        .refund_to_mpesa(sale, None, "again", "Wanjiku")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert_eq!(
+        r.sim
+            .log()
+            .iter()
+            .filter(|l| l.path.contains("reversal"))
+            .count(),
+        1
+    );
+}

@@ -687,10 +687,11 @@ async fn rate_limit_allow_list_behind_a_proxy_and_the_c2b_validation_default() {
 
 /// A shop till (not the test rig: started from its settings and secrets as the apps start
 /// it) that is paired and has an initiator fetches the receipt of a payment whose callback
-/// never came by Transaction Status, and the result comes back through the relay.
+/// never came by Transaction Status, and the result comes back through the relay; a refund to
+/// M-Pesa of the same payment is reversed and its Result comes back the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paired_shop_till_gets_a_lost_callbacks_receipt_by_transaction_status_through_the_relay()
-{
+async fn a_paired_shop_till_gets_a_lost_receipt_by_transaction_status_and_reverses_it_through_the_relay()
+ {
     use daraja_sim::{CallbackMode, Faults, Sim};
     use duka_core::config::Mode;
     use duka_core::secrets::{MemorySecrets, Secret, SecretKey, SecretStore};
@@ -793,5 +794,40 @@ async fn a_paired_shop_till_gets_a_lost_callbacks_receipt_by_transaction_status_
         .count();
     assert_eq!(status_calls, 1, "one Transaction Status request");
     assert!(till.sale(sale.id).unwrap().tenders[0].verified);
+
+    // The same initiator reverses it, and the Result comes back through the relay too.
+    let refund = till
+        .refund_to_mpesa(sale.id, None, "customer returned it", "Owner")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let now = till
+            .refunds_of(sale.id)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == refund.id)
+            .unwrap();
+        if now.state.is_final() {
+            break now;
+        }
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the reversal's result never came")
+            .unwrap();
+    };
+    assert_eq!(
+        done.state,
+        duka_core::refund::RefundState::Reversed,
+        "{done:?}"
+    );
+    assert_eq!(sim.reversals().len(), 1);
+    let cb = sim.callbacks();
+    assert!(
+        cb.iter().any(|c| c
+            .url
+            .contains(&format!("/v1/reversal/{}/{}/", pairing.till, refund.id))),
+        "the result went to the relay's signed URL: {cb:?}"
+    );
     till.stop();
 }

@@ -387,6 +387,10 @@ pub mod engine {
                         let base = status_base.clone();
                         Arc::new(move |attempt: &str| format!("{base}/{attempt}"))
                     },
+                    reversal_url: {
+                        let base = status_base.replace("/v1/status", "/v1/reversal");
+                        Arc::new(move |refund: &str| format!("{base}/{refund}"))
+                    },
                 }),
             },
         );
@@ -397,6 +401,15 @@ pub mod engine {
                     |State(e): State<Engine>, Path(attempt): Path<String>, body: Bytes| async move {
                         // Like the relay: acknowledge whatever happens; a bad body is logged.
                         let _ = e.apply_callback(&body, Some(&attempt), "callback");
+                        axum::Json(serde_json::json!({"ResultCode": 0, "ResultDesc": "Accepted"}))
+                    },
+                ),
+            )
+            .route(
+                "/v1/reversal/{refund}",
+                axum::routing::post(
+                    |State(e): State<Engine>, Path(refund): Path<String>, body: Bytes| async move {
+                        let _ = e.apply_reversal_result(&body, Some(&refund), "callback");
                         axum::Json(serde_json::json!({"ResultCode": 0, "ResultDesc": "Accepted"}))
                     },
                 ),

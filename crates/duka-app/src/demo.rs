@@ -41,7 +41,11 @@ pub(crate) fn wire(sim: &Sim, cfg: &mut EngineConfig) -> Result<()> {
     cfg.status = Some(duka_core::engine::StatusConfig {
         initiator: sim.config().initiator.clone(),
         security_credential: duka_core::secrets::Secret::new(credential),
-        result_url: std::sync::Arc::new(move |attempt: &str| format!("{sink}/status/{attempt}")),
+        result_url: {
+            let sink = sink.clone();
+            std::sync::Arc::new(move |attempt: &str| format!("{sink}/status/{attempt}"))
+        },
+        reversal_url: std::sync::Arc::new(move |refund: &str| format!("{sink}/reversal/{refund}")),
     });
     Ok(())
 }
@@ -56,6 +60,9 @@ pub(crate) fn forward(sim: &Sim, engine: &Engine) {
             let applied = match kind {
                 "status" => engine
                     .apply_status_result(&m.body, Some(attempt))
+                    .map(|_| ()),
+                "reversal" => engine
+                    .apply_reversal_result(&m.body, Some(attempt), "callback")
                     .map(|_| ()),
                 _ => engine
                     .apply_callback(&m.body, Some(attempt), "callback")

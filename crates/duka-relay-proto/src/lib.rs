@@ -101,6 +101,9 @@ pub fn stk_message(attempt: &str, exp: &str) -> String {
 pub fn status_message(attempt: &str, exp: &str) -> String {
     format!("status|{attempt}|{exp}")
 }
+pub fn reversal_message(refund: &str, exp: &str) -> String {
+    format!("reversal|{refund}|{exp}")
+}
 pub fn c2b_message(shop: &str) -> String {
     format!("c2b|{shop}")
 }
@@ -175,6 +178,16 @@ pub fn status_result_url(relay: &str, till: &str, key: &[u8], attempt: &str) -> 
     )
 }
 
+/// The Transaction Reversal result URL for a refund, valid for `URL_VALIDITY_SECS` from now.
+pub fn reversal_result_url(relay: &str, till: &str, key: &[u8], refund: &str) -> String {
+    let exp = exp_segment(unix_now() + URL_VALIDITY_SECS);
+    format!(
+        "{}/v1/reversal/{till}/{refund}/{exp}/{}",
+        relay.trim_end_matches('/'),
+        sign(key, &reversal_message(refund, &exp))
+    )
+}
+
 pub fn c2b_urls(relay: &str, shop: &str, shop_key: &[u8]) -> (String, String) {
     let base = format!(
         "{}/v1/c2b/{shop}/{}",
@@ -245,6 +258,8 @@ pub enum Kind {
     Stk,
     /// A Transaction Status result (or timeout) for `attempt_id`.
     Status,
+    /// A Transaction Reversal result (or queue timeout) for the refund in `attempt_id`.
+    Reversal,
     /// A C2B confirmation (fanned out to every till of the shop).
     C2bConfirm,
     /// Another till of the shop claimed a receipt (body: `Claimed`).
@@ -256,6 +271,7 @@ impl Kind {
         match self {
             Kind::Stk => "stk",
             Kind::Status => "status",
+            Kind::Reversal => "reversal",
             Kind::C2bConfirm => "c2b_confirm",
             Kind::Claimed => "claimed",
         }
@@ -264,6 +280,7 @@ impl Kind {
         Some(match s {
             "stk" => Kind::Stk,
             "status" => Kind::Status,
+            "reversal" => Kind::Reversal,
             "c2b_confirm" => Kind::C2bConfirm,
             "claimed" => Kind::Claimed,
             _ => return None,

@@ -153,6 +153,22 @@ pub(crate) async fn status_result(
     signed_post(app, peer, headers, url, body, Kind::Status).await
 }
 
+pub(crate) async fn reversal_result(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((till, refund, exp, sig)): Path<(String, String, String, String)>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let url = SignedUrl {
+        till,
+        attempt: refund,
+        exp,
+        sig,
+    };
+    signed_post(app, peer, headers, url, body, Kind::Reversal).await
+}
+
 /// A callback URL of a Duka before URL expiry: refused, saying why.
 pub(crate) async fn legacy_url(State(app): State<App>) -> Response {
     app.refuse("legacy_url_update_the_till", StatusCode::GONE)
@@ -188,6 +204,7 @@ async fn signed_post(
     }
     let message = match kind {
         Kind::Status => duka_relay_proto::status_message(&attempt, &exp),
+        Kind::Reversal => duka_relay_proto::reversal_message(&attempt, &exp),
         _ => duka_relay_proto::stk_message(&attempt, &exp),
     };
     if let Err(r) = app.signed_till(&till, &message, &sig) {
@@ -197,7 +214,7 @@ async fn signed_post(
     if !duka_relay_proto::exp_valid_now(&exp) {
         return app.refuse("expired_url", StatusCode::GONE);
     }
-    let top = if kind == Kind::Status {
+    let top = if matches!(kind, Kind::Status | Kind::Reversal) {
         "Result"
     } else {
         "Body"

@@ -145,6 +145,10 @@ pub fn router(app: App) -> Router {
             "/v1/status/{till}/{attempt}/{exp}/{sig}",
             post(http::status_result),
         )
+        .route(
+            "/v1/reversal/{till}/{refund}/{exp}/{sig}",
+            post(http::reversal_result),
+        )
         .route("/v1/cb/{till}/{attempt}/{sig}", post(http::legacy_url))
         .route("/v1/status/{till}/{attempt}/{sig}", post(http::legacy_url))
         .route("/v1/c2b/{shop}/{sig}/{what}", post(http::c2b))

@@ -130,11 +130,15 @@ fn status_config(
     match sealed {
         Ok(credential) => {
             let (url, till, key) = (relay.url.clone(), relay.till.clone(), relay.key_bytes());
+            let (url2, till2, key2) = (url.clone(), till.clone(), key.clone());
             Some(StatusConfig {
                 initiator: initiator.clone(),
                 security_credential: Secret::new(credential),
                 result_url: Arc::new(move |attempt: &str| {
                     duka_relay_proto::status_result_url(&url, &till, &key, attempt)
+                }),
+                reversal_url: Arc::new(move |refund: &str| {
+                    duka_relay_proto::reversal_result_url(&url2, &till2, &key2, refund)
                 }),
             })
         }

@@ -17,6 +17,7 @@ mod inner;
 mod poller;
 mod push;
 mod reconcile;
+mod reversal;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -63,6 +64,9 @@ pub struct StatusConfig {
     /// base64(RSA(initiator password)), from `daraja::security::security_credential`.
     pub security_credential: Secret,
     pub result_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    /// Where a Transaction Reversal's result comes back, by refund id (the relay, or the
+    /// simulator's sink in demo mode); fed to `apply_reversal_result`.
+    pub reversal_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
 }
 
 impl EngineConfig {
@@ -194,6 +198,9 @@ impl Engine {
     pub fn resume(&self) {
         let engine = self.clone();
         tokio::spawn(async move {
+            if let Err(e) = engine.reconcile_reversals() {
+                tracing::warn!("resume (reversals): {e}");
+            }
             if let Err(e) = engine.reconcile().await {
                 tracing::warn!("resume: {e}");
             }

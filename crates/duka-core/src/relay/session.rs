@@ -400,6 +400,9 @@ pub(super) fn apply(
         Kind::Status => engine
             .apply_status_result(body.as_bytes(), attempt)
             .map(|_| ()),
+        Kind::Reversal => engine
+            .apply_reversal_result(body.as_bytes(), attempt, "relay")
+            .map(|_| ()),
         Kind::Claimed => match serde_json::from_str::<duka_relay_proto::Claimed>(body) {
             Ok(c) if c.released => crate::sale::parse_receipt(&c.key)
                 .and_then(|receipt| engine.store().forget_taken(&receipt, &c.till)),

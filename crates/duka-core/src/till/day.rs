@@ -108,7 +108,7 @@ impl Till {
         self.manager(manager, "a refund")?;
         if matches!(to, RefundTo::Mpesa) {
             return Err(Error::Conflict(
-                "a refund to M-Pesa is sent by the running till (it needs the initiator)".into(),
+                "a refund to M-Pesa is sent by the running till: use refund_to_mpesa".into(),
             ));
         }
         let refund = self
@@ -117,6 +117,26 @@ impl Till {
         self.publish(CoreEvent::RefundChanged {
             refund: refund.clone(),
         });
+        if let Ok(sale) = self.store().sale(sale_id) {
+            self.publish(CoreEvent::SaleChanged { sale });
+        }
+        Ok(refund)
+    }
+
+    /// A manager refunds a sale to the customer's M-Pesa by Transaction Reversal (the running
+    /// till, with an initiator): recorded before it is sent, followed to M-Pesa's answer.
+    pub async fn refund_to_mpesa(
+        &self,
+        sale_id: i64,
+        lines: Option<&[RefundLineInput]>,
+        reason: &str,
+        manager: &str,
+    ) -> Result<Refund> {
+        self.manager(manager, "a refund")?;
+        let refund = self
+            .engine()?
+            .refund_to_mpesa(sale_id, lines, reason, manager)
+            .await?;
         if let Ok(sale) = self.store().sale(sale_id) {
             self.publish(CoreEvent::SaleChanged { sale });
         }

@@ -1,0 +1,182 @@
+//! Refunds to M-Pesa by Transaction Reversal, with a charge's discipline: the refund is on
+//! disk (`requested`) before the request is sent, the request is sent once and its answer
+//! recorded whatever happens, the Result arrives on the ResultURL (the relay, or the demo
+//! sink) and is applied through `refund::reversal_step`.
+
+use super::push::crash_point;
+use super::*;
+use crate::refund::{RefundTo, ReversalEvent};
+use crate::store::{Refund, RefundLineInput};
+
+impl Engine {
+    /// A manager's refund of a sale (whole, or `lines`) back to the customer's M-Pesa. Needs
+    /// the initiator (Transaction Status and Reversal share it); without one the refund is
+    /// refused before anything is written: record it as paid back by hand instead.
+    pub async fn refund_to_mpesa(
+        &self,
+        sale_id: i64,
+        lines: Option<&[RefundLineInput]>,
+        reason: &str,
+        manager: &str,
+    ) -> Result<Refund> {
+        let Some(status) = self.inner.cfg.status.clone() else {
+            return Err(Error::Conflict(
+                "no initiator is set up, so M-Pesa cannot be asked to reverse a payment: refund to cash, or send it from the shop's phone and record its code".into(),
+            ));
+        };
+        let refund =
+            self.store()
+                .create_refund(sale_id, lines, reason, &RefundTo::Mpesa, manager)?;
+        self.inner.emit_refund(&refund);
+        crash_point("reversal_after_commit");
+        // Its own task: if the caller goes away mid-request, the answer is still recorded.
+        let engine = self.clone();
+        tokio::spawn(async move { engine.send_reversal(refund, status).await })
+            .await
+            .map_err(|e| Error::Conflict(format!("the reversal task failed: {e}")))?
+    }
+
+    async fn send_reversal(&self, refund: Refund, status: StatusConfig) -> Result<Refund> {
+        let id = refund.id.to_string();
+        let req = daraja::wire::ReversalRequest {
+            initiator: status.initiator.clone(),
+            security_credential: status.security_credential.expose().to_string(),
+            command_id: "TransactionReversal".into(),
+            transaction_id: refund.original_receipt.clone().unwrap_or_default(),
+            amount: (refund.amount.cents() / 100) as u64,
+            receiver_party: self.inner.cfg.shortcode.clone(),
+            receiver_identifier_type: "11".into(),
+            result_url: (status.reversal_url)(&id),
+            queue_timeout_url: (status.reversal_url)(&id),
+            remarks: format!("Duka refund {id}"),
+            occasion: Some(format!("refund {id}")),
+        };
+        tracing::info!(
+            refund = refund.id,
+            sale = refund.sale_id,
+            amount = req.amount,
+            "reversal"
+        );
+        let answer = self.inner.client.reversal(&req).await;
+        crash_point("reversal_after_answer");
+        let (event, desc) = match &answer {
+            Ok(ack) => {
+                self.inner.daraja_ok();
+                match &ack.conversation_id {
+                    Some(c) => (
+                        ReversalEvent::Accepted {
+                            conversation_id: c.clone(),
+                        },
+                        ack.response_description.clone(),
+                    ),
+                    None => (ReversalEvent::NoAnswer, ack.response_description.clone()),
+                }
+            }
+            Err(e) if e.nothing_happened() => {
+                self.inner.daraja_err(e);
+                (
+                    ReversalEvent::Refused {
+                        code: e.code().to_string(),
+                    },
+                    Some(e.to_string()),
+                )
+            }
+            Err(e) => {
+                self.inner.daraja_err(e);
+                (ReversalEvent::NoAnswer, Some(e.to_string()))
+            }
+        };
+        let refund = self
+            .store()
+            .apply_reversal(refund.id, &event, "engine", desc.as_deref())?;
+        self.inner.emit_refund(&refund);
+        Ok(refund)
+    }
+
+    /// A Transaction Reversal `Result` (from the relay or the demo sink). The refund is the
+    /// one the signed result URL names (`refund_hint`), else the one Daraja acknowledged with
+    /// the Result's ConversationID. A Result about another receipt than the refund's is
+    /// refused as forged.
+    pub fn apply_reversal_result(
+        &self,
+        body: &[u8],
+        refund_hint: Option<&str>,
+        source: &str,
+    ) -> Result<Refund> {
+        let r = daraja::wire::parse_result(body).map_err(|e| {
+            Error::invalid(
+                "result",
+                "Daraja's Transaction Reversal Result JSON",
+                e.to_string(),
+            )
+        })?;
+        let refund = match refund_hint.and_then(|h| h.parse::<i64>().ok()) {
+            Some(id) => self.store().refund(id)?,
+            None => {
+                let c = r.conversation_id.as_deref().unwrap_or_default();
+                self.store().refund_by_conversation(c)?
+            }
+        };
+        if let (Some(said), Some(ours)) = (r.original_transaction(), &refund.original_receipt)
+            && &said != ours
+        {
+            tracing::warn!(
+                refund = refund.id,
+                source,
+                "a reversal result about another receipt: refused"
+            );
+            return Err(Error::Forged(format!(
+                "a reversal result for refund {} names receipt {said}, not {ours}",
+                refund.id
+            )));
+        }
+        let code = r.result_code.as_str().to_string();
+        let event = ReversalEvent::Result {
+            receipt: r
+                .result_code
+                .is_zero()
+                .then(|| r.transaction_id.clone())
+                .flatten(),
+            code,
+        };
+        let refund =
+            self.store()
+                .apply_reversal(refund.id, &event, source, Some(&r.result_desc))?;
+        self.inner.emit_refund(&refund);
+        Ok(refund)
+    }
+
+    /// After a crash: a reversal still `requested` (and older than the in-flight grace, so no
+    /// other process is sending it now) may or may not have reached Daraja, so it becomes
+    /// `unknown` for a manager to check; it is never sent again by itself.
+    pub fn reconcile_reversals(&self) -> Result<Vec<Refund>> {
+        let open = self.store().open_reversals()?;
+        let grace = self.in_flight_grace().as_millis() as i64;
+        let mut out = Vec::new();
+        for r in open {
+            let old = now_ms().saturating_sub(r.created_at) >= grace;
+            let r = if r.state == crate::refund::RefundState::Requested && old {
+                let r = self.store().apply_reversal(
+                    r.id,
+                    &ReversalEvent::NoAnswer,
+                    "reconcile",
+                    Some("interrupted before the reversal's answer was stored"),
+                )?;
+                self.inner.emit_refund(&r);
+                r
+            } else {
+                r
+            };
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+impl Inner {
+    pub(super) fn emit_refund(&self, refund: &Refund) {
+        let _ = self.events.send(CoreEvent::RefundChanged {
+            refund: refund.clone(),
+        });
+    }
+}
