@@ -31,6 +31,9 @@ CREATE TABLE drawer_moves (
 CREATE INDEX drawer_moves_shift ON drawer_moves (shift_id);
 
 ALTER TABLE sales ADD COLUMN shift_id INTEGER REFERENCES shifts (id);
+-- A discount is kept as it was given (`amount:CENTS` or `percent:BASIS_POINTS`) and its cents
+-- follow the lines it applies to.
+ALTER TABLE sales ADD COLUMN discount_spec TEXT;
 ALTER TABLE sales ADD COLUMN discount_cents INTEGER NOT NULL DEFAULT 0 CHECK (discount_cents >= 0);
 ALTER TABLE sales ADD COLUMN discount_by INTEGER REFERENCES cashiers (id);
 ALTER TABLE sales ADD COLUMN parked_at INTEGER;
@@ -38,6 +41,7 @@ ALTER TABLE sales ADD COLUMN void_reason TEXT;
 CREATE INDEX sales_shift ON sales (shift_id);
 CREATE INDEX sales_parked ON sales (parked_at) WHERE parked_at IS NOT NULL;
 
+ALTER TABLE sale_lines ADD COLUMN discount_spec TEXT;
 ALTER TABLE sale_lines ADD COLUMN discount_cents INTEGER NOT NULL DEFAULT 0 CHECK (discount_cents >= 0);
 ALTER TABLE sale_lines ADD COLUMN discount_by INTEGER REFERENCES cashiers (id);
 

@@ -22,6 +22,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod discount;
 pub mod engine;
 pub mod error;
 pub mod money;

@@ -90,7 +90,10 @@ pub struct SaleLine {
     pub description: String,
     pub unit_price: Money,
     pub quantity: i64,
+    /// unit price × quantity − the line's discount.
     pub total: Money,
+    /// What the line's discount takes off (zero without one).
+    pub discount: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
@@ -121,6 +124,15 @@ pub struct Sale {
     pub tenders: Vec<Tender>,
     pub created_at: Millis,
     pub paid_at: Option<Millis>,
+    /// What the sale-wide discount takes off the lines' totals (zero without one).
+    pub discount: Money,
+    /// Given back by refunds that count (not a failed reversal).
+    pub refunded: Money,
+    /// Held aside while the next customer is served.
+    pub parked: bool,
+    pub void_reason: Option<String>,
+    /// The shift it was rung up in.
+    pub shift_id: Option<i64>,
 }
 
 /// A line as rung up, before it is stored.

@@ -100,6 +100,18 @@ fn certificate(s: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
+/// The largest discount a cashier gives without a manager, in percent.
+fn discount_limit(s: &str) -> Result<String> {
+    match s.trim().trim_end_matches('%').trim().parse::<u8>() {
+        Ok(p) if p <= 100 => Ok(p.to_string()),
+        _ => Err(Error::invalid(
+            "discount_limit",
+            "a whole percentage from 0 to 100, e.g. 10",
+            s,
+        )),
+    }
+}
+
 /// How much the till logs (`RUST_LOG` wins).
 fn log_level(s: &str) -> Result<String> {
     let s = s.trim().to_ascii_lowercase();
@@ -164,6 +176,11 @@ pub(super) const KEYS: &[Key] = &[
         name: "certificate",
         env: "DUKA_CERTIFICATE",
         check: certificate,
+    },
+    Key {
+        name: "discount_limit",
+        env: "DUKA_DISCOUNT_LIMIT",
+        check: discount_limit,
     },
     Key {
         name: "log_level",

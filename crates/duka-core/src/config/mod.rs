@@ -14,6 +14,9 @@ use crate::secrets::{Secret, SecretKey, SecretStore};
 use crate::store::Store;
 
 use keys::{KEYS, key};
+
+/// A cashier's discount limit unless the manager sets another, in percent.
+pub const DISCOUNT_LIMIT: i64 = 10;
 pub use keys::{check_setting, set_setting, setting_names};
 pub use mode::{Mode, data_dir, db_path, demo_db_path};
 
@@ -103,6 +106,8 @@ pub struct Settings {
     pub initiator: Option<String>,
     /// Where Safaricom's certificate (PEM) for the initiator's password is.
     pub certificate: Option<String>,
+    /// The largest discount a cashier gives without a manager's PIN, in percent (10 unless set).
+    pub discount_limit: i64,
     /// `error` … `trace` (the log files; `RUST_LOG` wins); `info` when not set.
     pub log_level: String,
     /// Each setting's source, by name.
@@ -125,6 +130,7 @@ impl Settings {
             "printer" => self.printer.clone(),
             "initiator" => self.initiator.clone(),
             "certificate" => self.certificate.clone(),
+            "discount_limit" => Some(self.discount_limit.to_string()),
             "log_level" => Some(self.log_level.clone()),
             other => {
                 return Err(Error::Config(format!(
@@ -156,6 +162,9 @@ impl Settings {
             "printer" => self.printer = v,
             "initiator" => self.initiator = v,
             "certificate" => self.certificate = v,
+            "discount_limit" => {
+                self.discount_limit = v.and_then(|p| p.parse().ok()).unwrap_or(DISCOUNT_LIMIT)
+            }
             "log_level" => self.log_level = v.unwrap_or_else(|| "info".into()),
             other => {
                 return Err(Error::Config(format!(
@@ -354,6 +363,10 @@ impl Settings {
             printer: values.remove("printer"),
             initiator: values.remove("initiator"),
             certificate: values.remove("certificate"),
+            discount_limit: values
+                .remove("discount_limit")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(DISCOUNT_LIMIT),
             log_level: values.remove("log_level").unwrap_or_else(|| "info".into()),
             sources,
         })

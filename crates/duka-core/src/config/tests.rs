@@ -96,6 +96,7 @@ fn every_key_but_the_environment_can_be_set_read_back_and_cleared() {
             "initiator" => "testapi".into(),
             "certificate" => cert.display().to_string(),
             "log_level" => "debug".into(),
+            "discount_limit" => "15".into(),
             other => panic!("no sample for {other}: add one"),
         }
     };

@@ -429,3 +429,71 @@ fn stock_falls_when_a_sale_is_paid_once_rises_with_goods_returned_and_is_set_by_
         "conflict"
     );
 }
+
+#[test]
+fn discounts_follow_the_lines_need_a_manager_above_the_limit_and_reach_the_report() {
+    use crate::discount::Discount;
+    let mut s = store();
+    let shift = s.open_shift("Wanjiku", m(0)).unwrap();
+    let id = sale(&mut s, &[("Sugar 1kg", 150, 2), ("Milk", 100, 1)]);
+    let cashier = DiscountBy {
+        cashier: "Wanjiku",
+        approved_by: None,
+        limit_pct: 10,
+    };
+    // 10% of line 1 (300) is 30: within the limit.
+    let d = s
+        .discount_line(id, 1, Some(Discount::Percent(1_000)), cashier)
+        .unwrap();
+    assert_eq!(
+        (d.lines[0].total, d.lines[0].discount, d.total),
+        (m(270), m(30), m(370))
+    );
+    // The percentage follows the quantity.
+    s.edit_sale(
+        id,
+        &LineEdit::SetQuantity {
+            line_no: 1,
+            quantity: 4,
+        },
+        "Wanjiku",
+    )
+    .unwrap();
+    assert_eq!(s.sale(id).unwrap().lines[0].total, m(540));
+    // 50 off the whole 640 is 7.8%: within; 100 off is 15.6%: a manager must approve.
+    let e = s
+        .discount_sale(id, Some(Discount::Amount(10_000)), cashier)
+        .unwrap_err();
+    assert_eq!(e.code(), "denied", "{e}");
+    assert_eq!(s.sale(id).unwrap().total, m(640), "nothing half written");
+    let approved = DiscountBy {
+        approved_by: Some("Otieno"),
+        ..cashier
+    };
+    let d = s
+        .discount_sale(id, Some(Discount::Amount(10_000)), approved)
+        .unwrap();
+    assert_eq!((d.discount, d.total), (m(100), m(540)));
+    let not_a_manager = DiscountBy {
+        approved_by: Some("Wanjiku"),
+        ..cashier
+    };
+    assert_eq!(
+        s.discount_sale(id, Some(Discount::Amount(20_000)), not_a_manager)
+            .unwrap_err()
+            .code(),
+        "denied"
+    );
+    s.pay_cash(id, m(540), "Wanjiku").unwrap();
+    let e = s
+        .discount_sale(id, Some(Discount::Amount(100)), approved)
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "paid: refunds correct it");
+    let z = s.z_report(shift.id).unwrap();
+    assert_eq!(z.discounts, m(160), "60 on the line + 100 on the sale");
+    // A refund of the whole gives back what was paid, discounts and all.
+    let r = s
+        .create_refund(id, None, "returned", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(r.amount, m(540));
+}

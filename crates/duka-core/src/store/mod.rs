@@ -4,6 +4,7 @@
 mod c2b;
 mod catalog;
 mod claims;
+mod discounts;
 mod payments;
 mod refunds;
 mod reports;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 pub use c2b::IncomingPayment;
 pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock, pin_lock};
 pub use claims::{Claim, LostClaim, PendingClaim, TakenBy};
+pub use discounts::DiscountBy;
 pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow};
 pub use refunds::{Refund, RefundLine, RefundLineInput};
 pub use reports::{

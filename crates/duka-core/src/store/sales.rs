@@ -312,15 +312,15 @@ impl Store {
                 )
             }
         };
-        let (total_before, total_after, paid): (i64, i64, i64) = tx.query_row(
+        let (total_before, paid): (i64, i64) = tx.query_row(
             "SELECT total_cents,
-                    (SELECT coalesce(sum(total_cents), 0) FROM sale_lines WHERE sale_id = ?1),
                     (SELECT coalesce(sum(amount_cents), 0) FROM tenders WHERE sale_id = ?1)
              FROM sales WHERE id = ?1",
             [sale_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Money::from_cents(total_after).map_err(|_| too_big())?;
+        // Line totals and discounts follow the change (a percentage follows the quantity).
+        let total_after = super::discounts::recompute_totals(&tx, sale_id)?.cents();
         if total_after < paid {
             return Err(Error::Conflict(format!(
                 "sale {sale_id} has taken {} already, more than the {} it would come to: keep the items, or refund after payment",
@@ -329,10 +329,6 @@ impl Store {
             )));
         }
         let now = now_ms();
-        tx.execute(
-            "UPDATE sales SET total_cents = ?2, updated_at = ?3 WHERE id = ?1",
-            params![sale_id, total_after, now],
-        )?;
         tx.execute(
             "INSERT INTO sale_edits (sale_id, at, cashier_id, action, line_no, description, before_qty, after_qty, total_before_cents, total_after_cents)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -541,16 +537,27 @@ pub(super) fn refresh_status(tx: &Transaction<'_>, sale_id: i64) -> Result<SaleS
 fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
     let head = conn
         .query_row(
-            "SELECT s.status, c.name, s.total_cents, s.created_at, s.paid_at
+            "SELECT s.status, c.name, s.total_cents, s.created_at, s.paid_at, s.discount_cents,
+                    (SELECT coalesce(sum(amount_cents), 0) FROM refunds WHERE sale_id = s.id AND state != 'failed'),
+                    s.parked_at IS NOT NULL, s.void_reason, s.shift_id
              FROM sales s JOIN cashiers c ON c.id = s.cashier_id WHERE s.id = ?1",
             [id],
             |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    money(r.get(2)?)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        money(r.get(2)?)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ),
+                    (
+                        money(r.get(5)?)?,
+                        money(r.get(6)?)?,
+                        r.get::<_, bool>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, Option<i64>>(9)?,
+                    ),
                 ))
             },
         )
@@ -558,7 +565,7 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
         .ok_or_else(|| Error::not_found("sale", id))?;
     let lines = {
         let mut st = conn.prepare_cached(
-            "SELECT line_no, product_id, description, unit_price_cents, quantity, total_cents
+            "SELECT line_no, product_id, description, unit_price_cents, quantity, total_cents, discount_cents
              FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
         )?;
         st.query_map([id], |r| {
@@ -569,6 +576,7 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
                 unit_price: money(r.get(3)?)?,
                 quantity: r.get(4)?,
                 total: money(r.get(5)?)?,
+                discount: money(r.get(6)?)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?
@@ -595,7 +603,10 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?
     };
-    let (status, cashier, total, created_at, paid_at) = head;
+    let (
+        (status, cashier, total, created_at, paid_at),
+        (discount, refunded, parked, void_reason, shift_id),
+    ) = head;
     let paid = tenders.iter().fold(Money::ZERO, |acc, t| {
         acc.checked_add(t.amount).unwrap_or(acc)
     });
@@ -610,5 +621,10 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
         tenders,
         created_at,
         paid_at,
+        discount,
+        refunded,
+        parked,
+        void_reason,
+        shift_id,
     })
 }

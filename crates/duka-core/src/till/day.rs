@@ -78,6 +78,43 @@ impl Till {
         Ok(entry)
     }
 
+    /// A discount on a line (`Some(line_no)`) or the whole sale (`None`); `None` discount takes
+    /// it away. Above the limit (setting `discount_limit`) a manager approves with their PIN,
+    /// checked here like a sign-in (wrong PINs count towards the lock).
+    pub fn discount(
+        &self,
+        sale_id: i64,
+        line_no: Option<i64>,
+        discount: Option<crate::discount::Discount>,
+        cashier: &str,
+        approval: Option<(&str, &str)>,
+    ) -> Result<Sale> {
+        let approved_by = match approval {
+            Some((name, pin)) => {
+                let m = self.store().sign_in(name, pin)?;
+                if m.role != "manager" {
+                    return Err(Error::Denied(format!(
+                        "{}: only a manager approves a discount",
+                        m.name
+                    )));
+                }
+                Some(m.name)
+            }
+            None => None,
+        };
+        let by = crate::store::DiscountBy {
+            cashier,
+            approved_by: approved_by.as_deref(),
+            limit_pct: self.stored_settings()?.discount_limit,
+        };
+        let sale = match line_no {
+            Some(l) => self.store().discount_line(sale_id, l, discount, by)?,
+            None => self.store().discount_sale(sale_id, discount, by)?,
+        };
+        self.publish(CoreEvent::SaleChanged { sale: sale.clone() });
+        Ok(sale)
+    }
+
     pub fn park_sale(&self, sale_id: i64) -> Result<Sale> {
         let sale = self.store().park_sale(sale_id)?;
         self.publish(CoreEvent::SaleChanged { sale: sale.clone() });
