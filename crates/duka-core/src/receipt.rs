@@ -39,7 +39,15 @@ pub struct Receipt {
     pub paid: Money,
     pub due: Money,
     pub tenders: Vec<ReceiptTender>,
+    /// The sale-wide discount (line discounts are on their lines).
+    pub discount: Money,
+    /// Given back by refunds.
+    pub refunded: Money,
 }
+
+/// The ESC/POS pulse that opens a cash drawer wired to the printer's drawer port (pin 2,
+/// 50 ms on, 500 ms off).
+pub const DRAWER_KICK: &[u8] = &[0x1B, b'p', 0x00, 0x19, 0xFA];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Style {
@@ -86,6 +94,8 @@ impl Receipt {
             paid: sale.paid,
             due: sale.due,
             tenders: tenders.collect(),
+            discount: sale.discount,
+            refunded: sale.refunded,
         }
     }
 
@@ -108,8 +118,14 @@ impl Receipt {
                 let each = format!("{} x {}", l.quantity, l.unit_price);
                 add(Style::Body, indent(&each, w));
             }
+            if l.discount > Money::ZERO {
+                add(Style::Body, indent(&format!("discount -{}", l.discount), w));
+            }
         }
         add(Style::Body, vec!["-".repeat(w)]);
+        if self.discount > Money::ZERO {
+            add(Style::Body, pair("Discount", self.discount, w));
+        }
         add(Style::Bold, pair("TOTAL", self.total, w));
         for t in &self.tenders {
             // Cash shows what was handed over, then the change.
@@ -126,6 +142,9 @@ impl Receipt {
         if self.due > Money::ZERO {
             add(Style::Body, pair("Paid", self.paid, w));
             add(Style::Bold, pair("DUE", self.due, w));
+        }
+        if self.refunded > Money::ZERO {
+            add(Style::Body, pair("Refunded", self.refunded, w));
         }
         add(Style::Body, vec![String::new()]);
         add(Style::Body, center("Thank you", w));

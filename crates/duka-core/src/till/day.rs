@@ -21,6 +21,27 @@ impl Till {
         }
     }
 
+    /// Opens the cash drawer wired to the receipt printer (the ESC/POS pulse), when a printer
+    /// is set: after a cash tender and for a drawer move. Off the caller's thread; a printer
+    /// that does not answer is logged, never in the cashier's way.
+    pub fn kick_drawer(&self) {
+        let Some(addr) = self.settings.printer.clone() else {
+            return;
+        };
+        let kick = move || {
+            let t = std::time::Duration::from_secs(3);
+            if let Err(e) = crate::receipt::print_tcp(&addr, crate::receipt::DRAWER_KICK, t) {
+                tracing::warn!("the cash drawer did not open: {e}");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(kick);
+            }
+            Err(_) => kick(),
+        }
+    }
+
     /// Opens a shift with the float counted into the drawer.
     pub fn open_shift(&self, cashier: &str, float: Money) -> Result<Shift> {
         let shift = self.store().open_shift(cashier, float)?;
@@ -72,6 +93,7 @@ impl Till {
             self.manager(cashier, "a pay-out or opening the drawer")?;
         }
         let entry = self.store().drawer_move(kind, amount, reason, cashier)?;
+        self.kick_drawer();
         self.publish(CoreEvent::DrawerMoved {
             entry: entry.clone(),
         });
@@ -151,6 +173,9 @@ impl Till {
         let refund = self
             .store()
             .create_refund(sale_id, lines, reason, to, manager)?;
+        if matches!(to, RefundTo::Cash) {
+            self.kick_drawer();
+        }
         self.publish(CoreEvent::RefundChanged {
             refund: refund.clone(),
         });

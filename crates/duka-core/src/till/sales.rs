@@ -178,6 +178,7 @@ impl Till {
     /// Cash handed over: applied up to what is due, the rest is change.
     pub fn pay_cash(&self, sale_id: i64, tendered: Money, cashier: &str) -> Result<CashPaid> {
         let (sale, change) = self.store().pay_cash(sale_id, tendered, cashier)?;
+        self.kick_drawer();
         self.sale_changed(&sale, true);
         Ok(CashPaid { sale, change })
     }

@@ -142,3 +142,34 @@ fn a_pairing_the_relay_url_check_refuses_stores_nothing_not_even_its_key() {
     );
     assert!(secrets.get(SecretKey::RelayKey).unwrap().is_some());
 }
+
+#[test]
+fn a_cash_tender_and_a_drawer_move_open_the_drawer_through_the_printer() {
+    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = printer.local_addr().unwrap().to_string();
+    let mut store = Store::open_in_memory().unwrap();
+    crate::config::set_setting(&mut store, "printer", &addr).unwrap();
+    let settings = Settings::load(&store, &|_| None, Mode::Shop).unwrap();
+    let till = Till::offline(store, Mode::Shop, settings);
+    till.add_staff("Otieno", "manager").unwrap();
+    let read_kick = || {
+        use std::io::Read;
+        let (mut conn, _) = printer.accept().unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).unwrap();
+        got
+    };
+    let sale = till.create_sale("Otieno", &[line(150)]).unwrap();
+    // Outside a runtime the pulse goes out before pay_cash returns.
+    till.pay_cash(sale.id, Money::from_shillings(200).unwrap(), "Otieno")
+        .unwrap();
+    assert_eq!(read_kick(), crate::receipt::DRAWER_KICK);
+    till.drawer_move(
+        crate::store::DrawerKind::Open,
+        Money::ZERO,
+        "change for a customer",
+        "Otieno",
+    )
+    .unwrap();
+    assert_eq!(read_kick(), crate::receipt::DRAWER_KICK);
+}
