@@ -505,3 +505,429 @@ fn an_unpaid_sale_is_corrected_line_by_line() {
     );
     assert_eq!(till.json(&["sale", "show", &id])["total"], 63500);
 }
+
+/// `duka --json ARGS`, which must fail with exit 1: its `{code, message}`.
+fn refused(till: &Till, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let r = till.run(&all);
+    assert_eq!(r.code, 1, "{args:?} should be refused: {r:?}");
+    serde_json::from_str(r.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stderr))
+}
+
+fn cents(v: &Value) -> i64 {
+    v.as_i64().unwrap_or_else(|| panic!("not cents: {v}"))
+}
+
+/// A shift from float to blind count: cash sales (one with change), a pay-out, cash in and a
+/// cash refund of one line; the Z-report's expected cash is their sum and the difference is
+/// counted − expected, to the cent. One shift at a time; a cashier is refused what needs a
+/// manager.
+#[test]
+fn a_shift_closes_with_a_z_report_that_adds_up() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    till.json(&["cashier", "add", "--name", "Wanjiku"]);
+    let shift = till.json(&["shift", "open", "--float", "1000"]);
+    let shift_id = shift["id"].as_i64().unwrap().to_string();
+    assert_eq!(shift["float"], 100000);
+    let again = refused(&till, &["shift", "open", "--float", "500"]);
+    assert_eq!(again["code"], "conflict", "{again}");
+    let r = till.run(&["--cashier", "Wanjiku", "shift", "open", "--float", "1"]);
+    assert_eq!(r.code, 1, "{r:?}");
+
+    let a = till.json(&[
+        "sale",
+        "new",
+        "--item",
+        "Sugar 1kg",
+        "--price",
+        "150",
+        "--qty",
+        "2",
+        "--item",
+        "Tomatoes",
+        "--price",
+        "45.50",
+        "--qty",
+        "3",
+        "--cash",
+        "1000",
+    ]);
+    assert_eq!(a["tenders"][0]["change"], 100000 - 43650);
+    let a_id = a["id"].as_i64().unwrap().to_string();
+    let tomatoes = a["lines"][1]["line_no"].as_i64().unwrap();
+    till.json(&[
+        "sale", "new", "--item", "Bread", "--price", "65", "--cash", "65",
+    ]);
+    let out = till.json(&["drawer", "pay-out", "--amount", "120", "--reason", "porter"]);
+    assert_eq!(
+        (out["kind"].clone(), out["amount"].clone()),
+        (json!("pay_out"), json!(12000))
+    );
+    let cash_in = [
+        "--cashier",
+        "Wanjiku",
+        "drawer",
+        "cash-in",
+        "--amount",
+        "50",
+    ];
+    let cin = till.json(&[&cash_in[..], &["--reason", "change from the bank"]].concat());
+    assert_eq!(
+        (cin["kind"].clone(), cin["cashier"].clone()),
+        (json!("cash_in"), json!("Wanjiku"))
+    );
+
+    // A cashier is refused what needs a manager; nothing is written.
+    for args in [
+        &["drawer", "pay-out", "--amount", "10", "--reason", "lunch"][..],
+        &["refund", &a_id, "--cash", "--reason", "changed mind"],
+        &["drawer", "open", "--reason", "no sale"],
+        &["shift", "show"],
+        &["shift", "day"],
+    ] {
+        let e = refused(&till, &[&["--cashier", "Wanjiku"][..], args].concat());
+        assert_eq!(e["code"], "denied", "{args:?}: {e}");
+    }
+    assert!(
+        till.json(&["refunds", &a_id])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let line = format!("{tomatoes}:1");
+    let refund = till.json(&[
+        "refund", &a_id, "--line", &line, "--cash", "--reason", "bruised",
+    ]);
+    assert_eq!(
+        (refund["kind"].clone(), refund["amount"].clone()),
+        (json!("cash"), json!(4550))
+    );
+    assert_eq!(refund["lines"][0]["quantity"], 1);
+    till.json(&["drawer", "open", "--reason", "change for a note"]);
+
+    // While open, the manager sees an X-report: no count, no difference.
+    let x = till.json(&["shift", "show"]);
+    assert_eq!(
+        (x["counted_cash"].clone(), x["difference_cents"].clone()),
+        (Value::Null, Value::Null)
+    );
+
+    let z = till.json(&[
+        "--cashier",
+        "Wanjiku",
+        "shift",
+        "close",
+        "--counted",
+        "1356",
+    ]);
+    let expected = 100000 + 43650 + 6500 - 4550 - 12000 + 5000;
+    assert_eq!(cents(&z["cash_sales"]), 43650 + 6500);
+    assert_eq!(cents(&z["cash_refunds"]), 4550);
+    assert_eq!(
+        (
+            cents(&z["pay_outs"]["count"]),
+            cents(&z["pay_outs"]["amount"])
+        ),
+        (1, 12000)
+    );
+    assert_eq!(
+        (
+            cents(&z["cash_in"]["count"]),
+            cents(&z["cash_in"]["amount"])
+        ),
+        (1, 5000)
+    );
+    assert_eq!(
+        cents(&z["expected_cash"]),
+        cents(&z["shift"]["float"]) + cents(&z["cash_sales"])
+            - cents(&z["cash_refunds"])
+            - cents(&z["pay_outs"]["amount"])
+            + cents(&z["cash_in"]["amount"])
+    );
+    assert_eq!(cents(&z["expected_cash"]), expected);
+    assert_eq!(cents(&z["counted_cash"]), 135600);
+    assert_eq!(cents(&z["difference_cents"]), 135600 - expected);
+    assert_eq!(cents(&z["difference_cents"]), -3000);
+    assert_eq!(
+        (cents(&z["sales"]["count"]), cents(&z["refunds"]["count"])),
+        (2, 1)
+    );
+    assert_eq!(z["drawer_opens"], 1);
+    assert_eq!(z["shift"]["closed_by"], "Wanjiku");
+
+    // A closed shift's report is anyone's; its text says how the count came out.
+    let text = till
+        .run(&["--cashier", "Wanjiku", "shift", "show", "--id", &shift_id])
+        .ok()
+        .stdout;
+    assert!(text.contains("short KES 30.00"), "{text}");
+    assert!(
+        text.contains("KES 1,386.00") && text.contains("Drawer opens"),
+        "{text}"
+    );
+    let none = refused(&till, &["shift", "show"]);
+    assert_eq!(none["code"], "conflict", "no shift is open: {none}");
+    let e = refused(
+        &till,
+        &["drawer", "cash-in", "--amount", "5", "--reason", "late"],
+    );
+    assert_eq!(e["code"], "conflict", "cash moves need an open shift: {e}");
+
+    let d = till.json(&["shift", "day"]);
+    assert_eq!(d["shifts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (cents(&d["expected_cash"]), cents(&d["difference_cents"])),
+        (expected, -3000)
+    );
+    assert_eq!(d["open_shifts"], 0);
+    let text = till.run(&["shift", "day"]).ok().stdout;
+    assert!(text.contains("short KES 30.00"), "{text}");
+    let other = till.json(&["shift", "day", "--date", "2020-01-01"]);
+    assert!(other["shifts"].as_array().unwrap().is_empty());
+    let e = refused(&till, &["shift", "close", "--counted", "ten"]);
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    // The next shift opens once this one is closed.
+    till.json(&["shift", "open", "--float", "0"]);
+}
+
+/// A sale is parked to serve the next customer and recalled; a finished sale is not parked;
+/// a void needs its reason.
+#[test]
+fn a_sale_is_parked_and_recalled_and_a_void_needs_its_reason() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    let s = till.json(&["sale", "new", "--item", "Tea", "--price", "120"]);
+    let id = s["id"].as_i64().unwrap().to_string();
+    assert_eq!(
+        till.run(&["sale", "parked"]).ok().stdout.trim(),
+        "no parked sales"
+    );
+    let p = till.json(&["sale", "park", &id]);
+    assert_eq!(p["id"], s["id"]);
+    let next = till.json(&[
+        "sale", "new", "--item", "Bread", "--price", "65", "--cash", "100",
+    ]);
+    let next_id = next["id"].as_i64().unwrap().to_string();
+    let parked = till.json(&["sale", "parked"]);
+    let ids: Vec<&Value> = parked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["id"])
+        .collect();
+    assert_eq!(ids, vec![&s["id"]]);
+    assert!(till.run(&["sale", "parked"]).ok().stdout.contains("Owner"));
+    let e = refused(&till, &["sale", "park", &next_id]);
+    assert_eq!(e["code"], "conflict", "a paid sale is finished: {e}");
+
+    let r = till.json(&["sale", "recall", &id]);
+    assert_eq!(
+        (r["status"].clone(), r["total"].clone()),
+        (json!("open"), json!(12000))
+    );
+    assert!(
+        till.json(&["sale", "parked"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let e = refused(&till, &["sale", "recall", &id]);
+    assert_eq!(e["code"], "conflict", "not parked: {e}");
+    assert_eq!(
+        refused(&till, &["sale", "recall", "999"])["code"],
+        "not_found"
+    );
+
+    // A void names its reason; a parked sale voided leaves the parked list.
+    till.json(&["sale", "park", &id]);
+    let r = till.run(&["sale", "void", &id]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("--reason"), "{}", r.stderr);
+    let e = refused(&till, &["sale", "void", &id, "--reason", "x"]);
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let v = till.json(&["sale", "void", &id, "--reason", "customer left"]);
+    assert_eq!(v["status"], "voided");
+    assert!(
+        till.json(&["sale", "parked"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Stock kept of a product follows its sales (once paid), a refund that puts goods back, and
+/// a count; the low-stock list and the moves explain the quantity.
+#[test]
+fn stock_follows_sales_refunds_and_counts() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    till.json(&["cashier", "add", "--name", "Wanjiku"]);
+    let p = till.json(&[
+        "product",
+        "add",
+        "--name",
+        "Milk 500ml",
+        "--price",
+        "60",
+        "--barcode",
+        "6001002",
+    ]);
+    let pid = p["id"].as_i64().unwrap().to_string();
+    assert_eq!(p["stock"], Value::Null);
+    let stock = |till: &Till| till.json(&["product", "list"])[0]["stock"].clone();
+
+    let t = till.json(&["stock", "track", &pid, "--on-hand", "10", "--low", "5"]);
+    assert_eq!(
+        (t["stock"].clone(), t["low_stock"].clone()),
+        (json!(10), json!(5))
+    );
+    let e = refused(&till, &["stock", "track", &pid, "--on-hand", "ten"]);
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().starts_with("on_hand:"),
+        "{e}"
+    );
+    let e = refused(
+        &till,
+        &[
+            "--cashier",
+            "Wanjiku",
+            "stock",
+            "track",
+            &pid,
+            "--on-hand",
+            "3",
+        ],
+    );
+    assert_eq!(e["code"], "denied", "{e}");
+
+    let s = till.json(&[
+        "sale",
+        "new",
+        "--barcode",
+        "6001002",
+        "--qty",
+        "3",
+        "--cash",
+        "200",
+    ]);
+    assert_eq!(s["status"], "paid");
+    assert_eq!(stock(&till), 7);
+    let sale = s["id"].as_i64().unwrap().to_string();
+    let line = s["lines"][0]["line_no"].as_i64().unwrap();
+
+    let too_many = format!("{line}:4");
+    let e = refused(
+        &till,
+        &[
+            "refund", &sale, "--line", &too_many, "--cash", "--reason", "sour",
+        ],
+    );
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let e = refused(
+        &till,
+        &[
+            "refund", &sale, "--line", "1:one", "--cash", "--reason", "sour",
+        ],
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line: expected LINE:QTY"),
+        "{e}"
+    );
+    let back = format!("{line}:1:restock");
+    let r = till.json(&[
+        "refund",
+        &sale,
+        "--line",
+        &back,
+        "--cash",
+        "--reason",
+        "sour milk",
+    ]);
+    assert_eq!(
+        (r["amount"].clone(), r["lines"][0]["restock"].clone()),
+        (json!(6000), json!(true))
+    );
+    assert_eq!(stock(&till), 8);
+    assert_eq!(till.json(&["refunds", &sale]).as_array().unwrap().len(), 1);
+    assert!(
+        till.run(&["refunds", &sale])
+            .ok()
+            .stdout
+            .contains("back in stock")
+    );
+
+    let e = refused(
+        &till,
+        &[
+            "stock",
+            "count",
+            &pid,
+            "--counted",
+            "four",
+            "--reason",
+            "shelf",
+        ],
+    );
+    assert!(
+        e["message"].as_str().unwrap().starts_with("counted:"),
+        "{e}"
+    );
+    let count = [
+        "stock",
+        "count",
+        &pid,
+        "--counted",
+        "4",
+        "--reason",
+        "shelf count",
+    ];
+    let e = refused(&till, &[&["--cashier", "Wanjiku"][..], &count].concat());
+    assert_eq!(e["code"], "denied", "{e}");
+    let c = till.json(&count);
+    assert_eq!(
+        (c["delta"].clone(), c["kind"].clone()),
+        (json!(-4), json!("count"))
+    );
+    assert_eq!(stock(&till), 4);
+
+    let low = till.json(&["stock", "low"]);
+    assert_eq!(low.as_array().unwrap().len(), 1);
+    assert_eq!(low[0]["id"], p["id"]);
+    let text = till.run(&["product", "list"]).ok().stdout;
+    assert!(text.contains("stock") && text.contains("4 LOW"), "{text}");
+    let moves = till.json(&["stock", "moves", &pid]);
+    let got: Vec<(&str, i64)> = moves
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["kind"].as_str().unwrap(), m["delta"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("count", -4), ("refund", 1), ("sale", -3), ("count", 10)]
+    );
+
+    let u = till.json(&["stock", "untrack", &pid]);
+    assert_eq!(u["stock"], Value::Null);
+    assert!(till.json(&["stock", "low"]).as_array().unwrap().is_empty());
+    let e = refused(
+        &till,
+        &[
+            "stock",
+            "count",
+            &pid,
+            "--counted",
+            "4",
+            "--reason",
+            "again",
+        ],
+    );
+    assert_eq!(e["code"], "conflict", "it keeps no stock now: {e}");
+}

@@ -53,6 +53,19 @@ pub enum Cmd {
     Sale(SaleCmd),
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Shifts: open with the float, close with a blind count (the Z-report), the day close
+    #[command(subcommand)]
+    Shift(ShiftCmd),
+    /// Cash out of (pay-out, manager) or into the drawer, or the drawer opened without a sale
+    #[command(subcommand)]
+    Drawer(DrawerCmd),
+    /// Refund a paid sale (manager), whole or by line, to cash or paid back by hand
+    Refund(RefundArgs),
+    /// The refunds of a sale
+    Refunds { sale: i64 },
+    /// Stock kept per product: track, count, the low-stock list, the moves
+    #[command(subcommand)]
+    Stock(StockCmd),
     /// Charge a sale by M-Pesa STK push and follow it to the end: exit 0 paid, 2 failed, 3 unknown
     Charge(ChargeArgs),
     /// M-Pesa payment attempts, newest first
@@ -274,6 +287,12 @@ pub enum SaleCmd {
         #[arg(long, allow_hyphen_values = true)]
         qty: String,
     },
+    /// Put an unpaid sale aside (the customer fetches more money) to serve the next one
+    Park { id: i64 },
+    /// Bring a parked sale back
+    Recall { id: i64 },
+    /// Parked sales, oldest first
+    Parked,
 }
 
 #[derive(Args)]
@@ -334,5 +353,105 @@ pub enum ReportCmd {
     Day {
         #[arg(long)]
         date: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ShiftCmd {
+    /// Open a shift with the float counted into the drawer (one shift is open at a time)
+    Open {
+        #[arg(long, allow_hyphen_values = true)]
+        float: String,
+    },
+    /// Close the open shift with the cash counted (blind), and print its Z-report
+    Close {
+        #[arg(long, allow_hyphen_values = true)]
+        counted: String,
+    },
+    /// A shift's report [default: the open shift's, which only a manager sees]
+    Show {
+        #[arg(long)]
+        id: Option<i64>,
+    },
+    /// The manager's day close: the day's shifts, their sums and what is still open
+    Day {
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DrawerCmd {
+    /// Cash taken out of the drawer (manager), with the reason
+    PayOut(DrawerArgs),
+    /// Cash put into the drawer, with the reason
+    CashIn(DrawerArgs),
+    /// The drawer opened without a sale (manager), with the reason
+    Open {
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Args)]
+pub struct DrawerArgs {
+    #[arg(long, allow_hyphen_values = true)]
+    pub amount: String,
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("to").required(true).args(["cash", "manual_code"])))]
+pub struct RefundArgs {
+    /// The sale refunded
+    pub sale: i64,
+    #[arg(long)]
+    pub reason: String,
+    /// Paid back from the drawer now
+    #[arg(long)]
+    pub cash: bool,
+    /// Paid back from the shop's phone: the M-Pesa code of that transfer
+    #[arg(long, value_name = "CODE")]
+    pub manual_code: Option<String>,
+    /// LINE:QTY[:restock], repeated [default: all that is left of the sale]; `restock`
+    /// puts the goods back in stock
+    #[arg(
+        long,
+        value_name = "LINE:QTY[:restock]",
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true
+    )]
+    pub line: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum StockCmd {
+    /// Keep stock of a product (manager): what is on hand now, and its low-stock line
+    Track {
+        product: i64,
+        #[arg(long, allow_hyphen_values = true)]
+        on_hand: String,
+        /// At or below this, the product is on the low-stock list
+        #[arg(long, allow_hyphen_values = true)]
+        low: Option<String>,
+    },
+    /// Stop keeping stock of a product (manager)
+    Untrack { product: i64 },
+    /// A stock count (manager): the quantity counted replaces what Duka had
+    Count {
+        product: i64,
+        #[arg(long, allow_hyphen_values = true)]
+        counted: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Products at or below their low-stock line, the emptiest first
+    Low,
+    /// A product's stock moves, newest first
+    Moves {
+        product: i64,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
 }

@@ -118,6 +118,14 @@ pub fn money(typed: Option<&str>, field: &'static str) -> anyhow::Result<Option<
     Ok(typed.map(|a| Money::parse_field(a, field)).transpose()?)
 }
 
+/// A whole number typed for `field` (a stock quantity: the Till checks its range).
+pub fn whole(typed: &str, field: &'static str) -> anyhow::Result<i64> {
+    typed
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| invalid(field, "a whole number, e.g. 12", typed))
+}
+
 /// A day typed as YYYY-MM-DD for `field`; today in Nairobi when none.
 pub fn day(typed: Option<&str>, field: &'static str) -> anyhow::Result<chrono::NaiveDate> {
     Ok(match typed {

@@ -2,6 +2,7 @@
 //! and the `--price` and `--qty` that follow it (before the next line) belong to it.
 
 use crate::ctx::invalid;
+use duka_core::store::RefundLineInput;
 use duka_core::till::LineInput;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +114,33 @@ pub fn quantity(typed: &str) -> anyhow::Result<i64> {
     })
 }
 
+/// A line of `refund --line`: `LINE:QTY`, or `LINE:QTY:restock` when the goods come back to
+/// stock (the Till checks the line and how many of it are left).
+pub fn refund_line(typed: &str) -> anyhow::Result<RefundLineInput> {
+    let bad = || {
+        invalid(
+            "line",
+            "LINE:QTY or LINE:QTY:restock, e.g. 2:1:restock",
+            typed,
+        )
+    };
+    let mut parts = typed.trim().split(':');
+    let mut number = || parts.next().and_then(|p| p.trim().parse::<i64>().ok());
+    let (Some(line_no), Some(quantity)) = (number(), number()) else {
+        return Err(bad());
+    };
+    let restock = match (parts.next().map(str::trim), parts.next()) {
+        (None, _) => false,
+        (Some("restock"), None) => true,
+        _ => return Err(bad()),
+    };
+    Ok(RefundLineInput {
+        line_no,
+        quantity,
+        restock,
+    })
+}
+
 /// Turns specs into the Till's line inputs (products are looked up by barcode or SKU there).
 pub fn inputs(specs: &[LineSpec]) -> anyhow::Result<Vec<LineInput>> {
     specs
@@ -169,6 +197,17 @@ mod tests {
         assert_eq!(specs[1].start, Start::Barcode("6001".into()));
         assert_eq!(specs[1].qty.as_deref(), Some("3"));
         assert_eq!(specs[1].price, None);
+    }
+
+    #[test]
+    fn refund_lines_name_the_line_the_quantity_and_the_restock() {
+        let l = refund_line("2:3").unwrap();
+        assert_eq!((l.line_no, l.quantity, l.restock), (2, 3, false));
+        assert!(refund_line(" 1:2:restock ").unwrap().restock);
+        for bad in ["", "2", "2:", "x:1", "2:1:back", "2:1:restock:x", "2:1.5"] {
+            let e = refund_line(bad).unwrap_err().to_string();
+            assert!(e.starts_with("line: expected LINE:QTY"), "{bad}: {e}");
+        }
     }
 
     #[test]

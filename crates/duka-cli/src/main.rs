@@ -4,7 +4,8 @@
 //! Errors print one line on stderr (`{"code","message"}` with `--json`) and exit 1.
 //!
 //! `args` holds the command line, `ctx` what every command opens, `cmd` one module of
-//! handlers per domain, `render` the text for people.
+//! handlers per domain, `render` the text for people (`render/day.rs`: shifts, the drawer,
+//! refunds, stock).
 
 mod args;
 mod cmd;
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
 
 /// The exit code: the M-Pesa commands say how the payment ended, the others 0.
 fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
-    use cmd::{catalog, payments, relay, reports, sales, setup, staff};
+    use cmd::{catalog, day, payments, relay, reports, sales, setup, staff};
     let done = match &cli.cmd {
         Cmd::Charge(a) => return payments::charge(cli, a),
         Cmd::Reconcile => return payments::reconcile(cli),
@@ -77,6 +78,11 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         Cmd::Product(c) => catalog::run(cli, c),
         Cmd::Sale(c) => sales::run(cli, c, matches),
         Cmd::Report(ReportCmd::Day { date }) => reports::day_report(cli, date.as_deref()),
+        Cmd::Shift(c) => day::shift(cli, c),
+        Cmd::Drawer(c) => day::drawer(cli, c),
+        Cmd::Refund(a) => sales::refund(cli, a),
+        Cmd::Refunds { sale } => sales::refunds(cli, *sale),
+        Cmd::Stock(c) => catalog::stock(cli, c),
         Cmd::Export(a) => reports::export(cli, a),
     };
     done.map(|()| 0)

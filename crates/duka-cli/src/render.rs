@@ -1,4 +1,8 @@
-//! Text output for people. `--json` bypasses all of this.
+//! Text output for people. `--json` bypasses all of this. A shop's day (shifts, the drawer,
+//! refunds, stock) is in `render/day.rs`.
+
+mod day;
+pub use day::*;
 
 use std::path::Path;
 
@@ -34,17 +38,18 @@ pub fn products(list: &[Product]) -> String {
         return "no products".into();
     }
     let mut s = format!(
-        "{:>5}  {:<32} {:>16}  {:<14} {}\n",
-        "id", "name", "price", "barcode", "sku"
+        "{:>5}  {:<32} {:>16}  {:<14} {:<14} {}\n",
+        "id", "name", "price", "barcode", "sku", "stock"
     );
     for p in list {
         s += &format!(
-            "{:>5}  {:<32} {:>16}  {:<14} {}{}\n",
+            "{:>5}  {:<32} {:>16}  {:<14} {:<14} {}{}\n",
             p.id,
             p.name,
             p.price.to_string(),
             p.barcode.as_deref().unwrap_or("-"),
             p.sku.as_deref().unwrap_or("-"),
+            stock(p),
             if p.active { "" } else { "  (inactive)" }
         );
     }

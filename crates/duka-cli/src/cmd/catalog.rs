@@ -1,4 +1,4 @@
-//! Products: add, list, import a price list.
+//! Products: add, list, import a price list; the stock kept of them.
 
 use std::path::Path;
 
@@ -6,8 +6,8 @@ use anyhow::Context;
 use duka_core::Money;
 use duka_core::catalog::{NewProduct, parse_price_list};
 
-use crate::args::{Cli, ProductCmd};
-use crate::ctx::{Ctx, open};
+use crate::args::{Cli, ProductCmd, StockCmd};
+use crate::ctx::{Ctx, open, whole};
 use crate::render;
 
 pub fn run(cli: &Cli, c: &ProductCmd) -> anyhow::Result<()> {
@@ -21,6 +21,25 @@ pub fn run(cli: &Cli, c: &ProductCmd) -> anyhow::Result<()> {
         } => add(&ctx, name, price, barcode.as_deref(), sku.as_deref()),
         ProductCmd::List { all } => list(&ctx, *all),
         ProductCmd::Import { file } => import(&ctx, file),
+    }
+}
+
+pub fn stock(cli: &Cli, c: &StockCmd) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    match c {
+        StockCmd::Track {
+            product,
+            on_hand,
+            low,
+        } => track(&ctx, *product, on_hand, low.as_deref()),
+        StockCmd::Untrack { product } => untrack(&ctx, *product),
+        StockCmd::Count {
+            product,
+            counted,
+            reason,
+        } => count(&ctx, *product, counted, reason),
+        StockCmd::Low => low(&ctx),
+        StockCmd::Moves { product, limit } => moves(&ctx, *product, *limit),
     }
 }
 
@@ -49,5 +68,43 @@ fn import(ctx: &Ctx, file: &Path) -> anyhow::Result<()> {
     let rows = parse_price_list(&file.display().to_string(), &data)?;
     let sum = ctx.till.import_products(&rows)?;
     ctx.print(&sum, || render::imported(file, &sum));
+    Ok(())
+}
+
+/// Stock kept from here: what is on hand now (a count), and the low-stock line.
+fn track(ctx: &Ctx, product: i64, on_hand: &str, low: Option<&str>) -> anyhow::Result<()> {
+    let on_hand = whole(on_hand, "on_hand")?;
+    let low = low.map(|l| whole(l, "low")).transpose()?;
+    let p = ctx
+        .till
+        .track_stock(product, Some(on_hand), low, &ctx.cashier)?;
+    ctx.print(&p, || render::stock_kept(&p));
+    Ok(())
+}
+
+fn untrack(ctx: &Ctx, product: i64) -> anyhow::Result<()> {
+    let p = ctx.till.track_stock(product, None, None, &ctx.cashier)?;
+    ctx.print(&p, || render::stock_kept(&p));
+    Ok(())
+}
+
+fn count(ctx: &Ctx, product: i64, counted: &str, reason: &str) -> anyhow::Result<()> {
+    let counted = whole(counted, "counted")?;
+    let m = ctx
+        .till
+        .count_stock(product, counted, reason, &ctx.cashier)?;
+    ctx.print(&m, || render::stock_counted(&m, counted));
+    Ok(())
+}
+
+fn low(ctx: &Ctx) -> anyhow::Result<()> {
+    let list = ctx.till.low_stock()?;
+    ctx.print(&list, || render::low_stock(&list));
+    Ok(())
+}
+
+fn moves(ctx: &Ctx, product: i64, limit: usize) -> anyhow::Result<()> {
+    let list = ctx.till.stock_moves(product, limit)?;
+    ctx.print(&list, || render::stock_moves(product, &list));
     Ok(())
 }

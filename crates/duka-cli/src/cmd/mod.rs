@@ -3,6 +3,7 @@
 //! (`render`, or JSON with `--json`).
 
 pub mod catalog;
+pub mod day;
 pub mod payments;
 pub mod relay;
 pub mod reports;

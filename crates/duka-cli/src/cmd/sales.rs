@@ -1,14 +1,15 @@
-//! Sales: ring one up, show, list, take cash or a typed M-Pesa code, void, and correct an
-//! unpaid one (add a line, remove one, change a quantity).
+//! Sales: ring one up, show, list, take cash or a typed M-Pesa code, void, correct an
+//! unpaid one (add a line, remove one, change a quantity), park and recall one, refund one.
 
 use anyhow::Context;
+use duka_core::refund::RefundTo;
 use duka_core::sale::Sale;
 use duka_core::secrets::SecretKey;
 use duka_core::store::SaleEdit;
 use duka_core::till::CashPaid;
 use duka_core::{Money, Till};
 
-use crate::args::{AddLineArgs, Cli, NewSaleArgs, PayArgs, SaleCmd};
+use crate::args::{AddLineArgs, Cli, NewSaleArgs, PayArgs, RefundArgs, SaleCmd};
 use crate::ctx::{Ctx, day, money, open};
 use crate::{lines, pay, render};
 
@@ -23,7 +24,34 @@ pub fn run(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result
         SaleCmd::AddLine(a) => add_line(&ctx, a),
         SaleCmd::RemoveLine { id, line } => remove_line(&ctx, *id, *line),
         SaleCmd::SetQty { id, line, qty } => set_qty(&ctx, *id, *line, qty),
+        SaleCmd::Park { id } => park(&ctx, *id),
+        SaleCmd::Recall { id } => recall(&ctx, *id),
+        SaleCmd::Parked => parked(&ctx),
     }
+}
+
+/// A manager refunds a sale: all that is left of it, or the `--line`s, to cash or by hand.
+pub fn refund(cli: &Cli, a: &RefundArgs) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let lines = a.line.iter().map(|l| lines::refund_line(l));
+    let lines = lines.collect::<anyhow::Result<Vec<_>>>()?;
+    let to = match &a.manual_code {
+        Some(code) => RefundTo::Manual { code: code.clone() },
+        None => RefundTo::Cash,
+    };
+    let picked = (!lines.is_empty()).then_some(lines.as_slice());
+    let r = ctx
+        .till
+        .refund(a.sale, picked, &a.reason, &to, &ctx.cashier)?;
+    ctx.print(&r, || render::refunded(&r));
+    Ok(())
+}
+
+pub fn refunds(cli: &Cli, sale: i64) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let list = ctx.till.refunds_of(sale)?;
+    ctx.print(&list, || render::refunds(sale, &list));
+    Ok(())
 }
 
 /// The lines come from the order of the flags (`lines`), which clap's derive does not keep.
@@ -102,6 +130,24 @@ fn set_qty(ctx: &Ctx, id: i64, line: i64, qty: &str) -> anyhow::Result<()> {
         .till
         .set_quantity(id, line, lines::quantity(qty)?, &ctx.cashier)?;
     ctx.print(&s, || render::sale(&s));
+    Ok(())
+}
+
+fn park(ctx: &Ctx, id: i64) -> anyhow::Result<()> {
+    let s = ctx.till.park_sale(id)?;
+    ctx.print(&s, || render::parked(&s));
+    Ok(())
+}
+
+fn recall(ctx: &Ctx, id: i64) -> anyhow::Result<()> {
+    let s = ctx.till.recall_sale(id)?;
+    ctx.print(&s, || render::sale(&s));
+    Ok(())
+}
+
+fn parked(ctx: &Ctx) -> anyhow::Result<()> {
+    let list = ctx.till.parked_sales()?;
+    ctx.print(&list, || render::parked_sales(&list));
     Ok(())
 }
 
