@@ -402,7 +402,7 @@ pub struct DrawerArgs {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("to").required(true).args(["cash", "manual_code"])))]
+#[command(group(clap::ArgGroup::new("to").required(true).args(["cash", "manual_code", "mpesa"])))]
 pub struct RefundArgs {
     /// The sale refunded
     pub sale: i64,
@@ -414,6 +414,10 @@ pub struct RefundArgs {
     /// Paid back from the shop's phone: the M-Pesa code of that transfer
     #[arg(long, value_name = "CODE")]
     pub manual_code: Option<String>,
+    /// Back to the customer's M-Pesa by Transaction Reversal (needs the initiator); waits
+    /// for M-Pesa's answer
+    #[arg(long)]
+    pub mpesa: bool,
     /// LINE:QTY[:restock], repeated [default: all that is left of the sale]; `restock`
     /// puts the goods back in stock
     #[arg(

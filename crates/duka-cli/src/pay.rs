@@ -36,6 +36,31 @@ pub fn with_running<T>(
     })
 }
 
+/// A refund to M-Pesa on the running till: sent, then followed until M-Pesa's Result (or the
+/// poll deadline; an unanswered reversal stays open and `duka refunds` shows it later).
+pub fn refund_to_mpesa(
+    ctx: &Ctx,
+    sale: i64,
+    lines: Option<&[duka_core::store::RefundLineInput]>,
+    reason: &str,
+) -> anyhow::Result<duka_core::store::Refund> {
+    with_running(ctx, async |run| {
+        let mut events = run.subscribe();
+        let r = run
+            .refund_to_mpesa(sale, lines, reason, &ctx.cashier)
+            .await?;
+        let deadline = tokio::time::Instant::now() + settle_wait(run);
+        loop {
+            let now = run.refunds_of(sale)?.into_iter().find(|x| x.id == r.id);
+            let now = now.unwrap_or_else(|| r.clone());
+            if now.state.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(now);
+            }
+            let _ = tokio::time::timeout_at(deadline, events.recv()).await;
+        }
+    })
+}
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -2,8 +2,9 @@
 //!
 //! 1. Commit latency, fsync on (WAL, synchronous=FULL) on a real file: one sale with three
 //!    lines, then its payment attempt (write-ahead, as the engine does before a push).
-//! 2. "Receipts of one day" and the day report on a database of `DUKA_BENCH_SALES` sales
-//!    (default 1,000,000, spread over 365 days), generated once and kept under
+//! 2. "Receipts of one day", the day report, a shift's Z-report and the day close on a
+//!    database of `DUKA_BENCH_SALES` sales (default 1,000,000, spread over 365 days, two
+//!    shifts a day with pay-outs and refunds), generated once and kept under
 //!    `target/bench-data/`; and the database size per 1,000 sales.
 
 use std::path::{Path, PathBuf};
@@ -76,6 +77,30 @@ fn generate(path: &Path, sales: i64, last_day: NaiveDate) {
     }
     let first_day = last_day - Days::days(DAYS - 1);
     let day_start = day_bounds(first_day).0;
+    // Two shifts a day, closed, each with a pay-out, a cash in and a drawer opened.
+    {
+        let tx = c.transaction().unwrap();
+        for d in 0..DAYS {
+            for half in 0..2 {
+                let id = d * 2 + half + 1;
+                let opened = day_start + d * 86_400_000 + (6 + half * 7) * 3_600_000;
+                tx.execute(
+                    "INSERT INTO shifts (id, cashier_id, opened_at, float_cents, closed_at, closed_by, counted_cents, expected_cents)
+                     VALUES (?1, ?2, ?3, 200000, ?4, ?2, 0, 0)",
+                    params![id, half + 1, opened, opened + 7 * 3_600_000],
+                )
+                .unwrap();
+                for (kind, cents) in [("pay_out", 50_000), ("cash_in", 20_000), ("open", 0)] {
+                    tx.execute(
+                        "INSERT INTO drawer_moves (shift_id, kind, amount_cents, reason, cashier_id, at) VALUES (?1, ?2, ?3, 'bench', 1, ?4)",
+                        params![id, kind, cents, opened + 3_600_000],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+    }
     let per_day = (sales / DAYS).max(1);
     let t0 = Instant::now();
     let chunk = 50_000;
@@ -84,16 +109,19 @@ fn generate(path: &Path, sales: i64, last_day: NaiveDate) {
         let tx = c.transaction().unwrap();
         {
             let mut sale = tx
-                .prepare("INSERT INTO sales (id, status, cashier_id, total_cents, created_at, updated_at, paid_at) VALUES (?1, 'paid', ?2, ?3, ?4, ?4, ?4)")
+                .prepare("INSERT INTO sales (id, status, cashier_id, total_cents, created_at, updated_at, paid_at, shift_id) VALUES (?1, 'paid', ?2, ?3, ?4, ?4, ?4, ?5)")
                 .unwrap();
             let mut line = tx
-                .prepare("INSERT INTO sale_lines VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6)")
+                .prepare("INSERT INTO sale_lines (sale_id, line_no, product_id, description, unit_price_cents, quantity, total_cents) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6)")
                 .unwrap();
             let mut att = tx
                 .prepare("INSERT INTO payment_attempts (id, sale_id, phone, amount, state, checkout_request_id, result_code, receipt, cashier_id, created_at, updated_at, finalized_at) VALUES (?1, ?2, ?3, ?4, 'paid', ?5, '0', ?6, ?7, ?8, ?8, ?8)")
                 .unwrap();
             let mut tender = tx
-                .prepare("INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                .prepare("INSERT INTO tenders (sale_id, kind, amount_cents, attempt_id, receipt, verified, cashier_id, created_at, shift_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+                .unwrap();
+            let mut refund = tx
+                .prepare("INSERT INTO refunds (sale_id, shift_id, kind, amount_cents, reason, cashier_id, state, created_at, updated_at) VALUES (?1, ?2, 'cash', ?3, 'bench', 1, 'done', ?4, ?4)")
                 .unwrap();
             let end = (id + chunk).min(sales);
             while id < end {
@@ -104,6 +132,8 @@ fn generate(path: &Path, sales: i64, last_day: NaiveDate) {
                     + 6 * 3_600_000
                     + ((id * 7919) % (14 * 3_600_000));
                 let cashier = (id % 4) + 1;
+                // Every day's sales split evenly between its two shifts.
+                let shift = day.min(DAYS - 1) * 2 + (id % 2) + 1;
                 let n_lines = 1 + (id % 5);
                 let mut total = 0;
                 for l in 1..=n_lines {
@@ -113,7 +143,11 @@ fn generate(path: &Path, sales: i64, last_day: NaiveDate) {
                     line.execute(params![id, l, "Sugar 1kg", price, qty, price * qty])
                         .unwrap();
                 }
-                sale.execute(params![id, cashier, total, at]).unwrap();
+                sale.execute(params![id, cashier, total, at, shift])
+                    .unwrap();
+                if id % 200 == 0 {
+                    refund.execute(params![id, shift, total / 2, at]).unwrap();
+                }
                 if id % 5 < 2 {
                     // 40% paid by STK push, with its attempt and receipt.
                     let aid = format!("{id:032x}");
@@ -139,7 +173,8 @@ fn generate(path: &Path, sales: i64, last_day: NaiveDate) {
                             receipt,
                             true,
                             cashier,
-                            at
+                            at,
+                            shift
                         ])
                         .unwrap();
                 } else {
@@ -152,7 +187,8 @@ fn generate(path: &Path, sales: i64, last_day: NaiveDate) {
                             None::<String>,
                             false,
                             cashier,
-                            at
+                            at,
+                            shift
                         ])
                         .unwrap();
                 }
@@ -176,7 +212,8 @@ fn day_queries(dir: &Path) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let last_day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-    let path = dir.join(format!("sales-{sales}.db"));
+    // v3: with shifts, drawer moves and refunds.
+    let path = dir.join(format!("sales-{sales}-v3.db"));
     if !path.exists() {
         generate(&path, sales, last_day);
     }
@@ -220,6 +257,35 @@ fn day_queries(dir: &Path) {
         assert!(got.sales_paid > 0);
     }
     report("day report incl. receipts (1M-sale db)", t);
+    // The Z-report of a shift (about 1,370 sales) and the day close (two shifts).
+    let first = store
+        .shifts_between(day_bounds(day).0, day_bounds(day).1)
+        .unwrap();
+    assert_eq!(first.len(), 2, "two shifts on the benchmark day");
+    let z = store.z_report(first[0].id).unwrap();
+    println!(
+        "shift {}: {} sales, cash {} , M-Pesa {}, refunds {}",
+        z.shift.id, z.sales.count, z.cash_sales, z.mpesa_confirmed.amount, z.refunds.amount
+    );
+    assert!(z.sales.count > 0 && z.refunds.count > 0);
+    let mut t = Vec::new();
+    for i in 0..n {
+        let id = first[0].id - 2 * (60 + i % 30);
+        let t0 = Instant::now();
+        let got = store.z_report(id).unwrap();
+        t.push(t0.elapsed());
+        assert!(got.sales.count > 0);
+    }
+    report("Z-report of one shift (1M-sale db)", t);
+    let mut t = Vec::new();
+    for i in 0..n {
+        let d = day - Days::days(100 + i % 30);
+        let t0 = Instant::now();
+        let got = store.day_close(d).unwrap();
+        t.push(t0.elapsed());
+        assert_eq!(got.shifts.len(), 2);
+    }
+    report("day close, two shifts (1M-sale db)", t);
 }
 
 fn main() {

@@ -116,3 +116,8 @@ CREATE TABLE stock_moves (
     at         INTEGER NOT NULL
 );
 CREATE INDEX stock_moves_product ON stock_moves (product_id, id);
+
+-- The day close looks for typed codes still unverified and cash taken outside any shift
+-- without reading every tender.
+CREATE INDEX tenders_unverified_codes ON tenders (sale_id) WHERE kind = 'mpesa_code' AND verified = 0;
+CREATE INDEX tenders_outside_shifts ON tenders (created_at) WHERE shift_id IS NULL;

@@ -40,9 +40,12 @@ pub fn refund(cli: &Cli, a: &RefundArgs) -> anyhow::Result<()> {
         None => RefundTo::Cash,
     };
     let picked = (!lines.is_empty()).then_some(lines.as_slice());
-    let r = ctx
-        .till
-        .refund(a.sale, picked, &a.reason, &to, &ctx.cashier)?;
+    let r = match a.mpesa {
+        true => pay::refund_to_mpesa(&ctx, a.sale, picked, &a.reason)?,
+        false => ctx
+            .till
+            .refund(a.sale, picked, &a.reason, &to, &ctx.cashier)?,
+    };
     ctx.print(&r, || render::refunded(&r));
     Ok(())
 }

@@ -75,6 +75,12 @@ impl Till {
         Ok(z)
     }
 
+    /// The shifts opened on a Nairobi day, oldest first.
+    pub fn shifts_of_day(&self, date: chrono::NaiveDate) -> Result<Vec<Shift>> {
+        let (from, to) = crate::time::day_bounds(date);
+        self.store().shifts_between(from, to)
+    }
+
     /// The manager's day close: the day's shifts, their sums and what is still open.
     pub fn day_close(&self, date: chrono::NaiveDate, manager: &str) -> Result<DayClose> {
         self.manager(manager, "the day close")?;
@@ -243,6 +249,10 @@ impl Till {
             self.publish(CoreEvent::StockChanged { product });
         }
         Ok(m)
+    }
+
+    pub fn product(&self, id: i64) -> Result<Product> {
+        self.store().product(id)
     }
 
     pub fn low_stock(&self) -> Result<Vec<Product>> {
