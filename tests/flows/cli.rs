@@ -931,3 +931,25 @@ fn stock_follows_sales_refunds_and_counts() {
     );
     assert_eq!(e["code"], "conflict", "it keeps no stock now: {e}");
 }
+
+#[test]
+fn a_demo_sale_paid_by_mpesa_is_refunded_to_mpesa_by_a_later_command() {
+    // Every command starts its own simulator: it learns the till's earlier payments.
+    let till = Till::new().with_env("DUKA_ENVIRONMENT", "demo");
+    till.run(&["init"]).ok();
+    let sale = till.json(&["sale", "new", "--item", "Sugar 1kg", "--price", "150"]);
+    let id = sale["id"].as_i64().unwrap().to_string();
+    till.run(&["charge", "--sale", &id, "--phone", "0700000000"])
+        .ok();
+    let r = till.json(&["refund", &id, "--mpesa", "--reason", "customer returned it"]);
+    assert_eq!(r["state"], "reversed", "{r}");
+    assert_eq!(r["kind"], "mpesa");
+    assert_eq!(r["amount"], 15_000);
+    assert!(r["receipt"].as_str().is_some_and(|x| x.len() == 10), "{r}");
+    // Once: the receipt is not reversed again.
+    let again = till.run(&["--json", "refund", &id, "--mpesa", "--reason", "again"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("\"conflict\""), "{}", again.stderr);
+    let list = till.json(&["refunds", &id]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}

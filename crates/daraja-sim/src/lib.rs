@@ -36,7 +36,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 pub use config::{Behaviour, CallbackMode, Faults, MsisdnMode, PhoneRule, SimConfig};
-pub use state::{CallbackRecord, LogEntry, PushState, Reversal};
+pub use state::{CallbackRecord, LogEntry, PushState, Receipt, Reversal};
 
 pub(crate) type App = Arc<Shared>;
 
@@ -179,6 +179,16 @@ impl Sim {
 
     pub fn config(&self) -> &SimConfig {
         &self.app.cfg
+    }
+
+    /// Makes the simulated M-Pesa know a payment made before it started (demo mode: the
+    /// till's earlier payments, so they can be looked up and reversed).
+    pub fn remember_payment(&self, receipt: state::Receipt) {
+        self.app
+            .state()
+            .receipts
+            .entry(receipt.receipt.clone())
+            .or_insert(receipt);
     }
 
     /// Base URL of the callback sink: `{base_url}/sim/sink`.

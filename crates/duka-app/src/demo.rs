@@ -74,3 +74,24 @@ pub(crate) fn forward(sim: &Sim, engine: &Engine) {
         }
     });
 }
+
+/// The simulated M-Pesa starts with every process; it learns the payments this demo till took
+/// before, so they can be looked up and reversed as real ones can.
+pub(crate) fn remember(sim: &Sim, till: &duka_core::Till) {
+    let shortcode = duka_core::engine::demo::SHORTCODE.to_string();
+    match till.mpesa_payments() {
+        Ok(paid) => {
+            for p in paid {
+                sim.remember_payment(daraja_sim::Receipt {
+                    receipt: p.receipt,
+                    checkout_request_id: None,
+                    amount: p.shillings.max(0) as u64,
+                    phone: p.phone,
+                    shortcode: shortcode.clone(),
+                    at_ms: p.at,
+                });
+            }
+        }
+        Err(e) => tracing::warn!("demo: the simulator could not learn earlier payments: {e}"),
+    }
+}

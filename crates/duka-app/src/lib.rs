@@ -321,8 +321,13 @@ pub async fn start_with_secrets(
     // Paired with a relay: its websocket brings callbacks while this runs.
     let relay = pairing.map(|p| duka_core::relay::spawn(engine.clone(), p));
     let environment = settings.environment;
+    let till = duka_core::Till::running(engine, relay, mode, settings);
+    #[cfg(feature = "demo")]
+    if let Some(sim) = &sim {
+        demo::remember(sim, &till);
+    }
     Ok(Running {
-        till: duka_core::Till::running(engine, relay, mode, settings),
+        till,
         #[cfg(feature = "demo")]
         sim,
         demo_url,

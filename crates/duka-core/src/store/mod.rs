@@ -23,7 +23,7 @@ pub use catalog::{Cashier, ImportSummary, PIN_FREE_TRIES, PIN_HARD_LOCK, PinLock
 pub use claims::{Claim, LostClaim, PendingClaim, TakenBy};
 pub use discounts::DiscountBy;
 pub use payments::{Applied, Attempt, MAX_PUSH, PaymentEventRow};
-pub use refunds::{Refund, RefundLine, RefundLineInput};
+pub use refunds::{MpesaPayment, Refund, RefundLine, RefundLineInput};
 pub use reports::{
     CashierTotal, DayReport, ExportRow, HourTotal, ReceiptRow, TenderTotal, write_export_csv,
 };

@@ -156,7 +156,34 @@ fn mpesa_receipt(tx: &Transaction<'_>, sale_id: i64) -> Result<Option<(String, M
     .transpose()
 }
 
+/// An M-Pesa payment this till took: its receipt, amount (whole shillings) and phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MpesaPayment {
+    pub receipt: String,
+    pub shillings: i64,
+    pub phone: String,
+    pub at: Millis,
+}
+
 impl Store {
+    /// Every STK payment with its receipt, oldest first (demo mode tells its simulator).
+    pub fn mpesa_payments(&self) -> Result<Vec<MpesaPayment>> {
+        let mut st = self.conn.prepare(
+            "SELECT t.receipt, a.amount, a.phone, t.created_at FROM tenders t
+             JOIN payment_attempts a ON a.id = t.attempt_id
+             WHERE t.kind = 'mpesa_stk' AND t.receipt IS NOT NULL ORDER BY t.id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(MpesaPayment {
+                receipt: r.get(0)?,
+                shillings: r.get(1)?,
+                phone: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Records a refund of `lines` (all that is left of the sale when `None`), with a reason,
     /// to cash, to M-Pesa (a reversal, `requested`: the engine sends it) or paid back by hand.
     /// Everything is checked first; nothing is written unless it all holds.

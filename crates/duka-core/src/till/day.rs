@@ -211,6 +211,11 @@ impl Till {
         Ok(refund)
     }
 
+    /// Every STK payment this till took, with its receipt.
+    pub fn mpesa_payments(&self) -> Result<Vec<crate::store::MpesaPayment>> {
+        self.store().mpesa_payments()
+    }
+
     pub fn refunds_of(&self, sale_id: i64) -> Result<Vec<Refund>> {
         self.store().refunds_of(sale_id)
     }
