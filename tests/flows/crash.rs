@@ -211,3 +211,155 @@ async fn kill_charge_anywhere_then_reconcile_loses_and_doubles_nothing() {
         "the kill points must cover early crashes too"
     );
 }
+
+/// `duka refund --mpesa` is killed at named points (after the refund is committed, after
+/// Daraja answered) and at random moments, then `duka reconcile` runs. Checked against the
+/// simulator's record: a refund is sent at most once, every reversal Daraja made has its
+/// refund on disk, and nothing is left `requested`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_a_refund_to_mpesa_anywhere_and_it_is_never_sent_twice() {
+    let points: usize = std::env::var("DUKA_REVERSAL_CRASH_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let sim = Sim::spawn(SimConfig {
+        time_unit_ms: 10,
+        default_behaviour: Behaviour::Pay { after_units: 5 },
+        initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = duka_tests::relay::start().await;
+    let pairing = relay.pair("Mama Mboga", "Front").encode();
+    let certs = tempfile::tempdir().unwrap();
+    let cert = certs.path().join("mpesa.pem");
+    std::fs::write(&cert, daraja_sim::TEST_INITIATOR_CERT).unwrap();
+    let base = sim.base_url().to_string();
+    let cert_s = cert.display().to_string();
+    let outcomes = tokio::task::spawn_blocking(move || {
+        let till = Till::new()
+            .with_env("DUKA_ENVIRONMENT", "custom")
+            .with_env("DUKA_DARAJA_BASE_URL", &base)
+            .with_env("DUKA_CONSUMER_KEY", "duka-demo-key")
+            .with_env("DUKA_CONSUMER_SECRET", "duka-demo-secret")
+            .with_env("DUKA_PASSKEY", daraja_sim::config::SANDBOX_PASSKEY)
+            .with_env("DUKA_SHORTCODE", "174379")
+            .with_env("DUKA_INITIATOR", "testapi")
+            .with_env("DUKA_CERTIFICATE", &cert_s)
+            .with_env("DUKA_INITIATOR_PASSWORD", "Safaricom999!*!")
+            .with_env("DUKA_POLL_SCALE", "50")
+            .with_env("DUKA_INFLIGHT_GRACE_MS", "0");
+        till.run(&["init"]).ok();
+        till.run_with_stdin(&["relay", "pair"], &format!("{pairing}\n"))
+            .ok();
+        let mut sales = Vec::new();
+        for i in 0..points {
+            let sale = {
+                let mut s = Store::open(&till.db()).unwrap();
+                let line = NewLine::free(
+                    "Sugar 1kg",
+                    duka_core::Money::from_shillings(100).unwrap(),
+                    1,
+                )
+                .unwrap();
+                s.create_sale("Owner", &[line]).unwrap().id
+            };
+            let sale_s = sale.to_string();
+            let phone = format!("2547800{i:05}");
+            till.run(&["charge", "--sale", &sale_s, "--phone", &phone])
+                .ok();
+            let args = ["refund", sale_s.as_str(), "--mpesa", "--reason", "returned"];
+            let mut child = match i % 3 {
+                0 => till.spawn(&args, &[("DUKA_CRASH_AT", "reversal_after_commit")]),
+                1 => till.spawn(&args, &[("DUKA_CRASH_AT", "reversal_after_answer")]),
+                _ => {
+                    let mut c = till.spawn(&args, &[]);
+                    let delay = Duration::from_millis(((i * 7919) % 900) as u64);
+                    let started = Instant::now();
+                    while started.elapsed() < delay && c.try_wait().unwrap().is_none() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    let _ = c.kill();
+                    c
+                }
+            };
+            child.wait().unwrap();
+            let r = till.run(&["reconcile"]);
+            assert!(r.code == 0 || r.code == 3, "reconcile failed: {r:?}");
+            sales.push(sale);
+        }
+        let db = till.db();
+        std::mem::forget(till);
+        (db, sales)
+    })
+    .await
+    .unwrap();
+    let (db, sales) = outcomes;
+    let store = Store::open(&db).unwrap();
+    let sent = sim
+        .log()
+        .iter()
+        .filter(|l| l.path.contains("/mpesa/reversal"))
+        .count();
+    let reversed: HashMap<String, daraja_sim::Reversal> = sim
+        .reversals()
+        .into_iter()
+        .map(|r| (r.original.clone(), r))
+        .collect();
+    let mut rows = 0;
+    let mut states: HashMap<String, usize> = HashMap::new();
+    let mut paid_sales = 0;
+    for sale in &sales {
+        let s = store.sale(*sale).unwrap();
+        let Some(receipt) = s.tenders.first().and_then(|t| t.receipt.clone()) else {
+            continue;
+        };
+        paid_sales += 1;
+        let refunds = store.refunds_of(*sale).unwrap();
+        let ctx = format!("sale {sale}: {refunds:?}");
+        assert!(refunds.len() <= 1, "one refund per sale: {ctx}");
+        rows += refunds.len();
+        if reversed.contains_key(&receipt) {
+            assert_eq!(
+                refunds.len(),
+                1,
+                "a reversal Daraja made has its refund: {ctx}"
+            );
+        }
+        if let Some(r) = refunds.first() {
+            *states.entry(r.state.as_str().to_string()).or_default() += 1;
+            assert_ne!(
+                r.state.as_str(),
+                "requested",
+                "surfaced after reconcile: {ctx}"
+            );
+            if r.state.as_str() == "reversed" {
+                assert!(
+                    reversed.contains_key(&receipt),
+                    "reversed without Daraja: {ctx}"
+                );
+            }
+            let sends = store
+                .refund(r.id)
+                .map(|r| r.conversation_id.is_some() as usize)
+                .unwrap();
+            assert!(sends <= 1);
+        }
+    }
+    println!(
+        "reversal crash points: {points}: {paid_sales} paid sales, {rows} refunds, {sent} reversal requests, {} reversed by Daraja, states {states:?}",
+        reversed.len()
+    );
+    assert!(
+        sent <= rows,
+        "a refund was sent twice: {sent} requests for {rows} refunds"
+    );
+    assert_eq!(sent, reversed.len(), "every request Daraja got was a first");
+    assert!(paid_sales > 0 && rows > 0);
+    assert!(
+        states.get("unknown").copied().unwrap_or(0) > 0
+            && states.get("reversed").copied().unwrap_or(0) > 0,
+        "the crash points must cover both early crashes and whole refunds: {states:?}"
+    );
+}

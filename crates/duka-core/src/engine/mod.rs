@@ -198,9 +198,6 @@ impl Engine {
     pub fn resume(&self) {
         let engine = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = engine.reconcile_reversals() {
-                tracing::warn!("resume (reversals): {e}");
-            }
             if let Err(e) = engine.reconcile().await {
                 tracing::warn!("resume: {e}");
             }

@@ -12,6 +12,8 @@ impl Engine {
     /// not have gone out) become `unknown` and, like unknown ones without a CheckoutRequestID,
     /// are surfaced to the cashier. Nothing is deleted and nothing is pushed again.
     pub async fn reconcile(&self) -> Result<Vec<Reconciled>> {
+        // Reversals a crash left `requested` are surfaced too (never sent again).
+        self.reconcile_reversals()?;
         let open = self.store().attempts(true, 100_000)?;
         let mut out = Vec::new();
         for a in open {
