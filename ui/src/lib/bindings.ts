@@ -41,7 +41,15 @@ demo_staff: Array<DemoStaff>, shop_name: string, };
 
 export type DemoStaff = { name: string, role: string, pin: string, };
 
-export type Product = { id: number, name: string, price: Money, barcode: string | null, sku: string | null, active: boolean, };
+export type Product = { id: number, name: string, price: Money, barcode: string | null, sku: string | null, active: boolean, 
+/**
+ * Quantity on hand; `None` for what has no stock (a service).
+ */
+stock: number | null, 
+/**
+ * At or below this, the product is on the low-stock list.
+ */
+low_stock: number | null, };
 
 export type LineInput = { product_id?: number, 
 /**
@@ -57,11 +65,35 @@ description?: string,
  */
 price?: string, quantity: number, };
 
-export type Sale = { id: number, status: SaleStatus, cashier: string, total: Money, paid: Money, due: Money, lines: Array<SaleLine>, tenders: Array<Tender>, created_at: number, paid_at: number | null, };
+export type Sale = { id: number, status: SaleStatus, cashier: string, total: Money, paid: Money, due: Money, lines: Array<SaleLine>, tenders: Array<Tender>, created_at: number, paid_at: number | null, 
+/**
+ * What the sale-wide discount takes off the lines' totals (zero without one).
+ */
+discount: Money, 
+/**
+ * Given back by refunds that count (not a failed reversal).
+ */
+refunded: Money, 
+/**
+ * Held aside while the next customer is served.
+ */
+parked: boolean, void_reason: string | null, 
+/**
+ * The shift it was rung up in.
+ */
+shift_id: number | null, };
 
 export type SaleStatus = "open" | "awaiting_payment" | "paid" | "voided";
 
-export type SaleLine = { line_no: number, product_id: number | null, description: string, unit_price: Money, quantity: number, total: Money, };
+export type SaleLine = { line_no: number, product_id: number | null, description: string, unit_price: Money, quantity: number, 
+/**
+ * unit price × quantity − the line's discount.
+ */
+total: Money, 
+/**
+ * What the line's discount takes off (zero without one).
+ */
+discount: Money, };
 
 export type Tender = { id: number, kind: TenderKind, 
 /**
@@ -144,7 +176,15 @@ time: number,
 /**
  * `time` in Africa/Nairobi: `2026-11-23 14:05:09`.
  */
-time_local: string, lines: Array<SaleLine>, total: Money, paid: Money, due: Money, tenders: Array<ReceiptTender>, };
+time_local: string, lines: Array<SaleLine>, total: Money, paid: Money, due: Money, tenders: Array<ReceiptTender>, 
+/**
+ * The sale-wide discount (line discounts are on their lines).
+ */
+discount: Money, 
+/**
+ * Given back by refunds.
+ */
+refunded: Money, };
 
 export type ReceiptTender = { kind: TenderKind, 
 /**
@@ -246,6 +286,10 @@ initiator: string | null,
  */
 certificate: string | null, 
 /**
+ * The largest discount a cashier gives without a manager's PIN, in percent (10 unless set).
+ */
+discount_limit: number, 
+/**
  * `error` … `trace` (the log files; `RUST_LOG` wins); `info` when not set.
  */
 log_level: string, 
@@ -261,6 +305,116 @@ export type TillType = "paybill" | "till";
 export type Mode = "shop" | "demo";
 
 export type Source = "env" | "stored" | "default";
+
+export type Shift = { id: number, cashier: string, opened_at: number, 
+/**
+ * Cash counted into the drawer when the shift opened.
+ */
+float: Money, closed_at: number | null, closed_by: string | null, 
+/**
+ * The blind count at close.
+ */
+counted: Money | null, 
+/**
+ * What the drawer should have held at close (float + cash sales − cash refunds −
+ * pay-outs + cash in), fixed when the shift closed.
+ */
+expected: Money | null, };
+
+export type ZReport = { shift: Shift, sales: Tally, 
+/**
+ * Cash taken for sales (what was handed over minus change).
+ */
+cash_sales: Money, cash_refunds: Money, pay_outs: Tally, cash_in: Tally, 
+/**
+ * float + cash sales − cash refunds − pay-outs + cash in.
+ */
+expected_cash: Money, counted_cash: Money | null, 
+/**
+ * counted − expected, in cents: negative is a shortfall. `None` while the shift is open.
+ */
+difference_cents: number | null, 
+/**
+ * M-Pesa that Duka confirmed (STK payments and verified codes and incoming payments).
+ */
+mpesa_confirmed: Tally, 
+/**
+ * M-Pesa requests of the shift's sales still open or unknown.
+ */
+mpesa_open: Tally, 
+/**
+ * Codes typed from customers' SMS that M-Pesa has not confirmed yet.
+ */
+codes_unverified: Tally, 
+/**
+ * Refunds of every kind made in the shift.
+ */
+refunds: Tally, discounts: Money, voids: Tally, 
+/**
+ * Times the drawer was opened without a sale.
+ */
+drawer_opens: number, };
+
+export type DayClose = { date: string, shifts: Array<ZReport>, expected_cash: Money, counted_cash: Money, 
+/**
+ * Sum of the closed shifts' differences, in cents (negative: short).
+ */
+difference_cents: number, cash_sales: Money, mpesa_confirmed: Tally, refunds: Tally, discounts: Money, voids: Tally, pay_outs: Tally, cash_in: Tally, 
+/**
+ * Still open: shifts not closed, M-Pesa requests not final, typed codes unverified,
+ * reversals not final.
+ */
+open_shifts: number, open_attempts: number, codes_unverified: Tally, open_reversals: number, 
+/**
+ * Cash taken that day outside any shift (no shift was open).
+ */
+cash_outside_shifts: Money, };
+
+export type Tally = { count: number, amount: Money, };
+
+export type DrawerMove = { id: number, shift_id: number | null, kind: DrawerKind, amount: Money, reason: string, cashier: string, at: number, };
+
+export type DrawerKind = "pay_out" | "cash_in" | "open";
+
+export type Refund = { id: number, sale_id: number, shift_id: number | null, 
+/**
+ * `cash`, `mpesa` (Transaction Reversal) or `manual` (sent from the shop's phone).
+ */
+kind: string, amount: Money, reason: string, cashier: string, state: RefundState, 
+/**
+ * The payment reversed (M-Pesa).
+ */
+original_receipt: string | null, conversation_id: string | null, result_code: string | null, result_desc: string | null, 
+/**
+ * The reversal's own receipt, or the code of a manual transfer.
+ */
+receipt: string | null, 
+/**
+ * A manual transfer's code that M-Pesa confirmed (never, so far: unverified).
+ */
+verified: boolean, flag: string | null, lines: Array<RefundLine>, created_at: number, updated_at: number, };
+
+export type RefundLine = { line_no: number, description: string, quantity: number, amount: Money, restock: boolean, };
+
+export type RefundLineInput = { line_no: number, quantity: number, restock: boolean, };
+
+export type RefundState = "done" | "requested" | "accepted" | "reversed" | "failed" | "unknown";
+
+export type RefundTo = { "to": "cash" } | { "to": "mpesa" } | { "to": "manual", code: string, };
+
+export type Discount = { "kind": "amount", "value": number } | { "kind": "percent", "value": number };
+
+export type SaleEdit = { at: number, cashier: string, 
+/**
+ * `add`, `remove` or `quantity`.
+ */
+action: string, line_no: number, description: string, before_qty: number | null, after_qty: number | null, total_before: Money, total_after: Money, };
+
+export type StockMove = { id: number, product_id: number, delta: number, 
+/**
+ * `sale`, `refund`, `count` or `edit` (a refund whose reversal failed takes it back).
+ */
+kind: string, reference: number | null, reason: string | null, cashier: string | null, at: number, };
 
 export type Status = { environment: string, demo: boolean, health: Health, };
 
@@ -280,4 +434,4 @@ export type RelayStatus = { connected: boolean, last_message_at: number | null, 
  */
 backlog: number, last_error: string | null, };
 
-export type CoreEvent = { "type": "attempt_changed", attempt: Attempt, } | { "type": "sale_changed", sale: Sale, } | { "type": "sale_paid", sale_id: number, } | { "type": "settings_changed", keys: Array<string>, } | { "type": "staff_changed" } | { "type": "incoming_attached", trans_id: string, sale_id: number, } | { "type": "health", health: Health, } | { "type": "relay", status: RelayStatus, } | { "type": "possible_double_payment", attempt: Attempt, receipt: string | null, } | { "type": "incoming_payment", payment: IncomingPayment, } | { "type": "claim_lost", claim: LostClaim, } | { "type": "stk_receipt_used_elsewhere", receipt: string, by: TakenBy, } | { "type": "receipt_taken", receipt: string, by: TakenBy, };
+export type CoreEvent = { "type": "attempt_changed", attempt: Attempt, } | { "type": "sale_changed", sale: Sale, } | { "type": "sale_paid", sale_id: number, } | { "type": "settings_changed", keys: Array<string>, } | { "type": "staff_changed" } | { "type": "incoming_attached", trans_id: string, sale_id: number, } | { "type": "shift_changed", shift: Shift, } | { "type": "drawer_moved", entry: DrawerMove, } | { "type": "refund_changed", refund: Refund, } | { "type": "stock_changed", product: Product, } | { "type": "health", health: Health, } | { "type": "relay", status: RelayStatus, } | { "type": "possible_double_payment", attempt: Attempt, receipt: string | null, } | { "type": "incoming_payment", payment: IncomingPayment, } | { "type": "claim_lost", claim: LostClaim, } | { "type": "stk_receipt_used_elsewhere", receipt: string, by: TakenBy, } | { "type": "receipt_taken", receipt: string, by: TakenBy, };
