@@ -418,7 +418,7 @@ pub struct RefundArgs {
     /// for M-Pesa's answer
     #[arg(long)]
     pub mpesa: bool,
-    /// LINE:QTY[:restock], repeated [default: all that is left of the sale]; `restock`
+    /// LINE:QTY or LINE:QTY:restock, repeated (default: all that is left of the sale); `restock`
     /// puts the goods back in stock
     #[arg(
         long,
