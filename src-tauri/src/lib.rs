@@ -234,6 +234,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::sales::recent_sales,
         commands::sales::create_sale,
         commands::sales::get_sale,
+        commands::sales::void_sale,
         commands::sales::add_line,
         commands::sales::remove_line,
         commands::sales::set_quantity,

@@ -106,6 +106,21 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     shot(&c, "08-cancelled-swahili").await;
     click(&c, "lang").await;
 
+    // Corrected after the cancellation: one more soap, a tea added and taken off again; the
+    // next charge asks for what is due now, and the customer pays it.
+    click(&c, "inc-Sabuni bar").await;
+    wait_text(&c, "total", "KES 240.00").await;
+    click(&c, "key-Chai majani 250g").await;
+    wait_text(&c, "total", "KES 390.00").await;
+    click(&c, "dec-Chai majani 250g").await;
+    wait_text(&c, "total", "KES 240.00").await;
+    click(&c, "charge").await;
+    let waiting = wait_text(&c, "payment-panel", "Waiting for the customer's PIN").await;
+    assert!(!waiting.contains("cancelled"), "{waiting}");
+    click(&c, "approve").await;
+    wait_text(&c, "payment-panel", "M-Pesa receipt").await;
+    shot(&c, "08b-corrected-and-paid").await;
+
     // History: reprint the first sale's receipt.
     click(&c, "tab-history").await;
     wait_text(&c, "history", "#1").await;
@@ -118,13 +133,13 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     wait_text(
         &c,
         "report-summary",
-        "Sales paid: 3 · Money taken: KES 665.00",
+        "Sales paid: 4 · Money taken: KES 905.00",
     )
     .await;
     let tenders = wait_text(&c, "by-tender", "Cash").await;
     assert!(
         tenders.contains("KES 60.00")
-            && tenders.contains("KES 455.00")
+            && tenders.contains("KES 695.00")
             && tenders.contains("KES 150.00"),
         "{tenders}"
     );

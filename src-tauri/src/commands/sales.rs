@@ -45,6 +45,13 @@ pub fn set_quantity(
         .set_quantity(sale_id, line_no, quantity, &cashier)?)
 }
 
+/// Voids an unpaid sale that has taken no money, with the reason.
+#[tauri::command]
+pub fn void_sale(duka: State<'_, Duka>, sale_id: i64, reason: String) -> Result<Sale> {
+    duka.cashier()?;
+    Ok(duka.running().void_sale(sale_id, &reason)?)
+}
+
 #[tauri::command]
 pub fn get_sale(duka: State<'_, Duka>, id: i64) -> Result<Sale> {
     duka.cashier()?;

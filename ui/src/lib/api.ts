@@ -53,6 +53,7 @@ export const api = {
   products: (search: string) => invoke<Product[]>("products", { search }),
   createSale: (lines: LineInput[]) => invoke<Sale>("create_sale", { lines }),
   getSale: (id: number) => invoke<Sale>("get_sale", { id }),
+  voidSale: (saleId: number, reason: string) => invoke<Sale>("void_sale", { saleId, reason }),
   addLine: (saleId: number, line: LineInput) => invoke<Sale>("add_line", { saleId, line }),
   removeLine: (saleId: number, lineNo: number) => invoke<Sale>("remove_line", { saleId, lineNo }),
   setQuantity: (saleId: number, lineNo: number, quantity: number) =>

@@ -1,5 +1,5 @@
 // The cart being rung up: pure functions, no I/O.
-import type { LineInput } from "./api";
+import type { LineInput, Sale } from "./api";
 
 export interface CartLine {
   key: string;
@@ -44,4 +44,21 @@ export function parsePrice(input: string): number | null {
   const [whole, frac = ""] = s.replace(/,/g, "").split(".");
   const cents = Number(whole) * 100 + Number(frac.padEnd(2, "0"));
   return Number.isSafeInteger(cents) ? cents : null;
+}
+
+/** A stored sale's lines as the cart shows them; the key carries the line's number. */
+export function fromSale(sale: Sale): CartLine[] {
+  return sale.lines.map((l) => ({
+    key: `line-${l.line_no}`,
+    productId: l.product_id ?? undefined,
+    description: l.description,
+    price: l.unit_price,
+    quantity: l.quantity,
+  }));
+}
+
+/** The stored line number behind a cart key made by `fromSale`, or null. */
+export function lineNo(key: string): number | null {
+  const m = /^line-(\d+)$/.exec(key);
+  return m ? Number(m[1]) : null;
 }

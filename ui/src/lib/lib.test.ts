@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { kes, pushShillings } from "./money";
-import { addLine, parsePrice, setQuantity, toLines, total } from "./cart";
+import { addLine, fromSale, lineNo, parsePrice, setQuantity, toLines, total } from "./cart";
 import { dictionaries, errorCodes, errorText, t } from "./i18n";
 import { panel, localPhone, maskPhone, promptSecondsLeft } from "./payment";
 import type { Attempt, CodeInfo, ErrorCode, UiError } from "./api";
@@ -101,5 +101,23 @@ describe("errors", () => {
       expect(dictionaries.sw[`err_${c}`], c).toBeTruthy();
       expect(dictionaries.en[`err_${c}`], c).toBeTruthy();
     }
+  });
+});
+
+describe("a stored sale in the cart", () => {
+  it("keeps each line's number so a correction names the right line", () => {
+    const sale = {
+      id: 7, status: "open", cashier: "Amina", total: 36_500, paid: 0, due: 36_500, tenders: [], created_at: 0,
+      paid_at: null, discount: 0, refunded: 0, parked: false, void_reason: null, shift_id: null,
+      lines: [
+        { line_no: 1, product_id: 3, description: "Sugar 1kg", unit_price: 15_000, quantity: 2, total: 30_000, discount: 0 },
+        { line_no: 4, product_id: null, description: "Bread", unit_price: 6_500, quantity: 1, total: 6_500, discount: 0 },
+      ],
+    } satisfies Parameters<typeof fromSale>[0];
+    const cart = fromSale(sale);
+    expect(cart.map((l) => lineNo(l.key))).toEqual([1, 4]);
+    expect(cart[1].productId).toBeUndefined();
+    expect(total(cart)).toBe(36_500);
+    expect(lineNo("1700000000-0")).toBeNull();
   });
 });
