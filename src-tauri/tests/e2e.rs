@@ -121,6 +121,21 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     wait_text(&c, "payment-panel", "M-Pesa receipt").await;
     shot(&c, "08b-corrected-and-paid").await;
 
+    // Park a sale, serve the next customer, recall the first (the second is parked in its
+    // place), and void it with a reason.
+    click(&c, "new-sale").await;
+    click(&c, "key-Mkate 400g").await;
+    click(&c, "park-sale").await;
+    wait_text(&c, "parked", "#5 · Mkate 400g").await;
+    click(&c, "key-Mayai (1)").await;
+    click(&c, "recall-5").await;
+    wait_text(&c, "cart", "Mkate 400g").await;
+    wait_text(&c, "parked", "#6 · Mayai (1)").await;
+    shot(&c, "08c-parked-and-recalled").await;
+    type_into(&c, "void-reason", "customer left").await;
+    click(&c, "void-sale").await;
+    wait_text(&c, "cart", "Scan a barcode").await;
+
     // History: reprint the first sale's receipt.
     click(&c, "tab-history").await;
     wait_text(&c, "history", "#1").await;

@@ -45,6 +45,25 @@ pub fn set_quantity(
         .set_quantity(sale_id, line_no, quantity, &cashier)?)
 }
 
+/// Holds an unpaid sale aside while the next customer is served.
+#[tauri::command]
+pub fn park_sale(duka: State<'_, Duka>, sale_id: i64) -> Result<Sale> {
+    duka.cashier()?;
+    Ok(duka.running().park_sale(sale_id)?)
+}
+
+#[tauri::command]
+pub fn recall_sale(duka: State<'_, Duka>, sale_id: i64) -> Result<Sale> {
+    duka.cashier()?;
+    Ok(duka.running().recall_sale(sale_id)?)
+}
+
+#[tauri::command]
+pub fn parked_sales(duka: State<'_, Duka>) -> Result<Vec<Sale>> {
+    duka.cashier()?;
+    Ok(duka.running().parked_sales()?)
+}
+
 /// Voids an unpaid sale that has taken no money, with the reason.
 #[tauri::command]
 pub fn void_sale(duka: State<'_, Duka>, sale_id: i64, reason: String) -> Result<Sale> {
