@@ -102,6 +102,9 @@ fn all() -> Vec<Decl> {
         duka_core::discount::Discount,
         store::SaleEdit,
         store::StockMove,
+        till::reports::SlipOf,
+        crate::commands::day::Approval,
+        crate::commands::day::RefundVia,
         // Health and events.
         crate::commands::system::Status,
         engine::Health,

@@ -31,12 +31,15 @@ pub enum ErrorCode {
     Printer,
     NoPrinter,
     Denied,
+    /// A cashier may not do this alone: a manager's PIN approves it (a discount above the
+    /// limit).
+    NeedsApproval,
     Locked,
     Forged,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -53,6 +56,7 @@ impl ErrorCode {
         ErrorCode::Printer,
         ErrorCode::NoPrinter,
         ErrorCode::Denied,
+        ErrorCode::NeedsApproval,
         ErrorCode::Locked,
         ErrorCode::Forged,
     ];
@@ -75,6 +79,7 @@ impl ErrorCode {
             ErrorCode::Printer => "printer",
             ErrorCode::NoPrinter => "no_printer",
             ErrorCode::Denied => "denied",
+            ErrorCode::NeedsApproval => "needs_approval",
             ErrorCode::Locked => "locked",
             ErrorCode::Forged => "forged",
         }
@@ -131,6 +136,9 @@ pub enum Error {
     /// A sign-in or a permission refused.
     #[error("{0}")]
     Denied(String),
+    /// Allowed with a manager's approval only (their PIN at the till).
+    #[error("{0}")]
+    NeedsApproval(String),
     /// Sign-in refused, even with the right PIN, after too many wrong ones.
     #[error("{0}")]
     Locked(String),
@@ -197,6 +205,7 @@ impl Error {
             Error::Printer { .. } => ErrorCode::Printer,
             Error::NoPrinter => ErrorCode::NoPrinter,
             Error::Denied(_) => ErrorCode::Denied,
+            Error::NeedsApproval(_) => ErrorCode::NeedsApproval,
             Error::Locked(_) => ErrorCode::Locked,
             Error::Forged(_) => ErrorCode::Forged,
         }

@@ -1,7 +1,6 @@
 //! Text for a shop's day: shifts and their Z-reports, the day close, the drawer, parked
 //! sales, refunds, stock.
 
-use duka_core::Money;
 use duka_core::catalog::Product;
 use duka_core::sale::Sale;
 use duka_core::store::{
@@ -18,14 +17,7 @@ pub fn shift_opened(s: &Shift) -> String {
 
 /// counted − expected: "short KES 30.00", "over KES 5.00", "exact"; "-" while open.
 pub fn difference(cents: Option<i64>) -> String {
-    let amount =
-        |c: i64| Money::from_cents(c.abs()).map_or(format!("{c} cents"), |m| m.to_string());
-    match cents {
-        None => "-".into(),
-        Some(0) => "exact".into(),
-        Some(c) if c < 0 => format!("short {}", amount(c)),
-        Some(c) => format!("over {}", amount(c)),
-    }
+    duka_core::receipt::difference_text(cents)
 }
 
 fn row(label: &str, value: impl std::fmt::Display) -> String {

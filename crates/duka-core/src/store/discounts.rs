@@ -151,7 +151,7 @@ impl Store {
         let off = discount.map_or(0, |d| d.cents_of(base));
         let approved = giver.role == "manager" || approver.is_some();
         if !approved && needs_approval(off, base, by.limit_pct) {
-            return Err(Error::Denied(format!(
+            return Err(Error::NeedsApproval(format!(
                 "a discount of {} on {base} is above the {}% a cashier may give: a manager's PIN approves it",
                 Money::from_cents(off)?,
                 by.limit_pct

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Till;
 use crate::error::{Error, Result};
-use crate::receipt::Receipt;
+use crate::receipt::{Printable, Receipt, RefundSlip, ZReportSlip};
 use crate::store::{Attempt, DayReport, ExportRow, LostClaim, TakenBy};
 
 /// Columns of an 80 mm thermal roll in its standard font.
@@ -20,6 +20,29 @@ pub struct ReceiptView {
     /// As printed, for the on-screen copy.
     pub text: Vec<String>,
     pub printer: Option<String>,
+}
+
+/// A slip the till prints or saves as PDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, ts_rs::TS)]
+#[serde(tag = "of", content = "id", rename_all = "snake_case")]
+pub enum SlipOf {
+    /// A sale's receipt.
+    Sale(i64),
+    /// A refund's own slip.
+    Refund(i64),
+    /// A shift's Z-report (an open shift's for a manager only).
+    Shift(i64),
+}
+
+impl SlipOf {
+    /// A file name for the saved PDF.
+    pub fn file_name(self) -> String {
+        match self {
+            SlipOf::Sale(id) => format!("duka-receipt-{id}.pdf"),
+            SlipOf::Refund(id) => format!("duka-refund-{id}.pdf"),
+            SlipOf::Shift(id) => format!("duka-z-report-shift-{id}.pdf"),
+        }
+    }
 }
 
 /// An STK receipt of this till that another till had used first.
@@ -102,17 +125,43 @@ impl Till {
         })
     }
 
+    /// A slip, laid out: `who` is the person asking (an open shift's Z-report is a
+    /// manager's).
+    pub fn slip(&self, of: SlipOf, who: &str) -> Result<Box<dyn Printable + Send>> {
+        let shop = self.settings.shop_name.clone();
+        Ok(match of {
+            SlipOf::Sale(id) => Box::new(self.receipt(id)?),
+            SlipOf::Refund(id) => Box::new(RefundSlip {
+                shop,
+                refund: self.store().refund(id)?,
+            }),
+            SlipOf::Shift(id) => Box::new(ZReportSlip {
+                shop,
+                z: self.z_report(id, who)?,
+            }),
+        })
+    }
+
+    /// A slip as printed, for the screen.
+    pub fn slip_text(&self, of: SlipOf, who: &str) -> Result<Vec<String>> {
+        Ok(self.slip(of, who)?.text(PAPER_COLUMNS))
+    }
+
+    /// A slip as a PDF document.
+    pub fn slip_pdf(&self, of: SlipOf, who: &str) -> Result<Vec<u8>> {
+        Ok(self.slip(of, who)?.pdf())
+    }
+
     /// The receipt as a PDF document.
     pub fn receipt_pdf(&self, sale_id: i64) -> Result<Vec<u8>> {
         Ok(self.receipt(sale_id)?.pdf())
     }
 
-    /// Prints on the configured network printer (ESC/POS over TCP, off the caller's thread);
-    /// returns its address.
-    pub async fn print_receipt(&self, sale_id: i64) -> Result<String> {
-        let receipt = self.receipt(sale_id)?;
+    /// Prints a slip on the configured network printer (ESC/POS over TCP, off the caller's
+    /// thread); returns its address.
+    pub async fn print_slip(&self, of: SlipOf, who: &str) -> Result<String> {
+        let bytes = self.slip(of, who)?.escpos(PAPER_COLUMNS);
         let printer = self.settings.printer.clone().ok_or(Error::NoPrinter)?;
-        let bytes = receipt.escpos(PAPER_COLUMNS);
         let addr = printer.clone();
         tokio::task::spawn_blocking(move || {
             crate::receipt::print_tcp(&addr, &bytes, Duration::from_secs(5))
@@ -123,5 +172,10 @@ impl Till {
             message: e.to_string(),
         })??;
         Ok(printer)
+    }
+
+    /// Prints a sale's receipt (see [`Till::print_slip`]).
+    pub async fn print_receipt(&self, sale_id: i64) -> Result<String> {
+        self.print_slip(SlipOf::Sale(sale_id), "").await
     }
 }
