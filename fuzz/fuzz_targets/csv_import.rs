@@ -10,6 +10,9 @@ fuzz_target!(|data: &[u8]| {
             for (line, p) in rows {
                 assert!(line >= 1);
                 assert!(!p.name.is_empty());
+                for q in [p.stock, p.low_stock].into_iter().flatten() {
+                    assert!((0..=duka_core::catalog::MAX_STOCK).contains(&q));
+                }
             }
         }
         Err(e) => {

@@ -124,7 +124,7 @@ fn a_day_at_the_till_survives_restarts() {
         lines[1]
     );
     assert!(
-        lines[2].ends_with(",1380.50,380.50,1000.00,QKM0FXE6RK"),
+        lines[2].ends_with(",1380.50,380.50,1000.00,QKM0FXE6RK,0.00"),
         "{}",
         lines[2]
     );
@@ -930,6 +930,66 @@ fn stock_follows_sales_refunds_and_counts() {
         ],
     );
     assert_eq!(e["code"], "conflict", "it keeps no stock now: {e}");
+}
+
+/// A price list with stock: imported by a manager (a count with reason `import`), exported
+/// with the same columns, and imported back unchanged.
+#[test]
+fn a_price_list_with_stock_is_imported_exported_and_read_back() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    till.json(&["cashier", "add", "--name", "Wanjiku"]);
+    let csv = till.data_dir().join("prices.csv");
+    std::fs::write(
+        &csv,
+        "name,price,barcode,stock,low_stock\nMilk 500ml,60,6001002,12,3\nCharging,20,CHG1,,\n",
+    )
+    .unwrap();
+    let file = csv.to_str().unwrap();
+    let e = refused(&till, &["--cashier", "Wanjiku", "product", "import", file]);
+    assert_eq!(e["code"], "denied", "{e}");
+    till.json(&["product", "import", file]);
+    let out = till.data_dir().join("export.csv");
+    let out = out.to_str().unwrap();
+    till.run(&["product", "export", "--out", out]).ok();
+    let exported = std::fs::read_to_string(out).unwrap();
+    assert_eq!(
+        exported,
+        "name,price,barcode,sku,active,stock,low_stock\n\
+         Charging,20.00,CHG1,,yes,,\n\
+         Milk 500ml,60.00,6001002,,yes,12,3\n"
+    );
+    let imp = till.json(&["product", "import", out]);
+    assert_eq!(
+        (imp["inserted"].clone(), imp["updated"].clone()),
+        (json!(0), json!(2))
+    );
+    let milk = till.json(&["product", "list"])[1]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let moves = till.json(&["stock", "moves", &milk]);
+    assert_eq!(
+        moves.as_array().unwrap().len(),
+        1,
+        "read back: no new move {moves}"
+    );
+    assert_eq!(
+        (
+            moves[0]["kind"].clone(),
+            moves[0]["delta"].clone(),
+            moves[0]["reason"].clone()
+        ),
+        (json!("count"), json!(12), json!("import"))
+    );
+    std::fs::write(&csv, "name,price,barcode,stock\nMilk 500ml,60,6001002,-1\n").unwrap();
+    let e = refused(&till, &["product", "import", file]);
+    assert_eq!(e["code"], "bad_file", "{e}");
+    let m = e["message"].as_str().unwrap();
+    assert!(
+        m.contains("line 2") && m.contains("stock: expected a whole number"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -245,8 +245,16 @@ pub enum ProductCmd {
         #[arg(long)]
         all: bool,
     },
-    /// Import a price list CSV (columns name, price; optional barcode, sku, active); all rows or none
+    /// Import a price list CSV (columns name, price; optional barcode, sku, active, stock,
+    /// low_stock); all rows or none. A stock cell sets what is on hand (a count, manager);
+    /// an empty one leaves the stock as it is
     Import { file: PathBuf },
+    /// Export every product as a price list CSV that import reads back (JSON with --json)
+    Export {
+        /// Write to this file instead of standard output
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

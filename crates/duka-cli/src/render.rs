@@ -185,6 +185,9 @@ pub fn day_report(r: &DayReport) -> String {
         "  sales paid: {}   value: {}   money taken: {}\n",
         r.sales_paid, r.sales_total, r.taken
     );
+    if r.discounts != Money::ZERO {
+        s += &format!("  discounts given: {}\n", r.discounts);
+    }
     s += "\n  By tender\n";
     for t in &r.by_tender {
         s += &format!(

@@ -25,9 +25,27 @@ pub struct NewProduct {
     pub barcode: Option<String>,
     pub sku: Option<String>,
     pub active: bool,
+    /// Quantity on hand from a price list's `stock` column. Only the import reads it (with
+    /// `low_stock`); `Store::add_product` adds a product without stock.
+    pub stock: Option<i64>,
+    /// The low-stock line from a price list's `low_stock` column.
+    pub low_stock: Option<i64>,
 }
 
 pub const MAX_NAME: usize = 80;
+/// The most stock a product can have on hand (and the highest low-stock line).
+pub const MAX_STOCK: i64 = crate::sale::MAX_QTY * 100;
+pub(crate) const STOCK_EXPECTED: &str = "a whole number from 0 to 10,000,000, or empty";
+/// The columns of a price list, as `write_price_list` writes them.
+pub const PRICE_LIST_COLUMNS: [&str; 7] = [
+    "name",
+    "price",
+    "barcode",
+    "sku",
+    "active",
+    "stock",
+    "low_stock",
+];
 
 impl NewProduct {
     pub fn new(
@@ -42,6 +60,8 @@ impl NewProduct {
             barcode: code(barcode, "barcode")?,
             sku: code(sku, "sku")?,
             active: true,
+            stock: None,
+            low_stock: None,
         })
     }
 }
@@ -84,9 +104,27 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// A `stock` or `low_stock` cell: digits only, 0 to `MAX_STOCK`; `None` when empty.
+fn stock_cell(cell: Option<&str>, field: &'static str) -> Result<Option<i64>> {
+    let Some(c) = cell.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    c.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| c.parse::<i64>().ok())
+        .flatten()
+        .filter(|q| (0..=MAX_STOCK).contains(q))
+        .map(Some)
+        .ok_or_else(|| Error::invalid(field, STOCK_EXPECTED, c))
+}
+
 /// Reads a price list: a header row with `name` and `price` (required) and optionally
-/// `barcode`, `sku`, `active`, in any order. Returns every row, or every bad row with its
-/// line number: a file with one bad row imports nothing.
+/// `barcode`, `sku`, `active`, `stock`, `low_stock`, in any order. Returns every row, or every
+/// bad row with its line number: a file with one bad row imports nothing.
+///
+/// `stock` is the quantity on hand and `low_stock` the low-stock line, whole numbers from 0
+/// to `MAX_STOCK`. An empty cell (or no such column) leaves the product's stock as it is: a
+/// price list without stock never starts, stops or changes stock kept elsewhere.
 pub fn parse_price_list(path_for_errors: &str, data: &[u8]) -> Result<Vec<(u64, NewProduct)>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -110,12 +148,13 @@ pub fn parse_price_list(path_for_errors: &str, data: &[u8]) -> Result<Vec<(u64, 
         return Err(bad_file(vec![LineError {
             line: 1,
             message: format!(
-                "header: expected columns name,price[,barcode,sku,active], got {:?}",
+                "header: expected columns name,price[,barcode,sku,active,stock,low_stock], got {:?}",
                 headers.iter().collect::<Vec<_>>().join(",")
             ),
         }]));
     };
     let (barcode_i, sku_i, active_i) = (col("barcode"), col("sku"), col("active"));
+    let (stock_i, low_i) = (col("stock"), col("low_stock"));
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut seen_barcodes = std::collections::HashMap::new();
@@ -147,6 +186,8 @@ pub fn parse_price_list(path_for_errors: &str, data: &[u8]) -> Result<Vec<(u64, 
             if let Some(a) = get(active_i) {
                 p.active = parse_bool(a).ok_or_else(|| Error::invalid("active", "yes or no", a))?;
             }
+            p.stock = stock_cell(get(stock_i), "stock")?;
+            p.low_stock = stock_cell(get(low_i), "low_stock")?;
             Ok::<_, Error>(p)
         })();
         match parsed {
@@ -173,6 +214,27 @@ pub fn parse_price_list(path_for_errors: &str, data: &[u8]) -> Result<Vec<(u64, 
     } else {
         Err(bad_file(errors))
     }
+}
+
+/// Writes products as a price list that `parse_price_list` reads back: the columns of
+/// `PRICE_LIST_COLUMNS`, prices as plain shillings (`1250.50`), empty stock for a product
+/// that keeps none.
+pub fn write_price_list<W: std::io::Write>(products: &[Product], out: W) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(PRICE_LIST_COLUMNS)?;
+    let num = |q: Option<i64>| q.map(|q| q.to_string()).unwrap_or_default();
+    for p in products {
+        w.write_record([
+            p.name.clone(),
+            p.price.plain(),
+            p.barcode.clone().unwrap_or_default(),
+            p.sku.clone().unwrap_or_default(),
+            if p.active { "yes" } else { "no" }.to_string(),
+            num(p.stock),
+            num(p.low_stock),
+        ])?;
+    }
+    w.flush()
 }
 
 #[cfg(test)]
@@ -225,8 +287,185 @@ mod tests {
             b"\xff\xfe\x00",
             b"name,price\n\"unterminated",
             b"name,price\n\xff,1\n",
+            b"name,price,stock,stock,low_stock\nx,1,1,2\n",
+            b"stock,low_stock\n1,2\n",
+            b"name,price,stock\nx,1,\"1\n2\"\n",
         ] {
             let _ = parse_price_list("p.csv", data);
+        }
+        // Every header of the price list's columns with every cell below: whatever parses is
+        // in range, whatever does not is a bad file naming its line.
+        let cells = [
+            "",
+            "0",
+            "7",
+            " 12 ",
+            "-1",
+            "+3",
+            "1.5",
+            "1,000",
+            "1e3",
+            "abc",
+            "\u{0663}",
+            "\u{ff11}",
+            "10000000",
+            "10000001",
+            "9223372036854775807",
+            "99999999999999999999",
+            "\"",
+            "\0",
+            "é🦀",
+            "ndiyo",
+        ];
+        let headers = [
+            "name,price,stock,low_stock",
+            "low_stock,stock,price,name",
+            "name,price,stock",
+            "name,price,low_stock",
+            "STOCK,Name,PRICE,Low_Stock",
+        ];
+        for header in headers {
+            for a in cells {
+                for b in cells {
+                    let mut w = csv::WriterBuilder::new()
+                        .flexible(true)
+                        .from_writer(Vec::new());
+                    w.write_record(header.split(',')).unwrap();
+                    // Cells in header order, whatever it is: the stock ones get `a` and `b`.
+                    let row: Vec<&str> = header
+                        .split(',')
+                        .map(|h| match h.to_ascii_lowercase().as_str() {
+                            "name" => "Sugar",
+                            "price" => "150",
+                            "stock" => a,
+                            _ => b,
+                        })
+                        .collect();
+                    w.write_record(&row).unwrap();
+                    w.write_record([a, b]).unwrap();
+                    let data = w.into_inner().unwrap();
+                    match parse_price_list("p.csv", &data) {
+                        Ok(rows) => {
+                            for (_, p) in rows {
+                                for q in [p.stock, p.low_stock].into_iter().flatten() {
+                                    assert!((0..=MAX_STOCK).contains(&q), "{header} {a:?} {b:?}");
+                                }
+                            }
+                        }
+                        Err(Error::BadFile { errors, .. }) => {
+                            assert!(!errors.is_empty());
+                            assert!(errors.iter().all(|e| e.line >= 2), "{errors:?}");
+                        }
+                        Err(e) => panic!("{header} {a:?} {b:?}: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_stock_and_its_low_line_and_leaves_empty_cells_alone() {
+        let csv =
+            "name,price,stock,low_stock\nSugar,150,24,6\nCharging,20,,\nMilk,60,0,\nTea,99,,3\n";
+        let rows = parse_price_list("p.csv", csv.as_bytes()).unwrap();
+        let stock: Vec<_> = rows.iter().map(|(_, p)| (p.stock, p.low_stock)).collect();
+        assert_eq!(
+            stock,
+            [
+                (Some(24), Some(6)),
+                (None, None),
+                (Some(0), None),
+                (None, Some(3))
+            ]
+        );
+        // Without the columns, nothing about stock is read.
+        let rows = parse_price_list("p.csv", b"name,price\nSugar,150\n").unwrap();
+        assert_eq!((rows[0].1.stock, rows[0].1.low_stock), (None, None));
+    }
+
+    #[test]
+    fn a_bad_stock_cell_names_its_row_its_column_and_what_was_expected() {
+        let csv = "name,price,stock,low_stock\nSugar,150,24,6\nMilk,60,-2,\nTea,99,1.5,x\nOil,380,,ten\nSalt,30,10000001,\n";
+        let err = parse_price_list("p.csv", csv.as_bytes()).unwrap_err();
+        let Error::BadFile { errors, .. } = &err else {
+            panic!("{err}")
+        };
+        let got: Vec<(u64, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    3,
+                    "stock: expected a whole number from 0 to 10,000,000, or empty, got \"-2\""
+                ),
+                (
+                    4,
+                    "stock: expected a whole number from 0 to 10,000,000, or empty, got \"1.5\""
+                ),
+                (
+                    5,
+                    "low_stock: expected a whole number from 0 to 10,000,000, or empty, got \"ten\""
+                ),
+                (
+                    6,
+                    "stock: expected a whole number from 0 to 10,000,000, or empty, got \"10000001\""
+                ),
+            ]
+        );
+        assert!(err.to_string().contains("nothing imported"), "{err}");
+    }
+
+    #[test]
+    fn a_written_price_list_reads_back_with_its_stock() {
+        let product =
+            |id, name: &str, cents, barcode: Option<&str>, stock, low_stock, active| Product {
+                id,
+                name: name.into(),
+                price: Money::from_cents(cents).unwrap(),
+                barcode: barcode.map(Into::into),
+                sku: None,
+                active,
+                stock,
+                low_stock,
+            };
+        let products = [
+            product(1, "Oil, 5L", 125_050, Some("6001"), Some(12), Some(3), true),
+            product(2, "Charging \"fast\"", 2_000, None, None, None, false),
+            product(3, "Milk", 6_000, Some("6002"), Some(0), None, true),
+        ];
+        let mut out = Vec::new();
+        write_price_list(&products, &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.starts_with("name,price,barcode,sku,active,stock,low_stock\n\"Oil, 5L\",1250.50,6001,,yes,12,3\n"),
+            "{text}"
+        );
+        let rows = parse_price_list("p.csv", &out).unwrap();
+        assert_eq!(rows.len(), 3);
+        for ((_, n), p) in rows.iter().zip(&products) {
+            assert_eq!(
+                (
+                    &n.name,
+                    n.price,
+                    &n.barcode,
+                    &n.sku,
+                    n.active,
+                    n.stock,
+                    n.low_stock
+                ),
+                (
+                    &p.name,
+                    p.price,
+                    &p.barcode,
+                    &p.sku,
+                    p.active,
+                    p.stock,
+                    p.low_stock
+                )
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 //! input (any Unicode); what round-trips must come back the same. The same parsers are fuzzed
 //! by `fuzz/` (scripts/fuzz.sh).
 
-use duka_core::catalog::parse_price_list;
+use duka_core::catalog::{MAX_STOCK, parse_price_list};
 use duka_core::config::{check_setting, setting_names};
 use duka_core::money::{MAX_CENTS, Money};
 use duka_core::phone::Msisdn;
@@ -77,8 +77,9 @@ proptest! {
     fn csv_import_never_panics_on_any_cells(
         header in proptest::collection::vec(prop_oneof![
             Just("name".to_string()), Just("price".to_string()), Just("barcode".to_string()),
-            Just("sku".to_string()), Just("active".to_string()), ".{0,6}"], 0..6),
-        rows in proptest::collection::vec(proptest::collection::vec(".{0,12}", 0..6), 0..6),
+            Just("sku".to_string()), Just("active".to_string()), Just("stock".to_string()),
+            Just("low_stock".to_string()), ".{0,6}"], 0..8),
+        rows in proptest::collection::vec(proptest::collection::vec(prop_oneof![".{0,12}", "[0-9+., -]{0,10}"], 0..8), 0..6),
     ) {
         let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
         w.write_record(&header).unwrap();
@@ -139,6 +140,9 @@ fn check_price_list(data: &[u8]) -> Result<(), TestCaseError> {
             for (_, p) in rows {
                 prop_assert!(!p.name.is_empty());
                 prop_assert!((0..=MAX_CENTS).contains(&p.price.cents()));
+                for q in [p.stock, p.low_stock].into_iter().flatten() {
+                    prop_assert!((0..=MAX_STOCK).contains(&q));
+                }
             }
         }
         Err(e) => prop_assert_eq!(e.code(), "bad_file"),

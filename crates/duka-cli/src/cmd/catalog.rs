@@ -1,10 +1,11 @@
-//! Products: add, list, import a price list; the stock kept of them.
+//! Products: add, list, import and export a price list; the stock kept of them.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 use duka_core::Money;
-use duka_core::catalog::{NewProduct, parse_price_list};
+use duka_core::catalog::{NewProduct, parse_price_list, write_price_list};
 
 use crate::args::{Cli, ProductCmd, StockCmd};
 use crate::ctx::{Ctx, open, whole};
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli, c: &ProductCmd) -> anyhow::Result<()> {
         } => add(&ctx, name, price, barcode.as_deref(), sku.as_deref()),
         ProductCmd::List { all } => list(&ctx, *all),
         ProductCmd::Import { file } => import(&ctx, file),
+        ProductCmd::Export { out } => export(&ctx, out.as_deref()),
     }
 }
 
@@ -66,9 +68,21 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 fn import(ctx: &Ctx, file: &Path) -> anyhow::Result<()> {
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = parse_price_list(&file.display().to_string(), &data)?;
-    let sum = ctx.till.import_products(&rows)?;
+    let sum = ctx.till.import_products(&rows, &ctx.cashier)?;
     ctx.print(&sum, || render::imported(file, &sum));
     Ok(())
+}
+
+/// Every product, inactive ones too, so that importing the file back changes nothing.
+fn export(ctx: &Ctx, out: Option<&Path>) -> anyhow::Result<()> {
+    let list = ctx.till.catalogue(true)?;
+    let mut sink = crate::cmd::reports::sink(out)?;
+    if ctx.json {
+        serde_json::to_writer_pretty(&mut sink, &list)?;
+    } else {
+        write_price_list(&list, &mut sink)?;
+    }
+    Ok(sink.flush()?)
 }
 
 /// Stock kept from here: what is on hand now (a count), and the low-stock line.

@@ -43,7 +43,7 @@ fn write_rows(rows: &[ExportRow], format: &str, sink: &mut dyn Write) -> anyhow:
 }
 
 /// The file `--out` names (created), or standard output.
-fn sink(out: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+pub fn sink(out: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match out {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)

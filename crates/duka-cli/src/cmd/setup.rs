@@ -257,7 +257,7 @@ fn sample_data(ctx: &Ctx) -> anyhow::Result<()> {
     if !till.catalogue(true)?.is_empty() {
         return Ok(());
     }
-    till.import_products(&parse_price_list("sample", SAMPLE_PRICES.as_bytes())?)?;
+    till.import_products(&parse_price_list("sample", SAMPLE_PRICES.as_bytes())?, who)?;
     let s1 = till.create_sale(who, &[coded("6001001", 2), coded("6001002", 1)])?;
     till.pay_cash(s1.id, Money::from_shillings(500)?, who)?;
     let s2 = till.create_sale(who, &[coded("6001004", 1), coded("6001005", 1)])?;

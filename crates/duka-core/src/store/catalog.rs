@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::Store;
-use crate::catalog::{NewProduct, Product};
+use crate::catalog::{MAX_STOCK, NewProduct, Product, STOCK_EXPECTED};
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::time::{Millis, now_ms};
@@ -196,7 +196,24 @@ impl Store {
 
     /// Imports a price list in one transaction: a row whose barcode or SKU matches an existing
     /// product updates it, any other row adds a product. All or nothing.
-    pub fn import_products(&mut self, rows: &[(u64, NewProduct)]) -> Result<ImportSummary> {
+    ///
+    /// A row's `stock` sets what is on hand as a stock count by `cashier` would, with a
+    /// `count` move whose reason is `import` (none when the quantity is what Duka had); a
+    /// product not kept in stock yet starts being kept. Its `low_stock` sets the low-stock
+    /// line. `None` in either leaves that product's stock as it is.
+    pub fn import_products(
+        &mut self,
+        rows: &[(u64, NewProduct)],
+        cashier: &str,
+    ) -> Result<ImportSummary> {
+        for (_, p) in rows {
+            for (field, q) in [("stock", p.stock), ("low_stock", p.low_stock)] {
+                if let Some(q) = q.filter(|q| !(0..=MAX_STOCK).contains(q)) {
+                    return Err(Error::invalid(field, STOCK_EXPECTED, q.to_string()));
+                }
+            }
+        }
+        let cashier_id = self.cashier(cashier)?.id;
         let now = now_ms();
         let tx = self.write()?;
         let mut summary = ImportSummary {
@@ -229,7 +246,7 @@ impl Store {
                             p.active,
                             now
                         ])
-                        .map(|_| &mut summary.inserted),
+                        .map(|_| (tx.last_insert_rowid(), &mut summary.inserted)),
                     [id] => update
                         .execute(params![
                             id,
@@ -240,21 +257,33 @@ impl Store {
                             p.active,
                             now
                         ])
-                        .map(|_| &mut summary.updated),
+                        .map(|_| (*id, &mut summary.updated)),
                     _ => {
                         return Err(Error::Conflict(format!(
                             "line {line}: barcode and sku match two different products; nothing imported"
                         )));
                     }
                 };
-                match res {
-                    Ok(n) => *n += 1,
+                let id = match res {
+                    Ok((id, n)) => {
+                        *n += 1;
+                        id
+                    }
                     Err(e) if unique_violation(&e).is_some() => {
                         return Err(Error::Conflict(format!(
                             "line {line}: barcode or sku already belongs to another product; nothing imported"
                         )));
                     }
                     Err(e) => return Err(e.into()),
+                };
+                if let Some(q) = p.stock {
+                    super::stock::set_on_hand(&tx, id, q, "import", cashier_id, now)?;
+                }
+                if let Some(low) = p.low_stock {
+                    tx.execute(
+                        "UPDATE products SET low_stock = ?2 WHERE id = ?1",
+                        params![id, low],
+                    )?;
                 }
             }
         }

@@ -497,3 +497,157 @@ fn discounts_follow_the_lines_need_a_manager_above_the_limit_and_reach_the_repor
         .unwrap();
     assert_eq!(r.amount, m(540));
 }
+
+#[test]
+fn an_imported_stock_is_a_count_by_the_importer_and_an_empty_cell_leaves_stock_alone() {
+    use crate::catalog::parse_price_list;
+    let mut s = store();
+    let add = |s: &mut Store, name, barcode, sku| {
+        s.add_product(&NewProduct::new(name, m(10), barcode, sku).unwrap())
+            .unwrap()
+            .id
+    };
+    let sugar = add(&mut s, "Sugar 1kg", Some("6001001"), None);
+    let charging = add(&mut s, "Phone charging", None, Some("CHG"));
+    let salt = add(&mut s, "Salt", Some("6001003"), None);
+    s.track_stock(sugar, Some(10), Some(5), "Otieno").unwrap();
+    s.track_stock(salt, Some(4), None, "Otieno").unwrap();
+    let moves = |s: &Store, id| -> Vec<(String, i64, Option<String>, Option<String>)> {
+        s.stock_moves(id, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.kind, m.delta, m.reason, m.cashier))
+            .collect()
+    };
+    let import = |s: &mut Store, csv: &str| {
+        let rows = parse_price_list("p.csv", csv.as_bytes()).unwrap();
+        s.import_products(&rows, "Otieno")
+    };
+
+    let sum = import(
+        &mut s,
+        "name,price,barcode,sku,stock,low_stock\n\
+         Sugar 1kg,155,6001001,,7,\n\
+         Phone charging,20,,CHG,,\n\
+         Salt,30,6001003,,4,2\n\
+         Milk,60,6001002,,12,3\n",
+    )
+    .unwrap();
+    assert_eq!((sum.inserted, sum.updated), (1, 3));
+    let stock = |s: &Store, id| {
+        let p = s.product(id).unwrap();
+        (p.stock, p.low_stock)
+    };
+    assert_eq!(stock(&s, sugar), (Some(7), Some(5)), "low line kept");
+    assert_eq!(stock(&s, charging), (None, None), "still keeps no stock");
+    assert_eq!(stock(&s, salt), (Some(4), Some(2)));
+    let milk = s.product_by_code("6001002").unwrap().id;
+    assert_eq!(stock(&s, milk), (Some(12), Some(3)));
+    let import_move = |delta| {
+        (
+            "count".to_string(),
+            delta,
+            Some("import".to_string()),
+            Some("Otieno".to_string()),
+        )
+    };
+    assert_eq!(moves(&s, sugar)[0], import_move(-3));
+    assert_eq!(moves(&s, sugar).len(), 2);
+    assert_eq!(moves(&s, salt).len(), 1, "the same quantity is no move");
+    assert_eq!(moves(&s, milk), [import_move(12)]);
+    assert!(moves(&s, charging).is_empty());
+
+    // Empty stock cells (or no stock column) leave what is kept as it is.
+    import(&mut s, "name,price,barcode,stock\nSugar 1kg,150,6001001,\n").unwrap();
+    import(&mut s, "name,price,barcode\nMilk,65,6001002\n").unwrap();
+    assert_eq!(stock(&s, sugar), (Some(7), Some(5)));
+    assert_eq!(stock(&s, milk), (Some(12), Some(3)));
+    assert_eq!(s.product(milk).unwrap().price, m(65));
+
+    // A stock on an untracked product starts it being kept, from what the file says.
+    import(&mut s, "sku,name,price,stock\nCHG,Phone charging,20,0\n").unwrap();
+    assert_eq!(stock(&s, charging), (Some(0), None));
+    assert_eq!(moves(&s, charging), [import_move(0)]);
+
+    // A later row that cannot be imported takes the earlier rows' stock with it.
+    let e = import(
+        &mut s,
+        "name,price,barcode,sku,stock\nSugar 1kg,150,6001001,,1\nOther,1,6001002,CHG,\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(e.to_string().contains("line 3"), "{e}");
+    assert_eq!(stock(&s, sugar), (Some(7), Some(5)));
+    assert_eq!(moves(&s, sugar).len(), 2);
+
+    // Rows not from the parser are checked too; the importer must be a cashier.
+    let mut bad = NewProduct::new("Tea", m(99), Some("7001"), None).unwrap();
+    bad.stock = Some(-1);
+    let e = s
+        .import_products(&[(2, bad.clone())], "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    assert!(e.to_string().starts_with("stock:"), "{e}");
+    bad.stock = Some(1);
+    let e = s.import_products(&[(2, bad)], "Nobody").unwrap_err();
+    assert_eq!(e.code(), "not_found", "{e}");
+    assert!(s.product_by_code("7001").is_err());
+}
+
+#[test]
+fn the_day_report_and_the_export_count_line_and_sale_discounts() {
+    use crate::discount::Discount;
+    let mut s = store();
+    let manager = DiscountBy {
+        cashier: "Otieno",
+        approved_by: None,
+        limit_pct: 10,
+    };
+    // 150 × 2 with 30 off the line, then 20 off the sale: 250 paid.
+    let a = sale(&mut s, &[("Sugar 1kg", 150, 2)]);
+    s.discount_line(a, 1, Some(Discount::Amount(3_000)), manager)
+        .unwrap();
+    s.discount_sale(a, Some(Discount::Amount(2_000)), manager)
+        .unwrap();
+    s.pay_cash(a, m(250), "Wanjiku").unwrap();
+    // No discount.
+    let b = sale(&mut s, &[("Bread", 65, 1)]);
+    s.pay_cash(b, m(65), "Wanjiku").unwrap();
+    // Unpaid: its discount is not in the day's sales.
+    let c = sale(&mut s, &[("Oil", 380, 1)]);
+    s.discount_sale(c, Some(Discount::Amount(1_000)), manager)
+        .unwrap();
+
+    let r = s.day_report(crate::time::today()).unwrap();
+    assert_eq!((r.sales_paid, r.sales_total), (2, m(315)));
+    assert_eq!(r.discounts, m(50));
+    let other = s
+        .day_report(crate::time::today().pred_opt().unwrap())
+        .unwrap();
+    assert_eq!(other.discounts, Money::ZERO);
+
+    let (from, to) = crate::time::day_bounds(crate::time::today());
+    let rows = s.export_sales(from, to).unwrap();
+    let got: Vec<(i64, Money, Money)> = rows
+        .iter()
+        .map(|r| (r.sale_id, r.total, r.discount))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (a, m(250), m(50)),
+            (b, m(65), Money::ZERO),
+            (c, m(370), m(10))
+        ]
+    );
+    let mut out = Vec::new();
+    write_export_csv(&rows, &mut out).unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].ends_with(",total,cash,mpesa,mpesa_receipts,discount"),
+        "{csv}"
+    );
+    assert!(lines[1].ends_with(",250.00,250.00,0.00,,50.00"), "{csv}");
+    assert!(lines[2].ends_with(",65.00,65.00,0.00,,0.00"), "{csv}");
+}

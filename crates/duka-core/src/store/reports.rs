@@ -58,6 +58,8 @@ pub struct DayReport {
     /// Sales paid this day and their value.
     pub sales_paid: i64,
     pub sales_total: Money,
+    /// What discounts took off those sales (line and sale-wide discounts).
+    pub discounts: Money,
     /// Money taken this day, by tender kind and by cashier (the two add up to the same).
     pub taken: Money,
     pub by_tender: Vec<TenderTotal>,
@@ -79,6 +81,8 @@ pub struct ExportRow {
     pub cashier: String,
     pub items: i64,
     pub total: Money,
+    /// What the sale's discounts took off (line and sale-wide); `total` is after them.
+    pub discount: Money,
     pub cash: Money,
     pub mpesa: Money,
     pub receipts: String,
@@ -120,11 +124,13 @@ impl Store {
 
     pub fn day_report(&self, date: NaiveDate) -> Result<DayReport> {
         let (from, to) = day_bounds(date);
-        let (sales_paid, sales_total): (i64, i64) = self.conn.query_row(
-            "SELECT count(*), coalesce(sum(total_cents), 0) FROM sales
-             WHERE paid_at >= ?1 AND paid_at < ?2 AND status = 'paid'",
+        let (sales_paid, sales_total, discounts): (i64, i64, i64) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(s.total_cents), 0),
+                    coalesce(sum(s.discount_cents + (SELECT coalesce(sum(l.discount_cents), 0)
+                                                     FROM sale_lines l WHERE l.sale_id = s.id)), 0)
+             FROM sales s WHERE s.paid_at >= ?1 AND s.paid_at < ?2 AND s.status = 'paid'",
             params![from, to],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let by_tender: Vec<TenderTotal> = {
             let mut st = self.conn.prepare_cached(
@@ -186,6 +192,7 @@ impl Store {
             date,
             sales_paid,
             sales_total: money(sales_total)?,
+            discounts: money(discounts)?,
             taken,
             by_tender,
             by_cashier,
@@ -202,6 +209,7 @@ impl Store {
             "SELECT s.id, s.created_at, s.paid_at, s.status, c.name,
                     (SELECT coalesce(sum(quantity), 0) FROM sale_lines l WHERE l.sale_id = s.id),
                     s.total_cents,
+                    s.discount_cents + (SELECT coalesce(sum(discount_cents), 0) FROM sale_lines l WHERE l.sale_id = s.id),
                     (SELECT coalesce(sum(amount_cents), 0) FROM tenders t WHERE t.sale_id = s.id AND t.kind = 'cash'),
                     (SELECT coalesce(sum(amount_cents), 0) FROM tenders t WHERE t.sale_id = s.id AND t.kind != 'cash'),
                     (SELECT coalesce(group_concat(receipt, ' '), '') FROM tenders t WHERE t.sale_id = s.id AND receipt IS NOT NULL)
@@ -217,9 +225,10 @@ impl Store {
                 cashier: r.get(4)?,
                 items: r.get(5)?,
                 total: money(r.get(6)?)?,
-                cash: money(r.get(7)?)?,
-                mpesa: money(r.get(8)?)?,
-                receipts: r.get(9)?,
+                discount: money(r.get(7)?)?,
+                cash: money(r.get(8)?)?,
+                mpesa: money(r.get(9)?)?,
+                receipts: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -227,6 +236,7 @@ impl Store {
 }
 
 /// Writes export rows as CSV (times in Nairobi, amounts as plain shillings `1250.50`).
+/// `discount` is the last column, so the columns before it keep their places.
 pub fn write_export_csv<W: std::io::Write>(rows: &[ExportRow], out: W) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
@@ -240,6 +250,7 @@ pub fn write_export_csv<W: std::io::Write>(rows: &[ExportRow], out: W) -> std::i
         "cash",
         "mpesa",
         "mpesa_receipts",
+        "discount",
     ])?;
     for r in rows {
         w.write_record([
@@ -253,6 +264,7 @@ pub fn write_export_csv<W: std::io::Write>(rows: &[ExportRow], out: W) -> std::i
             r.cash.plain(),
             r.mpesa.plain(),
             r.receipts.clone(),
+            r.discount.plain(),
         ])?;
     }
     w.flush()

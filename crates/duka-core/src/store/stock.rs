@@ -106,6 +106,46 @@ pub(super) fn undo_restock(tx: &Transaction<'_>, refund_id: i64, now: Millis) ->
     Ok(())
 }
 
+/// Sets what a product has on hand to `on_hand` as a stock count does: a `count` move of the
+/// difference, with the reason and who. A product not kept in stock yet starts from 0. No
+/// move when the quantity is already `on_hand`.
+pub(super) fn set_on_hand(
+    tx: &Transaction<'_>,
+    product_id: i64,
+    on_hand: i64,
+    reason: &str,
+    cashier_id: i64,
+    now: Millis,
+) -> Result<()> {
+    let before: Option<i64> = tx
+        .query_row(
+            "SELECT stock_qty FROM products WHERE id = ?1",
+            [product_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| Error::not_found("product", product_id))?;
+    if before == Some(on_hand) {
+        return Ok(());
+    }
+    if before.is_none() {
+        tx.execute(
+            "UPDATE products SET stock_qty = 0 WHERE id = ?1",
+            [product_id],
+        )?;
+    }
+    moved(
+        tx,
+        product_id,
+        on_hand - before.unwrap_or(0),
+        "count",
+        None,
+        Some(reason),
+        Some(cashier_id),
+        now,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn moved(
     tx: &Transaction<'_>,

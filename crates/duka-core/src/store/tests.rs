@@ -143,7 +143,7 @@ fn products_add_find_and_unique_codes() {
 
 #[test]
 fn import_is_all_or_nothing_and_updates_by_code() {
-    let mut s = Store::open_in_memory().unwrap();
+    let mut s = store_with_cashier();
     s.add_product(&NewProduct::new("Sugar", m(140), Some("6001"), None).unwrap())
         .unwrap();
     let rows = parse_price_list(
@@ -151,7 +151,7 @@ fn import_is_all_or_nothing_and_updates_by_code() {
         b"name,price,barcode,sku\nSugar 1kg,150,6001,\nMilk,60,6002,\nBread,55,,BR1\n",
     )
     .unwrap();
-    let sum = s.import_products(&rows).unwrap();
+    let sum = s.import_products(&rows, "Wanjiku").unwrap();
     assert_eq!((sum.inserted, sum.updated), (2, 1));
     assert_eq!(s.product_by_code("6001").unwrap().price, m(150));
     // A row colliding with another product's SKU aborts the whole file.
@@ -160,7 +160,7 @@ fn import_is_all_or_nothing_and_updates_by_code() {
         b"name,price,barcode,sku\nTea,99,7001,\nMilk 2,61,6002,BR1\n",
     )
     .unwrap();
-    let e = s.import_products(&rows).unwrap_err();
+    let e = s.import_products(&rows, "Wanjiku").unwrap_err();
     assert_eq!(e.code(), "conflict");
     assert!(e.to_string().contains("line 3"), "{e}");
     assert!(

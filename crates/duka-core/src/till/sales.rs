@@ -107,9 +107,49 @@ impl Till {
         self.store().add_product(p)
     }
 
-    /// A price list, all rows or none.
-    pub fn import_products(&self, rows: &[(u64, NewProduct)]) -> Result<ImportSummary> {
-        self.store().import_products(rows)
+    /// A price list, all rows or none, imported by `cashier`. A list that sets stock or a
+    /// low-stock line needs a manager, as a stock count does; each product whose stock it
+    /// changed is announced.
+    pub fn import_products(
+        &self,
+        rows: &[(u64, NewProduct)],
+        cashier: &str,
+    ) -> Result<ImportSummary> {
+        let with_stock = rows
+            .iter()
+            .any(|(_, p)| p.stock.is_some() || p.low_stock.is_some());
+        if !with_stock {
+            return self.store().import_products(rows, cashier);
+        }
+        let (summary, changed) = {
+            let mut store = self.store();
+            let c = store.cashier(cashier)?;
+            if c.role != "manager" {
+                return Err(Error::Denied(format!(
+                    "{}: a price list with stock needs a manager",
+                    c.name
+                )));
+            }
+            let before: std::collections::HashMap<i64, (Option<i64>, Option<i64>)> = store
+                .products(true)?
+                .into_iter()
+                .map(|p| (p.id, (p.stock, p.low_stock)))
+                .collect();
+            let summary = store.import_products(rows, cashier)?;
+            let changed: Vec<Product> = store
+                .products(true)?
+                .into_iter()
+                .filter(|p| {
+                    let now = (p.stock, p.low_stock);
+                    before.get(&p.id).map_or(now != (None, None), |b| *b != now)
+                })
+                .collect();
+            (summary, changed)
+        };
+        for product in changed {
+            self.publish(CoreEvent::StockChanged { product });
+        }
+        Ok(summary)
     }
 
     /// Rings up a sale. Every line is checked before anything is written.

@@ -67,6 +67,31 @@ fn cash_codes_voids_and_staff_changes_are_announced() {
 }
 
 #[test]
+fn a_price_list_with_stock_needs_a_manager_and_announces_the_stock_it_changed() {
+    let till = till();
+    till.add_staff("Otieno", "manager").unwrap();
+    let rows = |csv: &str| crate::catalog::parse_price_list("p.csv", csv.as_bytes()).unwrap();
+    let prices = rows("name,price,barcode\nSugar 1kg,150,6001001\nMilk,60,6001002\n");
+    till.import_products(&prices, "Wanjiku").unwrap();
+    let mut rx = till.subscribe();
+    let stocked =
+        rows("name,price,barcode,stock,low_stock\nSugar 1kg,150,6001001,,\nMilk,60,6001002,8,2\n");
+    let e = till.import_products(&stocked, "Wanjiku").unwrap_err();
+    assert_eq!(e.code(), "denied", "{e}");
+    assert_eq!(till.product_by_code("6001002").unwrap().stock, None);
+    let sum = till.import_products(&stocked, "Otieno").unwrap();
+    assert_eq!((sum.inserted, sum.updated), (0, 2));
+    // Only Milk's stock changed.
+    assert_eq!(drain(&mut rx), ["stock_changed"]);
+    assert_eq!(till.product_by_code("6001002").unwrap().stock, Some(8));
+    till.import_products(&stocked, "Otieno").unwrap();
+    assert!(
+        drain(&mut rx).is_empty(),
+        "the same stock again changes nothing"
+    );
+}
+
+#[test]
 fn a_bad_line_writes_nothing_and_names_its_field() {
     let till = till();
     let mut bad = line(150);
