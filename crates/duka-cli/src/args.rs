@@ -95,6 +95,21 @@ pub enum Cmd {
     },
     /// Export sales as CSV (or JSON with --json)
     Export(ExportArgs),
+    /// A slip as printed: a sale's receipt, a refund's, or a shift's Z-report; shown, saved as PDF or printed
+    Receipt(ReceiptArgs),
+}
+
+#[derive(Args)]
+pub struct ReceiptArgs {
+    /// sale | refund | shift
+    pub of: String,
+    pub id: i64,
+    /// Save it as a PDF here instead of showing it
+    #[arg(long, value_name = "FILE")]
+    pub pdf: Option<PathBuf>,
+    /// Send it to the receipt printer (setting `printer`)
+    #[arg(long, conflicts_with = "pdf")]
+    pub print: bool,
 }
 
 #[derive(Args)]
@@ -301,6 +316,24 @@ pub enum SaleCmd {
     Recall { id: i64 },
     /// Parked sales, oldest first
     Parked,
+    /// A discount on a line (--line) or the whole sale: an amount (50) or a percentage (10%).
+    /// Above the limit (setting discount_limit) a manager approves: --approved-by NAME, their
+    /// PIN on standard input
+    Discount {
+        id: i64,
+        /// The line's number [default: the whole sale]
+        #[arg(long)]
+        line: Option<i64>,
+        /// 50, KES 20.50 or 10%
+        #[arg(required_unless_present = "remove")]
+        value: Option<String>,
+        /// Take the discount away
+        #[arg(long, conflicts_with = "value")]
+        remove: bool,
+        /// The manager who approves it (reads their PIN from standard input)
+        #[arg(long, value_name = "MANAGER")]
+        approved_by: Option<String>,
+    },
 }
 
 #[derive(Args)]

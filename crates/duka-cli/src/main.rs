@@ -83,6 +83,7 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         Cmd::Refund(a) => sales::refund(cli, a),
         Cmd::Refunds { sale } => sales::refunds(cli, *sale),
         Cmd::Stock(c) => catalog::stock(cli, c),
+        Cmd::Receipt(a) => reports::receipt(cli, a),
         Cmd::Export(a) => reports::export(cli, a),
     };
     done.map(|()| 0)

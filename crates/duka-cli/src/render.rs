@@ -60,12 +60,16 @@ pub fn products(list: &[Product]) -> String {
 /// tenders and what is due.
 pub fn sale(s: &Sale) -> String {
     let mut out = format!(
-        "sale {}  {}  {}  cashier {}\n",
+        "sale {}  {}{}  {}  cashier {}\n",
         s.id,
         s.status.as_str(),
+        if s.parked { " (parked)" } else { "" },
         format_local(s.created_at),
         s.cashier
     );
+    if let Some(why) = &s.void_reason {
+        out += &format!("  voided: {why}\n");
+    }
     for l in &s.lines {
         out += &format!(
             "  #{:<3} {:>3} x {:<30} {:>16}\n",
@@ -74,6 +78,14 @@ pub fn sale(s: &Sale) -> String {
             l.description,
             l.total.to_string()
         );
+        if l.discount.cents() > 0 {
+            let off = format!("-{}", l.discount);
+            out += &format!("  {:<41} {off:>16}\n", "       discount");
+        }
+    }
+    if s.discount.cents() > 0 {
+        let off = format!("-{}", s.discount);
+        out += &format!("  {:<41} {off:>16}\n", "DISCOUNT");
     }
     out += &format!("  {:<41} {:>16}\n", "TOTAL", s.total.to_string());
     for t in &s.tenders {
@@ -90,6 +102,9 @@ pub fn sale(s: &Sale) -> String {
     }
     if s.due.cents() > 0 {
         out += &format!("  {:<41} {:>16}\n", "DUE", s.due.to_string());
+    }
+    if s.refunded.cents() > 0 {
+        out += &format!("  {:<41} {:>16}\n", "REFUNDED", s.refunded.to_string());
     }
     out.trim_end().to_string()
 }

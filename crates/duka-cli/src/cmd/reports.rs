@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use duka_core::store::ExportRow;
+use duka_core::till::reports::SlipOf;
 use duka_core::time;
 
-use crate::args::{Cli, ExportArgs};
+use crate::args::{Cli, ExportArgs, ReceiptArgs};
 use crate::ctx::{day, invalid, open};
 use crate::render;
 
@@ -50,4 +51,30 @@ pub fn sink(out: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
         }
         None => Box::new(std::io::stdout().lock()),
     })
+}
+
+/// A slip: on standard output as printed (JSON: its lines), saved as PDF, or printed.
+pub fn receipt(cli: &Cli, a: &ReceiptArgs) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let of = match a.of.trim() {
+        "sale" => SlipOf::Sale(a.id),
+        "refund" => SlipOf::Refund(a.id),
+        "shift" | "z" | "z-report" => SlipOf::Shift(a.id),
+        other => return Err(invalid("of", "sale, refund or shift", other)),
+    };
+    if let Some(path) = &a.pdf {
+        let pdf = ctx.till.slip_pdf(of, &ctx.cashier)?;
+        std::fs::write(path, pdf).with_context(|| format!("writing {}", path.display()))?;
+        ctx.say(&format!("saved {}", path.display()));
+    } else if a.print {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let printer = rt.block_on(ctx.till.print_slip(of, &ctx.cashier))?;
+        ctx.say(&format!("sent to the printer at {printer}"));
+    } else {
+        let text = ctx.till.slip_text(of, &ctx.cashier)?;
+        ctx.print(&text, || text.join("\n"));
+    }
+    Ok(())
 }

@@ -27,7 +27,41 @@ pub fn run(cli: &Cli, c: &SaleCmd, matches: &clap::ArgMatches) -> anyhow::Result
         SaleCmd::Park { id } => park(&ctx, *id),
         SaleCmd::Recall { id } => recall(&ctx, *id),
         SaleCmd::Parked => parked(&ctx),
+        SaleCmd::Discount {
+            id,
+            line,
+            value,
+            remove: _,
+            approved_by,
+        } => discount(&ctx, *id, *line, value.as_deref(), approved_by.as_deref()),
     }
+}
+
+/// A discount (none: taken away); the approving manager's PIN comes from standard input.
+fn discount(
+    ctx: &Ctx,
+    id: i64,
+    line: Option<i64>,
+    value: Option<&str>,
+    approved_by: Option<&str>,
+) -> anyhow::Result<()> {
+    let discount = value
+        .map(duka_core::discount::Discount::parse)
+        .transpose()?;
+    let pin = match approved_by {
+        Some(_) => Some(
+            crate::ctx::stdin_line("the manager's PIN")?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let approval = approved_by.zip(pin.as_deref());
+    let s = ctx
+        .till
+        .discount(id, line, discount, &ctx.cashier, approval)?;
+    ctx.print(&s, || render::sale(&s));
+    Ok(())
 }
 
 /// A manager refunds a sale: all that is left of it, or the `--line`s, to cash or by hand.

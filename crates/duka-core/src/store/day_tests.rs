@@ -464,7 +464,7 @@ fn discounts_follow_the_lines_need_a_manager_above_the_limit_and_reach_the_repor
     let e = s
         .discount_sale(id, Some(Discount::Amount(10_000)), cashier)
         .unwrap_err();
-    assert_eq!(e.code(), "denied", "{e}");
+    assert_eq!(e.code(), "needs_approval", "{e}");
     assert_eq!(s.sale(id).unwrap().total, m(640), "nothing half written");
     let approved = DiscountBy {
         approved_by: Some("Otieno"),
