@@ -22,6 +22,17 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     type_into(&c, "pin", "1234").await;
     enter(&c, "pin").await;
     wait_text(&c, "quick-keys", "Unga 2kg").await;
+    wait_text(&c, "no-shift", "No shift is open").await;
+
+    // Open the shift with KES 2,000 counted into the drawer: the day's sales belong to it.
+    click(&c, "tab-shift").await;
+    type_into(&c, "float", "2000").await;
+    click(&c, "open-shift").await;
+    wait_text(&c, "shift-open", "float KES 2,000.00").await;
+    shot(&c, "01b-shift-opened").await;
+    click(&c, "tab-till").await;
+    wait_text(&c, "quick-keys", "Unga 2kg").await;
+    assert!(absent(&c, "no-shift").await);
 
     // Ring up: two quick keys and a scanned barcode (a scanner types digits and Enter).
     click(&c, "key-Unga 2kg").await;
@@ -179,6 +190,30 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     click(&c, "show-receipt-1").await;
     wait_text(&c, "receipt-text", "Mama Mboga Stores").await;
 
+    // Refunds (manager): one sugar of the first sale back to the customer's M-Pesa (a
+    // Transaction Reversal, answered later on its ResultURL), and the cash sale to cash.
+    type_into(&c, "refund-qty-Sukari 1kg", "1").await;
+    click(&c, "restock-Sukari 1kg").await;
+    type_into(&c, "refund-reason", "torn packet").await;
+    click(&c, "refund-via-mpesa").await;
+    click(&c, "do-refund").await;
+    let row = wait_text(&c, "refunds", "reversed by M-Pesa").await;
+    assert!(row.contains("KES 180.00"), "{row}");
+    let slip = wait_text(&c, "refund-slip", "reversal of").await;
+    assert!(
+        slip.contains(&receipt) && slip.contains("KES 180.00") && slip.contains("torn packet"),
+        "{slip}"
+    );
+    wait_text(&c, "receipt-text", "Refunded").await;
+    shot(&c, "11b-refund-to-mpesa").await;
+    click(&c, "show-receipt-2").await;
+    type_into(&c, "refund-reason", "wrong milk").await;
+    click(&c, "do-refund").await;
+    let row = wait_text(&c, "refunds", "To cash").await;
+    assert!(row.contains("KES 60.00") && row.contains("done"), "{row}");
+    wait_text(&c, "refund-slip", "To: Cash").await;
+    shot(&c, "11c-refund-to-cash").await;
+
     // A cashier signs in and sees no manager screens.
     click(&c, "sign-out").await;
     click(&c, "cashier-Amina").await;
@@ -186,6 +221,44 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     enter(&c, "pin").await;
     wait_text(&c, "quick-keys", "Unga 2kg").await;
     assert!(absent(&c, "tab-manager").await && absent(&c, "tab-settings").await);
+
+    // Half off is above the cashier's limit: the manager approves with their PIN at the till.
+    click(&c, "key-Unga 2kg").await;
+    type_into(&c, "discount-value", "50%").await;
+    click(&c, "apply-discount").await;
+    wait_text(&c, "discount-error", "A manager must approve this").await;
+    type_into(&c, "approver", "Owner").await;
+    type_into(&c, "approver-pin", "9999").await;
+    click(&c, "approve-discount").await;
+    wait_text(&c, "discount-error", "wrong name or PIN").await;
+    wait_text(&c, "total", "KES 210.00").await;
+    type_into(&c, "approver-pin", "1234").await;
+    click(&c, "approve-discount").await;
+    wait_text(&c, "total", "KES 105.00").await;
+    wait_text(&c, "sale-discount", "KES 105.00").await;
+    shot(&c, "12-discount-approved").await;
+    type_into(&c, "cash", "105").await;
+    enter(&c, "cash").await;
+    wait_text(&c, "cash-panel", "Paid").await;
+
+    // Close the shift with a blind count: the drawer should hold the float, the cash sales
+    // (60 + 105) less the cash refund (60); the cashier counted 5 short.
+    click(&c, "tab-shift").await;
+    wait_text(&c, "shift-open", "Shift #1").await;
+    assert!(absent(&c, "x-report").await && absent(&c, "z-report").await);
+    assert!(absent(&c, "pay-out").await, "a pay-out is a manager's");
+    type_into(&c, "counted", "2100").await;
+    click(&c, "close-shift").await;
+    wait_text(&c, "z-expected", "KES 2,105.00").await;
+    wait_text(&c, "z-counted", "KES 2,100.00").await;
+    wait_text(&c, "z-difference", "short KES 5.00").await;
+    wait_text(&c, "z-cash-sales", "KES 165.00").await;
+    wait_text(&c, "z-cash-refunds", "KES 60.00").await;
+    let did = wait_text(&c, "z-did", "Discounts").await;
+    assert!(did.contains("KES 105.00"), "{did}");
+    click(&c, "z-pdf").await;
+    wait_text(&c, "z-note", "duka-z-report-shift-1").await;
+    shot(&c, "13-z-report").await;
 
     close(c).await;
 }

@@ -3,13 +3,16 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
 import type {
+  Approval,
   Attempt,
   Cashier,
   CashPaid,
   CodeInfo,
   ConnectionTest,
   CoreEvent,
+  DayClose,
   DayReport,
+  DrawerMove,
   ErrorCode,
   IncomingPayment,
   LineInput,
@@ -20,13 +23,20 @@ import type {
   Prompt,
   ReceiptView,
   Reconciled,
+  Refund,
+  RefundLineInput,
+  RefundVia,
   Sale,
+  Shift,
+  SlipOf,
+  StockMove,
   SettingsForm,
   SettingsView,
   SignInOptions,
   Status,
   UiError,
   UsedElsewhere,
+  ZReport,
 } from "./bindings";
 
 // Every payload type comes from the Rust side (generated into ./bindings.ts).
@@ -91,6 +101,27 @@ export const api = {
   demoPrompts: () => invoke<Prompt[]>("demo_prompts"),
   demoAnswer: (checkoutRequestId: string, resultCode: string) =>
     invoke<void>("demo_answer", { checkoutRequestId, resultCode }),
+  currentShift: () => invoke<Shift | null>("current_shift"),
+  openShift: (float: string) => invoke<Shift>("open_shift", { float }),
+  closeShift: (counted: string) => invoke<ZReport>("close_shift", { counted }),
+  zReport: (shiftId: number) => invoke<ZReport>("z_report", { shiftId }),
+  dayClose: (date?: string) => invoke<DayClose>("day_close", { date }),
+  drawerMove: (kind: "pay_out" | "cash_in" | "open", amount: string, reason: string) =>
+    invoke<DrawerMove>("drawer_move", { kind, amount, reason }),
+  discount: (saleId: number, lineNo: number | null, value: string, approval?: Approval) =>
+    invoke<Sale>("discount", { saleId, lineNo, value, approval }),
+  refund: (saleId: number, lines: RefundLineInput[], reason: string, via: RefundVia) =>
+    invoke<Refund>("refund", { saleId, lines, reason, via }),
+  refundsOf: (saleId: number) => invoke<Refund[]>("refunds_of", { saleId }),
+  lowStock: () => invoke<Product[]>("low_stock"),
+  trackStock: (productId: number, onHand: number | null, lowStock: number | null) =>
+    invoke<Product>("track_stock", { productId, onHand, lowStock }),
+  countStock: (productId: number, counted: number, reason: string) =>
+    invoke<StockMove>("count_stock", { productId, counted, reason }),
+  stockMoves: (productId: number) => invoke<StockMove[]>("stock_moves", { productId }),
+  slipText: (of: SlipOf) => invoke<string[]>("slip_text", { of }),
+  printSlip: (of: SlipOf) => invoke<string>("print_slip", { of }),
+  saveSlipPdf: (of: SlipOf) => invoke<string>("save_slip_pdf", { of }),
   onCoreEvent: (f: (e: CoreEvent) => void): Promise<UnlistenFn> => listen<CoreEvent>("core-event", (e) => f(e.payload)),
 };
 

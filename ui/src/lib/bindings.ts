@@ -7,7 +7,7 @@ export type ErrorCode = CoreErrorCode | DarajaErrorCode | AppCode;
 
 export type AppCode = "simulator" | "connection_failed" | "signed_out" | "not_demo" | "internal";
 
-export type CoreErrorCode = "invalid_input" | "not_found" | "conflict" | "bad_transition" | "bad_file" | "db_not_duka" | "db_schema_too_new" | "disk_full" | "read_only" | "database" | "io" | "secret_store" | "config" | "printer" | "no_printer" | "denied" | "locked" | "forged";
+export type CoreErrorCode = "invalid_input" | "not_found" | "conflict" | "bad_transition" | "bad_file" | "db_not_duka" | "db_schema_too_new" | "disk_full" | "read_only" | "database" | "io" | "secret_store" | "config" | "printer" | "no_printer" | "denied" | "needs_approval" | "locked" | "forged";
 
 export type DarajaErrorCode = "invalid_request" | "bad_request" | "auth" | "merchant_config" | "in_progress" | "subscriber_locked" | "rate_limited" | "server_error" | "not_sent" | "outcome_unknown" | "unparseable";
 
@@ -210,6 +210,10 @@ export type DayReport = { date: string,
  * Sales paid this day and their value.
  */
 sales_paid: number, sales_total: Money, 
+/**
+ * What discounts took off those sales (line and sale-wide discounts).
+ */
+discounts: Money, 
 /**
  * Money taken this day, by tender kind and by cashier (the two add up to the same).
  */
@@ -415,6 +419,12 @@ export type StockMove = { id: number, product_id: number, delta: number,
  * `sale`, `refund`, `count` or `edit` (a refund whose reversal failed takes it back).
  */
 kind: string, reference: number | null, reason: string | null, cashier: string | null, at: number, };
+
+export type SlipOf = { "of": "sale", "id": number } | { "of": "refund", "id": number } | { "of": "shift", "id": number };
+
+export type Approval = { name: string, pin: string, };
+
+export type RefundVia = { "to": "cash" } | { "to": "mpesa" } | { "to": "manual", code: string, };
 
 export type Status = { environment: string, demo: boolean, health: Health, };
 

@@ -8,6 +8,9 @@ export interface CartLine {
   /** Unit price in cents. */
   price: number;
   quantity: number;
+  /** A stored line's discount and total after it (cents). */
+  discount?: number;
+  lineTotal?: number;
 }
 
 export function addLine(cart: CartLine[], line: Omit<CartLine, "key">): CartLine[] {
@@ -25,7 +28,12 @@ export function setQuantity(cart: CartLine[], key: string, quantity: number): Ca
 }
 
 export function total(cart: CartLine[]): number {
-  return cart.reduce((sum, l) => sum + l.price * l.quantity, 0);
+  return cart.reduce((sum, l) => sum + lineTotal(l), 0);
+}
+
+/** A line's amount: the stored total (after its discount), else price × quantity. */
+export function lineTotal(l: CartLine): number {
+  return l.lineTotal ?? l.price * l.quantity;
 }
 
 /** What `create_sale` takes. */
@@ -54,6 +62,8 @@ export function fromSale(sale: Sale): CartLine[] {
     description: l.description,
     price: l.unit_price,
     quantity: l.quantity,
+    discount: l.discount,
+    lineTotal: l.total,
   }));
 }
 
