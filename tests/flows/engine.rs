@@ -722,6 +722,59 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
     );
 }
 
+/// The queue's timeout notice comes to the same URL with `ResultType 1` and `ResultCode 1`,
+/// which elsewhere means "balance too low": read as a failure, it freed the sale for a second
+/// refund while M-Pesa could still reverse the first.
+#[tokio::test]
+async fn a_reversal_whose_queue_timed_out_is_unknown_not_failed_and_blocks_a_second_refund() {
+    use duka_core::refund::RefundState;
+    let cfg = SimConfig {
+        initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
+        ..fast_sim_prompt(50)
+    };
+    let r = duka_tests::engine::rig_with(cfg, fast_poll(), true, true).await;
+    let sale = r.sale(150);
+    r.charge_settled(sale, "254700000000", 150).await;
+    r.sim.set_faults(daraja_sim::Faults {
+        reversal_queue_timeout: true,
+        ..Default::default()
+    });
+    let refund = r
+        .engine
+        .refund_to_mpesa(sale, None, "customer returned it", "Wanjiku")
+        .await
+        .unwrap();
+    // The sink applies the notice before it answers the simulator, which records the
+    // delivery after: two deliveries (the payment's callback, then the notice) mean both are
+    // applied. The notice may overtake Daraja's acknowledgement (the simulator sends it at
+    // once): the refund is then accepted, else unknown; never failed.
+    let delivered = r.sim.wait_callbacks(2).await;
+    assert_eq!(delivered[1].result_code, "1", "{delivered:?}");
+    assert_eq!(delivered[1].outcome, "200", "{delivered:?}");
+    let settled = r.db().refund(refund.id).unwrap();
+    assert!(
+        matches!(settled.state, RefundState::Unknown | RefundState::Accepted),
+        "{settled:?}"
+    );
+    assert!(
+        r.db()
+            .open_reversals()
+            .unwrap()
+            .iter()
+            .any(|o| o.id == refund.id)
+    );
+    // Still counted against the sale: nothing is left to give back by another way.
+    let by_hand = duka_core::refund::RefundTo::Manual {
+        code: "TKA0000001".into(),
+    };
+    let e = r
+        .db()
+        .create_refund(sale, None, "again", &by_hand, "Wanjiku")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert_eq!(r.db().refunds_of(sale).unwrap().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_to_mpesa_is_reversed_once_and_its_result_applied() {
     use duka_core::refund::RefundState;

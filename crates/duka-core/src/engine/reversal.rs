@@ -131,13 +131,20 @@ impl Engine {
             )));
         }
         let code = r.result_code.as_str().to_string();
-        let event = ReversalEvent::Result {
-            receipt: r
-                .result_code
-                .is_zero()
-                .then(|| r.transaction_id.clone())
-                .flatten(),
-            code,
+        // `ResultType 1` is the queue's timeout notice (the same URL takes both): code `1`
+        // there is not the "balance too low" refusal, and nothing final is known yet.
+        let timed_out = r.result_type.as_ref().is_some_and(|t| !t.is_zero());
+        let event = if timed_out {
+            ReversalEvent::QueueTimeout
+        } else {
+            ReversalEvent::Result {
+                receipt: r
+                    .result_code
+                    .is_zero()
+                    .then(|| r.transaction_id.clone())
+                    .flatten(),
+                code,
+            }
         };
         let refund =
             self.store()

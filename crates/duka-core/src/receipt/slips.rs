@@ -345,10 +345,9 @@ mod tests {
             refund: refund("manual", RefundState::Done),
         }
         .text(48);
+        let joined = manual.join(" ");
         assert!(
-            manual
-                .iter()
-                .any(|l| l.contains("code TKR9Z8Y7X6 (unverified)")),
+            joined.contains("code TKR9Z8Y7X6 (unverified)"),
             "{manual:#?}"
         );
     }

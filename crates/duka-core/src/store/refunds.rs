@@ -438,7 +438,7 @@ impl Store {
                     ReversalEvent::Result { code, receipt } => {
                         (None, Some(code.as_str()), receipt.as_deref())
                     }
-                    ReversalEvent::NoAnswer => (None, None, None),
+                    ReversalEvent::NoAnswer | ReversalEvent::QueueTimeout => (None, None, None),
                 };
                 tx.execute(
                     "UPDATE refunds SET state = ?2, conversation_id = coalesce(?3, conversation_id),
@@ -486,6 +486,7 @@ fn event_name(e: &ReversalEvent) -> &'static str {
         ReversalEvent::Accepted { .. } => "accepted",
         ReversalEvent::Refused { .. } => "refused",
         ReversalEvent::NoAnswer => "no_answer",
+        ReversalEvent::QueueTimeout => "queue_timeout",
         ReversalEvent::Result { .. } => "result",
     }
 }
