@@ -722,6 +722,105 @@ async fn a_young_created_attempt_is_left_alone_and_a_push_after_never_reached_is
     );
 }
 
+/// A reversal Daraja accepted whose Result never came is looked up by Transaction Status (by
+/// the request's ConversationID) when the till reconciles; an answer about the payment that
+/// was reversed, not the reversal, settles nothing.
+#[tokio::test]
+async fn a_reversal_whose_result_was_lost_is_settled_by_transaction_status() {
+    use duka_core::refund::RefundState;
+    let cfg = SimConfig {
+        initiator_private_key_pem: Some(daraja_sim::TEST_INITIATOR_KEY.into()),
+        ..fast_sim_prompt(50)
+    };
+    let r = duka_tests::engine::rig_grace(
+        cfg,
+        fast_poll(),
+        true,
+        true,
+        None,
+        duka_tests::engine::SHORT_TIMEOUT,
+        Some(Duration::ZERO),
+    )
+    .await;
+    let sale = r.sale(150);
+    let paid = r.charge_settled(sale, "254700000000", 150).await;
+    let AttemptState::Paid {
+        receipt: Some(original),
+    } = paid.state
+    else {
+        panic!("{paid:?}");
+    };
+    r.sim.set_faults(daraja_sim::Faults {
+        reversal_result_lost: true,
+        ..Default::default()
+    });
+    let refund = r
+        .engine
+        .refund_to_mpesa(sale, None, "customer returned it", "Wanjiku")
+        .await
+        .unwrap();
+    assert_eq!(refund.state, RefundState::Accepted, "{refund:?}");
+    let reversed = r.sim.reversals();
+    assert_eq!(reversed.len(), 1, "M-Pesa did reverse it");
+
+    // A status answer about the original payment ("Completed", its own receipt) is no news.
+    let about_payment = serde_json::json!({"Result": {"ResultType": 0, "ResultCode": 0,
+        "ResultDesc": "The service request is processed successfully.",
+        "OriginatorConversationID": "x", "ConversationID": "y", "TransactionID": "TAH0000000",
+        "ResultParameters": {"ResultParameter": [
+            {"Key": "TransactionStatus", "Value": "Completed"},
+            {"Key": "ReceiptNo", "Value": original},
+            {"Key": "Amount", "Value": 150.0}]}}});
+    let same = r
+        .engine
+        .apply_reversal_result(
+            about_payment.to_string().as_bytes(),
+            Some(&refund.id.to_string()),
+            "test",
+        )
+        .unwrap();
+    assert_eq!(same.state, RefundState::Accepted, "{same:?}");
+
+    let mut events = r.engine.subscribe();
+    r.engine.reconcile().await.unwrap();
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    let done = loop {
+        let now = r.db().refund(refund.id).unwrap();
+        if now.state.is_final() {
+            break now;
+        }
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("Transaction Status never answered")
+            .unwrap();
+    };
+    assert_eq!(done.state, RefundState::Reversed, "{done:?}");
+    assert_eq!(done.receipt.as_deref(), Some(reversed[0].receipt.as_str()));
+    let asked = r.sim.log();
+    let asked: Vec<_> = asked
+        .iter()
+        .filter(|l| l.path.contains("transactionstatus"))
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    // Nothing more is sent for a settled reversal.
+    r.engine.reconcile().await.unwrap();
+    let reversal_requests = r
+        .sim
+        .log()
+        .iter()
+        .filter(|l| l.path.contains("reversal"))
+        .count();
+    assert_eq!(reversal_requests, 1);
+    assert_eq!(
+        r.sim
+            .log()
+            .iter()
+            .filter(|l| l.path.contains("transactionstatus"))
+            .count(),
+        1
+    );
+}
+
 /// The queue's timeout notice comes to the same URL with `ResultType 1` and `ResultCode 1`,
 /// which elsewhere means "balance too low": read as a failure, it freed the sale for a second
 /// refund while M-Pesa could still reverse the first.

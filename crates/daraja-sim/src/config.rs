@@ -160,6 +160,9 @@ pub struct Faults {
     /// Reversals time out in M-Pesa's queue: the `Result` (ResultType 1) goes to the
     /// QueueTimeOutURL and nothing is reversed.
     pub reversal_queue_timeout: bool,
+    /// Reversals are processed but their `Result` is never delivered (Transaction Status by
+    /// the request's ConversationID still finds them).
+    pub reversal_result_lost: bool,
 }
 
 /// How the MSISDN appears in C2B notifications.

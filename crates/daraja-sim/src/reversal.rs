@@ -113,14 +113,22 @@ pub(crate) async fn reversal(State(app): State<App>, headers: HeaderMap, body: B
         r["ResultType"] = json!(1);
         (req.timeout_url.clone(), r)
     } else {
-        (req.result_url.clone(), decide(&app, &req, head))
+        let ids = (originator.clone(), conversation.clone());
+        (req.result_url.clone(), decide(&app, &req, ids, head))
     };
-    deliver_result(&app, url, json!({"Result": result}), req.receipt.clone());
+    if !app.state().faults.reversal_result_lost {
+        deliver_result(&app, url, json!({"Result": result}), req.receipt.clone());
+    }
     accepted(&app, PATH, &originator, &conversation)
 }
 
 /// The `Result` of a reversal, and the reversal itself when it succeeds.
-fn decide(app: &App, req: &Request, head: impl Fn(Value, &str, &str) -> Value) -> Value {
+fn decide(
+    app: &App,
+    req: &Request,
+    (originator, conversation): (String, String),
+    head: impl Fn(Value, &str, &str) -> Value,
+) -> Value {
     let authorised = req.initiator == app.cfg.initiator && credential_ok(app, &req.credential);
     let mut st = app.state();
     let paid = st.receipts.get(&req.receipt).cloned().filter(|r| {
@@ -168,6 +176,8 @@ fn decide(app: &App, req: &Request, head: impl Fn(Value, &str, &str) -> Value) -
             receipt: receipt.clone(),
             amount: req.amount,
             at_ms: now_ms(),
+            originator_conversation_id: originator,
+            conversation_id: conversation,
         },
     );
     let mut r = head(

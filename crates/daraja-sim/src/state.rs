@@ -127,6 +127,9 @@ pub struct Reversal {
     pub receipt: String,
     pub amount: u64,
     pub at_ms: i64,
+    /// The ids Daraja gave the request that made it (Transaction Status finds it by either).
+    pub originator_conversation_id: String,
+    pub conversation_id: String,
 }
 
 pub struct State {

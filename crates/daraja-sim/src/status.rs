@@ -70,6 +70,18 @@ pub(crate) async fn transaction_status(
     }
     let occasion = text(&v, "Occasion").unwrap_or_default();
     let (originator, conversation) = conversation_ids(&app);
+    // A reversal, asked about by its receipt or by the ids of the request that made it.
+    let reversal = {
+        let st = app.state();
+        st.reversals
+            .values()
+            .find(|r| match (&transaction_id, &original) {
+                (Some(t), _) => &r.receipt == t,
+                (None, Some(o)) => &r.conversation_id == o || &r.originator_conversation_id == o,
+                (None, None) => false,
+            })
+            .cloned()
+    };
     let receipt = {
         let st = app.state();
         // By receipt, or by the original request's id (an STK push's CheckoutRequestID or
@@ -94,14 +106,25 @@ pub(crate) async fn transaction_status(
         json!({"Result": {"ResultType": 0, "ResultCode": 2001, "ResultDesc": "The initiator information is invalid.",
             "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "OA90000000",
             "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": occasion}}}})
+    } else if let Some(rv) = reversal {
+        let at = nairobi_stamp(rv.at_ms);
+        json!({"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+            "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "TAH0000000",
+            "ResultParameters": {"ResultParameter": [
+                {"Key": "DebitPartyName", "Value": "600000 - Duka Demo Shop"},
+                {"Key": "OriginatorConversationID", "Value": rv.originator_conversation_id},
+                {"Key": "InitiatedTime", "Value": at},
+                {"Key": "DebitAccountType", "Value": "Utility Account"},
+                {"Key": "ReasonType", "Value": "Reversal"},
+                {"Key": "TransactionStatus", "Value": "Completed"},
+                {"Key": "FinalisedTime", "Value": at},
+                {"Key": "Amount", "Value": rv.amount as f64},
+                {"Key": "ConversationID", "Value": rv.conversation_id},
+                {"Key": "ReceiptNo", "Value": rv.receipt},
+            ]},
+            "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": occasion}}}})
     } else if let Some(r) = receipt {
-        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(r.at_ms)
-            .unwrap_or_default()
-            .with_timezone(&chrono_tz::Africa::Nairobi)
-            .format("%Y%m%d%H%M%S")
-            .to_string()
-            .parse::<u64>()
-            .unwrap_or(0);
+        let at = nairobi_stamp(r.at_ms);
         let masked = format!("{}****{}", &r.phone[..4], &r.phone[9..]);
         json!({"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
             "OriginatorConversationID": originator, "ConversationID": conversation, "TransactionID": "TAH0000000",
@@ -194,4 +217,15 @@ pub(crate) fn object_body(app: &App, path: &str, body: &[u8]) -> Result<Value, R
             "Invalid Request Payload",
         )),
     }
+}
+
+/// `yyyyMMddHHmmss` in Nairobi time, as a number (Daraja's result timestamps).
+fn nairobi_stamp(at_ms: i64) -> u64 {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms)
+        .unwrap_or_default()
+        .with_timezone(&chrono_tz::Africa::Nairobi)
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+        .parse::<u64>()
+        .unwrap_or(0)
 }

@@ -12,8 +12,15 @@ impl Engine {
     /// not have gone out) become `unknown` and, like unknown ones without a CheckoutRequestID,
     /// are surfaced to the cashier. Nothing is deleted and nothing is pushed again.
     pub async fn reconcile(&self) -> Result<Vec<Reconciled>> {
-        // Reversals a crash left `requested` are surfaced too (never sent again).
-        self.reconcile_reversals()?;
+        // Reversals a crash left `requested` are surfaced too (never sent again); those
+        // accepted or unknown whose Result has not come for a while are asked about.
+        let grace = self.in_flight_grace().as_millis() as i64;
+        for r in self.reconcile_reversals()? {
+            let quiet = now_ms().saturating_sub(r.updated_at) >= grace;
+            if quiet && let Err(e) = self.ask_reversal_status(&r).await {
+                tracing::warn!(refund = r.id, "could not ask about the reversal: {e}");
+            }
+        }
         let open = self.store().attempts(true, 100_000)?;
         let mut out = Vec::new();
         for a in open {

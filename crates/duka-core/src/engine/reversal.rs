@@ -130,6 +130,33 @@ impl Engine {
                 refund.id
             )));
         }
+        // A Transaction Status answer about the reversal (asked by `ask_reversal_status`, and
+        // sent to the same URL): only a completed transaction with its own receipt, not the
+        // payment that was reversed, says the money went back; anything else is no news.
+        if r.parameter("TransactionStatus").is_some() {
+            let status = r.parameter("TransactionStatus").and_then(|v| v.as_str());
+            let receipt = r.receipt();
+            let about_the_reversal = receipt.is_some() && receipt != refund.original_receipt;
+            if !(r.result_code.is_zero() && status == Some("Completed") && about_the_reversal) {
+                tracing::info!(
+                    refund = refund.id,
+                    source,
+                    code = r.result_code.as_str(),
+                    "Transaction Status says nothing final about the reversal"
+                );
+                return Ok(refund);
+            }
+            let event = ReversalEvent::Result {
+                code: "0".into(),
+                receipt,
+            };
+            let desc = "confirmed by Transaction Status";
+            let refund = self
+                .store()
+                .apply_reversal(refund.id, &event, source, Some(desc))?;
+            self.inner.emit_refund(&refund);
+            return Ok(refund);
+        }
         let code = r.result_code.as_str().to_string();
         // `ResultType 1` is the queue's timeout notice (the same URL takes both): code `1`
         // there is not the "balance too low" refusal, and nothing final is known yet.
@@ -151,6 +178,46 @@ impl Engine {
                 .apply_reversal(refund.id, &event, source, Some(&r.result_desc))?;
         self.inner.emit_refund(&refund);
         Ok(refund)
+    }
+
+    /// Asks Transaction Status about a reversal Daraja accepted but whose Result has not come
+    /// (by the request's ConversationID; the answer comes to the reversal's own URL). A
+    /// reversal with no ConversationID (its answer was lost) cannot be looked up this way and
+    /// stays `unknown` for a manager to check on the M-Pesa portal. Returns whether it asked.
+    pub async fn ask_reversal_status(&self, refund: &Refund) -> Result<bool> {
+        let (Some(status), Some(conversation)) = (
+            self.inner.cfg.status.clone(),
+            refund.conversation_id.clone(),
+        ) else {
+            return Ok(false);
+        };
+        if refund.state.is_final() {
+            return Ok(false);
+        }
+        let id = refund.id.to_string();
+        let req = daraja::wire::TransactionStatusRequest {
+            initiator: status.initiator.clone(),
+            security_credential: status.security_credential.expose().to_string(),
+            command_id: "TransactionStatusQuery".into(),
+            transaction_id: None,
+            original_conversation_id: Some(conversation),
+            party_a: self.inner.cfg.shortcode.clone(),
+            identifier_type: "4".into(),
+            result_url: (status.reversal_url)(&id),
+            queue_timeout_url: (status.reversal_url)(&id),
+            remarks: format!("Duka refund {id} status"),
+            occasion: Some(format!("refund {id}")),
+        };
+        match self.inner.client.transaction_status(&req).await {
+            Ok(_) => {
+                self.inner.daraja_ok();
+                Ok(true)
+            }
+            Err(e) => {
+                self.inner.daraja_err(&e);
+                Err(Error::Config(format!("Transaction Status: {e}")))
+            }
+        }
     }
 
     /// After a crash: a reversal still `requested` (and older than the in-flight grace, so no
