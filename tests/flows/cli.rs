@@ -804,6 +804,8 @@ fn stock_follows_sales_refunds_and_counts() {
     );
     assert_eq!(e["code"], "denied", "{e}");
 
+    // A cash refund comes out of the drawer: a shift is open.
+    till.json(&["shift", "open", "--float", "0"]);
     let s = till.json(&[
         "sale",
         "new",

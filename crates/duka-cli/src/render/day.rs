@@ -91,6 +91,8 @@ pub fn day_close(d: &DayClose) -> String {
     out += &row("Difference", difference(Some(d.difference_cents)));
     out += &row("Cash sales", d.cash_sales);
     out += &row("Cash outside shifts", d.cash_outside_shifts);
+    out += &tally("Refunds outside shifts", &d.refunds_outside_shifts);
+    out += &row("Drawer opens outside shifts", d.drawer_opens_outside_shifts);
     out += &tally("M-Pesa confirmed", &d.mpesa_confirmed);
     out += &tally("Refunds", &d.refunds);
     out += &row("Discounts", d.discounts);

@@ -183,6 +183,7 @@ fn a_voided_sale_takes_no_money_and_a_parked_one_waits_aside() {
 #[test]
 fn a_refund_never_gives_back_more_than_was_sold_or_taken() {
     let mut s = store();
+    s.open_shift("Wanjiku", m(0)).unwrap();
     let id = sale(&mut s, &[("Sugar 1kg", 150, 3), ("Milk", 60, 1)]);
     s.pay_cash(id, m(510), "Wanjiku").unwrap();
     let line = |line_no, quantity| RefundLineInput {
@@ -336,6 +337,7 @@ fn a_reversal_is_recorded_before_it_is_sent_and_a_receipt_is_reversed_once() {
 #[test]
 fn a_failed_reversal_gives_the_money_back_to_what_can_be_refunded() {
     let mut s = store();
+    s.open_shift("Wanjiku", m(500)).unwrap();
     let id = paid_by_mpesa(&mut s, 100, "QKM0FXE6RL");
     let r = s
         .create_refund(id, None, "double charge", &RefundTo::Mpesa, "Otieno")
@@ -356,6 +358,7 @@ fn a_failed_reversal_gives_the_money_back_to_what_can_be_refunded() {
 #[test]
 fn stock_falls_when_a_sale_is_paid_once_rises_with_goods_returned_and_is_set_by_a_count() {
     let mut s = store();
+    s.open_shift("Wanjiku", m(0)).unwrap();
     let sugar = s
         .add_product(&NewProduct::new("Sugar 1kg", m(150), Some("6001001"), None).unwrap())
         .unwrap();
@@ -650,4 +653,157 @@ fn the_day_report_and_the_export_count_line_and_sale_discounts() {
     );
     assert!(lines[1].ends_with(",250.00,250.00,0.00,,50.00"), "{csv}");
     assert!(lines[2].ends_with(",65.00,65.00,0.00,,0.00"), "{csv}");
+}
+
+#[test]
+fn a_refund_gives_back_only_money_the_drawer_or_m_pesa_confirmed() {
+    let mut s = store();
+    s.open_shift("Wanjiku", m(0)).unwrap();
+    let id = sale(&mut s, &[("Sugar 1kg", 200, 1), ("Milk", 100, 1)]);
+    // 200 by a code typed from an SMS (unverified: it may be made up), 100 in cash.
+    s.pay_mpesa_code(id, "QKM0FXE6RK", Some(m(200)), "Wanjiku", Claim::Local)
+        .unwrap();
+    s.pay_cash(id, m(100), "Wanjiku").unwrap();
+    assert_eq!(s.sale(id).unwrap().status, SaleStatus::Paid);
+    let line = |line_no| {
+        [RefundLineInput {
+            line_no,
+            quantity: 1,
+            restock: false,
+        }]
+    };
+    let by_hand = RefundTo::Manual {
+        code: "SKE52PAWR9".into(),
+    };
+    for (lines, to) in [
+        (None, &RefundTo::Cash),
+        (Some(&line(1)[..]), &RefundTo::Cash),
+        (None, &by_hand),
+    ] {
+        let e = s
+            .create_refund(id, lines, "returned", to, "Otieno")
+            .unwrap_err();
+        assert_eq!(e.code(), "conflict", "{e}");
+        assert!(e.to_string().contains("verify the code first"), "{e}");
+        assert!(e.to_string().contains("QKM0FXE6RK"), "{e}");
+    }
+    assert!(s.refunds_of(id).unwrap().is_empty(), "nothing written");
+    // The cash the drawer took can go back.
+    let milk = s
+        .create_refund(id, Some(&line(2)), "sour", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(milk.amount, m(100));
+    assert_eq!(
+        s.create_refund(id, None, "returned", &RefundTo::Cash, "Otieno")
+            .unwrap_err()
+            .code(),
+        "conflict",
+        "only the unverified 200 is left"
+    );
+    // M-Pesa confirms the code (a C2B confirmation): now it can be refunded.
+    let c2b: daraja::wire::C2bPayload =
+        serde_json::from_str(r#"{"TransID":"QKM0FXE6RK","TransAmount":"200"}"#).unwrap();
+    s.record_c2b(&c2b, "{}").unwrap();
+    let sugar = s
+        .create_refund(id, None, "returned", &by_hand, "Otieno")
+        .unwrap();
+    assert_eq!(sugar.amount, m(200));
+}
+
+#[test]
+fn only_a_paid_sale_is_refunded_and_it_stays_paid() {
+    let mut s = store();
+    s.open_shift("Wanjiku", m(1_000)).unwrap();
+    let id = sale(&mut s, &[("Sugar 1kg", 150, 2)]);
+    s.pay_cash(id, m(100), "Wanjiku").unwrap();
+    assert_eq!(s.sale(id).unwrap().status, SaleStatus::AwaitingPayment);
+    let one = [RefundLineInput {
+        line_no: 1,
+        quantity: 1,
+        restock: true,
+    }];
+    for lines in [None, Some(&one[..])] {
+        let e = s
+            .create_refund(id, lines, "changed mind", &RefundTo::Cash, "Otieno")
+            .unwrap_err();
+        assert_eq!(e.code(), "conflict", "{e}");
+        assert!(e.to_string().contains("not paid in full"), "{e}");
+    }
+    assert!(s.refunds_of(id).unwrap().is_empty());
+    s.pay_cash(id, m(200), "Wanjiku").unwrap();
+    let r = s
+        .create_refund(id, None, "changed mind", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(r.amount, m(300));
+    let after = s.sale(id).unwrap();
+    assert_eq!(
+        (after.status, after.refunded),
+        (SaleStatus::Paid, m(300)),
+        "a refunded sale stays paid; `refunded` says what went back"
+    );
+}
+
+#[test]
+fn a_cash_refund_needs_an_open_shift_and_the_day_close_shows_what_happened_outside_one() {
+    let mut s = store();
+    // No shift open: cash taken, a drawer opened, refunds by hand and to M-Pesa.
+    let cash = sale(&mut s, &[("Sugar 1kg", 150, 1)]);
+    s.pay_cash(cash, m(150), "Wanjiku").unwrap();
+    let e = s
+        .create_refund(cash, None, "returned", &RefundTo::Cash, "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(e.to_string().contains("no shift is open"), "{e}");
+    assert!(s.refunds_of(cash).unwrap().is_empty());
+    let by_hand = s
+        .create_refund(
+            cash,
+            None,
+            "returned",
+            &RefundTo::Manual {
+                code: "SKE52PAWR9".into(),
+            },
+            "Otieno",
+        )
+        .unwrap();
+    assert_eq!(by_hand.shift_id, None);
+    let mpesa = paid_by_mpesa(&mut s, 250, "QKM0FXE6RK");
+    let reversal = s
+        .create_refund(mpesa, None, "double charge", &RefundTo::Mpesa, "Otieno")
+        .unwrap();
+    assert_eq!(reversal.shift_id, None);
+    s.drawer_move(DrawerKind::Open, m(0), "change for a customer", "Otieno")
+        .unwrap();
+    let day = s.day_close(crate::time::today()).unwrap();
+    assert_eq!(day.cash_outside_shifts, m(150));
+    assert_eq!(
+        (
+            day.refunds_outside_shifts.count,
+            day.refunds_outside_shifts.amount
+        ),
+        (2, m(400))
+    );
+    assert_eq!(day.drawer_opens_outside_shifts, 1);
+    assert_eq!(day.refunds.count, 0, "no shift's Z-report has them");
+
+    // In a shift a cash refund comes out of the drawer, never more than it should hold.
+    let big = sale(&mut s, &[("Oil", 500, 1)]);
+    s.pay_cash(big, m(500), "Wanjiku").unwrap();
+    let shift = s.open_shift("Wanjiku", m(100)).unwrap();
+    let e = s
+        .create_refund(big, None, "returned", &RefundTo::Cash, "Otieno")
+        .unwrap_err();
+    assert!(e.to_string().contains("the drawer should hold"), "{e}");
+    let one = [RefundLineInput {
+        line_no: 1,
+        quantity: 1,
+        restock: false,
+    }];
+    let small = sale(&mut s, &[("Bread", 60, 1)]);
+    s.pay_cash(small, m(60), "Wanjiku").unwrap();
+    let r = s
+        .create_refund(small, Some(&one), "stale", &RefundTo::Cash, "Otieno")
+        .unwrap();
+    assert_eq!(r.shift_id, Some(shift.id));
+    assert_eq!(s.z_report(shift.id).unwrap().expected_cash, m(100));
 }

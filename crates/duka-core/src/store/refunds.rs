@@ -202,11 +202,25 @@ impl Store {
         };
         let cashier_id = self.cashier(manager)?.id;
         let tx = self.write()?;
-        let status = super::sales::sale_status(&tx, sale_id)?;
-        if status == SaleStatus::Voided {
-            return Err(Error::Conflict(format!(
-                "sale {sale_id} is voided: it took no money"
-            )));
+        match super::sales::sale_status(&tx, sale_id)? {
+            SaleStatus::Paid => {}
+            SaleStatus::Voided => {
+                return Err(Error::Conflict(format!(
+                    "sale {sale_id} is voided: it took no money"
+                )));
+            }
+            // Its lines may still change: a refund would point at lines edited later.
+            SaleStatus::Open | SaleStatus::AwaitingPayment => {
+                return Err(Error::Conflict(format!(
+                    "sale {sale_id} is not paid in full: only a paid sale is refunded (take what is due, or correct its lines down to what it took)"
+                )));
+            }
+        }
+        let shift = open_shift(&tx)?;
+        if matches!(to, RefundTo::Cash) && shift.is_none() {
+            return Err(Error::Conflict(
+                "no shift is open: open one with its float before cash goes out of the drawer (or refund to M-Pesa or by hand)".into(),
+            ));
         }
         let open: i64 = tx.query_row(
             &format!(
@@ -220,21 +234,41 @@ impl Store {
                 "sale {sale_id} has an M-Pesa request open: wait for it before refunding"
             )));
         }
-        let (total, paid, refunded): (i64, i64, i64) = tx.query_row(
-            "SELECT total_cents,
-                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders WHERE sale_id = ?1),
+        // Only money the shop really took is given back: cash (net of change), STK payments
+        // and codes M-Pesa confirmed; a typed code not verified yet may be made up.
+        let (total, paid, unverified, codes, refunded): (i64, i64, i64, Option<String>, i64) =
+            tx.query_row(
+                "SELECT total_cents,
+                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders
+                     WHERE sale_id = ?1 AND (kind != 'mpesa_code' OR verified = 1)),
+                    (SELECT coalesce(sum(amount_cents), 0) FROM tenders
+                     WHERE sale_id = ?1 AND kind = 'mpesa_code' AND verified = 0),
+                    (SELECT group_concat(receipt, ', ') FROM tenders
+                     WHERE sale_id = ?1 AND kind = 'mpesa_code' AND verified = 0),
                     (SELECT coalesce(sum(amount_cents), 0) FROM refunds WHERE sale_id = ?1 AND state != 'failed')
              FROM sales WHERE id = ?1",
-            [sale_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+                [sale_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
         let refundable = Money::from_cents((paid - refunded).max(0))?;
-        if refundable == Money::ZERO {
+        // What the sale took, confirmed or not, less what went back.
+        let taken_left = Money::from_cents((paid + unverified - refunded).max(0))?;
+        let unconfirmed = |wanted: Money| {
+            Error::Conflict(format!(
+                "sale {sale_id}: a refund of {wanted} is more than the {refundable} M-Pesa or the drawer confirmed; {} came by M-Pesa code ({}) not confirmed yet: verify the code first",
+                Money::from_cents(unverified).unwrap_or(Money::ZERO),
+                codes.as_deref().unwrap_or("")
+            ))
+        };
+        if taken_left == Money::ZERO {
             return Err(Error::Conflict(format!(
                 "sale {sale_id} has nothing left to refund (it took {}, refunded {})",
-                Money::from_cents(paid)?,
+                Money::from_cents(paid + unverified)?,
                 Money::from_cents(refunded)?
             )));
+        }
+        if refundable == Money::ZERO {
+            return Err(unconfirmed(taken_left));
         }
         let sold = sold_lines(&tx, sale_id)?;
         let subtotal = sold
@@ -280,12 +314,15 @@ impl Store {
             sum = sum.checked_add(a).unwrap_or(sum);
             amounts.push(a);
         }
-        // A whole refund gives back what the sale took (a partly paid sale, M-Pesa's rounding).
+        // A whole refund gives back what the sale took (M-Pesa's rounding included).
         let mut amount = if lines.is_none() {
-            refundable
+            taken_left
         } else {
-            sum.min(refundable)
+            sum.min(taken_left)
         };
+        if amount > refundable {
+            return Err(unconfirmed(amount));
+        }
         let (state, original) = match to {
             RefundTo::Mpesa => {
                 let Some((receipt, brought)) = mpesa_receipt(&tx, sale_id)? else {
@@ -308,7 +345,6 @@ impl Store {
             }
             _ => (RefundState::Done, None),
         };
-        let shift = open_shift(&tx)?;
         if matches!(to, RefundTo::Cash)
             && let Some(s) = shift
         {

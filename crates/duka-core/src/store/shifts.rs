@@ -400,6 +400,11 @@ pub struct DayClose {
     pub open_reversals: i64,
     /// Cash taken that day outside any shift (no shift was open).
     pub cash_outside_shifts: Money,
+    /// Refunds (not failed) made that day outside any shift: to M-Pesa or by hand, and cash
+    /// refunds recorded before a cash refund needed an open shift.
+    pub refunds_outside_shifts: Tally,
+    /// Times the drawer was opened without a sale that day while no shift was open.
+    pub drawer_opens_outside_shifts: i64,
 }
 
 impl Store {
@@ -424,6 +429,18 @@ impl Store {
         let outside: i64 = conn.query_row(
             "SELECT coalesce(sum(amount_cents), 0) FROM tenders
              WHERE kind = 'cash' AND shift_id IS NULL AND created_at >= ?1 AND created_at < ?2",
+            params![from, to],
+            |r| r.get(0),
+        )?;
+        let (refunds_n, refunds_c): (i64, i64) = conn.query_row(
+            "SELECT count(*), coalesce(sum(amount_cents), 0) FROM refunds
+             WHERE shift_id IS NULL AND state != 'failed' AND created_at >= ?1 AND created_at < ?2",
+            params![from, to],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let drawer_opens: i64 = conn.query_row(
+            "SELECT count(*) FROM drawer_moves
+             WHERE shift_id IS NULL AND kind = 'open' AND at >= ?1 AND at < ?2",
             params![from, to],
             |r| r.get(0),
         )?;
@@ -456,6 +473,11 @@ impl Store {
                 "SELECT count(*) FROM refunds WHERE state IN ('requested', 'accepted', 'unknown')",
             )?,
             cash_outside_shifts: Money::from_cents(outside)?,
+            refunds_outside_shifts: Tally {
+                count: refunds_n,
+                amount: Money::from_cents(refunds_c)?,
+            },
+            drawer_opens_outside_shifts: drawer_opens,
             shifts,
         })
     }
