@@ -68,7 +68,10 @@ pub fn sale(s: &Sale) -> String {
         s.cashier
     );
     if let Some(why) = &s.void_reason {
-        out += &format!("  voided: {why}\n");
+        match &s.voided_by {
+            Some(by) => out += &format!("  voided by {by}: {why}\n"),
+            None => out += &format!("  voided: {why}\n"),
+        }
     }
     for l in &s.lines {
         out += &format!(

@@ -131,6 +131,8 @@ pub struct Sale {
     /// Held aside while the next customer is served.
     pub parked: bool,
     pub void_reason: Option<String>,
+    /// Who voided it (`None` if not voided, or voided before this was recorded).
+    pub voided_by: Option<String>,
     /// The shift it was rung up in.
     pub shift_id: Option<i64>,
 }

@@ -67,8 +67,8 @@ pub fn parked_sales(duka: State<'_, Duka>) -> Result<Vec<Sale>> {
 /// Voids an unpaid sale that has taken no money, with the reason.
 #[tauri::command]
 pub fn void_sale(duka: State<'_, Duka>, sale_id: i64, reason: String) -> Result<Sale> {
-    duka.cashier()?;
-    Ok(duka.running().void_sale(sale_id, &reason)?)
+    let cashier = duka.cashier()?.name;
+    Ok(duka.running().void_sale(sale_id, &reason, &cashier)?)
 }
 
 #[tauri::command]

@@ -143,7 +143,7 @@ fn pay(ctx: &Ctx, a: &PayArgs) -> anyhow::Result<()> {
 }
 
 fn void(ctx: &Ctx, id: i64, reason: &str) -> anyhow::Result<()> {
-    let s = ctx.till.void_sale(id, reason)?;
+    let s = ctx.till.void_sale(id, reason, &ctx.cashier)?;
     ctx.print(&s, || render::voided(&s));
     Ok(())
 }

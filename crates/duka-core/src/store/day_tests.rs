@@ -129,11 +129,13 @@ fn a_voided_sale_takes_no_money_and_a_parked_one_waits_aside() {
     let mut s = store();
     let a = sale(&mut s, &[("Sugar 1kg", 150, 1)]);
     assert_eq!(
-        s.void_sale(a, "x").unwrap_err().code(),
+        s.void_sale(a, "x", "Wanjiku").unwrap_err().code(),
         "invalid_input",
         "a reason is needed"
     );
-    let v = s.void_sale(a, "customer changed their mind").unwrap();
+    let v = s
+        .void_sale(a, "customer changed their mind", "Wanjiku")
+        .unwrap();
     assert_eq!(v.status, SaleStatus::Voided);
     assert!(s.pay_cash(a, m(150), "Wanjiku").is_err());
     assert!(
@@ -147,7 +149,9 @@ fn a_voided_sale_takes_no_money_and_a_parked_one_waits_aside() {
     let b = sale(&mut s, &[("Milk", 60, 1)]);
     s.pay_cash(b, m(20), "Wanjiku").unwrap();
     assert_eq!(
-        s.void_sale(b, "customer left").unwrap_err().code(),
+        s.void_sale(b, "customer left", "Wanjiku")
+            .unwrap_err()
+            .code(),
         "conflict",
         "money on it: refund instead"
     );
@@ -806,4 +810,33 @@ fn a_cash_refund_needs_an_open_shift_and_the_day_close_shows_what_happened_outsi
         .unwrap();
     assert_eq!(r.shift_id, Some(shift.id));
     assert_eq!(s.z_report(shift.id).unwrap().expected_cash, m(100));
+}
+
+#[test]
+fn a_void_records_who_voided_the_sale_and_in_which_shift() {
+    let mut s = store();
+    let id = sale(&mut s, &[("Sugar 1kg", 150, 1)]);
+    let shift = s.open_shift("Wanjiku", m(0)).unwrap();
+    assert_eq!(s.sale(id).unwrap().voided_by, None);
+    assert_eq!(
+        s.void_sale(id, "rung up twice", "Nobody")
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    assert_eq!(s.sale(id).unwrap().status, SaleStatus::Open);
+    let v = s.void_sale(id, "rung up twice", "Otieno").unwrap();
+    assert_eq!(
+        (v.status, v.voided_by.as_deref()),
+        (SaleStatus::Voided, Some("Otieno"))
+    );
+    let in_shift: Option<i64> = s
+        .conn
+        .query_row(
+            "SELECT voided_shift_id FROM sales WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_shift, Some(shift.id), "rung up before the shift opened");
 }

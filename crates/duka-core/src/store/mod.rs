@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_shop_claims.sql"),
     include_str!("../../migrations/0006_sale_edits.sql"),
     include_str!("../../migrations/0007_shop_day.sql"),
+    include_str!("../../migrations/0008_voided_by.sql"),
 ];
 
 /// How long a write waits for another process's transaction before it fails as busy.

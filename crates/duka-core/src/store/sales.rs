@@ -361,9 +361,11 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Voids a sale that has taken no money and has no payment in flight, with the reason.
-    pub fn void_sale(&mut self, sale_id: i64, reason: &str) -> Result<Sale> {
+    /// Voids a sale that has taken no money and has no payment in flight, with the reason and
+    /// who voided it (kept with the shift open then).
+    pub fn void_sale(&mut self, sale_id: i64, reason: &str, cashier: &str) -> Result<Sale> {
         let reason = super::shifts::check_reason(reason)?;
+        let cashier_id = self.cashier(cashier)?.id;
         let tx = self.write()?;
         let status = sale_status(&tx, sale_id)?;
         if status == SaleStatus::Voided {
@@ -388,8 +390,9 @@ impl Store {
         let now = now_ms();
         tx.execute(
             "UPDATE sales SET status = 'voided', voided_at = ?2, updated_at = ?2, void_reason = ?3,
-                parked_at = NULL WHERE id = ?1",
-            params![sale_id, now, reason],
+                parked_at = NULL, voided_by = ?4,
+                voided_shift_id = (SELECT id FROM shifts WHERE closed_at IS NULL) WHERE id = ?1",
+            params![sale_id, now, reason, cashier_id],
         )?;
         tx.commit()?;
         self.sale(sale_id)
@@ -539,8 +542,9 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
         .query_row(
             "SELECT s.status, c.name, s.total_cents, s.created_at, s.paid_at, s.discount_cents,
                     (SELECT coalesce(sum(amount_cents), 0) FROM refunds WHERE sale_id = s.id AND state != 'failed'),
-                    s.parked_at IS NOT NULL, s.void_reason, s.shift_id
-             FROM sales s JOIN cashiers c ON c.id = s.cashier_id WHERE s.id = ?1",
+                    s.parked_at IS NOT NULL, s.void_reason, s.shift_id, vb.name
+             FROM sales s JOIN cashiers c ON c.id = s.cashier_id
+             LEFT JOIN cashiers vb ON vb.id = s.voided_by WHERE s.id = ?1",
             [id],
             |r| {
                 Ok((
@@ -557,6 +561,7 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
                         r.get::<_, bool>(7)?,
                         r.get::<_, Option<String>>(8)?,
                         r.get::<_, Option<i64>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
                     ),
                 ))
             },
@@ -605,7 +610,7 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
     };
     let (
         (status, cashier, total, created_at, paid_at),
-        (discount, refunded, parked, void_reason, shift_id),
+        (discount, refunded, parked, void_reason, shift_id, voided_by),
     ) = head;
     let paid = tenders.iter().fold(Money::ZERO, |acc, t| {
         acc.checked_add(t.amount).unwrap_or(acc)
@@ -625,6 +630,7 @@ fn load_sale(conn: &rusqlite::Connection, id: i64) -> Result<Sale> {
         refunded,
         parked,
         void_reason,
+        voided_by,
         shift_id,
     })
 }

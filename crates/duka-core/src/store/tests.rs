@@ -216,7 +216,9 @@ fn sale_with_cash_change_and_split_tender() {
         "conflict"
     );
     assert_eq!(
-        s.void_sale(sale_id, "customer left").unwrap_err().code(),
+        s.void_sale(sale_id, "customer left", "Wanjiku")
+            .unwrap_err()
+            .code(),
         "conflict"
     );
 }
@@ -989,7 +991,7 @@ fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_on
         )
         .unwrap_err();
     assert_eq!(e.code(), "invalid_input");
-    s.void_sale(one, "rung up twice").unwrap();
+    s.void_sale(one, "rung up twice", "Wanjiku").unwrap();
     let add = LineEdit::Add(NewLine::free("Bread", m(65), 1).unwrap());
     assert!(s.edit_sale(one, &add, "Wanjiku").is_err(), "voided");
 }

@@ -274,9 +274,9 @@ impl Till {
         self.store().inbox(limit)
     }
 
-    /// Voids a sale that has taken no money, with the reason (on the Z-report).
-    pub fn void_sale(&self, sale_id: i64, reason: &str) -> Result<Sale> {
-        let sale = self.store().void_sale(sale_id, reason)?;
+    /// Voids a sale that has taken no money, with the reason (on the Z-report) and who voided it.
+    pub fn void_sale(&self, sale_id: i64, reason: &str, cashier: &str) -> Result<Sale> {
+        let sale = self.store().void_sale(sale_id, reason, cashier)?;
         self.sale_changed(&sale, false);
         Ok(sale)
     }

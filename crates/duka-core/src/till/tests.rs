@@ -57,7 +57,8 @@ fn cash_codes_voids_and_staff_changes_are_announced() {
     assert_eq!(drain(&mut rx), ["sale_changed", "sale_paid"]);
 
     let other = till.create_sale("Wanjiku", &[line(60)]).unwrap();
-    till.void_sale(other.id, "customer left").unwrap();
+    till.void_sale(other.id, "customer left", "Wanjiku")
+        .unwrap();
     assert_eq!(drain(&mut rx), ["sale_changed", "sale_changed"]);
 
     till.set_pin("Wanjiku", "4321").unwrap();
