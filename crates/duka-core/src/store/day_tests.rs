@@ -464,6 +464,7 @@ fn discounts_follow_the_lines_need_a_manager_above_the_limit_and_reach_the_repor
             quantity: 4,
         },
         "Wanjiku",
+        10,
     )
     .unwrap();
     assert_eq!(s.sale(id).unwrap().lines[0].total, m(540));
@@ -810,6 +811,77 @@ fn a_cash_refund_needs_an_open_shift_and_the_day_close_shows_what_happened_outsi
         .unwrap();
     assert_eq!(r.shift_id, Some(shift.id));
     assert_eq!(s.z_report(shift.id).unwrap().expected_cash, m(100));
+}
+
+#[test]
+fn an_edit_that_lifts_a_cashiers_discount_above_the_limit_needs_a_manager() {
+    use crate::discount::Discount;
+    let mut s = store();
+    let cashier = DiscountBy {
+        cashier: "Wanjiku",
+        approved_by: None,
+        limit_pct: 10,
+    };
+    // 100 off ten bags (1,000) is 10%: within the limit.
+    let id = sale(&mut s, &[("Sugar 1kg", 100, 10)]);
+    s.discount_line(id, 1, Some(Discount::Amount(10_000)), cashier)
+        .unwrap();
+    // One bag left would make it 100% (a total of nothing, "paid" with no tender): refused,
+    // nothing written.
+    let one_bag = LineEdit::SetQuantity {
+        line_no: 1,
+        quantity: 1,
+    };
+    let e = s.edit_sale(id, &one_bag, "Wanjiku", 10).unwrap_err();
+    assert_eq!(e.code(), "needs_approval", "{e}");
+    assert!(e.to_string().contains("line 1's discount"), "{e}");
+    assert!(e.to_string().contains("remove the discount"), "{e}");
+    let kept = s.sale(id).unwrap();
+    assert_eq!(
+        (kept.lines[0].quantity, kept.total, kept.status),
+        (10, m(900), SaleStatus::Open)
+    );
+    assert!(s.sale_edits(id).unwrap().is_empty());
+    // More bags: the discount is a smaller share, fine.
+    let twelve = LineEdit::SetQuantity {
+        line_no: 1,
+        quantity: 12,
+    };
+    assert_eq!(
+        s.edit_sale(id, &twelve, "Wanjiku", 10).unwrap().total,
+        m(1_100)
+    );
+
+    // A sale discount follows what it applies to: removing a line lifts it.
+    let b = sale(&mut s, &[("Oil", 900, 1), ("Salt", 100, 1)]);
+    s.discount_sale(b, Some(Discount::Amount(10_000)), cashier)
+        .unwrap();
+    let e = s
+        .edit_sale(b, &LineEdit::Remove { line_no: 1 }, "Wanjiku", 10)
+        .unwrap_err();
+    assert_eq!(e.code(), "needs_approval", "{e}");
+    assert!(e.to_string().contains("the sale's discount"), "{e}");
+    // So does a line discount under it.
+    let e = s
+        .discount_line(b, 1, Some(Discount::Percent(1_000)), cashier)
+        .unwrap_err();
+    assert_eq!(e.code(), "needs_approval", "{e}");
+    assert_eq!(s.sale(b).unwrap().total, m(900), "nothing half written");
+    // A manager approving it again lets the edit through.
+    let approved = DiscountBy {
+        approved_by: Some("Otieno"),
+        ..cashier
+    };
+    s.discount_sale(b, Some(Discount::Amount(10_000)), approved)
+        .unwrap();
+    let after = s
+        .edit_sale(b, &LineEdit::Remove { line_no: 1 }, "Wanjiku", 10)
+        .unwrap();
+    // 100 off the 100 left: the sale is given away, on a manager's approval only.
+    assert_eq!(
+        (after.total, after.status, after.tenders.len()),
+        (Money::ZERO, SaleStatus::Paid, 0)
+    );
 }
 
 #[test]

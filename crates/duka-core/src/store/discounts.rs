@@ -2,7 +2,7 @@
 //! (an amount or a percentage) and its cents are recomputed whenever the lines change, so a
 //! percentage follows the quantity. Above the manager's limit a manager approves it.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::Store;
 use crate::discount::{Discount, needs_approval};
@@ -62,6 +62,49 @@ pub(super) fn recompute_totals(tx: &Transaction<'_>, sale_id: i64) -> Result<Mon
         params![sale_id, total.cents(), off, now_ms()],
     )?;
     Ok(total)
+}
+
+/// Refuses, after the lines or discounts of a sale changed, when a discount given without a
+/// manager (its `discount_by` is not a manager) is now above `limit_pct` of what it applies
+/// to: an amount off fewer items, or a sale discount on a smaller total.
+pub(super) fn recheck_discounts(tx: &Transaction<'_>, sale_id: i64, limit_pct: i64) -> Result<()> {
+    let refuse = |what: String, off: i64, base: i64| -> Result<()> {
+        let (off, base) = (Money::from_cents(off)?, Money::from_cents(base)?);
+        if needs_approval(off.cents(), base, limit_pct) {
+            return Err(Error::NeedsApproval(format!(
+                "{what} of {off} would be more than the {limit_pct}% of {base} a cashier may give: remove the discount, or have a manager approve it again, then make the change"
+            )));
+        }
+        Ok(())
+    };
+    let lines: Vec<(i64, i64, i64)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT l.line_no, l.discount_cents, l.unit_price_cents * l.quantity
+             FROM sale_lines l LEFT JOIN cashiers c ON c.id = l.discount_by
+             WHERE l.sale_id = ?1 AND l.discount_spec IS NOT NULL
+               AND coalesce(c.role, '') != 'manager'
+             ORDER BY l.line_no",
+        )?;
+        st.query_map([sale_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (line_no, off, base) in lines {
+        refuse(format!("line {line_no}'s discount"), off, base)?;
+    }
+    let sale: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT s.discount_cents,
+                    (SELECT coalesce(sum(total_cents), 0) FROM sale_lines WHERE sale_id = s.id)
+             FROM sales s LEFT JOIN cashiers c ON c.id = s.discount_by
+             WHERE s.id = ?1 AND s.discount_spec IS NOT NULL AND coalesce(c.role, '') != 'manager'",
+            [sale_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((off, base)) = sale {
+        refuse("the sale's discount".into(), off, base)?;
+    }
+    Ok(())
 }
 
 /// Who gave a discount, and who approved it when it was above the limit.
@@ -170,6 +213,11 @@ impl Store {
             )?,
         };
         let total = recompute_totals(&tx, sale_id)?;
+        if !approved && discount.is_some() {
+            // A line discount lowers what a sale discount applies to (taking one away never
+            // raises another's share).
+            recheck_discounts(&tx, sale_id, by.limit_pct)?;
+        }
         let paid: i64 = tx.query_row(
             "SELECT coalesce(sum(amount_cents), 0) FROM tenders WHERE sale_id = ?1",
             [sale_id],

@@ -213,8 +213,16 @@ impl Store {
     /// while an M-Pesa request for the sale is open (the customer may be paying the old
     /// amount), on a paid or voided sale, for the last line (void the sale instead), and when
     /// the new total would be less than what the sale has already taken. The next charge asks
-    /// for what is due after the change. Each change is kept in `sale_edits`.
-    pub fn edit_sale(&mut self, sale_id: i64, edit: &LineEdit, cashier: &str) -> Result<Sale> {
+    /// for what is due after the change. Each change is kept in `sale_edits`. A discount given
+    /// without a manager must still be within `limit_pct` (setting `discount_limit`) of what
+    /// it applies to after the change, or the change is refused (`needs_approval`).
+    pub fn edit_sale(
+        &mut self,
+        sale_id: i64,
+        edit: &LineEdit,
+        cashier: &str,
+        limit_pct: i64,
+    ) -> Result<Sale> {
         let cashier_id = self.cashier(cashier)?.id;
         let tx = self.write()?;
         match sale_status(&tx, sale_id)? {
@@ -321,6 +329,7 @@ impl Store {
         )?;
         // Line totals and discounts follow the change (a percentage follows the quantity).
         let total_after = super::discounts::recompute_totals(&tx, sale_id)?.cents();
+        super::discounts::recheck_discounts(&tx, sale_id, limit_pct)?;
         if total_after < paid {
             return Err(Error::Conflict(format!(
                 "sale {sale_id} has taken {} already, more than the {} it would come to: keep the items, or refund after payment",

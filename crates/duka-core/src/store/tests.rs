@@ -860,7 +860,7 @@ fn an_unpaid_sale_is_corrected_after_a_cancelled_charge_and_charged_for_what_is_
     let a = s.create_attempt(sale_id, &phone(), 360, "Wanjiku").unwrap();
     // While the push is open, nothing about the lines may change.
     let pending = LineEdit::Remove { line_no: 2 };
-    let e = s.edit_sale(sale_id, &pending, "Wanjiku").unwrap_err();
+    let e = s.edit_sale(sale_id, &pending, "Wanjiku", 10).unwrap_err();
     assert_eq!(e.code(), "conflict", "{e}");
     assert_eq!(
         s.sale(sale_id).unwrap().total,
@@ -879,15 +879,18 @@ fn an_unpaid_sale_is_corrected_after_a_cancelled_charge_and_charged_for_what_is_
     s.apply_event(&a.id, &result("1032", None), "callback", None)
         .unwrap();
 
-    let sale = s.edit_sale(sale_id, &pending, "Wanjiku").unwrap();
+    let sale = s.edit_sale(sale_id, &pending, "Wanjiku", 10).unwrap();
     assert_eq!(sale.total, m(300));
     let qty = LineEdit::SetQuantity {
         line_no: 1,
         quantity: 3,
     };
-    assert_eq!(s.edit_sale(sale_id, &qty, "Wanjiku").unwrap().total, m(450));
+    assert_eq!(
+        s.edit_sale(sale_id, &qty, "Wanjiku", 10).unwrap().total,
+        m(450)
+    );
     let add = LineEdit::Add(NewLine::free("Bread", m(65), 1).unwrap());
-    let sale = s.edit_sale(sale_id, &add, "Otieno").unwrap();
+    let sale = s.edit_sale(sale_id, &add, "Otieno", 10).unwrap();
     assert_eq!(sale.total, m(515));
     assert_eq!(
         sale.lines.iter().map(|l| l.line_no).collect::<Vec<_>>(),
@@ -939,7 +942,7 @@ fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_on
     s.pay_cash(sale_id, m(150), "Wanjiku").unwrap();
     // 150 taken: removing the sugar would leave 60 against 150 paid.
     let e = s
-        .edit_sale(sale_id, &LineEdit::Remove { line_no: 1 }, "Wanjiku")
+        .edit_sale(sale_id, &LineEdit::Remove { line_no: 1 }, "Wanjiku", 10)
         .unwrap_err();
     assert_eq!(e.code(), "conflict", "{e}");
     assert_eq!(
@@ -949,7 +952,7 @@ fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_on
     );
     // Removing the milk leaves exactly what was paid: the sale is paid.
     let after = s
-        .edit_sale(sale_id, &LineEdit::Remove { line_no: 2 }, "Wanjiku")
+        .edit_sale(sale_id, &LineEdit::Remove { line_no: 2 }, "Wanjiku", 10)
         .unwrap();
     assert_eq!(after.status, SaleStatus::Paid);
     let e = s
@@ -960,13 +963,14 @@ fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_on
                 quantity: 2,
             },
             "Wanjiku",
+            10,
         )
         .unwrap_err();
     assert!(e.to_string().contains("is paid"), "{e}");
 
     let one = sale(&mut s, 100);
     let e = s
-        .edit_sale(one, &LineEdit::Remove { line_no: 1 }, "Wanjiku")
+        .edit_sale(one, &LineEdit::Remove { line_no: 1 }, "Wanjiku", 10)
         .unwrap_err();
     assert!(e.to_string().contains("void the sale instead"), "{e}");
     let e = s
@@ -977,6 +981,7 @@ fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_on
                 quantity: 1,
             },
             "Wanjiku",
+            10,
         )
         .unwrap_err();
     assert_eq!(e.code(), "not_found");
@@ -988,10 +993,11 @@ fn a_correction_never_takes_a_sale_below_what_it_has_taken_nor_touches_a_paid_on
                 quantity: 0,
             },
             "Wanjiku",
+            10,
         )
         .unwrap_err();
     assert_eq!(e.code(), "invalid_input");
     s.void_sale(one, "rung up twice", "Wanjiku").unwrap();
     let add = LineEdit::Add(NewLine::free("Bread", m(65), 1).unwrap());
-    assert!(s.edit_sale(one, &add, "Wanjiku").is_err(), "voided");
+    assert!(s.edit_sale(one, &add, "Wanjiku", 10).is_err(), "voided");
 }

@@ -168,10 +168,11 @@ impl Till {
 
     /// Adds a line to an unpaid sale (see `Store::edit_sale` for when a sale may change).
     pub fn add_line(&self, sale_id: i64, line: &LineInput, cashier: &str) -> Result<Sale> {
+        let limit = self.stored_settings()?.discount_limit;
         let sale = {
             let mut store = self.store();
             let new = line.resolve(&store)?;
-            store.edit_sale(sale_id, &LineEdit::Add(new), cashier)?
+            store.edit_sale(sale_id, &LineEdit::Add(new), cashier, limit)?
         };
         self.sale_changed(&sale, true);
         Ok(sale)
@@ -179,9 +180,10 @@ impl Till {
 
     /// Removes a line from an unpaid sale.
     pub fn remove_line(&self, sale_id: i64, line_no: i64, cashier: &str) -> Result<Sale> {
-        let sale = self
-            .store()
-            .edit_sale(sale_id, &LineEdit::Remove { line_no }, cashier)?;
+        let limit = self.stored_settings()?.discount_limit;
+        let sale =
+            self.store()
+                .edit_sale(sale_id, &LineEdit::Remove { line_no }, cashier, limit)?;
         self.sale_changed(&sale, true);
         Ok(sale)
     }
@@ -195,7 +197,8 @@ impl Till {
         cashier: &str,
     ) -> Result<Sale> {
         let edit = LineEdit::SetQuantity { line_no, quantity };
-        let sale = self.store().edit_sale(sale_id, &edit, cashier)?;
+        let limit = self.stored_settings()?.discount_limit;
+        let sale = self.store().edit_sale(sale_id, &edit, cashier, limit)?;
         self.sale_changed(&sale, true);
         Ok(sale)
     }
