@@ -912,3 +912,61 @@ fn a_void_records_who_voided_the_sale_and_in_which_shift() {
         .unwrap();
     assert_eq!(in_shift, Some(shift.id), "rung up before the shift opened");
 }
+
+#[test]
+fn no_edit_discount_or_void_while_a_given_up_push_may_still_be_paid() {
+    use crate::discount::Discount;
+    let mut s = store();
+    let id = sale(&mut s, &[("Sugar 1kg", 150, 2)]);
+    let a = s
+        .create_attempt(id, &Msisdn::parse("0708374149").unwrap(), 300, "Wanjiku")
+        .unwrap();
+    let accepted = PaymentEvent::PushAccepted {
+        checkout_id: "ws_CO_followed".into(),
+    };
+    s.apply_event(&a.id, &accepted, "engine", None).unwrap();
+    s.apply_event(&a.id, &PaymentEvent::Deadline, "engine", None)
+        .unwrap();
+    // The cashier says no prompt reached the phone: the sale is free for a new push, but
+    // M-Pesa may still answer this one.
+    s.apply_event(&a.id, &PaymentEvent::NeverReached, "cashier", None)
+        .unwrap();
+    assert!(s.attempt(&a.id).unwrap().followed);
+    let manager = DiscountBy {
+        cashier: "Otieno",
+        approved_by: None,
+        limit_pct: 10,
+    };
+    let qty = LineEdit::SetQuantity {
+        line_no: 1,
+        quantity: 1,
+    };
+    let refused = [
+        s.edit_sale(id, &qty, "Wanjiku", 10).unwrap_err(),
+        s.discount_sale(id, Some(Discount::Amount(1_000)), manager)
+            .unwrap_err(),
+        s.void_sale(id, "customer left", "Wanjiku").unwrap_err(),
+    ];
+    for e in refused {
+        assert_eq!(e.code(), "conflict", "{e}");
+        assert!(
+            e.to_string()
+                .contains("may still be on the customer's phone"),
+            "{e}"
+        );
+    }
+    let still = s.sale(id).unwrap();
+    assert_eq!((still.total, still.status), (m(300), SaleStatus::Open));
+    // M-Pesa's final answer (cancelled) ends the following: the sale may change again.
+    let cancelled = PaymentEvent::Result {
+        code: "1032".into(),
+        receipt: None,
+    };
+    s.apply_event(&a.id, &cancelled, "query", None).unwrap();
+    assert!(!s.attempt(&a.id).unwrap().followed);
+    assert_eq!(s.edit_sale(id, &qty, "Wanjiku", 10).unwrap().total, m(150));
+    s.discount_sale(id, Some(Discount::Amount(1_000)), manager)
+        .unwrap();
+    let v = s.void_sale(id, "customer left", "Wanjiku").unwrap();
+    assert_eq!(v.status, SaleStatus::Voided);
+}

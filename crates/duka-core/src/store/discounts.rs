@@ -8,7 +8,6 @@ use super::Store;
 use crate::discount::{Discount, needs_approval};
 use crate::error::{Error, Result};
 use crate::money::Money;
-use crate::payment::OPEN_STATES_SQL;
 use crate::sale::{Sale, SaleStatus};
 use crate::time::now_ms;
 
@@ -163,18 +162,7 @@ impl Store {
             }
             _ => {}
         }
-        let open: i64 = tx.query_row(
-            &format!(
-                "SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"
-            ),
-            [sale_id],
-            |r| r.get(0),
-        )?;
-        if open > 0 {
-            return Err(Error::Conflict(format!(
-                "sale {sale_id} has an M-Pesa request open: its amount cannot change now"
-            )));
-        }
+        super::sales::refuse_live_push(&tx, sale_id, "its amount cannot change now")?;
         // What the discount applies to, before it.
         let base: i64 = match line_no {
             Some(l) => tx

@@ -210,8 +210,8 @@ impl Store {
     }
 
     /// Corrects an unpaid sale: adds a line, removes one, or changes its quantity. Refused
-    /// while an M-Pesa request for the sale is open (the customer may be paying the old
-    /// amount), on a paid or voided sale, for the last line (void the sale instead), and when
+    /// while an M-Pesa request for the sale is open or still followed (the customer may be
+    /// paying the old amount), on a paid or voided sale, for the last line (void the sale instead), and when
     /// the new total would be less than what the sale has already taken. The next charge asks
     /// for what is due after the change. Each change is kept in `sale_edits`. A discount given
     /// without a manager must still be within `limit_pct` (setting `discount_limit`) of what
@@ -236,18 +236,11 @@ impl Store {
             }
             _ => {}
         }
-        let open: i64 = tx.query_row(
-            &format!(
-                "SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"
-            ),
-            [sale_id],
-            |r| r.get(0),
+        refuse_live_push(
+            &tx,
+            sale_id,
+            "its lines cannot change until it is paid, failed or settled",
         )?;
-        if open > 0 {
-            return Err(Error::Conflict(format!(
-                "sale {sale_id} has an M-Pesa request open: its lines cannot change until it is paid, failed or settled"
-            )));
-        }
         let line = |line_no: i64| -> Result<(String, i64, i64)> {
             tx.query_row(
                 "SELECT description, quantity, unit_price_cents FROM sale_lines WHERE sale_id = ?1 AND line_no = ?2",
@@ -386,16 +379,12 @@ impl Store {
             [sale_id],
             |r| r.get(0),
         )?;
-        let active: i64 = tx.query_row(
-            &format!("SELECT count(*) FROM payment_attempts WHERE sale_id = ?1 AND state IN {OPEN_STATES_SQL}"),
-            [sale_id],
-            |r| r.get(0),
-        )?;
-        if tenders > 0 || active > 0 {
+        if tenders > 0 {
             return Err(Error::Conflict(format!(
-                "sale {sale_id} has taken payments or has an M-Pesa request in flight; it cannot be voided"
+                "sale {sale_id} has taken payments; it cannot be voided (once it is paid, a refund gives the money back)"
             )));
         }
+        refuse_live_push(&tx, sale_id, "it cannot be voided until M-Pesa answers")?;
         let now = now_ms();
         tx.execute(
             "UPDATE sales SET status = 'voided', voided_at = ?2, updated_at = ?2, void_reason = ?3,
@@ -475,6 +464,33 @@ pub(super) fn sale_status(tx: &Transaction<'_>, sale_id: i64) -> Result<SaleStat
         .optional()?
         .ok_or_else(|| Error::not_found("sale", sale_id))?;
     Ok(SaleStatus::parse(&s).expect("CHECK constraint"))
+}
+
+/// Refuses a change to a sale (`then` says which) while a push for it may still be paid: an
+/// attempt open (`created`, `pending`, `unknown`), or one the cashier gave up on
+/// (`failed(NOT_REACHED)`) that is still followed because its prompt may still be on the
+/// customer's phone. The one place edits, discounts and voids ask this.
+pub(super) fn refuse_live_push(tx: &Transaction<'_>, sale_id: i64, then: &str) -> Result<()> {
+    let (open, followed): (i64, i64) = tx.query_row(
+        &format!(
+            "SELECT coalesce(sum(state IN {OPEN_STATES_SQL}), 0),
+                    coalesce(sum(follow = 1 AND state NOT IN {OPEN_STATES_SQL}), 0)
+             FROM payment_attempts WHERE sale_id = ?1"
+        ),
+        [sale_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if open > 0 {
+        return Err(Error::Conflict(format!(
+            "sale {sale_id} has an M-Pesa request open: {then}"
+        )));
+    }
+    if followed > 0 {
+        return Err(Error::Conflict(format!(
+            "sale {sale_id} has an M-Pesa request given up on that M-Pesa has not answered yet (its prompt may still be on the customer's phone): {then}"
+        )));
+    }
+    Ok(())
 }
 
 /// What is still due on a sale that can take money, or why it cannot.
