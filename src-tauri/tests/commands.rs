@@ -754,3 +754,156 @@ fn test_connection_in_demo_mode_never_sends_the_stored_credentials() {
         "consumer_key": sim.config().consumer_key, "consumer_secret": sim.config().consumer_secret}});
     invoke(&w, "test_connection", typed).unwrap();
 }
+
+#[test]
+fn a_shop_day_over_ipc_keeps_manager_work_for_managers_and_the_count_blind() {
+    let (_app, w, dir) = app();
+    invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
+    let e = invoke(&w, "open_shift", json!({"float": "two thousand"})).unwrap_err();
+    assert_eq!(e["code"], "invalid_input");
+    assert!(e["message"].as_str().unwrap().contains("float"), "{e}");
+    let shift = invoke(&w, "open_shift", json!({"float": "2000"})).unwrap();
+    let shift_id = shift["id"].as_i64().unwrap();
+    assert_eq!(
+        invoke(&w, "current_shift", json!({})).unwrap()["id"],
+        shift_id
+    );
+
+    // A cashier: cash in yes; pay-outs, opening the drawer, refunds, stock, the open shift's
+    // report (it would unblind the count) and the day close are a manager's.
+    let cash_in = json!({"kind": "cash_in", "amount": "500", "reason": "change from the bank"});
+    assert_eq!(
+        invoke(&w, "drawer_move", cash_in).unwrap()["amount"],
+        50_000
+    );
+    let denied = [
+        (
+            "drawer_move",
+            json!({"kind": "pay_out", "amount": "100", "reason": "porter"}),
+        ),
+        ("drawer_move", json!({"kind": "open", "reason": "check"})),
+        ("z_report", json!({"shiftId": shift_id})),
+        ("day_close", json!({})),
+        (
+            "refund",
+            json!({"saleId": 1, "lines": [], "reason": "x y", "via": {"to": "cash"}}),
+        ),
+        (
+            "track_stock",
+            json!({"productId": 1, "onHand": 5, "lowStock": null}),
+        ),
+        (
+            "count_stock",
+            json!({"productId": 1, "counted": 5, "reason": "count"}),
+        ),
+        ("stock_moves", json!({"productId": 1})),
+        ("slip_text", json!({"of": {"of": "shift", "id": shift_id}})),
+    ];
+    for (cmd, args) in denied {
+        let e = invoke(&w, cmd, args.clone()).unwrap_err();
+        assert_eq!(e["code"], "denied", "{cmd} {args}: {e}");
+    }
+
+    // Half off a KES 300 sale is above the cashier's 10%: a manager's PIN approves it.
+    let sale = invoke(
+        &w,
+        "create_sale",
+        json!({"lines": [{"description": "Cooking oil 1L", "price": "300", "quantity": 1}]}),
+    )
+    .unwrap();
+    let id = sale["id"].as_i64().unwrap();
+    let half = |approval: Value| json!({"saleId": id, "lineNo": null, "value": "50%", "approval": approval});
+    let e = invoke(&w, "discount", half(Value::Null)).unwrap_err();
+    assert_eq!(e["code"], "needs_approval", "{e}");
+    let e = invoke(
+        &w,
+        "discount",
+        half(json!({"name": "Amina", "pin": "0000"})),
+    )
+    .unwrap_err();
+    assert_eq!(e["code"], "denied", "a cashier approves nothing: {e}");
+    let e = invoke(
+        &w,
+        "discount",
+        half(json!({"name": "Owner", "pin": "9999"})),
+    )
+    .unwrap_err();
+    assert_eq!(e["code"], "denied", "{e}");
+    let d = invoke(
+        &w,
+        "discount",
+        half(json!({"name": "Owner", "pin": "1234"})),
+    )
+    .unwrap();
+    assert_eq!(
+        (d["discount"].clone(), d["total"].clone()),
+        (json!(15_000), json!(15_000))
+    );
+    let e = invoke(
+        &w,
+        "discount",
+        json!({"saleId": id, "lineNo": null, "value": "half"}),
+    )
+    .unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("discount"), "{e}");
+    let paid = invoke(&w, "pay_cash", json!({"saleId": id, "tendered": "200"})).unwrap();
+    assert_eq!(paid["change"], 5_000);
+
+    // The manager refunds it to cash; the refund has its own slip.
+    invoke(&w, "sign_out", json!({})).unwrap();
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    let r = invoke(
+        &w,
+        "refund",
+        json!({"saleId": id, "lines": [], "reason": "leaking bottle", "via": {"to": "cash"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        (r["amount"].clone(), r["state"].clone()),
+        (json!(15_000), json!("done"))
+    );
+    let again = json!({"saleId": id, "lines": [], "reason": "again", "via": {"to": "cash"}});
+    assert_eq!(invoke(&w, "refund", again).unwrap_err()["code"], "conflict");
+    let slip = invoke(
+        &w,
+        "slip_text",
+        json!({"of": {"of": "refund", "id": r["id"]}}),
+    )
+    .unwrap();
+    let slip: Vec<String> = serde_json::from_value(slip).unwrap();
+    assert!(
+        slip.iter()
+            .any(|l| l.starts_with("REFUNDED") && l.ends_with("KES 150.00")),
+        "{slip:#?}"
+    );
+    assert_eq!(
+        invoke(&w, "refunds_of", json!({"saleId": id}))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Blind close by the cashier: the answer is the Z-report (2,000 + 500 + 150 − 150).
+    invoke(&w, "sign_out", json!({})).unwrap();
+    invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
+    let z = invoke(&w, "close_shift", json!({"counted": "2,490"})).unwrap();
+    assert_eq!(z["expected_cash"], 250_000);
+    assert_eq!(z["counted_cash"], 249_000);
+    assert_eq!(z["difference_cents"], -1_000);
+    assert_eq!(z["discounts"], 15_000);
+    assert_eq!(invoke(&w, "current_shift", json!({})).unwrap(), Value::Null);
+    // Closed, its report and PDF are anybody's.
+    let of = json!({"of": {"of": "shift", "id": shift_id}});
+    let path = invoke(&w, "save_slip_pdf", of).unwrap();
+    let pdf = std::fs::read(path.as_str().unwrap()).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4"));
+    assert!(
+        path.as_str()
+            .unwrap()
+            .starts_with(dir.path().to_str().unwrap())
+    );
+    let day = invoke(&w, "day_close", json!({})).unwrap_err();
+    assert_eq!(day["code"], "denied");
+}

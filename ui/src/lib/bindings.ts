@@ -79,6 +79,10 @@ refunded: Money,
  */
 parked: boolean, void_reason: string | null, 
 /**
+ * Who voided it (`None` if not voided, or voided before this was recorded).
+ */
+voided_by: string | null, 
+/**
  * The shift it was rung up in.
  */
 shift_id: number | null, };
@@ -372,7 +376,16 @@ open_shifts: number, open_attempts: number, codes_unverified: Tally, open_revers
 /**
  * Cash taken that day outside any shift (no shift was open).
  */
-cash_outside_shifts: Money, };
+cash_outside_shifts: Money, 
+/**
+ * Refunds (not failed) made that day outside any shift: to M-Pesa or by hand, and cash
+ * refunds recorded before a cash refund needed an open shift.
+ */
+refunds_outside_shifts: Tally, 
+/**
+ * Times the drawer was opened without a sale that day while no shift was open.
+ */
+drawer_opens_outside_shifts: number, };
 
 export type Tally = { count: number, amount: Money, };
 

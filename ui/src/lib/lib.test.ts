@@ -108,7 +108,7 @@ describe("a stored sale in the cart", () => {
   it("keeps each line's number so a correction names the right line", () => {
     const sale = {
       id: 7, status: "open", cashier: "Amina", total: 36_500, paid: 0, due: 36_500, tenders: [], created_at: 0,
-      paid_at: null, discount: 0, refunded: 0, parked: false, void_reason: null, shift_id: null,
+      paid_at: null, discount: 0, refunded: 0, parked: false, void_reason: null, voided_by: null, shift_id: null,
       lines: [
         { line_no: 1, product_id: 3, description: "Sugar 1kg", unit_price: 15_000, quantity: 2, total: 30_000, discount: 0 },
         { line_no: 4, product_id: null, description: "Bread", unit_price: 6_500, quantity: 1, total: 6_500, discount: 0 },
