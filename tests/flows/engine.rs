@@ -781,6 +781,20 @@ async fn a_reversal_whose_result_was_lost_is_settled_by_transaction_status() {
         .unwrap();
     assert_eq!(same.state, RefundState::Accepted, "{same:?}");
 
+    // An error answer to a status query (not found yet, the API user lacks the role) is
+    // about the query: on the status URL it never means "the reversal failed".
+    let hint = format!("f{}", refund.id);
+    for code in ["R000002", "2001"] {
+        let answer = serde_json::json!({"Result": {"ResultType": 0, "ResultCode": code,
+            "ResultDesc": "no", "OriginatorConversationID": "x", "ConversationID": "y",
+            "TransactionID": "OA90000000"}});
+        let same = r
+            .engine
+            .apply_reversal_result(answer.to_string().as_bytes(), Some(&hint), "test")
+            .unwrap();
+        assert_eq!(same.state, RefundState::Accepted, "{code}: {same:?}");
+    }
+
     let mut events = r.engine.subscribe();
     r.engine.reconcile().await.unwrap();
     let deadline = tokio::time::Instant::now() + SETTLE;
@@ -802,6 +816,15 @@ async fn a_reversal_whose_result_was_lost_is_settled_by_transaction_status() {
         .filter(|l| l.path.contains("transactionstatus"))
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
+    let answered = r.sim.wait_callbacks(2).await;
+    assert!(
+        answered
+            .last()
+            .unwrap()
+            .url
+            .ends_with(&format!("/v1/reversal/{hint}")),
+        "the status answer comes to its own URL: {answered:?}"
+    );
     // Nothing more is sent for a settled reversal.
     r.engine.reconcile().await.unwrap();
     let reversal_requests = r

@@ -110,8 +110,10 @@ impl Engine {
                 e.to_string(),
             )
         })?;
-        let refund = match refund_hint.and_then(|h| h.parse::<i64>().ok()) {
-            Some(id) => self.store().refund(id)?,
+        let hint = refund_hint.and_then(parse_hint);
+        let status_answer = hint.is_some_and(|(_, status)| status);
+        let refund = match hint {
+            Some((id, _)) => self.store().refund(id)?,
             None => {
                 let c = r.conversation_id.as_deref().unwrap_or_default();
                 self.store().refund_by_conversation(c)?
@@ -133,11 +135,20 @@ impl Engine {
         // A Transaction Status answer about the reversal (asked by `ask_reversal_status`, and
         // sent to the same URL): only a completed transaction with its own receipt, not the
         // payment that was reversed, says the money went back; anything else is no news.
-        if r.parameter("TransactionStatus").is_some() {
+        // Status answers come to their own URL (`status_hint`): an error answer there (2001,
+        // R000002 "not found yet") is about the query, never "the reversal failed".
+        if status_answer || r.parameter("TransactionStatus").is_some() {
             let status = r.parameter("TransactionStatus").and_then(|v| v.as_str());
             let receipt = r.receipt();
             let about_the_reversal = receipt.is_some() && receipt != refund.original_receipt;
-            if !(r.result_code.is_zero() && status == Some("Completed") && about_the_reversal) {
+            // What the reversal asked for (a refund to M-Pesa is whole shillings).
+            let shillings = (refund.amount.cents() / 100) as u64;
+            let amount_ok = match r.parameter("Amount") {
+                None => true,
+                Some(v) => daraja::wire::value_whole(v) == Some(shillings),
+            };
+            let completed = r.result_code.is_zero() && status == Some("Completed");
+            if !(completed && about_the_reversal && amount_ok) {
                 tracing::info!(
                     refund = refund.id,
                     source,
@@ -160,7 +171,11 @@ impl Engine {
         let code = r.result_code.as_str().to_string();
         // `ResultType 1` is the queue's timeout notice (the same URL takes both): code `1`
         // there is not the "balance too low" refusal, and nothing final is known yet.
-        let timed_out = r.result_type.as_ref().is_some_and(|t| !t.is_zero());
+        // Without a ResultType, code 1 may be either: not taken for "nothing moved".
+        let timed_out = match &r.result_type {
+            Some(t) => !t.is_zero(),
+            None => r.result_code.as_str() == "1",
+        };
         let event = if timed_out {
             ReversalEvent::QueueTimeout
         } else {
@@ -203,8 +218,8 @@ impl Engine {
             original_conversation_id: Some(conversation),
             party_a: self.inner.cfg.shortcode.clone(),
             identifier_type: "4".into(),
-            result_url: (status.reversal_url)(&id),
-            queue_timeout_url: (status.reversal_url)(&id),
+            result_url: (status.reversal_url)(&status_hint(refund.id)),
+            queue_timeout_url: (status.reversal_url)(&status_hint(refund.id)),
             remarks: format!("Duka refund {id} status"),
             occasion: Some(format!("refund {id}")),
         };
@@ -244,6 +259,21 @@ impl Engine {
             out.push(r);
         }
         Ok(out)
+    }
+}
+
+/// The URL segment a Transaction Status answer about refund `id` comes back on: `f` and the
+/// id, still a hex segment for the relay's signature, told apart from the reversal's own
+/// Result (`id`).
+fn status_hint(id: i64) -> String {
+    format!("f{id}")
+}
+
+/// A URL segment: the refund's id, and whether it is a status answer's (`f…`).
+fn parse_hint(h: &str) -> Option<(i64, bool)> {
+    match h.strip_prefix('f') {
+        Some(id) => id.parse().ok().map(|id| (id, true)),
+        None => h.parse().ok().map(|id| (id, false)),
     }
 }
 
