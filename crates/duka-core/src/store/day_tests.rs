@@ -357,6 +357,24 @@ fn a_failed_reversal_gives_the_money_back_to_what_can_be_refunded() {
         .create_refund(id, None, "double charge", &RefundTo::Cash, "Otieno")
         .unwrap();
     assert_eq!(cash.amount, m(100));
+    // Then M-Pesa says it did reverse it after all: both refunds count, and the manager is told.
+    let ok = ReversalEvent::Result {
+        code: "0".into(),
+        receipt: Some("SKE9ZZ1ABC".into()),
+    };
+    let late = s.apply_reversal(r.id, &ok, "relay", None).unwrap();
+    assert_eq!(late.state, RefundState::Reversed);
+    assert!(
+        late.flag
+            .as_deref()
+            .is_some_and(|f| f.contains("paid back")),
+        "{late:?}"
+    );
+    assert_eq!(
+        s.sale(id).unwrap().refunded,
+        m(200),
+        "the truth: paid back twice"
+    );
 }
 
 #[test]
@@ -911,6 +929,8 @@ fn a_void_records_who_voided_the_sale_and_in_which_shift() {
         )
         .unwrap();
     assert_eq!(in_shift, Some(shift.id), "rung up before the shift opened");
+    // The void is on the report of the shift it was made in.
+    assert_eq!(s.z_report(shift.id).unwrap().voids.count, 1);
 }
 
 #[test]
@@ -969,4 +989,34 @@ fn no_edit_discount_or_void_while_a_given_up_push_may_still_be_paid() {
         .unwrap();
     let v = s.void_sale(id, "customer left", "Wanjiku").unwrap();
     assert_eq!(v.status, SaleStatus::Voided);
+}
+
+#[test]
+fn a_managers_line_discount_does_not_stretch_a_cashiers_sale_discount() {
+    use crate::discount::Discount;
+    let mut s = store();
+    let id = sale(&mut s, &[("Soap", 1_000, 1), ("Oil", 100, 1)]);
+    let cashier = DiscountBy {
+        cashier: "Wanjiku",
+        approved_by: None,
+        limit_pct: 10,
+    };
+    // 110 off 1,100 is exactly 10%: the cashier may.
+    s.discount_sale(id, Some(Discount::Amount(11_000)), cashier)
+        .unwrap();
+    // The manager takes 1,000 off the soap: the cashier's 110 would now be all of the 100 left.
+    let approved = DiscountBy {
+        approved_by: Some("Otieno"),
+        ..cashier
+    };
+    let e = s
+        .discount_line(id, 1, Some(Discount::Amount(100_000)), approved)
+        .unwrap_err();
+    assert_eq!(e.code(), "needs_approval", "{e}");
+    let after = s.sale(id).unwrap();
+    assert_eq!(
+        (after.total, after.status),
+        (m(990), SaleStatus::Open),
+        "nothing written"
+    );
 }

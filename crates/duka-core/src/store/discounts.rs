@@ -201,9 +201,10 @@ impl Store {
             )?,
         };
         let total = recompute_totals(&tx, sale_id)?;
-        if !approved && discount.is_some() {
-            // A line discount lowers what a sale discount applies to (taking one away never
-            // raises another's share).
+        if discount.is_some() {
+            // A line discount lowers what a sale discount applies to, even one a manager
+            // approves: the cashier's own sale discount is checked against what is left
+            // (taking one away never raises another's share).
             recheck_discounts(&tx, sale_id, by.limit_pct)?;
         }
         let paid: i64 = tx.query_row(

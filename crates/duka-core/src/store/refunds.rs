@@ -496,6 +496,33 @@ impl Store {
                     // Nothing went back: goods said to be returned are not counted back in.
                     super::stock::undo_restock(&tx, refund_id, now)?;
                 }
+                if before.state == RefundState::Failed && next == RefundState::Reversed {
+                    // M-Pesa reversed it after all: the money went back, the goods count in
+                    // again, and the manager is told (the sale may have been refunded twice).
+                    let why = "failed, then M-Pesa reversed it: the customer was paid back; \
+                               check the sale for a second refund";
+                    tx.execute(
+                        "UPDATE refunds SET flag = coalesce(flag || '; ', '') || ?2 WHERE id = ?1",
+                        params![refund_id, why],
+                    )?;
+                    let (sale_id, cashier_id): (i64, i64) = tx.query_row(
+                        "SELECT sale_id, cashier_id FROM refunds WHERE id = ?1",
+                        [refund_id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    let lines: Vec<(i64, i64)> = {
+                        let mut st = tx.prepare(
+                            "SELECT line_no, quantity FROM refund_lines WHERE refund_id = ?1 AND restock = 1",
+                        )?;
+                        st.query_map([refund_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<rusqlite::Result<_>>()?
+                    };
+                    for (line_no, qty) in lines {
+                        super::stock::restock(
+                            &tx, sale_id, line_no, qty, refund_id, cashier_id, now,
+                        )?;
+                    }
+                }
             }
         }
         tx.commit()?;

@@ -331,7 +331,9 @@ impl Store {
             )?,
             refunds: t("SELECT count(*), coalesce(sum(amount_cents), 0) FROM refunds WHERE shift_id = ?1 AND state NOT IN ('failed')")?,
             discounts,
-            voids: t("SELECT count(*), coalesce(sum(total_cents), 0) FROM sales WHERE shift_id = ?1 AND status = 'voided'")?,
+            // A void belongs to the shift it was made in (a sale may be rung up in another).
+            voids: t("SELECT count(*), coalesce(sum(total_cents), 0) FROM sales
+                      WHERE coalesce(voided_shift_id, shift_id) = ?1 AND status = 'voided'")?,
             drawer_opens: conn.query_row(
                 "SELECT count(*) FROM drawer_moves WHERE shift_id = ?1 AND kind = 'open'",
                 [shift_id],
