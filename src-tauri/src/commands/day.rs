@@ -72,16 +72,27 @@ pub fn drawer_move(
 }
 
 /// A manager approving at the till: their name and PIN (checked like a sign-in).
-#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
+#[derive(Clone, serde::Deserialize, ts_rs::TS)]
 pub struct Approval {
     pub name: String,
     pub pin: String,
 }
 
+/// Never the PIN, whoever prints it.
+impl std::fmt::Debug for Approval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approval")
+            .field("name", &self.name)
+            .field("pin", &"<hidden>")
+            .finish()
+    }
+}
+
 /// A discount on a line (`line_no`) or the whole sale: `"50"`, `"10%"`; empty takes it away.
-/// Above the limit the answer is `needs_approval` until a manager's PIN comes with it.
+/// Above the limit the answer is `needs_approval` until a manager's PIN comes with it (checked
+/// off the UI thread, like a sign-in).
 #[tauri::command]
-pub fn discount(
+pub async fn discount(
     duka: State<'_, Duka>,
     sale_id: i64,
     line_no: Option<i64>,
@@ -93,10 +104,13 @@ pub fn discount(
         .filter(|v| !v.is_empty())
         .map(Discount::parse)
         .transpose()?;
-    let approval = approval.as_ref().map(|a| (a.name.as_str(), a.pin.as_str()));
-    Ok(duka
-        .running()
-        .discount(sale_id, line_no, discount, &cashier, approval)?)
+    let till = duka.running();
+    tauri::async_runtime::spawn_blocking(move || {
+        let approval = approval.as_ref().map(|a| (a.name.as_str(), a.pin.as_str()));
+        Ok(till.discount(sale_id, line_no, discount, &cashier, approval)?)
+    })
+    .await
+    .map_err(crate::UiError::internal)?
 }
 
 /// Where a refund goes, as the manager picked it.
