@@ -262,6 +262,8 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::day::discount,
         commands::day::refund,
         commands::day::refunds_of,
+        commands::day::settle_reversal,
+        commands::day::confirm_refund,
         commands::day::low_stock,
         commands::day::track_stock,
         commands::day::count_stock,

@@ -798,6 +798,8 @@ fn a_shop_day_over_ipc_keeps_manager_work_for_managers_and_the_count_blind() {
         ),
         ("stock_moves", json!({"productId": 1})),
         ("slip_text", json!({"of": {"of": "shift", "id": shift_id}})),
+        ("settle_reversal", json!({"refundId": 1, "receipt": null})),
+        ("confirm_refund", json!({"refundId": 1})),
     ];
     for (cmd, args) in denied {
         let e = invoke(&w, cmd, args.clone()).unwrap_err();

@@ -207,6 +207,7 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     wait_text(&c, "receipt-text", "Refunded").await;
     shot(&c, "11b-refund-to-mpesa").await;
     click(&c, "show-receipt-2").await;
+    type_into(&c, "refund-qty-Milk 500ml", "1").await;
     type_into(&c, "refund-reason", "wrong milk").await;
     click(&c, "do-refund").await;
     let row = wait_text(&c, "refunds", "To cash").await;

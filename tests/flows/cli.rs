@@ -1015,3 +1015,113 @@ fn a_demo_sale_paid_by_mpesa_is_refunded_to_mpesa_by_a_later_command() {
     let list = till.json(&["refunds", &id]);
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
+
+/// A cashier's discount above the limit needs a manager's PIN on standard input; every slip
+/// prints as text or PDF; a refund sent by hand is confirmed from the statement once.
+#[test]
+fn discounts_need_a_managers_pin_and_every_slip_prints() {
+    let till = Till::new();
+    till.run(&["init"]).ok();
+    till.json(&["cashier", "add", "--name", "Wanjiku"]);
+    till.run_with_stdin(&["cashier", "pin", "--name", "Owner"], "2468\n")
+        .ok();
+    let shift = till.json(&["shift", "open", "--float", "500"]);
+    let sale = till.json(&[
+        "--cashier",
+        "Wanjiku",
+        "sale",
+        "new",
+        "--item",
+        "Cooking oil 1L",
+        "--price",
+        "300",
+    ]);
+    let id = sale["id"].as_i64().unwrap().to_string();
+    let as_cashier = ["--cashier", "Wanjiku", "sale", "discount", &id];
+    // 10% is the cashier's; half needs the manager, and a wrong PIN approves nothing.
+    let ten = till.json(&[&as_cashier[..], &["10%"]].concat());
+    assert_eq!(
+        (ten["discount"].clone(), ten["total"].clone()),
+        (json!(3000), json!(27000))
+    );
+    let e = refused(&till, &[&as_cashier[..], &["50%"]].concat());
+    assert_eq!(e["code"], "needs_approval", "{e}");
+    let args = [
+        &as_cashier[..],
+        &["50%", "--approved-by", "Owner", "--json"],
+    ]
+    .concat();
+    let wrong = till.run_with_stdin(&args, "1111\n");
+    assert_ne!(wrong.code, 0, "{wrong:?}");
+    assert!(wrong.stderr.contains("denied"), "{wrong:?}");
+    let half = till.run_with_stdin(&args, "2468\n").json();
+    assert_eq!(
+        (half["discount"].clone(), half["total"].clone()),
+        (json!(15000), json!(15000))
+    );
+    let shown = till.run(&["sale", "show", &id]).ok().stdout;
+    assert!(
+        shown.contains("DISCOUNT") && shown.contains("-KES 150.00"),
+        "{shown}"
+    );
+    till.json(&["sale", "pay", &id, "--cash", "150"]);
+
+    // Refunded by hand from the shop's phone, then seen on the statement.
+    let r = till.json(&[
+        "refund",
+        &id,
+        "--manual-code",
+        "TKA1B2C3D4",
+        "--reason",
+        "leaking bottle",
+    ]);
+    let rid = r["id"].as_i64().unwrap().to_string();
+    assert_eq!(r["verified"], false);
+    let e = refused(
+        &till,
+        &["--cashier", "Wanjiku", "refund-check", &rid, "--seen"],
+    );
+    assert_eq!(e["code"], "denied", "{e}");
+    let seen = till.json(&["refund-check", &rid, "--seen"]);
+    assert_eq!(seen["verified"], true);
+    let e = refused(&till, &["refund-check", &rid, "--not-reversed"]);
+    assert_eq!(e["code"], "conflict", "not a reversal: {e}");
+
+    // The slips: the sale's receipt, the refund's, the shift's Z-report (a manager's while
+    // it is open); text or PDF.
+    let receipt = till.run(&["receipt", "sale", &id]).ok().stdout;
+    assert!(
+        receipt.contains("Cooking oil 1L") && receipt.contains("Refunded"),
+        "{receipt}"
+    );
+    let slip = till.run(&["receipt", "refund", &rid]).ok().stdout;
+    assert!(
+        slip.contains("REFUND") && slip.contains("code TKA1B2C3D4"),
+        "{slip}"
+    );
+    assert!(
+        !slip.contains("unverified"),
+        "seen on the statement: {slip}"
+    );
+    let shift_id = shift["id"].as_i64().unwrap().to_string();
+    let e = refused(
+        &till,
+        &["--cashier", "Wanjiku", "receipt", "shift", &shift_id],
+    );
+    assert_eq!(
+        e["code"], "denied",
+        "the open shift's expected cash is a manager's: {e}"
+    );
+    let pdf = till.data_dir().join("z.pdf");
+    till.run(&[
+        "receipt",
+        "shift",
+        &shift_id,
+        "--pdf",
+        pdf.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-1.4"));
+    let e = refused(&till, &["receipt", "till", "1"]);
+    assert_eq!(e["code"], "invalid_input", "{e}");
+}

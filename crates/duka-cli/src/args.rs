@@ -63,6 +63,9 @@ pub enum Cmd {
     Refund(RefundArgs),
     /// The refunds of a sale
     Refunds { sale: i64 },
+    /// A manager settles a refund from the M-Pesa statement: a reversal M-Pesa left without a
+    /// final answer (--reversed RECEIPT or --not-reversed), or a refund sent by hand (--seen)
+    RefundCheck(RefundCheckArgs),
     /// Stock kept per product: track, count, the low-stock list, the moves
     #[command(subcommand)]
     Stock(StockCmd),
@@ -97,6 +100,25 @@ pub enum Cmd {
     Export(ExportArgs),
     /// A slip as printed: a sale's receipt, a refund's, or a shift's Z-report; shown, saved as PDF or printed
     Receipt(ReceiptArgs),
+}
+
+#[derive(Args)]
+pub struct RefundCheckArgs {
+    pub refund: i64,
+    /// The reversal went through: its receipt, from the statement
+    #[arg(
+        long,
+        value_name = "RECEIPT",
+        conflicts_with_all = ["not_reversed", "seen"],
+        required_unless_present_any = ["not_reversed", "seen"]
+    )]
+    pub reversed: Option<String>,
+    /// The reversal did not go through (the sale can be refunded another way)
+    #[arg(long, conflicts_with = "seen")]
+    pub not_reversed: bool,
+    /// The code of a refund sent by hand is on the statement
+    #[arg(long)]
+    pub seen: bool,
 }
 
 #[derive(Args)]

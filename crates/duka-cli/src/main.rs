@@ -82,6 +82,7 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         Cmd::Drawer(c) => day::drawer(cli, c),
         Cmd::Refund(a) => sales::refund(cli, a),
         Cmd::Refunds { sale } => sales::refunds(cli, *sale),
+        Cmd::RefundCheck(a) => sales::refund_check(cli, a),
         Cmd::Stock(c) => catalog::stock(cli, c),
         Cmd::Receipt(a) => reports::receipt(cli, a),
         Cmd::Export(a) => reports::export(cli, a),

@@ -96,6 +96,9 @@ pub enum ReversalEvent {
     /// Daraja's queue timed out on the request (a Result with `ResultType 1`, sent to the
     /// QueueTimeOutURL): whether it will still be processed is not known.
     QueueTimeout,
+    /// A manager settled it from the M-Pesa portal or statement: reversed, with the
+    /// reversal's receipt, or (`None`) not reversed.
+    ByHand { receipt: Option<String> },
     /// The asynchronous Result: `0` with the reversal's receipt, or a failure code.
     Result {
         code: String,
@@ -138,6 +141,10 @@ pub fn reversal_step(state: RefundState, event: &ReversalEvent) -> Result<Revers
     };
     Ok(match (state, event) {
         (S::Done, _) => return Err(bad()),
+        (S::Unknown | S::Accepted, E::ByHand { receipt: Some(_) }) => ReversalStep::To(S::Reversed),
+        (S::Unknown | S::Accepted, E::ByHand { receipt: None }) => ReversalStep::To(S::Failed),
+        // Still being sent, or already final: nothing for a person to settle.
+        (S::Requested | S::Reversed | S::Failed, E::ByHand { .. }) => return Err(bad()),
         (S::Requested, E::Accepted { .. }) => ReversalStep::To(S::Accepted),
         (S::Requested, E::Refused { .. }) => ReversalStep::To(S::Failed),
         (S::Requested, E::NoAnswer) => ReversalStep::To(S::Unknown),
@@ -247,6 +254,10 @@ mod tests {
         let refused = ReversalEvent::Refused {
             code: "400.002.02".into(),
         };
+        let by_hand_yes = ReversalEvent::ByHand {
+            receipt: Some("SKE1".into()),
+        };
+        let by_hand_no = ReversalEvent::ByHand { receipt: None };
         #[rustfmt::skip]
         let table: &[(S, &ReversalEvent, Option<ReversalStep>)] = &[
             (S::Requested, &acc, Some(ReversalStep::To(S::Accepted))),
@@ -272,6 +283,11 @@ mod tests {
             (S::Failed, &twice, Some(ReversalStep::Same)),
             (S::Failed, &odd, Some(ReversalStep::Same)),
             (S::Done, &ok, None),
+            (S::Unknown, &by_hand_yes, Some(ReversalStep::To(S::Reversed))),
+            (S::Accepted, &by_hand_no, Some(ReversalStep::To(S::Failed))),
+            (S::Requested, &by_hand_yes, None),
+            (S::Reversed, &by_hand_no, None),
+            (S::Failed, &by_hand_yes, None),
         ];
         for (state, event, want) in table {
             let got = reversal_step(*state, event).ok();

@@ -150,6 +150,28 @@ pub async fn refund(
     Ok(till.refund(sale_id, picked, &reason, &to, &manager)?)
 }
 
+/// A manager settles a reversal M-Pesa left without a final answer, from the statement:
+/// `receipt` when it went through, none when it did not.
+#[tauri::command]
+pub fn settle_reversal(
+    duka: State<'_, Duka>,
+    refund_id: i64,
+    receipt: Option<String>,
+) -> Result<Refund> {
+    let manager = duka.manager()?.name;
+    let receipt = receipt.filter(|r| !r.trim().is_empty());
+    Ok(duka
+        .running()
+        .settle_reversal(refund_id, receipt.as_deref(), &manager)?)
+}
+
+/// A manager confirms a refund sent by hand: its code is on the M-Pesa statement.
+#[tauri::command]
+pub fn confirm_refund(duka: State<'_, Duka>, refund_id: i64) -> Result<Refund> {
+    let manager = duka.manager()?.name;
+    Ok(duka.running().confirm_refund(refund_id, &manager)?)
+}
+
 #[tauri::command]
 pub fn refunds_of(duka: State<'_, Duka>, sale_id: i64) -> Result<Vec<Refund>> {
     duka.cashier()?;

@@ -112,6 +112,9 @@ export const api = {
     invoke<Sale>("discount", { saleId, lineNo, value, approval }),
   refund: (saleId: number, lines: RefundLineInput[], reason: string, via: RefundVia) =>
     invoke<Refund>("refund", { saleId, lines, reason, via }),
+  settleReversal: (refundId: number, receipt: string | null) =>
+    invoke<Refund>("settle_reversal", { refundId, receipt }),
+  confirmRefund: (refundId: number) => invoke<Refund>("confirm_refund", { refundId }),
   refundsOf: (saleId: number) => invoke<Refund[]>("refunds_of", { saleId }),
   lowStock: () => invoke<Product[]>("low_stock"),
   trackStock: (productId: number, onHand: number | null, lowStock: number | null) =>

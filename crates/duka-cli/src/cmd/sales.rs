@@ -9,7 +9,7 @@ use duka_core::store::SaleEdit;
 use duka_core::till::CashPaid;
 use duka_core::{Money, Till};
 
-use crate::args::{AddLineArgs, Cli, NewSaleArgs, PayArgs, RefundArgs, SaleCmd};
+use crate::args::{AddLineArgs, Cli, NewSaleArgs, PayArgs, RefundArgs, RefundCheckArgs, SaleCmd};
 use crate::ctx::{Ctx, day, money, open};
 use crate::{lines, pay, render};
 
@@ -79,6 +79,19 @@ pub fn refund(cli: &Cli, a: &RefundArgs) -> anyhow::Result<()> {
         false => ctx
             .till
             .refund(a.sale, picked, &a.reason, &to, &ctx.cashier)?,
+    };
+    ctx.print(&r, || render::refunded(&r));
+    Ok(())
+}
+
+/// A manager settles a reversal or confirms a refund sent by hand, from the M-Pesa statement.
+pub fn refund_check(cli: &Cli, a: &RefundCheckArgs) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let r = if a.seen {
+        ctx.till.confirm_refund(a.refund, &ctx.cashier)?
+    } else {
+        let receipt = a.reversed.as_deref().filter(|_| !a.not_reversed);
+        ctx.till.settle_reversal(a.refund, receipt, &ctx.cashier)?
     };
     ctx.print(&r, || render::refunded(&r));
     Ok(())

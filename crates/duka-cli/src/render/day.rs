@@ -139,6 +139,7 @@ pub fn parked_sales(list: &[Sale]) -> String {
 pub fn refunded(r: &Refund) -> String {
     let to = match (r.kind.as_str(), &r.receipt) {
         ("cash", _) => "to cash".to_string(),
+        ("manual", Some(code)) if r.verified => format!("paid back by hand, code {code} (seen)"),
         ("manual", Some(code)) => format!("paid back by hand, code {code} (unverified)"),
         ("mpesa", _) => "by M-Pesa reversal".to_string(),
         (kind, _) => kind.to_string(),

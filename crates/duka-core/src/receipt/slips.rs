@@ -27,6 +27,7 @@ pub fn refund_destination(r: &Refund) -> String {
     match r.kind.as_str() {
         "cash" => "Cash".into(),
         "manual" => match &r.receipt {
+            Some(code) if r.verified => format!("M-Pesa sent by the shop, code {code}"),
             Some(code) => format!("M-Pesa sent by the shop, code {code} (unverified)"),
             None => "M-Pesa sent by the shop".into(),
         },

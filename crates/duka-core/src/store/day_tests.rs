@@ -1020,3 +1020,81 @@ fn a_managers_line_discount_does_not_stretch_a_cashiers_sale_discount() {
         "nothing written"
     );
 }
+
+#[test]
+fn a_manager_settles_from_the_statement_what_m_pesa_left_open_and_confirms_codes_sent_by_hand() {
+    let mut s = store();
+    s.open_shift("Wanjiku", m(500)).unwrap();
+    // A reversal with no final answer: settled as reversed, with the reversal's receipt.
+    let a = paid_by_mpesa(&mut s, 100, "QKM0FXE6RA");
+    let r = s
+        .create_refund(a, None, "double charge", &RefundTo::Mpesa, "Otieno")
+        .unwrap();
+    let e = s
+        .settle_reversal(r.id, Some("SKE1AAA111"), "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "still being sent: {e}");
+    let r = s
+        .apply_reversal(r.id, &ReversalEvent::NoAnswer, "engine", None)
+        .unwrap();
+    assert_eq!(r.state, RefundState::Unknown);
+    let e = s
+        .settle_reversal(r.id, Some("not a receipt"), "Otieno")
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    let done = s
+        .settle_reversal(r.id, Some("ske1aaa111"), "Otieno")
+        .unwrap();
+    assert_eq!(
+        (done.state, done.receipt.as_deref()),
+        (RefundState::Reversed, Some("SKE1AAA111"))
+    );
+    let e = s.settle_reversal(r.id, None, "Otieno").unwrap_err();
+    assert_eq!(e.code(), "conflict", "final stays final: {e}");
+    let by: String = s
+        .conn
+        .query_row(
+            "SELECT source FROM refund_events WHERE refund_id = ?1 AND event = 'by_hand'",
+            [r.id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(by, "manager Otieno");
+
+    // Not reversed: the sale can be refunded another way.
+    let b = paid_by_mpesa(&mut s, 80, "QKM0FXE6RB");
+    let r = s
+        .create_refund(b, None, "wrong item", &RefundTo::Mpesa, "Otieno")
+        .unwrap();
+    s.apply_reversal(r.id, &ReversalEvent::NoAnswer, "engine", None)
+        .unwrap();
+    let no = s.settle_reversal(r.id, None, "Otieno").unwrap();
+    assert_eq!(no.state, RefundState::Failed);
+    let code = RefundTo::Manual {
+        code: "TKA1B2C3D4".into(),
+    };
+    let by_hand = s
+        .create_refund(b, None, "wrong item", &code, "Otieno")
+        .unwrap();
+    assert!(!by_hand.verified);
+    let seen = s.confirm_manual_refund(by_hand.id, "Otieno").unwrap();
+    assert!(seen.verified);
+    assert!(
+        s.confirm_manual_refund(by_hand.id, "Otieno")
+            .unwrap()
+            .verified,
+        "once is enough"
+    );
+    // One transfer pays back one refund.
+    let c = paid_by_mpesa(&mut s, 50, "QKM0FXE6RC");
+    let twice = s.create_refund(c, None, "stale", &code, "Otieno").unwrap();
+    let e = s.confirm_manual_refund(twice.id, "Otieno").unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(!s.refund(twice.id).unwrap().verified);
+    let e = s.confirm_manual_refund(done.id, "Otieno").unwrap_err();
+    assert_eq!(
+        e.code(),
+        "conflict",
+        "a reversal is confirmed by M-Pesa: {e}"
+    );
+}

@@ -475,6 +475,7 @@ impl Store {
                         (None, Some(code.as_str()), receipt.as_deref())
                     }
                     ReversalEvent::NoAnswer | ReversalEvent::QueueTimeout => (None, None, None),
+                    ReversalEvent::ByHand { receipt } => (None, None, receipt.as_deref()),
                 };
                 tx.execute(
                     "UPDATE refunds SET state = ?2, conversation_id = coalesce(?3, conversation_id),
@@ -529,6 +530,70 @@ impl Store {
         load(&self.conn, refund_id)
     }
 
+    /// A manager settles a reversal M-Pesa left without a final answer, from the M-Pesa portal
+    /// or statement: reversed (`Some`, the reversal's receipt) or not reversed (`None`: the
+    /// sale can be refunded another way). Recorded with who did it.
+    pub fn settle_reversal(
+        &mut self,
+        refund_id: i64,
+        reversed: Option<&str>,
+        manager: &str,
+    ) -> Result<Refund> {
+        let who = self.cashier(manager)?.name;
+        let receipt = reversed.map(crate::sale::parse_receipt).transpose()?;
+        let event = ReversalEvent::ByHand { receipt };
+        let source = format!("manager {who}");
+        let why = "settled by hand from the M-Pesa statement";
+        self.apply_reversal(refund_id, &event, &source, Some(why))
+    }
+
+    /// A manager confirms a refund paid back by hand: its code is on the shop's M-Pesa
+    /// statement. Once only; a code confirmed for another refund is refused.
+    pub fn confirm_manual_refund(&mut self, refund_id: i64, manager: &str) -> Result<Refund> {
+        let who = self.cashier(manager)?.name;
+        let tx = self.write()?;
+        let r = load(&tx, refund_id)?;
+        if r.kind != "manual" {
+            return Err(Error::Conflict(format!(
+                "refund {refund_id} was not paid back by hand: nothing to confirm"
+            )));
+        }
+        if r.verified {
+            return Ok(r);
+        }
+        let taken: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM refunds WHERE kind = 'manual' AND verified = 1 AND receipt = ?1 AND id != ?2",
+                params![r.receipt, refund_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(other) = taken {
+            return Err(Error::Conflict(format!(
+                "{} already confirms refund {other}: one transfer pays back one refund",
+                r.receipt.as_deref().unwrap_or_default()
+            )));
+        }
+        let now = now_ms();
+        tx.execute(
+            "UPDATE refunds SET verified = 1, updated_at = ?2 WHERE id = ?1",
+            params![refund_id, now],
+        )?;
+        let source = format!("manager {who}");
+        append_event(
+            &tx,
+            refund_id,
+            now,
+            &source,
+            "confirmed",
+            "done",
+            "done",
+            "seen on the M-Pesa statement",
+        )?;
+        tx.commit()?;
+        load(&self.conn, refund_id)
+    }
+
     /// The refund whose reversal Daraja acknowledged with this ConversationID.
     pub fn refund_by_conversation(&self, conversation_id: &str) -> Result<Refund> {
         let id: i64 = self
@@ -550,6 +615,7 @@ fn event_name(e: &ReversalEvent) -> &'static str {
         ReversalEvent::Refused { .. } => "refused",
         ReversalEvent::NoAnswer => "no_answer",
         ReversalEvent::QueueTimeout => "queue_timeout",
+        ReversalEvent::ByHand { .. } => "by_hand",
         ReversalEvent::Result { .. } => "result",
     }
 }

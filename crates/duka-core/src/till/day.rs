@@ -211,6 +211,37 @@ impl Till {
         Ok(refund)
     }
 
+    /// A manager settles a reversal left without M-Pesa's final answer (see
+    /// [`crate::Store::settle_reversal`]).
+    pub fn settle_reversal(
+        &self,
+        refund_id: i64,
+        reversed: Option<&str>,
+        manager: &str,
+    ) -> Result<Refund> {
+        self.manager(manager, "settling a reversal")?;
+        let refund = self.store().settle_reversal(refund_id, reversed, manager)?;
+        self.refund_changed(&refund);
+        Ok(refund)
+    }
+
+    /// A manager confirms a refund paid back by hand against the M-Pesa statement.
+    pub fn confirm_refund(&self, refund_id: i64, manager: &str) -> Result<Refund> {
+        self.manager(manager, "confirming a refund")?;
+        let refund = self.store().confirm_manual_refund(refund_id, manager)?;
+        self.refund_changed(&refund);
+        Ok(refund)
+    }
+
+    fn refund_changed(&self, refund: &Refund) {
+        self.publish(CoreEvent::RefundChanged {
+            refund: refund.clone(),
+        });
+        if let Ok(sale) = self.store().sale(refund.sale_id) {
+            self.publish(CoreEvent::SaleChanged { sale });
+        }
+    }
+
     /// Every STK payment this till took, with its receipt.
     pub fn mpesa_payments(&self) -> Result<Vec<crate::store::MpesaPayment>> {
         self.store().mpesa_payments()
