@@ -51,5 +51,10 @@ ensure_tauri_driver() {
   cargo install tauri-driver --locked --quiet
 }
 
+# The Windows build check (scripts/check-windows.sh): the x86_64 MinGW-w64 C compiler, for the
+# build scripts that compile C (SQLite, aws-lc). Only it: the `mingw-w64` metapackage adds i686
+# and C++ (244 MB to download, 1.2 GB installed, against 56 MB and 358 MB).
+WINDOWS_PACKAGES=(gcc-mingw-w64-x86-64-posix)
+
 # The independent Daraja client (mpesakit from PyPI) runs in a venv.
 PYTHON_PACKAGES=(python3 python3-venv)

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_rust
-ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}" "${E2E_PACKAGES[@]}"
+ensure_apt "${BASE_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}" "${TAURI_PACKAGES[@]}" "${E2E_PACKAGES[@]}" \
+  "${WINDOWS_PACKAGES[@]}"
 
 echo "==> UI: install and build (the desktop embeds it)"
 build_ui
@@ -20,6 +21,8 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo doc, warnings denied (intra-doc links cannot rot)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+echo "==> Windows: cargo check for x86_64-pc-windows-gnu (core, daraja, app, CLI, desktop; compiles only)"
+bash scripts/check-windows.sh
 echo "==> a shop's build (--no-default-features) has no daraja-sim inside"
 for p in duka-cli duka-desktop; do
   if cargo tree -p "$p" --no-default-features -e normal --locked | grep -q daraja-sim; then

@@ -172,7 +172,8 @@ impl SecretStore for KeyringSecrets {
     }
 }
 
-/// `secrets.json` (mode 0600) for headless machines; replaced atomically on every write.
+/// `secrets.json` (mode 0600 on Unix, the data directory's ACL on Windows) for headless
+/// machines; replaced atomically on every write.
 pub struct FileSecrets {
     path: PathBuf,
     lock: Mutex<()>,
@@ -229,6 +230,10 @@ impl FileSecrets {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
+        // Elsewhere (Windows) there are no mode bits to set: the file takes the ACL inherited
+        // from its folder. The default data directory is in the user's profile
+        // (%APPDATA%\duka\duka\data), which only that user, SYSTEM and administrators can read;
+        // a DUKA_DATA_DIR outside the profile gets whatever that folder allows (README, Secrets).
         let mut f = opts.open(&tmp).map_err(|e| self.io(e))?;
         f.write_all(&serde_json::to_vec_pretty(map).expect("a map of strings serialises"))
             .and_then(|_| f.sync_all())
