@@ -3,7 +3,8 @@
 # D-Bus session with a throw-away HOME and data directory (demo mode, secrets in memory).
 # Needs: xvfb webkit2gtk-driver (apt), tauri-driver (cargo install), ui/dist built.
 # `bash scripts/test-e2e.sh` runs the tests, then the desktop benchmark in quick mode;
-# `bash scripts/test-e2e.sh bench` runs the full benchmark (optimised build) instead.
+# `bash scripts/test-e2e.sh bench` runs the full benchmark (optimised build) instead;
+# `DUKA_INSTALLED_APP=/usr/bin/… bash scripts/test-e2e.sh installed` starts an installed app.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
@@ -11,6 +12,10 @@ export PATH="$CARGO_HOME/bin:$PATH"
 mode=${1:-test}
 if [ "$mode" = bench ]; then
   run='DUKA_DESKTOP_BENCH=1 cargo bench -p duka-desktop --features test-hooks --bench desktop'
+elif [ "$mode" = installed ]; then
+  # The app a package installed (DUKA_INSTALLED_APP), not the one cargo built.
+  cargo test -q -p duka-desktop --test installed --no-run
+  run='cargo test -p duka-desktop --test installed -- --ignored'
 else
   cargo test -q -p duka-desktop --test e2e --no-run
   run='cargo test -p duka-desktop --test e2e -- --ignored --test-threads=1 &&
@@ -25,7 +30,7 @@ export DUKA_DATA_DIR=$home/duka DUKA_SECRET_BACKEND=memory DUKA_EXPORT_DIR=$home
 # Screenshots come from Xvfb's framebuffer file (see `shot` in src-tauri/tests/webdriver).
 mkdir -p "$home/fb" && export DUKA_E2E_FBDIR=$home/fb
 export RUN=$run
-export APP=$PWD/target/$([ "$mode" = bench ] && echo release || echo debug)/duka-desktop
+export APP=${DUKA_INSTALLED_APP:-$PWD/target/$([ "$mode" = bench ] && echo release || echo debug)/duka-desktop}
 # Every WebDriver step has its own deadline; this one catches anything else (a stuck build, a
 # driver that never answers), so a hang fails the suite instead of eating CI's time.
 status=0

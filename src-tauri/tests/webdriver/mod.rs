@@ -17,11 +17,16 @@ pub async fn within<T>(secs: u64, what: &str, f: impl Future<Output = T>) -> T {
 }
 
 pub async fn connect() -> Client {
+    connect_to(env!("CARGO_BIN_EXE_duka-desktop")).await
+}
+
+/// The app at `application` (an installed one, say) through tauri-driver.
+pub async fn connect_to(application: &str) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), "wry".into());
     caps.insert(
         "tauri:options".into(),
-        serde_json::json!({"application": env!("CARGO_BIN_EXE_duka-desktop")}),
+        serde_json::json!({"application": application}),
     );
     // tauri-driver is on loopback: plain HTTP, no TLS stack needed.
     let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
