@@ -204,7 +204,7 @@ pub(crate) fn bad_column(e: Error) -> rusqlite::Error {
 }
 
 /// Refuses a non-empty file that is not SQLite before SQLite touches it.
-fn check_header(path: &Path) -> Result<()> {
+pub(crate) fn check_header(path: &Path) -> Result<()> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -241,7 +241,32 @@ fn check_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A database as an older Duka left it: only the first `n` migrations applied, in WAL mode like
+/// a real till's. The upgrade tests fill it with rows that release's schema had, then open it
+/// with the current `Store`.
+#[cfg(test)]
+pub(crate) fn create_at_version(path: &Path, n: usize) -> Result<Connection> {
+    assert!(
+        n <= MIGRATIONS.len(),
+        "there are only {} migrations",
+        MIGRATIONS.len()
+    );
+    let mut conn = Connection::open(path)?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS[..n].iter().enumerate() {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+    tx.commit()?;
+    Ok(conn)
+}
+
 #[cfg(test)]
 mod day_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
