@@ -15,11 +15,14 @@
 //! - [`store`] — the SQLite store: migrations, sales, attempts with their event log, reports.
 //! - [`till`] — the Till service: every operation a shell needs (sales, payments, staff,
 //!   reports, receipts, settings); shells never touch the store.
+//! - [`backup`] — copies of the database (SQLite's online backup API), keeping the last N,
+//!   and restoring one.
 //! - [`relay`] — the till's websocket to duka-relay: resume, apply, ack after commit.
 //! - [`secrets`] — `SecretStore`: OS keyring, headless file fallback, memory for tests.
 //! - [`config`] — data directory, settings (environment wins), credentials.
 //! - [`error`] — the crate's one error type, with stable codes.
 
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod discount;

@@ -126,6 +126,53 @@ fn log_level(s: &str) -> Result<String> {
     }
 }
 
+/// Where backups go: an absolute folder path (a USB stick's folder, say). The folder itself may
+/// not exist yet (the first backup makes it) but the place it is in must: a typo or a stick
+/// that is not plugged in is caught here, and a backup never makes a mount point's folders on
+/// the till's own disk.
+fn backup_dir(s: &str) -> Result<String> {
+    let s = s.trim();
+    let bad = |why: &str| {
+        Error::invalid(
+            "backup_dir",
+            format!(
+                "a folder for backups, as a full path, e.g. /media/duka/USB/duka-backups ({why})"
+            ),
+            s,
+        )
+    };
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err(bad("empty or unprintable"));
+    }
+    let path = std::path::Path::new(s);
+    if !path.is_absolute() {
+        return Err(bad("not a full path"));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(bad("it is a file, not a folder")),
+        Err(_) => {
+            let parent = path.parent().filter(|p| p.is_dir());
+            if parent.is_none() {
+                return Err(bad("neither it nor the folder it is in exists"));
+            }
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// How many backups are kept in the backup folder (the oldest go first).
+fn backup_keep(s: &str) -> Result<String> {
+    match s.trim().parse::<u16>() {
+        Ok(n) if (1..=365).contains(&n) => Ok(n.to_string()),
+        _ => Err(Error::invalid(
+            "backup_keep",
+            "a whole number of backups from 1 to 365, e.g. 14",
+            s,
+        )),
+    }
+}
+
 pub(super) const KEYS: &[Key] = &[
     Key {
         name: "environment",
@@ -186,6 +233,16 @@ pub(super) const KEYS: &[Key] = &[
         name: "log_level",
         env: "DUKA_LOG_LEVEL",
         check: log_level,
+    },
+    Key {
+        name: "backup_dir",
+        env: "DUKA_BACKUP_DIR",
+        check: backup_dir,
+    },
+    Key {
+        name: "backup_keep",
+        env: "DUKA_BACKUP_KEEP",
+        check: backup_keep,
     },
 ];
 

@@ -2,7 +2,7 @@
 //!
 //! Settings live in the `settings` table; the environment wins over what is stored
 //! (`DUKA_ENVIRONMENT`, `DUKA_DARAJA_BASE_URL`, `DUKA_SHORTCODE`, `DUKA_TILL_TYPE`,
-//! `DUKA_PARTY_B`, `DUKA_RELAY_URL`, `DUKA_SHOP_NAME`). Credentials come from the environment
+//! `DUKA_PARTY_B`, `DUKA_RELAY_URL`, `DUKA_SHOP_NAME`, … one per key of `keys::KEYS`). Credentials come from the environment
 //! (`DUKA_CONSUMER_KEY`, `DUKA_CONSUMER_SECRET`, `DUKA_PASSKEY`), used and never stored, or from
 //! the secret store. With no environment chosen and no credentials, Duka runs in demo mode.
 
@@ -17,6 +17,8 @@ use keys::{KEYS, key};
 
 /// A cashier's discount limit unless the manager sets another, in percent.
 pub const DISCOUNT_LIMIT: i64 = 10;
+/// How many backups are kept unless the manager sets another number (`backup_keep`).
+pub const BACKUP_KEEP: i64 = 14;
 pub use keys::{check_setting, set_setting, setting_names};
 pub use mode::{Mode, data_dir, db_path, demo_db_path};
 
@@ -110,6 +112,10 @@ pub struct Settings {
     pub discount_limit: i64,
     /// `error` … `trace` (the log files; `RUST_LOG` wins); `info` when not set.
     pub log_level: String,
+    /// The folder backups go to; `None`: `backups/` beside the database (`Till::backup_dir`).
+    pub backup_dir: Option<String>,
+    /// How many backups are kept (14 unless set).
+    pub backup_keep: i64,
     /// Each setting's source, by name.
     pub sources: Vec<(String, Source)>,
 }
@@ -132,6 +138,8 @@ impl Settings {
             "certificate" => self.certificate.clone(),
             "discount_limit" => Some(self.discount_limit.to_string()),
             "log_level" => Some(self.log_level.clone()),
+            "backup_dir" => self.backup_dir.clone(),
+            "backup_keep" => Some(self.backup_keep.to_string()),
             other => {
                 return Err(Error::Config(format!(
                     "setting {other} has no value in Settings (a bug)"
@@ -166,6 +174,10 @@ impl Settings {
                 self.discount_limit = v.and_then(|p| p.parse().ok()).unwrap_or(DISCOUNT_LIMIT)
             }
             "log_level" => self.log_level = v.unwrap_or_else(|| "info".into()),
+            "backup_dir" => self.backup_dir = v,
+            "backup_keep" => {
+                self.backup_keep = v.and_then(|n| n.parse().ok()).unwrap_or(BACKUP_KEEP)
+            }
             other => {
                 return Err(Error::Config(format!(
                     "setting {other} cannot be set in Settings (a bug)"
@@ -368,6 +380,11 @@ impl Settings {
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(DISCOUNT_LIMIT),
             log_level: values.remove("log_level").unwrap_or_else(|| "info".into()),
+            backup_dir: values.remove("backup_dir"),
+            backup_keep: values
+                .remove("backup_keep")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(BACKUP_KEEP),
             sources,
         })
     }

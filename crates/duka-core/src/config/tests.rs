@@ -97,6 +97,8 @@ fn every_key_but_the_environment_can_be_set_read_back_and_cleared() {
             "certificate" => cert.display().to_string(),
             "log_level" => "debug".into(),
             "discount_limit" => "15".into(),
+            "backup_dir" => dir.path().join("backups").display().to_string(),
+            "backup_keep" => "30".into(),
             other => panic!("no sample for {other}: add one"),
         }
     };
@@ -245,5 +247,61 @@ fn credentials_from_env_are_not_stored() {
         Credentials::load(&MemorySecrets::default(), &env)
             .unwrap()
             .is_none()
+    );
+}
+
+#[test]
+fn backup_settings_are_a_folder_and_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    let s = Settings::load(&store, &no_env, Mode::Shop).unwrap();
+    assert_eq!((s.backup_dir.clone(), s.backup_keep), (None, BACKUP_KEEP));
+
+    // A folder that exists, or one the first backup makes in a folder that exists.
+    let here = dir.path().display().to_string();
+    assert_eq!(
+        check_setting("backup_dir", &format!(" {here} ")).unwrap(),
+        here
+    );
+    let new = dir.path().join("backups").display().to_string();
+    set_setting(&mut store, "backup_dir", &new).unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let gone = dir.path().join("no-stick").join("duka");
+    for bad in [
+        "".to_string(),
+        "backups".into(),
+        file.display().to_string(),
+        gone.display().to_string(),
+    ] {
+        let e = check_setting("backup_dir", &bad).unwrap_err();
+        assert!(
+            e.to_string().starts_with("backup_dir: expected a folder"),
+            "{bad}: {e}"
+        );
+    }
+
+    assert_eq!(check_setting("backup_keep", " 30 ").unwrap(), "30");
+    for ok in ["1", "365"] {
+        check_setting("backup_keep", ok).unwrap();
+    }
+    for bad in ["0", "366", "-1", "7.5", "many", ""] {
+        let e = check_setting("backup_keep", bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("backup_keep: expected a whole number"),
+            "{bad}: {e}"
+        );
+    }
+    set_setting(&mut store, "backup_keep", "3").unwrap();
+    let s = Settings::load(&store, &no_env, Mode::Shop).unwrap();
+    assert_eq!(
+        (s.backup_dir.as_deref(), s.backup_keep),
+        (Some(new.as_str()), 3)
+    );
+    assert!(
+        s.rows()
+            .iter()
+            .any(|r| r.0 == "backup_keep" && r.1.as_deref() == Some("3"))
     );
 }

@@ -50,6 +50,10 @@ pub enum CoreEvent {
     Health {
         health: Health,
     },
+    /// A backup was taken or failed (its status now).
+    Backup {
+        status: crate::backup::BackupStatus,
+    },
     /// The relay connection changed (connected, backlog, last error).
     Relay {
         status: crate::relay::RelayStatus,
@@ -96,6 +100,9 @@ pub struct Health {
     pub poller_backlog: usize,
     /// The relay connection, when this till is paired with one.
     pub relay: Option<crate::relay::RelayStatus>,
+    /// How the till's backups are going: a failed one shows here (and in the log), never in
+    /// the cashier's way.
+    pub backup: Option<crate::backup::BackupStatus>,
 }
 
 /// How a reconcile settled (or surfaced) one attempt.

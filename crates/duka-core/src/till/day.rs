@@ -12,7 +12,7 @@ use crate::store::{
 };
 
 impl Till {
-    fn manager(&self, name: &str, what: &str) -> Result<()> {
+    pub(super) fn manager(&self, name: &str, what: &str) -> Result<()> {
         let c = self.store().cashier(name)?;
         if c.role == "manager" {
             Ok(())
@@ -82,9 +82,13 @@ impl Till {
     }
 
     /// The manager's day close: the day's shifts, their sums and what is still open.
+    /// The shop's till is backed up then, unless a backup is younger than an hour (see
+    /// [`super::backup`]); a backup that fails never fails the day close.
     pub fn day_close(&self, date: chrono::NaiveDate, manager: &str) -> Result<DayClose> {
         self.manager(manager, "the day close")?;
-        self.store().day_close(date)
+        let day = self.store().day_close(date)?;
+        self.backup_at_day_close();
+        Ok(day)
     }
 
     /// A pay-out (manager), cash in, or the drawer opened without a sale (manager).

@@ -11,7 +11,9 @@
 //! - [`payments`] — charging by STK push, attempts, resend, reconcile.
 //! - [`staff`] — staff, PINs, sign-in.
 //! - [`reports`] — the day, exports, what the manager must look at, receipts.
+//! - [`backup`] — backups now, daily and at the day close; the list; restoring one.
 
+pub mod backup;
 pub mod day;
 pub mod payments;
 pub mod reports;
@@ -50,6 +52,7 @@ pub struct Till {
     core: Core,
     mode: Mode,
     settings: Settings,
+    backups: backup::BackupState,
 }
 
 impl Till {
@@ -60,23 +63,27 @@ impl Till {
         mode: Mode,
         settings: Settings,
     ) -> Till {
-        Till {
-            core: Core::Running { engine, relay },
-            mode,
-            settings,
-        }
+        Till::new(Core::Running { engine, relay }, mode, settings)
     }
 
     /// A till with its store alone (no engine): everything but M-Pesa payments.
     pub fn offline(store: Store, mode: Mode, settings: Settings) -> Till {
-        Till {
-            core: Core::Offline {
-                store: Mutex::new(store),
-                events: broadcast::channel(64).0,
-            },
+        let core = Core::Offline {
+            store: Mutex::new(store),
+            events: broadcast::channel(64).0,
+        };
+        Till::new(core, mode, settings)
+    }
+
+    fn new(core: Core, mode: Mode, settings: Settings) -> Till {
+        let mut till = Till {
+            core,
             mode,
             settings,
-        }
+            backups: backup::BackupState::default(),
+        };
+        till.backups = backup::BackupState::new(&till.backup_dir(), mode == Mode::Shop);
+        till
     }
 
     /// The store, locked. Only this crate reaches it: shells go through the service.
@@ -145,8 +152,10 @@ impl Till {
         }
     }
 
-    /// Stops the engine and the relay client (an offline till has neither).
+    /// Stops the engine, the relay client (an offline till has neither) and the daily
+    /// backups.
     pub fn stop(&self) {
+        self.backups.stop();
         if let Core::Running { engine, relay } = &self.core {
             engine.shutdown();
             if let Some(r) = relay {

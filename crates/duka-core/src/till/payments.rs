@@ -122,12 +122,14 @@ impl Till {
         }
     }
 
-    /// What the status bar shows: Daraja, token, relay, open attempts.
+    /// What the status bar shows: Daraja, token, relay, open attempts, backups.
     pub async fn health(&self) -> Health {
-        match self.engine() {
+        let mut h = match self.engine() {
             Ok(e) => e.health().await,
             Err(_) => Health::default(),
-        }
+        };
+        h.backup = Some(self.backup_status());
+        h
     }
 
     /// Push answers Daraja gave that the disk has not taken yet: the till must not be
