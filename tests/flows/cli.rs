@@ -1125,3 +1125,174 @@ fn discounts_need_a_managers_pin_and_every_slip_prints() {
     let e = refused(&till, &["receipt", "till", "1"]);
     assert_eq!(e["code"], "invalid_input", "{e}");
 }
+
+/// `duka backup now|list|restore`: a manager's backups, listed newest first; a restore brings
+/// the till back to the backup and keeps the database it replaced; a file that is not a Duka
+/// database, one from a newer Duka, and a database open in another process are refused with
+/// nothing changed; a new machine's empty data directory gets the shop back. The backup
+/// settings are set and checked like any other.
+#[test]
+fn backups_are_taken_listed_and_restored_from_the_cli() {
+    let till = Till::new();
+    till.run(&[
+        "init",
+        "--environment",
+        "sandbox",
+        "--shortcode",
+        "174379",
+        "--owner",
+        "Achieng",
+    ])
+    .ok();
+    till.json(&["cashier", "add", "--name", "Kamau"]);
+    till.json(&[
+        "sale", "new", "--item", "Tea", "--price", "120", "--cash", "200",
+    ]);
+    let shown = till.json(&["config", "show"]);
+    assert_eq!(
+        (shown["backup_dir"].clone(), shown["backup_keep"].clone()),
+        (Value::Null, json!(14))
+    );
+
+    // Now: the path, in `backups/` of the data directory.
+    let path = till.run(&["backup", "now"]).ok().stdout.trim().to_string();
+    let backups = till.data_dir().join("backups");
+    assert!(
+        path.starts_with(backups.join("duka-").to_str().unwrap()),
+        "{path}"
+    );
+    assert!(std::path::Path::new(&path).is_file());
+    let second = till.json(&["backup", "now"]);
+    let list = till.json(&["backup", "list"]);
+    let files = list["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{list}");
+    assert_eq!(files[0]["path"], second["path"], "newest first");
+    assert_eq!(files[1]["path"], path.as_str());
+    assert_eq!(files[0]["schema_version"], duka_core::store::SCHEMA_VERSION);
+    assert!(files[0]["size"].as_u64().unwrap() > 0 && files[0]["at"].as_i64().is_some());
+    assert_eq!(list["keep"], 14);
+    let human = till.run(&["backup", "list"]).ok().stdout;
+    let name = std::path::Path::new(&path)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(human.contains(name) && human.contains("schema"), "{human}");
+    let e = refused(&till, &["--cashier", "Kamau", "backup", "now"]);
+    assert_eq!(e["code"], "denied", "{e}");
+
+    // The till goes on after the backup.
+    till.json(&[
+        "sale", "new", "--item", "Bread", "--price", "65", "--cash", "100",
+    ]);
+    let sales = |t: &Till| t.json(&["sale", "list"]).as_array().unwrap().len();
+    assert_eq!(sales(&till), 2);
+
+    // Refused, nothing changed: a shopping list, a newer Duka's backup, the database open in
+    // another process (here, this test's connection).
+    let junk = till.data_dir().join("list.db");
+    std::fs::write(&junk, "sugar, bread, milk").unwrap();
+    let e = refused(&till, &["backup", "restore", junk.to_str().unwrap()]);
+    assert_eq!(e["code"], "db_not_duka", "{e}");
+    let newer = till.data_dir().join("newer.db");
+    std::fs::copy(&path, &newer).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute_batch(&format!(
+            "PRAGMA user_version = {}",
+            duka_core::store::SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    let e = refused(&till, &["backup", "restore", newer.to_str().unwrap()]);
+    assert_eq!(e["code"], "db_schema_too_new", "{e}");
+    let open_elsewhere = rusqlite::Connection::open(till.db()).unwrap();
+    let _: i64 = open_elsewhere
+        .query_row("SELECT count(*) FROM sales", [], |r| r.get(0))
+        .unwrap();
+    let e = refused(&till, &["backup", "restore", &path]);
+    assert_eq!(e["code"], "conflict", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("close it"), "{e}");
+    drop(open_elsewhere);
+    let e = refused(&till, &["--cashier", "Kamau", "backup", "restore", &path]);
+    assert_eq!(e["code"], "denied", "{e}");
+    assert_eq!(sales(&till), 2);
+    let aside = |t: &Till| {
+        std::fs::read_dir(t.data_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("before-restore"))
+            .collect::<Vec<_>>()
+    };
+    assert!(aside(&till).is_empty());
+
+    // Restored: one sale again; the database it replaced is kept aside, whole.
+    let r = till.json(&["backup", "restore", &path]);
+    assert_eq!(sales(&till), 1);
+    let kept = r["kept_aside"].as_str().unwrap();
+    assert_eq!(aside(&till), vec![std::path::PathBuf::from(kept)]);
+    let before = duka_core::Store::open(std::path::Path::new(kept)).unwrap();
+    assert_eq!(before.sales_between(0, i64::MAX, 10).unwrap().len(), 2);
+    assert_eq!(r["schema_version"], duka_core::store::SCHEMA_VERSION);
+    let human = till.run(&["backup", "restore", &path]).ok().stdout;
+    assert!(human.contains("is kept at"), "{human}");
+
+    // A new machine: the shop comes back into an empty data directory, and runs.
+    let fresh = Till::new();
+    let r = fresh.json(&["backup", "restore", &path]);
+    assert_eq!(r["kept_aside"], Value::Null);
+    assert_eq!(fresh.db(), fresh.data_dir().join("duka.db"));
+    assert_eq!(sales(&fresh), 1);
+    assert_eq!(
+        fresh.json(&["cashier", "list"]).as_array().unwrap().len(),
+        2
+    );
+    // The manager's day close backs the shop's till up (no backup is younger than an hour).
+    assert!(
+        fresh.json(&["backup", "list"])["files"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    fresh.json(&["shift", "day"]);
+    fresh.json(&["shift", "day"]);
+    let list = fresh.json(&["backup", "list"]);
+    assert_eq!(list["files"].as_array().unwrap().len(), 1, "{list}");
+
+    // The settings: a folder (a full path whose place exists) and a count.
+    let e = refused(&till, &["config", "set", "backup_dir", "backups"]);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("backup_dir: expected"),
+        "{e}"
+    );
+    let e = refused(&till, &["config", "set", "backup_keep", "0"]);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("backup_keep: expected"),
+        "{e}"
+    );
+    let stick = till.data_dir().join("stick");
+    till.run(&["config", "set", "backup_dir", stick.to_str().unwrap()])
+        .ok();
+    till.run(&["config", "set", "backup_keep", "1"]).ok();
+    till.json(&["backup", "now"]);
+    let last = till.json(&["backup", "now"]);
+    assert!(
+        last["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(stick.to_str().unwrap())
+    );
+    let list = till.json(&["backup", "list"]);
+    assert_eq!(
+        list["files"].as_array().unwrap().len(),
+        1,
+        "keeps 1: {list}"
+    );
+    assert_eq!(list["files"][0]["path"], last["path"]);
+}

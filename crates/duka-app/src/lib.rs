@@ -322,6 +322,8 @@ pub async fn start_with_secrets(
     let relay = pairing.map(|p| duka_core::relay::spawn(engine.clone(), p));
     let environment = settings.environment;
     let till = duka_core::Till::running(engine, relay, mode, settings);
+    // The shop's till backs itself up daily (at once when the newest backup is a day old).
+    till.start_backups();
     #[cfg(feature = "demo")]
     if let Some(sim) = &sim {
         demo::remember(sim, &till);
@@ -379,6 +381,31 @@ pub async fn test_connection(
     let started = std::time::Instant::now();
     client.access_token().await?;
     Ok(started.elapsed())
+}
+
+/// Restores the backup `file` into the database of the till `mode` of `data_dir`, which nothing
+/// else may have open: a running desktop app or another `duka` command is refused (`conflict`),
+/// as are a file that is not a Duka database and one newer than this Duka, all with nothing
+/// changed (`duka_core::backup::restore`, `Access::Exclusive`). The database as it was is kept
+/// aside; the restored one is opened (migrated when older) before this returns. Restoring the
+/// shop's till makes it the one the data directory runs (on a new machine, the restored shop
+/// starts, not demo mode).
+pub fn restore(
+    data_dir: &std::path::Path,
+    mode: Mode,
+    file: &std::path::Path,
+) -> Result<duka_core::backup::Restored> {
+    let db = mode.db_path(data_dir);
+    let done = duka_core::backup::restore(
+        &db,
+        file,
+        duka_core::backup::Access::Exclusive,
+        duka_core::time::now_ms(),
+    )?;
+    if mode == Mode::Shop {
+        Mode::Shop.choose(data_dir)?;
+    }
+    Ok(done)
 }
 
 /// The till in `store` without its engine: everything but M-Pesa (the CLI's commands that

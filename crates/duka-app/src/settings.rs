@@ -215,6 +215,13 @@ pub struct Form {
     pub initiator_password: String,
     #[serde(default)]
     pub certificate: String,
+    /// The backup folder (a full path; empty: `backups/` beside the database) and how many
+    /// backups are kept (1 to 365; empty: 14). Left out (`null`), each stays as it is, so a
+    /// form that does not show them changes nothing.
+    #[serde(default)]
+    pub backup_dir: Option<String>,
+    #[serde(default)]
+    pub backup_keep: Option<String>,
 }
 
 fn given(s: &str) -> Option<&str> {
@@ -235,6 +242,14 @@ impl Form {
             ("certificate", &self.certificate),
         ]
         .into_iter()
+        .chain(
+            [
+                ("backup_dir", &self.backup_dir),
+                ("backup_keep", &self.backup_keep),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v))),
+        )
         .map(|(k, v)| (k.to_string(), given(v).map(str::to_string)))
         .collect();
         let secrets = [

@@ -100,6 +100,25 @@ pub enum Cmd {
     Export(ExportArgs),
     /// A slip as printed: a sale's receipt, a refund's, or a shift's Z-report; shown, saved as PDF or printed
     Receipt(ReceiptArgs),
+    /// Backups of the database (manager): take one now, list them, restore one
+    #[command(subcommand)]
+    Backup(BackupCmd),
+}
+
+#[derive(Subcommand)]
+pub enum BackupCmd {
+    /// Take a backup now into the backup folder (setting backup_dir); prints its path
+    Now,
+    /// The backups in the backup folder, newest first: file, size, time, schema version
+    List,
+    /// Replace the shop's database with a backup. Close the desktop app first (a database
+    /// open elsewhere is refused); the current one is kept aside as duka.db.before-restore-TIME
+    Restore {
+        file: PathBuf,
+        /// Restore demo mode's database instead of the shop's
+        #[arg(long)]
+        demo: bool,
+    },
 }
 
 #[derive(Args)]

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
 
 /// The exit code: the M-Pesa commands say how the payment ended, the others 0.
 fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
-    use cmd::{catalog, day, payments, relay, reports, sales, setup, staff};
+    use cmd::{backup, catalog, day, payments, relay, reports, sales, setup, staff};
     let done = match &cli.cmd {
         Cmd::Charge(a) => return payments::charge(cli, a),
         Cmd::Reconcile => return payments::reconcile(cli),
@@ -86,6 +86,7 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         Cmd::Stock(c) => catalog::stock(cli, c),
         Cmd::Receipt(a) => reports::receipt(cli, a),
         Cmd::Export(a) => reports::export(cli, a),
+        Cmd::Backup(c) => backup::run(cli, c),
     };
     done.map(|()| 0)
 }

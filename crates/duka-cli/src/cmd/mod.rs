@@ -2,6 +2,7 @@
 //! offline till in `Ctx`, or the running one from `pay::with_running`), and renders the result
 //! (`render`, or JSON with `--json`).
 
+pub mod backup;
 pub mod catalog;
 pub mod day;
 pub mod payments;
