@@ -87,6 +87,12 @@ fn all() -> Vec<Decl> {
         duka_core::config::TillType,
         duka_core::config::Mode,
         duka_core::config::Source,
+        // Backups.
+        duka_core::backup::BackupFile,
+        duka_core::backup::Backups,
+        duka_core::backup::BackupStatus,
+        duka_core::backup::Restored,
+        crate::commands::backup::RestoreDone,
         // A shop's day.
         store::Shift,
         store::ZReport,

@@ -909,3 +909,88 @@ fn a_shop_day_over_ipc_keeps_manager_work_for_managers_and_the_count_blind() {
     let day = invoke(&w, "day_close", json!({})).unwrap_err();
     assert_eq!(day["code"], "denied");
 }
+
+/// Backups from the desktop, a manager's: one now, the list with how backups are going (also
+/// in the status bar's health), a restore that refuses a file that is not a Duka database with
+/// the till still serving, then one that brings the till back to the backup, keeps the
+/// database it replaced aside, starts the till again on it and signs everyone out.
+#[test]
+fn a_manager_backs_up_and_restores_and_the_till_starts_again_on_the_backup() {
+    let (_app, w, dir) = app();
+    let e = invoke(&w, "backup_now", json!({})).unwrap_err();
+    assert_eq!(e["code"], "signed_out");
+    invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
+    for cmd in ["backup_now", "backups"] {
+        assert_eq!(
+            invoke(&w, cmd, json!({})).unwrap_err()["code"],
+            "denied",
+            "{cmd}"
+        );
+    }
+    let e = invoke(&w, "restore_backup", json!({"path": "/nowhere.db"})).unwrap_err();
+    assert_eq!(e["code"], "denied");
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    let tea = json!({"lines": [{"description": "Tea", "price": "120", "quantity": 1}]});
+    invoke(&w, "create_sale", tea.clone()).unwrap();
+    let at_backup = recent_sale_ids(&w);
+
+    let b = invoke(&w, "backup_now", json!({})).unwrap();
+    let path = b["path"].as_str().unwrap().to_string();
+    assert!(
+        path.starts_with(dir.path().join("demo/backups/duka-demo-").to_str().unwrap()),
+        "demo mode's backups are beside its database: {path}"
+    );
+    assert!(b["size"].as_u64().unwrap() > 0);
+    let list = invoke(&w, "backups", json!({})).unwrap();
+    assert_eq!(list["files"][0]["path"], path.as_str());
+    assert_eq!(list["keep"], 14);
+    assert_eq!(list["status"]["last_file"], path.as_str());
+    assert_eq!(
+        list["status"]["automatic"], false,
+        "demo mode backs up when asked"
+    );
+    let health = invoke(&w, "health", json!({})).unwrap();
+    assert_eq!(health["health"]["backup"]["last_file"], path.as_str());
+    assert_eq!(health["health"]["backup"]["last_error"], Value::Null);
+
+    invoke(&w, "create_sale", tea.clone()).unwrap();
+    let after = recent_sale_ids(&w);
+    assert_eq!(after.len(), at_backup.len() + 1);
+
+    // Refused before anything stops: the till serves on, the manager still signed in.
+    let junk = dir.path().join("list.db");
+    std::fs::write(&junk, "sugar, bread, milk").unwrap();
+    let e = invoke(&w, "restore_backup", json!({"path": junk})).unwrap_err();
+    assert_eq!(e["code"], "db_not_duka", "{e}");
+    assert_eq!(recent_sale_ids(&w), after);
+
+    let done = invoke(&w, "restore_backup", json!({"path": path})).unwrap();
+    assert_eq!(done["signed_out"], true);
+    assert_eq!(done["restored"]["from"], path.as_str());
+    let kept = done["restored"]["kept_aside"].as_str().unwrap();
+    assert!(kept.contains("duka.db.before-restore-"), "{kept}");
+    let old = duka_core::Store::open(std::path::Path::new(kept)).unwrap();
+    assert_eq!(
+        old.sales_between(0, i64::MAX, 100).unwrap().len(),
+        after.len()
+    );
+    assert_eq!(
+        invoke(&w, "products", json!({})).unwrap_err()["code"],
+        "signed_out"
+    );
+
+    // The till runs again, on the backup.
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    assert_eq!(recent_sale_ids(&w), at_backup);
+    let sale = invoke(&w, "create_sale", tea).unwrap();
+    let attempt = invoke(
+        &w,
+        "charge",
+        json!({"saleId": sale["id"], "phone": "0712345678"}),
+    )
+    .unwrap();
+    assert_eq!(
+        attempt["state"], "pending",
+        "M-Pesa works on the restarted till"
+    );
+}

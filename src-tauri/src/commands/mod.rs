@@ -1,6 +1,7 @@
 //! Commands, one file per domain. Each is a short wrapper over duka-core.
 
 pub mod auth;
+pub mod backup;
 pub mod day;
 pub mod payments;
 pub mod phone;

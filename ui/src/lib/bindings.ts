@@ -256,7 +256,13 @@ export type SettingsForm = { environment: string, daraja_base_url: string, short
  * The API operator for Transaction Status (optional), with its password and the path of
  * Safaricom's certificate.
  */
-initiator: string, initiator_password: string, certificate: string, };
+initiator: string, initiator_password: string, certificate: string, 
+/**
+ * The backup folder (a full path; empty: `backups/` beside the database) and how many
+ * backups are kept (1 to 365; empty: 14). Left out (`null`), each stays as it is, so a
+ * form that does not show them changes nothing.
+ */
+backup_dir: string | null, backup_keep: string | null, };
 
 export type SettingsView = { settings: Settings, 
 /**
@@ -302,6 +308,14 @@ discount_limit: number,
  */
 log_level: string, 
 /**
+ * The folder backups go to; `None`: `backups/` beside the database (`Till::backup_dir`).
+ */
+backup_dir: string | null, 
+/**
+ * How many backups are kept (14 unless set).
+ */
+backup_keep: number, 
+/**
  * Each setting's source, by name.
  */
 sources: Array<[string, Source]>, };
@@ -313,6 +327,80 @@ export type TillType = "paybill" | "till";
 export type Mode = "shop" | "demo";
 
 export type Source = "env" | "stored" | "default";
+
+export type BackupFile = { 
+/**
+ * The file's full path (what a restore takes).
+ */
+path: string, 
+/**
+ * Its name, e.g. `duka-2026-12-03T101500.db`.
+ */
+file: string, 
+/**
+ * Its size in bytes.
+ */
+size: number, 
+/**
+ * When it was taken (from its name), UTC milliseconds.
+ */
+at: number, 
+/**
+ * The schema version it holds; `None` when its header is not a Duka database's (a file
+ * damaged on the stick).
+ */
+schema_version: number | null, };
+
+export type Backups = { 
+/**
+ * How many are kept (setting `backup_keep`).
+ */
+keep: number, 
+/**
+ * Newest first.
+ */
+files: Array<BackupFile>, status: BackupStatus, };
+
+export type BackupStatus = { 
+/**
+ * Where backups go.
+ */
+dir: string, 
+/**
+ * Whether this till backs itself up: the shop's till does, once a day (at its start and
+ * while it runs) and when a manager looks at the day close; demo mode only when asked.
+ */
+automatic: boolean, 
+/**
+ * When the newest good backup was taken, and its file.
+ */
+last_ok: number | null, last_file: string | null, 
+/**
+ * The last backup that failed (the folder gone, the disk full), when no good one came
+ * after it: when, and why.
+ */
+last_error: [number, string] | null, };
+
+export type Restored = { 
+/**
+ * The database that was replaced.
+ */
+database: string, 
+/**
+ * The backup it now holds.
+ */
+from: string, 
+/**
+ * Where the database as it was before is kept (`None`: there was none yet).
+ */
+kept_aside: string | null, 
+/**
+ * The backup's schema version, and the database's after it was opened (migrated when the
+ * backup was older).
+ */
+backup_schema_version: number, schema_version: number, };
+
+export type RestoreDone = { restored: Restored, signed_out: boolean, };
 
 export type Shift = { id: number, cashier: string, opened_at: number, 
 /**
@@ -449,7 +537,12 @@ token_valid_until: number | null, last_daraja_ok: number | null, last_daraja_err
 /**
  * The relay connection, when this till is paired with one.
  */
-relay: RelayStatus | null, };
+relay: RelayStatus | null, 
+/**
+ * How the till's backups are going: a failed one shows here (and in the log), never in
+ * the cashier's way.
+ */
+backup: BackupStatus | null, };
 
 export type RelayStatus = { connected: boolean, last_message_at: number | null, applied_seq: number, 
 /**
@@ -457,4 +550,4 @@ export type RelayStatus = { connected: boolean, last_message_at: number | null, 
  */
 backlog: number, last_error: string | null, };
 
-export type CoreEvent = { "type": "attempt_changed", attempt: Attempt, } | { "type": "sale_changed", sale: Sale, } | { "type": "sale_paid", sale_id: number, } | { "type": "settings_changed", keys: Array<string>, } | { "type": "staff_changed" } | { "type": "incoming_attached", trans_id: string, sale_id: number, } | { "type": "shift_changed", shift: Shift, } | { "type": "drawer_moved", entry: DrawerMove, } | { "type": "refund_changed", refund: Refund, } | { "type": "stock_changed", product: Product, } | { "type": "health", health: Health, } | { "type": "relay", status: RelayStatus, } | { "type": "possible_double_payment", attempt: Attempt, receipt: string | null, } | { "type": "incoming_payment", payment: IncomingPayment, } | { "type": "claim_lost", claim: LostClaim, } | { "type": "stk_receipt_used_elsewhere", receipt: string, by: TakenBy, } | { "type": "receipt_taken", receipt: string, by: TakenBy, };
+export type CoreEvent = { "type": "attempt_changed", attempt: Attempt, } | { "type": "sale_changed", sale: Sale, } | { "type": "sale_paid", sale_id: number, } | { "type": "settings_changed", keys: Array<string>, } | { "type": "staff_changed" } | { "type": "incoming_attached", trans_id: string, sale_id: number, } | { "type": "shift_changed", shift: Shift, } | { "type": "drawer_moved", entry: DrawerMove, } | { "type": "refund_changed", refund: Refund, } | { "type": "stock_changed", product: Product, } | { "type": "health", health: Health, } | { "type": "backup", status: BackupStatus, } | { "type": "relay", status: RelayStatus, } | { "type": "possible_double_payment", attempt: Attempt, receipt: string | null, } | { "type": "incoming_payment", payment: IncomingPayment, } | { "type": "claim_lost", claim: LostClaim, } | { "type": "stk_receipt_used_elsewhere", receipt: string, by: TakenBy, } | { "type": "receipt_taken", receipt: string, by: TakenBy, };
