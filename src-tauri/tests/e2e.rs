@@ -185,6 +185,11 @@ async fn sign_in_sell_in_demo_mode_and_close_the_day() {
     wait_text(&c, "settings-ok", "Connected").await;
     click(&c, "save-settings").await;
     wait_text(&c, "settings-ok", "Saved").await;
+    // A backup on demand: the demo's own file, listed with the others.
+    click(&c, "backup-now").await;
+    let note = wait_text(&c, "backup-note", "Backed up: duka-demo-").await;
+    let file = note.trim_start_matches("Backed up: ").trim().to_string();
+    wait_text(&c, "backup-list", &file).await;
     shot(&c, "11-settings").await;
     click(&c, "tab-history").await;
     click(&c, "show-receipt-1").await;

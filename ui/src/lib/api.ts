@@ -4,6 +4,9 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
 import type {
   Approval,
+  BackupFile,
+  Backups,
+  RestoreDone,
   Attempt,
   Cashier,
   CashPaid,
@@ -125,6 +128,9 @@ export const api = {
   slipText: (of: SlipOf) => invoke<string[]>("slip_text", { of }),
   printSlip: (of: SlipOf) => invoke<string>("print_slip", { of }),
   saveSlipPdf: (of: SlipOf) => invoke<string>("save_slip_pdf", { of }),
+  backupNow: () => invoke<BackupFile>("backup_now"),
+  backups: () => invoke<Backups>("backups"),
+  restoreBackup: (path: string) => invoke<RestoreDone>("restore_backup", { path }),
   onCoreEvent: (f: (e: CoreEvent) => void): Promise<UnlistenFn> => listen<CoreEvent>("core-event", (e) => f(e.payload)),
 };
 

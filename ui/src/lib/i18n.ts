@@ -251,6 +251,20 @@ const en = {
   keep_stock: "Keep stock",
   stock_counted: "{name}: {qty} on hand",
   product: "Product",
+  backups: "Backups",
+  backup_dir: "Backup folder",
+  backup_dir_hint: "A full path, e.g. a USB stick; empty: backups/ beside the database",
+  backup_keep: "Backups kept",
+  backup_now: "Back up now",
+  backup_done: "Backed up: {file}",
+  backup_last: "Last backup: {time}",
+  backup_none: "No backup yet",
+  backup_daily: "automatic every day and at the day close",
+  backup_failed: "The last backup failed",
+  restore: "Restore",
+  restore_confirm: "Replace today's database with this backup? Everyone signs in again.",
+  cancel_word: "Cancel",
+  backup_warning: "Backup failed: {why}",
 };
 
 const sw: Record<keyof typeof en, string> = {
@@ -501,6 +515,20 @@ const sw: Record<keyof typeof en, string> = {
   keep_stock: "Hifadhi stoo",
   stock_counted: "{name}: {qty} zilizopo",
   product: "Bidhaa",
+  backups: "Nakala za akiba",
+  backup_dir: "Folda ya nakala",
+  backup_dir_hint: "Njia kamili, k.m. USB; tupu: backups/ kando ya hifadhidata",
+  backup_keep: "Nakala zinazohifadhiwa",
+  backup_now: "Hifadhi nakala sasa",
+  backup_done: "Nakala imehifadhiwa: {file}",
+  backup_last: "Nakala ya mwisho: {time}",
+  backup_none: "Bado hakuna nakala",
+  backup_daily: "kila siku na wakati wa kufunga siku",
+  backup_failed: "Nakala ya mwisho imeshindwa",
+  restore: "Rejesha nakala",
+  restore_confirm: "Badilisha hifadhidata ya leo kwa nakala hii? Kila mtu ataingia tena.",
+  cancel_word: "Ghairi",
+  backup_warning: "Nakala imeshindwa: {why}",
 };
 
 export type Key = keyof typeof en;
