@@ -19,7 +19,8 @@ if ! [ -x "$cli" ] || ! "$cli" --version | grep -q "$TAURI_CLI_VERSION"; then
 fi
 build_ui
 echo "==> building the .deb (release build of the desktop app)"
-(cd src-tauri && "../$cli" build --ci --bundles deb)
+# A shop gets the binary without its line tables (176 MB installed with them).
+(cd src-tauri && CARGO_PROFILE_RELEASE_STRIP=debuginfo "../$cli" build --ci --bundles deb)
 deb=$(ls -t target/release/bundle/deb/*.deb | head -n 1)
 echo "    $deb ($(du -h "$deb" | cut -f1))"
 [ "${1:-}" = "--check" ] || exit 0

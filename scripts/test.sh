@@ -54,6 +54,8 @@ bash scripts/test-keyring.sh
 echo "==> desktop app in a real window (Xvfb + tauri-driver); screenshots in target/e2e-screenshots"
 ensure_tauri_driver
 bash scripts/test-e2e.sh
+echo "==> the Debian package: build it, install it with apt, start the installed app, remove it"
+bash scripts/package-deb.sh --check
 echo "==> independent Daraja client (mpesakit) against daraja-sim"
 bash scripts/test-independent.sh
 echo "==> all tests passed"
