@@ -82,6 +82,8 @@ fn all() -> Vec<Decl> {
         duka_app::settings::View,
         duka_app::settings::RelayView,
         duka_app::settings::ConnectionTest,
+        duka_app::settings::TestPush,
+        duka_app::settings::PushOutcome,
         duka_core::config::Settings,
         duka_core::config::Environment,
         duka_core::config::TillType,

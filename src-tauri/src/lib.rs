@@ -279,6 +279,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::settings::get_settings,
         commands::settings::save_settings,
         commands::settings::test_connection,
+        commands::settings::test_push,
         commands::settings::staff,
         commands::settings::add_staff,
         commands::settings::set_staff_pin,

@@ -994,3 +994,58 @@ fn a_manager_backs_up_and_restores_and_the_till_starts_again_on_the_backup() {
         "M-Pesa works on the restarted till"
     );
 }
+
+/// The first-run setup's KES 1 test push, in demo mode: a PayBill and a Buy Goods till come
+/// back paid once the owner approves; a till number that is not the store's is refused by
+/// M-Pesa (2028), named in the answer.
+#[test]
+fn the_setup_test_push_is_paid_for_the_right_numbers_and_refused_for_a_wrong_till() {
+    let (_app, w, _dir) = app();
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    let form = |till_type: &str, shortcode: &str, party_b: &str| {
+        json!({"environment": "demo", "shortcode": shortcode, "till_type": till_type,
+               "party_b": party_b, "backup_dir": null, "backup_keep": null})
+    };
+    let approve = |w: WebviewWindow<MockRuntime>| {
+        std::thread::spawn(move || {
+            let mut id = None;
+            wait_for(|| {
+                let prompts = invoke(&w, "demo_prompts", json!({})).unwrap();
+                id = prompts[0]["checkout_request_id"].as_str().map(String::from);
+                id.is_some()
+            });
+            let answer = json!({"checkoutRequestId": id.unwrap(), "resultCode": "0"});
+            invoke(&w, "demo_answer", answer).unwrap();
+        })
+    };
+    for (kind, shortcode, party_b, phone) in [
+        ("paybill", "174379", "", "0712345601"),
+        ("till", "174380", "5001234", "0712345602"),
+    ] {
+        let owner = approve(w.clone());
+        let args = json!({"form": form(kind, shortcode, party_b), "phone": phone});
+        let r = invoke(&w, "test_push", args).unwrap();
+        owner.join().unwrap();
+        assert_eq!(r["outcome"], "paid", "{kind}: {r}");
+        assert_eq!(r["result_code"], "0");
+    }
+    let wrong = json!({"form": form("till", "174380", "5009999"), "phone": "0712345603"});
+    let r = invoke(&w, "test_push", wrong).unwrap();
+    assert_eq!(
+        (r["outcome"].clone(), r["result_code"].clone()),
+        (json!("failed"), json!("2028")),
+        "{r}"
+    );
+    let bad = json!({"form": form("till", "174380", ""), "phone": "0712345604"});
+    let e = invoke(&w, "test_push", bad).unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("party_b"), "{e}");
+    invoke(&w, "sign_out", json!({})).unwrap();
+    invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
+    let e = invoke(
+        &w,
+        "test_push",
+        json!({"form": form("paybill", "174379", ""), "phone": "0712345605"}),
+    )
+    .unwrap_err();
+    assert_eq!(e["code"], "denied");
+}

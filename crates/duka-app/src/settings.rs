@@ -372,3 +372,161 @@ pub async fn test_form(
         millis: took.as_millis() as u64,
     })
 }
+
+/// How the first-run setup's KES 1 test push ended.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// The owner approved it: the shortcode, till number and passkey are right.
+    Paid,
+    /// M-Pesa said no: `result_code` and `result_desc` say why (a wrong till number comes
+    /// back as the request "not permitted according to product assignment", 2028).
+    Failed,
+    /// Still pending when the prompt must have expired.
+    NoAnswer,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct TestPush {
+    pub outcome: PushOutcome,
+    pub result_code: Option<String>,
+    pub result_desc: Option<String>,
+    /// How long it took, the owner's PIN included.
+    pub millis: u64,
+}
+
+/// The first-run setup's test: a KES 1 STK push with the form's shortcode, payee, passkey and
+/// credentials (stored ones where the form leaves them empty, except in demo mode) to `phone`,
+/// followed by the STK query until M-Pesa has an answer or the prompt has expired. Nothing is
+/// saved; the shilling is the shop's own (it is paid to the shop).
+pub async fn test_push(
+    running: &crate::Running,
+    secrets: &dyn SecretStore,
+    form: &Form,
+    phone: &str,
+) -> Result<TestPush> {
+    let environment = Environment::parse(&form.environment)?;
+    let base = given(&form.daraja_base_url)
+        .map(|u| config::check_setting("daraja_base_url", u))
+        .transpose()?;
+    let demo = running.mode() == Mode::Demo;
+    let secret = |typed: &str, key: SecretKey| -> Result<String> {
+        Ok(match given(typed) {
+            Some(v) => v.to_string(),
+            None if demo => String::new(),
+            None => secrets
+                .get(key)?
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default(),
+        })
+    };
+    let demo_env = environment == Environment::Demo;
+    let (key, consumer_secret, passkey) = if demo_env {
+        use duka_core::engine::demo as d;
+        let passkey = given(&form.passkey).unwrap_or(d::PASSKEY).to_string();
+        (
+            d::CONSUMER_KEY.to_string(),
+            d::CONSUMER_SECRET.to_string(),
+            passkey,
+        )
+    } else {
+        (
+            secret(&form.consumer_key, SecretKey::ConsumerKey)?,
+            secret(&form.consumer_secret, SecretKey::ConsumerSecret)?,
+            secret(&form.passkey, SecretKey::Passkey)?,
+        )
+    };
+    let shortcode = match given(&form.shortcode) {
+        Some(s) => config::check_setting("shortcode", s)?,
+        None if demo_env => duka_core::engine::demo::SHORTCODE.to_string(),
+        None => {
+            return Err(Error::Core(duka_core::Error::Config(
+                "shortcode: the PayBill number, or the store number of a Buy Goods till, is needed"
+                    .into(),
+            )));
+        }
+    };
+    let till_type = config::TillType::parse(given(&form.till_type).unwrap_or("paybill"))?;
+    let payee = match till_type {
+        config::TillType::Paybill => daraja::Payee::Paybill,
+        config::TillType::Till => {
+            let till_number = given(&form.party_b).ok_or_else(|| {
+                Error::Core(duka_core::Error::Config(
+                    "party_b: a Buy Goods till needs its till number (the store number is the shortcode)".into(),
+                ))
+            })?;
+            daraja::Payee::Till {
+                till_number: config::check_setting("party_b", till_number)?,
+            }
+        }
+    };
+    let target =
+        match environment {
+            Environment::Demo => daraja::Environment::Custom(
+                running
+                    .demo_url()
+                    .ok_or_else(|| Error::Connection("the demo simulator is not running".into()))?
+                    .to_string(),
+            ),
+            Environment::Sandbox => daraja::Environment::Sandbox,
+            Environment::Production => daraja::Environment::Production,
+            Environment::Custom => daraja::Environment::Custom(base.ok_or_else(|| {
+                Error::Connection("environment custom needs daraja_base_url".into())
+            })?),
+        };
+    if key.is_empty() || consumer_secret.is_empty() || passkey.is_empty() {
+        return Err(Error::Connection(
+            "the consumer key, consumer secret and passkey are all needed".into(),
+        ));
+    }
+    let client = daraja::Client::new(daraja::Config::new(target, &key, &consumer_secret))?;
+    let started = std::time::Instant::now();
+    let push = daraja::StkPush {
+        shortcode: shortcode.clone(),
+        passkey: passkey.clone(),
+        payee,
+        amount: 1,
+        phone: phone.to_string(),
+        callback_url: duka_core::engine::EngineConfig::placeholder_callback("setup-test"),
+        account_reference: "Duka test".into(),
+        description: "Setup test".into(),
+    };
+    let answer = client.stk_push(&push).await?;
+    let checkout = answer.checkout_request_id.clone();
+    // The prompt lives about a minute on the phone; the query says how it ended.
+    let deadline = started + Duration::from_secs(120);
+    loop {
+        tokio::time::sleep(Duration::from_millis(750)).await;
+        let status = client.stk_query(&shortcode, &passkey, &checkout).await;
+        let done = |outcome, code: Option<String>, desc: Option<String>| TestPush {
+            outcome,
+            result_code: code,
+            result_desc: desc,
+            millis: started.elapsed().as_millis() as u64,
+        };
+        match status {
+            Ok(daraja::QueryStatus::Done {
+                result_code,
+                result_desc,
+            }) => {
+                let paid = result_code.is_zero();
+                let outcome = if paid {
+                    PushOutcome::Paid
+                } else {
+                    PushOutcome::Failed
+                };
+                return Ok(done(
+                    outcome,
+                    Some(result_code.as_str().to_string()),
+                    Some(result_desc),
+                ));
+            }
+            Ok(daraja::QueryStatus::Pending { .. }) | Err(daraja::Error::RateLimited { .. })
+                if std::time::Instant::now() < deadline => {}
+            Ok(daraja::QueryStatus::Pending { .. }) | Err(daraja::Error::RateLimited { .. }) => {
+                return Ok(done(PushOutcome::NoAnswer, None, None));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! fallback) and are never sent back: the UI learns only whether each one is set. What a save
 //! checks and writes is `duka_app::settings`.
 
-use duka_app::settings::{self, ConnectionTest, Form, Outcome, View};
+use duka_app::settings::{self, ConnectionTest, Form, Outcome, TestPush, View};
 use duka_core::store::Cashier;
 use tauri::State;
 
@@ -43,6 +43,15 @@ pub async fn save_settings<R: tauri::Runtime>(
 pub async fn test_connection(duka: State<'_, Duka>, form: Form) -> Result<ConnectionTest> {
     duka.manager()?;
     Ok(settings::test_form(&duka.running(), duka.secrets.as_ref(), &form).await?)
+}
+
+/// The first-run setup's KES 1 test push to `phone` with the form's payee and credentials,
+/// followed to M-Pesa's answer (nothing saved).
+#[tauri::command]
+pub async fn test_push(duka: State<'_, Duka>, form: Form, phone: String) -> Result<TestPush> {
+    duka.manager()?;
+    let running = duka.running();
+    Ok(settings::test_push(&running, duka.secrets.as_ref(), &form, &phone).await?)
 }
 
 #[tauri::command]

@@ -286,6 +286,14 @@ export type RelayView = { url: string, till: string, shop: string, connected: bo
 
 export type ConnectionTest = { environment: Environment, millis: number, };
 
+export type TestPush = { outcome: PushOutcome, result_code: string | null, result_desc: string | null, 
+/**
+ * How long it took, the owner's PIN included.
+ */
+millis: number, };
+
+export type PushOutcome = "paid" | "failed" | "no_answer";
+
 export type Settings = { environment: Environment, daraja_base_url: string | null, shortcode: string | null, till_type: TillType, party_b: string | null, relay_url: string | null, shop_name: string, 
 /**
  * The network receipt printer, if any.
