@@ -217,8 +217,16 @@ pub fn forward_events<R: tauri::Runtime>(app: &tauri::AppHandle<R>, till: &duka_
     });
 }
 
+/// `--data-dir DIR` on the command line, else `DUKA_DATA_DIR`, else the platform's data
+/// directory (a till run from a USB stick, or a test with a directory of its own).
 fn data_dir() -> PathBuf {
-    let explicit = std::env::var_os("DUKA_DATA_DIR").map(PathBuf::from);
+    let mut args = std::env::args_os().skip(1);
+    let from_args = std::iter::from_fn(|| args.next())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w[0] == "--data-dir")
+        .map(|w| PathBuf::from(&w[1]));
+    let explicit = from_args.or_else(|| std::env::var_os("DUKA_DATA_DIR").map(PathBuf::from));
     duka_core::config::data_dir(explicit.as_deref()).unwrap_or_else(|_| PathBuf::from("duka-data"))
 }
 
@@ -280,6 +288,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::settings::save_settings,
         commands::settings::test_connection,
         commands::settings::test_push,
+        commands::settings::check_settings,
         commands::settings::staff,
         commands::settings::add_staff,
         commands::settings::set_staff_pin,

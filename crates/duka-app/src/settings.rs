@@ -271,6 +271,21 @@ impl Form {
     }
 }
 
+/// Checks what a form gives, value by value, as a save would (the first-run setup checks each
+/// step before the next): the first bad field is named, nothing is written.
+pub fn check(form: &Form) -> Result<()> {
+    let change = form.change()?;
+    for (key, value) in &change.values {
+        if let Some(v) = value {
+            config::check_setting(key, v)?;
+        }
+    }
+    if let Some(p) = &change.pairing {
+        duka_core::till::check_pairing(p)?;
+    }
+    Ok(())
+}
+
 /// What the Settings screen shows. Secrets are never sent back: only whether each is set.
 #[derive(Debug, Serialize, ts_rs::TS)]
 #[ts(rename = "SettingsView")]

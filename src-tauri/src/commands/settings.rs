@@ -45,6 +45,13 @@ pub async fn test_connection(duka: State<'_, Duka>, form: Form) -> Result<Connec
     Ok(settings::test_form(&duka.running(), duka.secrets.as_ref(), &form).await?)
 }
 
+/// Checks the values a form gives (one step of the first-run setup), writing nothing.
+#[tauri::command]
+pub fn check_settings(duka: State<'_, Duka>, form: Form) -> Result<()> {
+    duka.manager()?;
+    Ok(settings::check(&form)?)
+}
+
 /// The first-run setup's KES 1 test push to `phone` with the form's payee and credentials,
 /// followed to M-Pesa's answer (nothing saved).
 #[tauri::command]

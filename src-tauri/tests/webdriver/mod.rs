@@ -22,11 +22,16 @@ pub async fn connect() -> Client {
 
 /// The app at `application` (an installed one, say) through tauri-driver.
 pub async fn connect_to(application: &str) -> Client {
+    connect_with(application, &[]).await
+}
+
+/// The app at `application`, started with `args`.
+pub async fn connect_with(application: &str, args: &[&str]) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), "wry".into());
     caps.insert(
         "tauri:options".into(),
-        serde_json::json!({"application": application}),
+        serde_json::json!({"application": application, "args": args}),
     );
     // tauri-driver is on loopback: plain HTTP, no TLS stack needed.
     let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
