@@ -29,8 +29,9 @@ echo "==> installing $deb, starting the installed app, removing it"
 ensure_apt "${E2E_PACKAGES[@]}"
 ensure_tauri_driver
 pkg=$(dpkg-deb -f "$deb" Package)
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+# Removed whatever happens next; a copy left by an earlier run is replaced, never tested.
 trap 'as_root apt-get remove -y -qq "$pkg" >/dev/null || true' EXIT
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "./$deb" >/dev/null
 bin=$(dpkg -L "$pkg" | grep -E '^/usr/bin/' | head -n 1)
 command -v "$(basename "$bin")" >/dev/null || { echo "$bin is not on the PATH" >&2; exit 1; }
 dpkg -L "$pkg" | grep -q '\.desktop$' || { echo "no desktop entry in $pkg" >&2; exit 1; }

@@ -1049,3 +1049,37 @@ fn the_setup_test_push_is_paid_for_the_right_numbers_and_refused_for_a_wrong_til
     .unwrap_err();
     assert_eq!(e["code"], "denied");
 }
+
+/// Demo mode's manager PIN is public: it restores only demo mode's own backups (not the shop's
+/// database or its backups), and a restored file's environment and Daraja URL are not taken
+/// (the credentials go only where the till already sends them).
+#[test]
+fn demo_mode_restores_only_its_own_backups_and_never_a_files_daraja_url() {
+    let (_app, w, _dir) = app();
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    // A shop's database, and one of its backups: refused, nothing changed.
+    // (Elsewhere: a shop database in the data directory would make it the shop's till.)
+    let other = tempfile::tempdir().unwrap();
+    let shop_db = other.path().join("duka.db");
+    duka_core::Store::open(&shop_db).unwrap();
+    let shop_backup = other.path().join("duka-2026-01-01T000000.db");
+    std::fs::copy(&shop_db, &shop_backup).unwrap();
+    for path in [&shop_db, &shop_backup] {
+        let e = invoke(&w, "restore_backup", json!({"path": path})).unwrap_err();
+        assert_eq!(e["code"], "denied", "{path:?}: {e}");
+    }
+    // Demo's own backup, doctored to send the till elsewhere: restored, the URL is not.
+    let b = invoke(&w, "backup_now", json!({})).unwrap();
+    let path = b["path"].as_str().unwrap().to_string();
+    {
+        let mut s = duka_core::Store::open(std::path::Path::new(&path)).unwrap();
+        s.set_setting("environment", "custom").unwrap();
+        s.set_setting("daraja_base_url", "https://evil.example")
+            .unwrap();
+    }
+    invoke(&w, "restore_backup", json!({"path": path})).unwrap();
+    invoke(&w, "sign_in", json!({"name": "Owner", "pin": "1234"})).unwrap();
+    let v = invoke(&w, "get_settings", json!({})).unwrap();
+    assert_eq!(v["settings"]["environment"], "demo", "{v}");
+    assert_eq!(v["settings"]["daraja_base_url"], Value::Null, "{v}");
+}

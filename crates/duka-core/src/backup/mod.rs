@@ -197,6 +197,30 @@ pub fn newest(dir: &Path, prefix: &str) -> Result<Option<Millis>> {
     Ok(list(dir, prefix)?.first().map(|f| f.at))
 }
 
+/// One backup or restore at a time in this process (a double click, the daily task and a day
+/// close must not share or delete each other's files).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A temporary file name beside `path` no other run of this process uses.
+fn part_name(dir: &Path, base: &str) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!(".{base}.{}.{n}.part", std::process::id()))
+}
+
+/// Only the owner reads a backup: it holds the whole shop, PIN hashes included.
+#[cfg(unix)]
+fn owner_only(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!("could not make {} private: {e}", path.display());
+    }
+}
+
+/// On Windows a file inherits its folder's permissions (the user's own data folder).
+#[cfg(not(unix))]
+fn owner_only(_path: &Path, _mode: u32) {}
+
 /// Takes a backup of the database at `db` into `dir` (made if it is missing, but never the
 /// folder it is in: a USB stick that is not plugged in is an error, not a folder on the till's
 /// own disk), then keeps the newest `keep` of this till's backups there.
@@ -204,8 +228,9 @@ pub fn create(db: &Path, dir: &Path, prefix: &str, keep: usize, now: Millis) -> 
     if !db.is_file() {
         return Err(Error::not_found("database", db.display()));
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     match std::fs::create_dir(dir) {
-        Ok(()) => {}
+        Ok(()) => owner_only(dir, 0o700),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::Io {
@@ -226,7 +251,7 @@ pub fn create(db: &Path, dir: &Path, prefix: &str, keep: usize, now: Millis) -> 
         })
         .find(|(p, _)| !p.exists())
         .expect("a free name");
-    let tmp = dir.join(format!(".{file}.{}.part", std::process::id()));
+    let tmp = part_name(dir, &file);
     if let Err(e) = write_copy(&src, &tmp) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -236,6 +261,7 @@ pub fn create(db: &Path, dir: &Path, prefix: &str, keep: usize, now: Millis) -> 
         let _ = std::fs::remove_file(&tmp);
         io(&path)(e)
     })?;
+    owner_only(&path, 0o600);
     sync_dir(dir);
     let size = std::fs::metadata(&path).map_err(io(&path))?.len();
     let made = BackupFile {
@@ -247,7 +273,7 @@ pub fn create(db: &Path, dir: &Path, prefix: &str, keep: usize, now: Millis) -> 
     };
     // The new backup is whole: only now may old ones go. A prune that fails leaves one too
     // many, which the next backup deletes.
-    if let Err(e) = prune(dir, prefix, keep) {
+    if let Err(e) = prune_keeping(dir, prefix, keep, &path) {
         tracing::warn!("old backups in {} were not deleted: {e}", dir.display());
     }
     Ok(made)
@@ -258,6 +284,21 @@ pub fn create(db: &Path, dir: &Path, prefix: &str, keep: usize, now: Millis) -> 
 pub fn prune(dir: &Path, prefix: &str, keep: usize) -> Result<Vec<PathBuf>> {
     let mut gone = Vec::new();
     for old in list(dir, prefix)?.into_iter().skip(keep.max(1)) {
+        let path = PathBuf::from(&old.path);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        gone.push(path);
+    }
+    Ok(gone)
+}
+
+/// `prune`, never deleting `new` (the backup just written: with a clock set back, older
+/// backups can carry later names), which counts as one of the `keep`.
+fn prune_keeping(dir: &Path, prefix: &str, keep: usize, new: &Path) -> Result<Vec<PathBuf>> {
+    let mut gone = Vec::new();
+    let others = list(dir, prefix)?
+        .into_iter()
+        .filter(|f| Path::new(&f.path) != new);
+    for old in others.skip(keep.max(1) - 1) {
         let path = PathBuf::from(&old.path);
         std::fs::remove_file(&path).map_err(io(&path))?;
         gone.push(path);
@@ -403,6 +444,7 @@ pub fn check(file: &Path) -> Result<i64> {
 /// is refused), the current database kept aside, the backup copied in whole, then opened (and
 /// migrated when it is older). `now` names the file kept aside.
 pub fn restore(db: &Path, file: &Path, access: Access, now: Millis) -> Result<Restored> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let backup_schema_version = check(file)?;
     if same_file(db, file) {
         return Err(Error::invalid(
@@ -429,12 +471,15 @@ pub fn restore(db: &Path, file: &Path, access: Access, now: Millis) -> Result<Re
     let version: i64 = live.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let kept_aside = if tables > 0 || version != 0 {
         let aside = aside_path(db, now);
-        let tmp = PathBuf::from(format!("{}.part", aside.display()));
+        let base = aside.file_name().map(|n| n.to_string_lossy().into_owned());
+        let dir = aside.parent().unwrap_or(Path::new("."));
+        let tmp = part_name(dir, &base.unwrap_or_default());
         if let Err(e) = write_copy(&live, &tmp) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
         std::fs::rename(&tmp, &aside).map_err(io(&aside))?;
+        owner_only(&aside, 0o600);
         if let Some(dir) = aside.parent() {
             sync_dir(dir);
         }
@@ -451,7 +496,20 @@ pub fn restore(db: &Path, file: &Path, access: Access, now: Millis) -> Result<Re
     drop(src);
     quick_check(&live, db)?;
     live.close().map_err(|(_, e)| e)?;
-    let schema_version = Store::open(db)?.schema_version()?;
+    let opened = Store::open(db).and_then(|s| s.schema_version());
+    let schema_version = match (opened, &kept_aside) {
+        (Ok(v), _) => v,
+        // The backup passed its checks but does not open (its tables do not match its
+        // version): the database as it was goes back, and the restore is refused.
+        (Err(e), Some(aside)) => {
+            put_back(db, Path::new(aside))?;
+            return Err(Error::Conflict(format!(
+                "{} does not open as a Duka database ({e}): the database as it was is back in place",
+                file.display()
+            )));
+        }
+        (Err(e), None) => return Err(e),
+    };
     Ok(Restored {
         database: db.display().to_string(),
         from: file.display().to_string(),
@@ -510,3 +568,18 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Copies the database kept aside back over `db` (a restore that did not open).
+fn put_back(db: &Path, aside: &Path) -> Result<()> {
+    let src = Connection::open_with_flags(
+        aside,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut live = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    live.busy_timeout(BUSY_TIMEOUT)?;
+    copy(&src, &mut live)?;
+    quick_check(&live, db)
+}

@@ -579,3 +579,56 @@ async fn the_shop_till_backs_itself_up_at_start_when_the_newest_backup_is_a_day_
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!dir.path().join("demo").join("backups").exists());
 }
+
+/// With the clock set back, older backups carry later names: the backup just taken is kept
+/// all the same (it used to be pruned at once, leaving a "success" pointing at nothing), and
+/// backups are private to the till's user.
+#[test]
+fn a_backup_taken_after_the_clock_went_back_is_kept_and_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop(dir.path());
+    let backups = dir.path().join("backups");
+    let day = 24 * 3600 * 1000;
+    let later = 1_790_000_000_000;
+    for i in 0..3 {
+        create(&db, &backups, SHOP_PREFIX, 3, later + i * day).unwrap();
+    }
+    let earlier = create(&db, &backups, SHOP_PREFIX, 3, later - 30 * day).unwrap();
+    assert!(Path::new(&earlier.path).is_file(), "{earlier:?}");
+    let names: Vec<String> = list(&backups, SHOP_PREFIX)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.file)
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&earlier.file), "{names:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&backups), 0o700);
+        assert_eq!(mode(Path::new(&earlier.path)), 0o600);
+    }
+}
+
+/// A file that passes the checks but does not open (its tables do not match its version)
+/// leaves the database as it was.
+#[test]
+fn a_restore_that_does_not_open_puts_the_database_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop(dir.path());
+    let before = dump_file(&db);
+    let odd = dir.path().join("duka-2026-01-01T000000.db");
+    {
+        let c = Connection::open(&odd).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 3;
+             CREATE TABLE sales (nonsense TEXT);"
+        ))
+        .unwrap();
+    }
+    let e = restore(&db, &odd, Access::Shared, 1_790_000_000_000).unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert_eq!(dump_file(&db), before, "the database as it was");
+    assert!(Store::open(&db).is_ok());
+}

@@ -127,9 +127,12 @@ impl Plan {
     /// cannot be read: the backup then says why).
     fn due(&self, max_age: Duration) -> bool {
         match self.list() {
-            Ok(files) => files
-                .first()
-                .is_none_or(|f| now_ms().saturating_sub(f.at) >= max_age.as_millis() as i64),
+            // A newest backup dated in the future (the clock was set back) is no reason to
+            // stop backing up.
+            Ok(files) => files.first().is_none_or(|f| {
+                let age = now_ms().saturating_sub(f.at);
+                age < 0 || age >= max_age.as_millis() as i64
+            }),
             Err(_) => true,
         }
     }
@@ -208,6 +211,25 @@ impl Till {
     pub fn restore_backup(&self, file: &Path, who: &str) -> Result<Restored> {
         self.manager(who, "restoring a backup")?;
         backup::check(file)?;
+        // Demo mode's manager PIN is public: it restores only demo mode's own backups, never
+        // the shop's database or one of its backups.
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let demo_backup = name
+            .as_deref()
+            .and_then(|n| backup::parse_name(n, backup::DEMO_PREFIX))
+            .is_some();
+        if self.mode == Mode::Demo && !demo_backup {
+            return Err(Error::Denied(format!(
+                "demo mode restores only its own backups (duka-demo-…), not {}",
+                file.display()
+            )));
+        }
+        // The restored file's environment, Daraja URL and relay are not trusted: the shop's
+        // stored credentials go only where this till already sends them.
+        let keep: Vec<(&str, Option<String>)> = ["environment", "daraja_base_url", "relay_url"]
+            .into_iter()
+            .map(|k| Ok((k, self.store().setting(k)?)))
+            .collect::<Result<_>>()?;
         let unsaved = self.unsaved_answers();
         if unsaved > 0 {
             return Err(Error::Conflict(format!(
@@ -216,7 +238,12 @@ impl Till {
             )));
         }
         self.stop();
-        backup::restore(&self.db_path(), file, Access::Shared, now_ms())
+        let restored = backup::restore(&self.db_path(), file, Access::Shared, now_ms())?;
+        let mut store = crate::Store::open(&self.db_path())?;
+        let values: Vec<(&str, Option<&str>)> =
+            keep.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+        store.set_settings(&values)?;
+        Ok(restored)
     }
 
     /// Starts the daily backups of the shop's till (demo mode backs up only when asked): at
