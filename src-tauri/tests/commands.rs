@@ -1082,4 +1082,17 @@ fn demo_mode_restores_only_its_own_backups_and_never_a_files_daraja_url() {
     let v = invoke(&w, "get_settings", json!({})).unwrap();
     assert_eq!(v["settings"]["environment"], "demo", "{v}");
     assert_eq!(v["settings"]["daraja_base_url"], Value::Null, "{v}");
+
+    // Not while a prompt is on a customer's phone: its answer would land in neither file.
+    let sale = invoke(
+        &w,
+        "create_sale",
+        json!({"lines": [{"description": "Tea", "price": "120", "quantity": 1}]}),
+    )
+    .unwrap();
+    let charge = json!({"saleId": sale["id"], "phone": "0712345678"});
+    assert_eq!(invoke(&w, "charge", charge).unwrap()["state"], "pending");
+    let e = invoke(&w, "restore_backup", json!({"path": path})).unwrap_err();
+    assert_eq!(e["code"], "conflict", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("still open"), "{e}");
 }

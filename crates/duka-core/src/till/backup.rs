@@ -237,6 +237,14 @@ impl Till {
                  on the till's disk first, then restore; nothing was changed"
             )));
         }
+        // A prompt still on a customer's phone would be answered into neither database.
+        let open = self.store().attempts(true, 1)?;
+        if let Some(a) = open.first() {
+            return Err(Error::Conflict(format!(
+                "an M-Pesa request for sale {} is still open: wait for its answer (or settle it), then restore; nothing was changed",
+                a.sale_id
+            )));
+        }
         self.stop();
         let restored = backup::restore(&self.db_path(), file, Access::Shared, now_ms())?;
         let mut store = crate::Store::open(&self.db_path())?;
