@@ -340,16 +340,14 @@ pub async fn start_with_secrets(
 
 pub use duka_core::till::DEMO_STAFF;
 
-/// "Test connection": asks Daraja (or, in demo mode, the simulator at `demo_base_url`) for an
-/// access token with these credentials. Returns how long it took.
-pub async fn test_connection(
+/// Where a test of the settings talks to: Daraja's sandbox or production, the custom URL, or
+/// (demo mode) the simulator at `demo_base_url`.
+pub(crate) fn daraja_target(
     environment: Environment,
     daraja_base_url: Option<&str>,
     demo_base_url: Option<&str>,
-    consumer_key: &str,
-    consumer_secret: &str,
-) -> Result<Duration> {
-    let target = match environment {
+) -> Result<daraja::Environment> {
+    Ok(match environment {
         Environment::Demo => daraja::Environment::Custom(
             demo_base_url
                 .ok_or_else(|| Error::Connection("the demo simulator is not running".into()))?
@@ -364,7 +362,19 @@ pub async fn test_connection(
                 })?
                 .to_string(),
         ),
-    };
+    })
+}
+
+/// "Test connection": asks Daraja (or, in demo mode, the simulator at `demo_base_url`) for an
+/// access token with these credentials. Returns how long it took.
+pub async fn test_connection(
+    environment: Environment,
+    daraja_base_url: Option<&str>,
+    demo_base_url: Option<&str>,
+    consumer_key: &str,
+    consumer_secret: &str,
+) -> Result<Duration> {
+    let target = daraja_target(environment, daraja_base_url, demo_base_url)?;
     let (key, secret) = match environment {
         Environment::Demo => (
             duka_core::engine::demo::CONSUMER_KEY,

@@ -348,6 +348,31 @@ pub struct ConnectionTest {
     pub millis: u64,
 }
 
+/// The form's Daraja URL, checked (`None`: none typed).
+fn form_base_url(form: &Form) -> Result<Option<String>> {
+    Ok(given(&form.daraja_base_url)
+        .map(|u| config::check_setting("daraja_base_url", u))
+        .transpose()?)
+}
+
+/// A secret as typed in the form, else the stored one, except in demo mode (whose manager is
+/// anyone who reads its PINs): there only what is typed, never the shop's stored secrets.
+fn typed_or_stored(
+    running: &crate::Running,
+    secrets: &dyn SecretStore,
+    typed: &str,
+    key: SecretKey,
+) -> Result<String> {
+    Ok(match given(typed) {
+        Some(v) => v.to_string(),
+        None if running.mode() == Mode::Demo => String::new(),
+        None => secrets
+            .get(key)?
+            .map(|s| s.expose().to_string())
+            .unwrap_or_default(),
+    })
+}
+
 /// "Test connection" with the form's environment and credentials: a token request. Stored
 /// credentials fill what the form leaves empty, except in demo mode, whose manager is anyone
 /// who reads its PINs: the shop's credentials are never sent on their word (to a URL they
@@ -358,20 +383,8 @@ pub async fn test_form(
     form: &Form,
 ) -> Result<ConnectionTest> {
     let environment = Environment::parse(&form.environment)?;
-    let base = given(&form.daraja_base_url)
-        .map(|u| config::check_setting("daraja_base_url", u))
-        .transpose()?;
-    let demo = running.mode() == Mode::Demo;
-    let secret = |typed: &str, key: SecretKey| -> Result<String> {
-        Ok(match given(typed) {
-            Some(v) => v.to_string(),
-            None if demo => String::new(),
-            None => secrets
-                .get(key)?
-                .map(|s| s.expose().to_string())
-                .unwrap_or_default(),
-        })
-    };
+    let base = form_base_url(form)?;
+    let secret = |typed: &str, key: SecretKey| typed_or_stored(running, secrets, typed, key);
     let key = secret(&form.consumer_key, SecretKey::ConsumerKey)?;
     let consumer_secret = secret(&form.consumer_secret, SecretKey::ConsumerSecret)?;
     let took: Duration = crate::test_connection(
@@ -421,20 +434,8 @@ pub async fn test_push(
     phone: &str,
 ) -> Result<TestPush> {
     let environment = Environment::parse(&form.environment)?;
-    let base = given(&form.daraja_base_url)
-        .map(|u| config::check_setting("daraja_base_url", u))
-        .transpose()?;
-    let demo = running.mode() == Mode::Demo;
-    let secret = |typed: &str, key: SecretKey| -> Result<String> {
-        Ok(match given(typed) {
-            Some(v) => v.to_string(),
-            None if demo => String::new(),
-            None => secrets
-                .get(key)?
-                .map(|s| s.expose().to_string())
-                .unwrap_or_default(),
-        })
-    };
+    let base = form_base_url(form)?;
+    let secret = |typed: &str, key: SecretKey| typed_or_stored(running, secrets, typed, key);
     let demo_env = environment == Environment::Demo;
     let (key, consumer_secret, passkey) = if demo_env {
         use duka_core::engine::demo as d;
@@ -475,20 +476,7 @@ pub async fn test_push(
             }
         }
     };
-    let target =
-        match environment {
-            Environment::Demo => daraja::Environment::Custom(
-                running
-                    .demo_url()
-                    .ok_or_else(|| Error::Connection("the demo simulator is not running".into()))?
-                    .to_string(),
-            ),
-            Environment::Sandbox => daraja::Environment::Sandbox,
-            Environment::Production => daraja::Environment::Production,
-            Environment::Custom => daraja::Environment::Custom(base.ok_or_else(|| {
-                Error::Connection("environment custom needs daraja_base_url".into())
-            })?),
-        };
+    let target = crate::daraja_target(environment, base.as_deref(), running.demo_url())?;
     if key.is_empty() || consumer_secret.is_empty() || passkey.is_empty() {
         return Err(Error::Connection(
             "the consumer key, consumer secret and passkey are all needed".into(),
