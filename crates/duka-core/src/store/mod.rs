@@ -11,6 +11,7 @@ mod reports;
 mod sales;
 mod shifts;
 mod stock;
+pub mod sync;
 mod verify;
 
 use std::io::Read;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_sale_edits.sql"),
     include_str!("../../migrations/0007_shop_day.sql"),
     include_str!("../../migrations/0008_voided_by.sql"),
+    include_str!("../../migrations/0009_sync_outbox.sql"),
 ];
 
 /// How long a write waits for another process's transaction before it fails as busy.
@@ -131,6 +133,9 @@ impl Store {
             tx.execute_batch(sql)?;
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
+        // The outbox triggers follow the tables' columns, so they are made again after any
+        // migration (one that adds a column gets it synced).
+        sync::install_triggers(&tx)?;
         tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
         tx.commit()?;
         Ok(())

@@ -14,14 +14,14 @@ use crate::payment::OPEN_STATES_SQL;
 use crate::sale::TenderKind;
 use crate::time::{Millis, day_bounds};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct TenderTotal {
     pub kind: TenderKind,
     pub count: i64,
     pub amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct CashierTotal {
     pub cashier: String,
     pub count: i64,
@@ -29,7 +29,7 @@ pub struct CashierTotal {
 }
 
 /// Payments taken in one hour of the day (Nairobi time), for the manager's chart.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct HourTotal {
     /// 0..=23, East Africa Time.
     pub hour: u8,
@@ -39,7 +39,7 @@ pub struct HourTotal {
     pub mpesa: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct ReceiptRow {
     pub at: Millis,
     pub receipt: Option<String>,
@@ -52,7 +52,7 @@ pub struct ReceiptRow {
     pub sale_id: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct DayReport {
     pub date: NaiveDate,
     /// Sales paid this day and their value.

@@ -10,7 +10,7 @@ use crate::money::Money;
 use crate::payment::OPEN_STATES_SQL;
 use crate::time::{Millis, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct Shift {
     pub id: i64,
     pub cashier: String,
@@ -67,14 +67,16 @@ pub struct DrawerMove {
 }
 
 /// A count and its amount.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS,
+)]
 pub struct Tally {
     pub count: i64,
     pub amount: Money,
 }
 
 /// What one shift did, and what its drawer should hold.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct ZReport {
     pub shift: Shift,
     pub sales: Tally,
@@ -379,7 +381,7 @@ impl Store {
 }
 
 /// A manager's day close: every shift opened that day, their sums, and what is still open.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct DayClose {
     pub date: chrono::NaiveDate,
     pub shifts: Vec<ZReport>,

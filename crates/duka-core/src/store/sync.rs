@@ -1,0 +1,616 @@
+//! Till → relay sync: the outbox, the till's side of the watermark, and restoring a replaced
+//! till from the records the relay kept.
+//!
+//! Every change to a synced table is copied into `sync_outbox` by a trigger, so it is written
+//! in the same transaction as the change whatever code made it (a crash can never keep a sale
+//! and lose its outbox row, or the reverse). The triggers are generated from the tables'
+//! columns ([`install_triggers`], after every migration); a row's JSON carries every column
+//! but the PIN columns of `cashiers` (PIN hashes never leave the till: four digits are found
+//! from a hash in seconds).
+//!
+//! While sync is off (no relay, or a relay not reached yet) nothing is recorded: a single till
+//! pays nothing for it. When a relay takes this till's records for the first time the whole
+//! history is put in the outbox in one transaction ([`Store::sync_start`]), then the relay
+//! client sends it in `seq` order and deletes what the relay has committed.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::error::{Error, Result};
+use crate::time::Millis;
+
+/// The synced tables, in an order in which their rows can be inserted, with the columns that
+/// never leave the till.
+pub const SYNCED: &[(&str, &[&str])] = &[
+    ("cashiers", &["pin_hash", "pin_failures", "pin_failed_at"]),
+    ("products", &[]),
+    ("shifts", &[]),
+    ("sales", &[]),
+    ("sale_lines", &[]),
+    ("payment_attempts", &[]),
+    ("payment_events", &[]),
+    ("tenders", &[]),
+    ("c2b_payments", &[]),
+    ("receipts_taken", &[]),
+    ("lost_claims", &[]),
+    ("stk_claims", &[]),
+    ("sale_edits", &[]),
+    ("drawer_moves", &[]),
+    ("refunds", &[]),
+    ("refund_lines", &[]),
+    ("refund_events", &[]),
+    ("stock_moves", &[]),
+];
+
+/// The record of a till's day as the till itself counts it (`tbl` of the outbox row; its key
+/// is `["YYYY-MM-DD"]`). Not a table: written by the relay client after changes of that day.
+pub const DAY_RECORD: &str = "day";
+
+/// One change on its way to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    pub seq: u64,
+    pub tbl: String,
+    pub pk: String,
+    /// JSON object of the row; `None`: deleted.
+    pub body: Option<String>,
+    pub at: Millis,
+}
+
+/// Where this till's sync stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct SyncState {
+    pub enabled: bool,
+    /// The relay till the records go to.
+    pub till: Option<String>,
+    /// The highest `seq` the relay has committed.
+    pub acked: u64,
+    /// Changes waiting to go.
+    pub pending: u64,
+    /// A restore from the relay was started and has not finished.
+    pub restoring: bool,
+}
+
+/// What the till does with the relay's records after connecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStart {
+    /// Send the outbox after this `seq`.
+    Send { after: u64 },
+    /// The relay holds a history for this till and this till has none: it is a replacement
+    /// and can take that history back (`duka relay restore`); nothing is sent meanwhile.
+    Restorable { records: u64 },
+    /// The relay holds another history under this pairing and this till has its own sales:
+    /// nothing is sent (neither may overwrite the other).
+    Conflict,
+}
+
+struct Table {
+    name: &'static str,
+    cols: Vec<String>,
+    pk: Vec<String>,
+}
+
+fn tables(c: &rusqlite::Connection) -> Result<Vec<Table>> {
+    let mut out = Vec::with_capacity(SYNCED.len());
+    for (name, skip) in SYNCED {
+        let mut st = c.prepare(&format!("PRAGMA table_info({name})"))?;
+        let mut cols = Vec::new();
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))?;
+        for row in rows {
+            let (col, pk_pos) = row?;
+            if pk_pos > 0 {
+                pk.push((pk_pos, col.clone()));
+            }
+            if !skip.contains(&col.as_str()) {
+                cols.push(col);
+            }
+        }
+        if cols.is_empty() || pk.is_empty() {
+            return Err(Error::Config(format!(
+                "sync: table {name} has no columns or no primary key"
+            )));
+        }
+        pk.sort();
+        out.push(Table {
+            name,
+            cols,
+            pk: pk.into_iter().map(|(_, c)| c).collect(),
+        });
+    }
+    Ok(out)
+}
+
+fn body_expr(t: &Table, row: &str) -> String {
+    let pairs: Vec<String> = t
+        .cols
+        .iter()
+        .map(|c| format!("'{c}', {row}.\"{c}\""))
+        .collect();
+    format!("json_object({})", pairs.join(", "))
+}
+
+fn pk_expr(t: &Table, row: &str) -> String {
+    let cols: Vec<String> = t.pk.iter().map(|c| format!("{row}.\"{c}\"")).collect();
+    format!("json_array({})", cols.join(", "))
+}
+
+const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+const ENABLED: &str = "(SELECT enabled FROM sync_state WHERE id = 1) = 1";
+
+/// (Re)creates the outbox triggers of every synced table from its current columns.
+pub(crate) fn install_triggers(tx: &Transaction<'_>) -> Result<()> {
+    for t in tables(tx)? {
+        let name = t.name;
+        let mut sql = String::new();
+        for (what, row) in [("insert", "NEW"), ("update", "NEW"), ("delete", "OLD")] {
+            let body = if what == "delete" {
+                "NULL".to_string()
+            } else {
+                body_expr(&t, row)
+            };
+            sql.push_str(&format!(
+                "DROP TRIGGER IF EXISTS sync_{name}_{what};
+                 CREATE TRIGGER sync_{name}_{what} AFTER {what} ON {name} WHEN {ENABLED}
+                 BEGIN
+                   INSERT INTO sync_outbox (tbl, pk, body, at)
+                   VALUES ('{name}', {}, {body}, {NOW_MS});
+                 END;\n",
+                pk_expr(&t, row)
+            ));
+        }
+        tx.execute_batch(&sql)?;
+    }
+    Ok(())
+}
+
+/// Puts every row of every synced table in the outbox (a till's first sync, or a relay that
+/// lost what it had).
+fn snapshot(tx: &Transaction<'_>) -> Result<u64> {
+    let mut n = 0;
+    for t in tables(tx)? {
+        n += tx.execute(
+            &format!(
+                "INSERT INTO sync_outbox (tbl, pk, body, at)
+                 SELECT '{}', {}, {}, {NOW_MS} FROM {} AS r",
+                t.name,
+                pk_expr(&t, "r"),
+                body_expr(&t, "r"),
+                t.name
+            ),
+            [],
+        )? as u64;
+    }
+    Ok(n)
+}
+
+fn outbox_sequence(tx: &Transaction<'_>) -> Result<u64> {
+    Ok(tx
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'sync_outbox'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+/// Moves the outbox numbering to at least `at_least` (new rows get higher seqs).
+fn raise_sequence(tx: &Transaction<'_>, at_least: u64) -> Result<()> {
+    if outbox_sequence(tx)? >= at_least {
+        return Ok(());
+    }
+    let updated = tx.execute(
+        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'sync_outbox'",
+        [at_least as i64],
+    )?;
+    if updated == 0 {
+        tx.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES ('sync_outbox', ?1)",
+            [at_least as i64],
+        )?;
+    }
+    Ok(())
+}
+
+fn has_history(tx: &rusqlite::Connection) -> Result<bool> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sales) OR EXISTS (SELECT 1 FROM shifts)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+impl Store {
+    pub fn sync_state(&self) -> Result<SyncState> {
+        let (enabled, till, acked, restoring): (bool, Option<String>, i64, bool) =
+            self.conn.query_row(
+                "SELECT enabled, till, acked, restoring FROM sync_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+        let pending: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sync_outbox", [], |r| r.get(0))?;
+        Ok(SyncState {
+            enabled,
+            till,
+            acked: acked as u64,
+            pending: pending as u64,
+            restoring,
+        })
+    }
+
+    /// Decides, in one transaction, what to send to relay till `till` that says it has
+    /// committed this till's records up to `relay_seq` (holding `relay_records` of them):
+    /// - a relay new to this till's records: the whole history goes in the outbox;
+    /// - a relay that lost records (its `relay_seq` below what it acknowledged): the same;
+    /// - a relay ahead of this till's own numbering (this till's database came from a backup):
+    ///   the numbering moves past it and the whole history goes again (this till's rows win);
+    /// - otherwise what the relay committed leaves the outbox and the rest follows.
+    ///
+    /// A relay holding a history this till never sent is a replacement's chance to restore
+    /// ([`SyncStart::Restorable`]) or, when this till has sales of its own, a conflict.
+    pub fn sync_start(
+        &mut self,
+        till: &str,
+        relay_seq: u64,
+        relay_records: u64,
+    ) -> Result<SyncStart> {
+        let tx = self.write()?;
+        let (enabled, was, acked, restoring): (bool, Option<String>, i64, bool) = tx.query_row(
+            "SELECT enabled, till, acked, restoring FROM sync_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        let acked = acked as u64;
+        if restoring {
+            return Ok(SyncStart::Restorable {
+                records: relay_records,
+            });
+        }
+        let ours = enabled && was.as_deref() == Some(till);
+        let start = if !ours {
+            if relay_seq > 0 {
+                let start = if has_history(&tx)? {
+                    SyncStart::Conflict
+                } else {
+                    SyncStart::Restorable {
+                        records: relay_records,
+                    }
+                };
+                return Ok(start);
+            }
+            tx.execute("DELETE FROM sync_outbox", [])?;
+            tx.execute(
+                "UPDATE sync_state SET enabled = 1, till = ?1, acked = 0 WHERE id = 1",
+                [till],
+            )?;
+            let n = snapshot(&tx)?;
+            tracing::info!(records = n, "sync: this till's history goes to the relay");
+            SyncStart::Send { after: 0 }
+        } else if relay_seq < acked || relay_seq > outbox_sequence(&tx)? {
+            tracing::warn!(
+                relay_seq,
+                acked,
+                "sync: the relay's records of this till do not match what it acknowledged: sending the whole history again"
+            );
+            tx.execute("DELETE FROM sync_outbox", [])?;
+            raise_sequence(&tx, relay_seq)?;
+            tx.execute(
+                "UPDATE sync_state SET acked = ?1 WHERE id = 1",
+                [relay_seq as i64],
+            )?;
+            snapshot(&tx)?;
+            SyncStart::Send { after: relay_seq }
+        } else {
+            tx.execute(
+                "DELETE FROM sync_outbox WHERE seq <= ?1",
+                [relay_seq as i64],
+            )?;
+            tx.execute(
+                "UPDATE sync_state SET acked = ?1 WHERE id = 1",
+                [relay_seq as i64],
+            )?;
+            SyncStart::Send { after: relay_seq }
+        };
+        tx.commit()?;
+        Ok(start)
+    }
+
+    /// Outbox rows after `after`, in order: at most `limit` rows or about `max_bytes` of JSON.
+    pub fn outbox_after(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<OutboxRow>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, tbl, pk, body, at FROM sync_outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![after as i64, limit as i64], |r| {
+            Ok(OutboxRow {
+                seq: r.get::<_, i64>(0)? as u64,
+                tbl: r.get(1)?,
+                pk: r.get(2)?,
+                body: r.get(3)?,
+                at: r.get(4)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for row in rows {
+            let row = row?;
+            bytes += row.body.as_ref().map_or(0, String::len) + row.pk.len() + 48;
+            out.push(row);
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The relay committed everything up to `seq`: those rows leave the outbox.
+    pub fn sync_acked(&mut self, till: &str, seq: u64) -> Result<()> {
+        let tx = self.write()?;
+        let n = tx.execute(
+            "UPDATE sync_state SET acked = max(acked, ?1) WHERE id = 1 AND till = ?2",
+            params![seq as i64, till],
+        )?;
+        if n == 1 {
+            tx.execute("DELETE FROM sync_outbox WHERE seq <= ?1", [seq as i64])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The Nairobi days of the changes waiting in the outbox (their day records are due).
+    pub fn outbox_days(&self) -> Result<BTreeSet<NaiveDate>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT DISTINCT (at / 1000 + 10800) / 86400 FROM sync_outbox WHERE tbl != '{DAY_RECORD}'"
+        ))?;
+        let days = st.query_map([], |r| r.get::<_, i64>(0))?;
+        let mut out = BTreeSet::new();
+        for d in days {
+            if let Some(date) = chrono::DateTime::from_timestamp(d? * 86400, 0) {
+                out.insert(date.date_naive());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts this till's own figures for `date` in the outbox (replacing any not sent yet).
+    /// Nothing while sync is off.
+    pub fn enqueue_day(&mut self, date: NaiveDate) -> Result<()> {
+        if !self.sync_state()?.enabled {
+            return Ok(());
+        }
+        let day = self.till_day(date)?;
+        let body = serde_json::to_string(&day).expect("serialisable");
+        let pk = serde_json::to_string(&[date.to_string()]).expect("serialisable");
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM sync_outbox WHERE tbl = ?1 AND pk = ?2",
+            params![DAY_RECORD, pk],
+        )?;
+        tx.execute(
+            "INSERT INTO sync_outbox (tbl, pk, body, at) VALUES (?1, ?2, ?3, ?4)",
+            params![DAY_RECORD, pk, body, crate::time::now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// This till's day: the day report, the day close and the M-Pesa requests a manager must
+    /// look at, exactly as this till shows them.
+    pub fn till_day(&self, date: NaiveDate) -> Result<TillDay> {
+        Ok(TillDay {
+            date,
+            report: self.day_report(date)?,
+            close: self.day_close(date)?,
+            attention: self.attempts_needing_attention()?,
+        })
+    }
+
+    /// M-Pesa requests not final yet or flagged, newest first (at most 200).
+    pub fn attempts_needing_attention(&self) -> Result<Vec<AttemptBrief>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT a.id, a.sale_id, a.state, a.amount, a.phone, a.flag, a.created_at, c.name
+             FROM payment_attempts a JOIN cashiers c ON c.id = a.cashier_id
+             WHERE a.state IN {} OR a.flag IS NOT NULL
+             ORDER BY a.created_at DESC LIMIT 200",
+            crate::payment::OPEN_STATES_SQL
+        ))?;
+        let rows = st.query_map([], |r| {
+            let phone: String = r.get(4)?;
+            Ok(AttemptBrief {
+                id: r.get(0)?,
+                sale_id: r.get(1)?,
+                state: r.get(2)?,
+                amount: r.get(3)?,
+                phone: crate::phone::Msisdn::parse(&phone)
+                    .map(|m| m.masked())
+                    .unwrap_or_default(),
+                flag: r.get(5)?,
+                created_at: r.get(6)?,
+                cashier: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- restoring a replaced till ----
+
+    /// Starts taking this till's history back from the relay: only into a till with no
+    /// history of its own. Resumable: returns the relay `seq` to continue after.
+    pub fn restore_begin(&mut self) -> Result<u64> {
+        let tx = self.write()?;
+        let (restoring, at): (bool, i64) = tx.query_row(
+            "SELECT restoring, restore_at FROM sync_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if restoring {
+            return Ok(at as u64);
+        }
+        if has_history(&tx)? {
+            return Err(Error::invalid(
+                "restore",
+                "a till with no sales or shifts of its own (restore into a new data directory)",
+                "this till already has sales",
+            ));
+        }
+        tx.execute(
+            "UPDATE sync_state SET enabled = 0, restoring = 1, restore_at = 0 WHERE id = 1",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(0)
+    }
+
+    /// Writes one page of the relay's records (in the relay's order) and where it got to, in
+    /// one transaction. Every table and column name is checked against this till's schema;
+    /// a record that does not fit is refused with the whole page. A page may hold a row whose
+    /// parent comes in a later page (the relay orders by last change), so foreign keys are
+    /// checked once, by [`Store::restore_finish`].
+    pub fn restore_page(&mut self, records: &[OutboxRow], upto: u64) -> Result<usize> {
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let written = self.restore_page_unchecked(records, upto);
+        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        written
+    }
+
+    fn restore_page_unchecked(&mut self, records: &[OutboxRow], upto: u64) -> Result<usize> {
+        let tables: HashMap<&'static str, Table> = tables(&self.conn)?
+            .into_iter()
+            .map(|t| (t.name, t))
+            .collect();
+        let tx = self.write()?;
+        let restoring: bool =
+            tx.query_row("SELECT restoring FROM sync_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
+        if !restoring {
+            return Err(Error::invalid(
+                "restore",
+                "a restore begun on this till",
+                "no restore in progress",
+            ));
+        }
+        let mut n = 0;
+        for rec in records {
+            let Some(body) = &rec.body else { continue };
+            if rec.tbl == DAY_RECORD {
+                continue;
+            }
+            let Some(t) = tables.get(rec.tbl.as_str()) else {
+                return Err(Error::invalid(
+                    "restore",
+                    "records of this till's tables",
+                    &rec.tbl,
+                ));
+            };
+            let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body)
+                .map_err(|e| {
+                    Error::invalid("restore", "a JSON object per record", e.to_string())
+                })?;
+            let mut cols = Vec::with_capacity(row.len());
+            let mut vals: Vec<rusqlite::types::Value> = Vec::with_capacity(row.len());
+            for (k, v) in row {
+                if !t.cols.contains(&k) {
+                    return Err(Error::invalid(
+                        "restore",
+                        "columns of this till's tables",
+                        format!("{}.{k}", t.name),
+                    ));
+                }
+                use rusqlite::types::Value as V;
+                vals.push(match v {
+                    serde_json::Value::Null => V::Null,
+                    serde_json::Value::Bool(b) => V::Integer(b as i64),
+                    serde_json::Value::Number(n) => match n.as_i64() {
+                        Some(i) => V::Integer(i),
+                        None => V::Real(n.as_f64().unwrap_or(0.0)),
+                    },
+                    serde_json::Value::String(s) => V::Text(s),
+                    other => V::Text(other.to_string()),
+                });
+                cols.push(format!("\"{k}\""));
+            }
+            let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+                t.name,
+                cols.join(", "),
+                marks.join(", ")
+            ))?;
+            st.execute(rusqlite::params_from_iter(vals))?;
+            n += 1;
+        }
+        tx.execute(
+            "UPDATE sync_state SET restore_at = max(restore_at, ?1) WHERE id = 1",
+            [upto as i64],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Ends a restore: this till now syncs to `till`, the relay has everything up to
+    /// `relay_seq`, and new changes are numbered after it.
+    /// Refused, changing nothing, when the rows restored do not hold together (a row whose
+    /// parent never came).
+    pub fn restore_finish(&mut self, till: &str, relay_seq: u64) -> Result<()> {
+        let tx = self.write()?;
+        let broken: Option<(String, i64)> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if let Some((table, row)) = broken {
+            return Err(Error::invalid(
+                "restore",
+                "every record's parent record from the relay",
+                format!("{table} row {row} refers to a record the relay did not send"),
+            ));
+        }
+        tx.execute("DELETE FROM sync_outbox", [])?;
+        raise_sequence(&tx, relay_seq)?;
+        tx.execute(
+            "UPDATE sync_state SET enabled = 1, till = ?1, acked = ?2, restoring = 0, restore_at = 0 WHERE id = 1",
+            params![till, relay_seq as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// An M-Pesa request a manager must look at (not final, or flagged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct AttemptBrief {
+    pub id: String,
+    pub sale_id: i64,
+    pub state: String,
+    /// Whole shillings.
+    pub amount: i64,
+    /// Masked.
+    pub phone: String,
+    pub flag: Option<String>,
+    pub created_at: Millis,
+    pub cashier: String,
+}
+
+/// One till's day as it counts it (the `day` record it syncs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct TillDay {
+    pub date: NaiveDate,
+    pub report: super::DayReport,
+    pub close: super::DayClose,
+    pub attention: Vec<AttemptBrief>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! The outbox follows every change in its own transaction; a replacement till restored from
+//! the records is the same till (every synced row, the figures, the numbering).
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::money::Money;
+use crate::payment::PaymentEvent;
+use crate::phone::Msisdn;
+use crate::refund::RefundTo;
+use crate::sale::NewLine;
+use crate::store::DrawerKind;
+
+fn m(shillings: i64) -> Money {
+    Money::from_shillings(shillings).unwrap()
+}
+
+fn store() -> Store {
+    let mut s = Store::open_in_memory().unwrap();
+    s.add_cashier("Wanjiku", "cashier").unwrap();
+    s.add_cashier("Otieno", "manager").unwrap();
+    s
+}
+
+fn sale(s: &mut Store, what: &str, shillings: i64, qty: i64) -> i64 {
+    let line = NewLine::free(what, m(shillings), qty).unwrap();
+    s.create_sale("Wanjiku", &[line]).unwrap().id
+}
+
+fn paid_by_mpesa(s: &mut Store, shillings: i64, receipt: &str) -> i64 {
+    let id = sale(s, "Sugar 1kg", shillings, 1);
+    let a = s
+        .create_attempt(
+            id,
+            &Msisdn::parse("0708374149").unwrap(),
+            shillings,
+            "Wanjiku",
+        )
+        .unwrap();
+    s.apply_event(
+        &a.id,
+        &PaymentEvent::PushAccepted {
+            checkout_id: format!("ws_CO_{receipt}"),
+        },
+        "engine",
+        None,
+    )
+    .unwrap();
+    s.apply_event(
+        &a.id,
+        &PaymentEvent::Result {
+            code: "0".into(),
+            receipt: Some(receipt.into()),
+        },
+        "callback",
+        None,
+    )
+    .unwrap();
+    id
+}
+
+/// A day with most kinds of record: a shift, cash and M-Pesa sales, a pay-out, a refund, a
+/// void, an open M-Pesa request.
+fn a_day(s: &mut Store) {
+    s.open_shift("Wanjiku", m(1_000)).unwrap();
+    let a = sale(s, "Milk", 60, 2);
+    s.pay_cash(a, m(200), "Wanjiku").unwrap();
+    let b = paid_by_mpesa(s, 250, "QKM0FXE6RK");
+    s.drawer_move(DrawerKind::PayOut, m(100), "transport for stock", "Otieno")
+        .unwrap();
+    s.create_refund(
+        b,
+        None,
+        "wrong size",
+        &RefundTo::Manual {
+            code: "RKT0ABC123".into(),
+        },
+        "Otieno",
+    )
+    .unwrap();
+    let c = sale(s, "Bread", 55, 1);
+    s.void_sale(c, "customer left", "Otieno").unwrap();
+    let d = sale(s, "Rice 2kg", 320, 1);
+    s.create_attempt(d, &Msisdn::parse("0712345678").unwrap(), 320, "Wanjiku")
+        .unwrap();
+}
+
+/// What a relay keeps of the outbox: the latest version of each record, in the order sent.
+fn drain(s: &mut Store, kept: &mut BTreeMap<(String, String), OutboxRow>) -> u64 {
+    let mut after = 0;
+    loop {
+        let rows = s.outbox_after(after, 100, 1 << 20).unwrap();
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for r in rows {
+            let key = (r.tbl.clone(), r.pk.clone());
+            if kept.get(&key).is_none_or(|k| k.seq < r.seq) {
+                kept.insert(key, r);
+            }
+        }
+    }
+    s.sync_acked("t1", after).unwrap();
+    after
+}
+
+fn table_rows(s: &Store, table: &str, skip: &[&str]) -> Vec<String> {
+    let t = tables(&s.conn)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == table)
+        .unwrap();
+    assert!(t.cols.iter().all(|c| !skip.contains(&c.as_str())));
+    let mut st = s
+        .conn
+        .prepare(&format!(
+            "SELECT {} FROM {table} AS r ORDER BY {}",
+            body_expr(&t, "r"),
+            t.pk.join(", ")
+        ))
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn nothing_is_recorded_until_a_relay_takes_the_records_then_the_history_and_every_change() {
+    let mut s = store();
+    a_day(&mut s);
+    assert_eq!(s.sync_state().unwrap().pending, 0, "no relay: no outbox");
+    let start = s.sync_start("t1", 0, 0).unwrap();
+    assert_eq!(start, SyncStart::Send { after: 0 });
+    let history = s.sync_state().unwrap().pending;
+    let sales: i64 = s
+        .conn
+        .query_row("SELECT count(*) FROM sales", [], |r| r.get(0))
+        .unwrap();
+    let in_outbox: i64 = s
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sync_outbox WHERE tbl = 'sales'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_outbox, sales);
+    assert!(history > 20, "{history}");
+    // A change: its row arrives with it.
+    let id = sale(&mut s, "Tea", 30, 1);
+    let rows = s.outbox_after(0, 10_000, 1 << 30).unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(last.tbl, "sale_lines");
+    assert!(
+        rows.iter()
+            .any(|r| r.tbl == "sales" && r.pk == format!("[{id}]"))
+    );
+    // A refused change leaves no outbox row (the trigger is in its transaction).
+    let before = s.sync_state().unwrap().pending;
+    assert!(s.pay_cash(id, m(30), "Nobody").is_err());
+    assert_eq!(s.sync_state().unwrap().pending, before);
+    // PIN hashes never leave the till.
+    s.set_pin("Otieno", "4821").unwrap();
+    let cashier = s
+        .outbox_after(0, 10_000, 1 << 30)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|r| r.tbl == "cashiers")
+        .unwrap();
+    let body = cashier.body.unwrap();
+    assert!(!body.contains("pin") && body.contains("Otieno"), "{body}");
+}
+
+#[test]
+fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goes_on_numbering() {
+    let mut a = store();
+    a.sync_start("t1", 0, 0).unwrap();
+    a_day(&mut a);
+    let mut kept = BTreeMap::new();
+    let relay_seq = drain(&mut a, &mut kept);
+    a.enqueue_day(crate::time::today()).unwrap();
+    assert_eq!(
+        a.outbox_after(relay_seq, 10, 1 << 20).unwrap()[0].tbl,
+        DAY_RECORD
+    );
+
+    let mut b = Store::open_in_memory().unwrap();
+    assert_eq!(
+        b.sync_start("t1", relay_seq, kept.len() as u64).unwrap(),
+        SyncStart::Restorable {
+            records: kept.len() as u64
+        },
+        "an empty till and a relay with a history: restore"
+    );
+    assert_eq!(b.restore_begin().unwrap(), 0);
+    let mut rows: Vec<OutboxRow> = kept.into_values().collect();
+    rows.sort_by_key(|r| r.seq);
+    // Two pages, the second resumed from where the first got to.
+    let (one, two) = rows.split_at(rows.len() / 2);
+    b.restore_page(one, one.last().unwrap().seq).unwrap();
+    assert_eq!(b.restore_begin().unwrap(), one.last().unwrap().seq);
+    b.restore_page(two, relay_seq).unwrap();
+    b.restore_finish("t1", relay_seq).unwrap();
+
+    for (t, skip) in SYNCED {
+        assert_eq!(table_rows(&a, t, skip), table_rows(&b, t, skip), "{t}");
+    }
+    let today = crate::time::today();
+    assert_eq!(a.day_report(today).unwrap(), b.day_report(today).unwrap());
+    assert_eq!(a.day_close(today).unwrap(), b.day_close(today).unwrap());
+    // The numbering goes on: the next sale is the next number, and its outbox row is after
+    // everything the relay holds (so the relay takes it).
+    let next_a: i64 = a
+        .conn
+        .query_row("SELECT max(id) + 1 FROM sales", [], |r| r.get(0))
+        .unwrap();
+    let id = sale(&mut b, "Tea", 30, 1);
+    assert_eq!(id, next_a);
+    let first = &b.outbox_after(0, 1, 1 << 20).unwrap()[0];
+    assert!(first.seq > relay_seq, "{} > {relay_seq}", first.seq);
+    assert_eq!(
+        b.sync_start("t1", relay_seq, 0).unwrap(),
+        SyncStart::Send { after: relay_seq }
+    );
+}
+
+#[test]
+fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refused_whole() {
+    let mut s = store();
+    a_day(&mut s);
+    assert_eq!(s.sync_start("t9", 40, 40).unwrap(), SyncStart::Conflict);
+    assert_eq!(s.sync_state().unwrap().pending, 0, "nothing sent");
+    assert!(
+        s.restore_begin().is_err(),
+        "a till with sales is not restored over"
+    );
+
+    let mut b = Store::open_in_memory().unwrap();
+    b.restore_begin().unwrap();
+    let rec = |tbl: &str, body: &str| OutboxRow {
+        seq: 1,
+        tbl: tbl.into(),
+        pk: "[1]".into(),
+        body: Some(body.into()),
+        at: 0,
+    };
+    let good = rec(
+        "cashiers",
+        r#"{"id":1,"name":"Wanjiku","role":"cashier","active":1,"created_at":5}"#,
+    );
+    for bad in [
+        rec("settings", r#"{"key":"x","value":"y"}"#),
+        rec(
+            "cashiers",
+            r#"{"id":2,"name":"x","role":"cashier","active":1,"created_at":5,"pin_hash":"h"}"#,
+        ),
+        rec(
+            "cashiers",
+            r#"{"id":2,"name\" ) ; DROP TABLE sales; --":1}"#,
+        ),
+        rec("cashiers", "not json"),
+        rec("cashiers", "[1,2]"),
+    ] {
+        let e = b.restore_page(&[good.clone(), bad.clone()], 2).unwrap_err();
+        assert_eq!(e.code(), "invalid_input", "{bad:?}: {e}");
+        assert!(
+            b.cashiers().unwrap().is_empty(),
+            "nothing half written: {bad:?}"
+        );
+    }
+    b.restore_page(&[good], 1).unwrap();
+    assert_eq!(b.cashiers().unwrap().len(), 1);
+    // A sale whose cashier never came: the restore does not finish.
+    let orphan = OutboxRow {
+        tbl: "sales".into(),
+        body: Some(
+            r#"{"id":7,"status":"open","cashier_id":42,"total_cents":0,"created_at":1,"updated_at":1}"#
+                .into(),
+        ),
+        ..rec("sales", "{}")
+    };
+    b.restore_page(&[orphan], 2).unwrap();
+    let e = b.restore_finish("t1", 2).unwrap_err();
+    assert!(e.to_string().contains("sales"), "{e}");
+    assert!(b.sync_state().unwrap().restoring, "still restoring");
+}
+
+#[test]
+fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_again() {
+    let mut s = store();
+    s.sync_start("t1", 0, 0).unwrap();
+    a_day(&mut s);
+    let mut kept = BTreeMap::new();
+    let seq = drain(&mut s, &mut kept);
+    assert_eq!(s.sync_state().unwrap().pending, 0);
+    // The relay came back from an older backup of its own.
+    assert_eq!(
+        s.sync_start("t1", seq - 5, 0).unwrap(),
+        SyncStart::Send { after: seq - 5 }
+    );
+    let again = s.outbox_after(seq - 5, 100_000, 1 << 30).unwrap();
+    assert!(again.len() >= kept.len() - 1, "the whole history again");
+    assert!(
+        again.iter().all(|r| r.seq > seq),
+        "numbered after what the relay saw"
+    );
+    // This till came back from a backup older than what the relay has.
+    let ahead = seq + 1_000_000;
+    assert_eq!(
+        s.sync_start("t1", ahead, 0).unwrap(),
+        SyncStart::Send { after: ahead }
+    );
+    let again = s.outbox_after(ahead, 100_000, 1 << 30).unwrap();
+    assert!(!again.is_empty() && again.iter().all(|r| r.seq > ahead));
+}
