@@ -471,6 +471,7 @@ async fn a_silently_dead_relay_connection_is_noticed_and_replaced() {
         pairing.clone(),
         duka_core::relay::RelayOptions {
             keepalive: Duration::from_millis(200),
+            ..Default::default()
         },
     );
     eventually("connected", || client.status().connected).await;

@@ -36,6 +36,7 @@ pub mod refund;
 pub mod relay;
 pub mod sale;
 pub mod secrets;
+pub mod shop;
 pub mod store;
 pub mod till;
 pub mod time;

@@ -25,6 +25,22 @@
 //! `Validation{id, result_code, result_desc}` (within Daraja's 8 s). The till pings; a
 //! connection with nothing read for a while is dead (see the till's relay client).
 //!
+//! ## Versions
+//! `Hello.proto` and `Ready.proto` carry each side's `PROTOCOL`; see [`protocol_mismatch`]
+//! for who refuses whom. A refusal is an `Error{code, message}` frame naming both versions.
+//!
+//! ## Sync (protocol 4)
+//! A till sends its own records — every change to its sales, tenders, M-Pesa requests,
+//! refunds, shifts, drawer and stock, written to its outbox in the change's own transaction —
+//! as `Sync{records}` in `seq` order; the relay commits them (keeping the latest version of each
+//! `(table, pk)`, replays idempotent) and only then answers `Synced{seq}`; the till deletes what
+//! was acknowledged and resends the rest after a reconnect. `Ready.sync_seq` tells the till
+//! where the relay stands. A till also syncs its own figures of each day it changed
+//! (`table = "day"`): a manager's `ShopDay{id, date}` is answered with every till's latest
+//! figures, so the shop's day adds up exactly the tills' own. A replacement till (a new PC
+//! paired as the old till) sends `Restore{after}` and gets its records back page by page
+//! (`Records{records, upto, done, sync_seq}`), then numbers its changes after `sync_seq`.
+//!
 //! ## Shop-wide claims (protocol 3)
 //! An M-Pesa receipt (a C2B TransID, a code typed from the SMS) pays one sale in the whole
 //! shop. Before a till attaches one it sends `Claim{id, key, sale, amount_cents}`; the relay
@@ -64,8 +80,99 @@ pub fn verify(key: &[u8], message: &str, sig: &str) -> bool {
             == 0
 }
 
-/// What the websocket speaks; a till that says less is refused with a clear message.
-pub const PROTOCOL: u32 = 3;
+/// What the websocket speaks. Each side refuses a peer outside what it understands with a
+/// clear message (never a misread frame): the relay refuses a till below `MIN_PROTOCOL`
+/// (`till_outdated`) or above `PROTOCOL` (`relay_outdated`), and says its own protocol in
+/// `Ready`; a till refuses a relay below `MIN_PROTOCOL` (a relay before version 4 says none).
+pub const PROTOCOL: u32 = 4;
+
+/// The oldest protocol either side still speaks to.
+pub const MIN_PROTOCOL: u32 = 4;
+
+/// Why a peer of protocol `theirs` cannot be spoken to, from the side of protocol `PROTOCOL`
+/// (`None`: it can). The code is `till_outdated` or `relay_outdated`.
+pub fn protocol_mismatch(till: u32, relay: u32) -> Option<(&'static str, String)> {
+    if till < MIN_PROTOCOL {
+        return Some((
+            "till_outdated",
+            format!(
+                "the relay speaks protocol {relay} and this till {till}: update Duka on this till"
+            ),
+        ));
+    }
+    if relay < MIN_PROTOCOL || till > relay {
+        return Some((
+            "relay_outdated",
+            format!(
+                "the till speaks protocol {till} and the relay {relay}: ask the relay's operator to update duka-relay"
+            ),
+        ));
+    }
+    None
+}
+
+/// One record of a till's own (a row of one of its tables, or its figures of a day), as it
+/// syncs them to the relay: the relay keeps the latest version of each `(table, pk)` (the one
+/// with the highest `seq`), for shop-wide views and for restoring a replaced till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The till's own numbering of its changes: rising, never reused.
+    pub seq: u64,
+    pub table: String,
+    /// The record's key within its table (JSON array text).
+    pub pk: String,
+    /// JSON object text; `None`: the record was deleted.
+    pub body: Option<String>,
+    /// When the till made the change (UTC ms).
+    pub at: i64,
+}
+
+/// Largest record body the relay keeps, in bytes.
+pub const MAX_RECORD_BODY: usize = 256 * 1024;
+
+impl Record {
+    /// Whether the record is well formed: a table name of 1–32 `a-z` or `_`, a key of 1–256
+    /// characters, a body of at most `MAX_RECORD_BODY` bytes, a seq above zero.
+    pub fn is_valid(&self) -> bool {
+        (1..=32).contains(&self.table.len())
+            && self
+                .table
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_')
+            && (1..=256).contains(&self.pk.len())
+            && self
+                .body
+                .as_ref()
+                .is_none_or(|b| b.len() <= MAX_RECORD_BODY)
+            && self.seq > 0
+    }
+}
+
+/// The record table of a till's figures of one day (key `["YYYY-MM-DD"]`).
+pub const DAY_TABLE: &str = "day";
+
+/// A calendar day as the protocol writes it: `YYYY-MM-DD`.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// One till of a shop in a shop-wide answer: its name and the latest figures it synced for the
+/// day asked (none when it synced nothing of that day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillDay {
+    pub till: String,
+    pub name: String,
+    /// When the relay got the figures (UTC ms).
+    pub synced_at: Option<i64>,
+    /// The till's `day` record (JSON text).
+    pub body: Option<String>,
+}
 
 /// A claim key: an M-Pesa receipt as the till normalised it (1–32 of `A-Z`, `0-9`).
 pub fn is_claim_key(s: &str) -> bool {
@@ -301,6 +408,33 @@ pub enum ToTill {
         epoch: String,
         /// Messages after this seq follow; below the till's watermark means "re-sync".
         resume_from: u64,
+        /// The protocol the relay speaks (absent before protocol 4: the till refuses it).
+        #[serde(default)]
+        proto: u32,
+        /// The highest record `seq` of this till the relay has committed, and how many
+        /// records it keeps for it (see "Sync").
+        #[serde(default)]
+        sync_seq: u64,
+        #[serde(default)]
+        sync_records: u64,
+    },
+    /// The relay committed the till's records up to `seq` (after a `FromTill::Sync`).
+    Synced {
+        seq: u64,
+    },
+    /// A page of this till's records for a restore (after `FromTill::Restore`), in the
+    /// relay's order; `upto` is where the next page starts; `done` with the last page.
+    Records {
+        records: Vec<Record>,
+        upto: u64,
+        done: bool,
+        sync_seq: u64,
+    },
+    /// The answer to `FromTill::ShopDay`: every till of the shop with its figures of `date`.
+    ShopDay {
+        id: String,
+        date: String,
+        tills: Vec<TillDay>,
     },
     Message {
         seq: u64,
@@ -365,6 +499,19 @@ pub enum FromTill {
         sale: String,
         #[serde(default)]
         amount_cents: Option<i64>,
+    },
+    /// This till's changes, in `seq` order (see "Sync").
+    Sync {
+        records: Vec<Record>,
+    },
+    /// A replacement till asks for its records after the relay position `after`.
+    Restore {
+        after: u64,
+    },
+    /// A manager's till asks for the shop's day: every till's own figures of `date`.
+    ShopDay {
+        id: String,
+        date: String,
     },
 }
 
@@ -457,6 +604,98 @@ mod tests {
         }
         let short = Pairing::decode("é").unwrap_err();
         assert_eq!(short.0, "é");
+    }
+
+    #[test]
+    fn versions_refuse_each_other_by_name_and_records_are_checked() {
+        assert_eq!(protocol_mismatch(PROTOCOL, PROTOCOL), None);
+        // A relay newer than the till speaks down to it; a till newer than the relay is refused.
+        assert_eq!(protocol_mismatch(PROTOCOL, PROTOCOL + 1), None);
+        let (code, msg) = protocol_mismatch(PROTOCOL + 1, PROTOCOL).unwrap();
+        assert_eq!(code, "relay_outdated");
+        assert!(
+            msg.contains(&PROTOCOL.to_string()) && msg.contains("relay"),
+            "{msg}"
+        );
+        assert_eq!(protocol_mismatch(3, PROTOCOL).unwrap().0, "till_outdated");
+        assert_eq!(protocol_mismatch(0, PROTOCOL).unwrap().0, "till_outdated");
+        // A relay before protocol 4 says none in Ready (0).
+        assert_eq!(protocol_mismatch(PROTOCOL, 0).unwrap().0, "relay_outdated");
+        let old_ready = r#"{"type":"ready","last_seq":3,"epoch":"ab","resume_from":3}"#;
+        match serde_json::from_str::<ToTill>(old_ready).unwrap() {
+            ToTill::Ready {
+                proto, sync_seq, ..
+            } => assert_eq!((proto, sync_seq), (0, 0)),
+            other => panic!("{other:?}"),
+        }
+
+        let r = Record {
+            seq: 1,
+            table: "sales".into(),
+            pk: "[1]".into(),
+            body: Some("{}".into()),
+            at: 0,
+        };
+        assert!(r.is_valid());
+        for bad in [
+            Record {
+                seq: 0,
+                ..r.clone()
+            },
+            Record {
+                table: "".into(),
+                ..r.clone()
+            },
+            Record {
+                table: "Sales".into(),
+                ..r.clone()
+            },
+            Record {
+                table: "sales; drop".into(),
+                ..r.clone()
+            },
+            Record {
+                table: "a".repeat(33),
+                ..r.clone()
+            },
+            Record {
+                pk: "".into(),
+                ..r.clone()
+            },
+            Record {
+                pk: "1".repeat(257),
+                ..r.clone()
+            },
+            Record {
+                body: Some("x".repeat(MAX_RECORD_BODY + 1)),
+                ..r.clone()
+            },
+        ] {
+            assert!(!bad.is_valid(), "{bad:?}");
+        }
+        assert!(
+            Record {
+                body: None,
+                ..r.clone()
+            }
+            .is_valid(),
+            "a deletion"
+        );
+        assert!(is_date("2026-12-03"));
+        for bad in [
+            "",
+            "2026-1-03",
+            "2026/12/03",
+            "2026-12-0x",
+            "20261203xx",
+            "２０２６-12-03",
+        ] {
+            assert!(!is_date(bad), "{bad}");
+        }
+        let f = FromTill::Sync { records: vec![r] };
+        let j = serde_json::to_string(&f).unwrap();
+        assert!(j.contains("\"type\":\"sync\""), "{j}");
+        assert_eq!(serde_json::from_str::<FromTill>(&j).unwrap(), f);
     }
 
     #[test]

@@ -65,6 +65,14 @@ const FIELDS: &[&str] = &[
     "url",
     "shop",
     "key",
+    "records",
+    "sync_seq",
+    "sync_records",
+    "upto",
+    "done",
+    "after",
+    "date",
+    "tills",
 ];
 const TYPES: &[&str] = &[
     "challenge",
@@ -78,6 +86,11 @@ const TYPES: &[&str] = &[
     "stk",
     "status",
     "c2b_confirm",
+    "sync",
+    "synced",
+    "restore",
+    "records",
+    "shop_day",
 ];
 
 /// A JSON object shaped like a frame: a known `type`, known fields, any values.

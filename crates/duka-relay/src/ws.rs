@@ -200,6 +200,9 @@ async fn session(app: App, socket: WebSocket) {
         last_seq,
         epoch: t.epoch.clone(),
         resume_from,
+        proto: duka_relay_proto::PROTOCOL,
+        sync_seq: 0,
+        sync_records: 0,
     };
     let mut ok =
         send(&mut sink, &ready).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;

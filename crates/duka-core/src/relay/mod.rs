@@ -16,7 +16,9 @@ use crate::engine::{CoreEvent, Engine};
 use crate::error::Error;
 use crate::time::{Millis, now_ms};
 
+mod restore;
 mod session;
+pub use restore::{RestoreSummary, restore};
 use session::{Links, run};
 
 /// The setting holding the watermark: `till:epoch:seq`, the last `seq` this till applied from
@@ -68,12 +70,16 @@ pub struct RelayOptions {
     /// The till pings this often; a connection on which nothing at all (not even the pong)
     /// arrives for `3 × keepalive` is dead and is replaced.
     pub keepalive: Duration,
+    /// How often the till looks for changes to sync that no event announced (another process
+    /// on the same database) and brings its day figures on the relay up to date.
+    pub sync_every: Duration,
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
         RelayOptions {
             keepalive: Duration::from_secs(10),
+            sync_every: Duration::from_secs(2),
         }
     }
 }
@@ -86,6 +92,27 @@ pub struct RelayStatus {
     /// Messages the relay holds for this till that it has not applied yet.
     pub backlog: u64,
     pub last_error: Option<String>,
+    /// This till's records on the relay (see [`SyncStatus`]).
+    pub sync: SyncStatus,
+    /// Changes not yet committed by the relay.
+    pub sync_pending: u64,
+}
+
+/// Where this till's records stand with the relay.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    /// Not connected yet.
+    #[default]
+    Off,
+    /// Sending (or sent) every change.
+    Sending,
+    /// The relay holds this till's history and this till has none: restore it
+    /// (`duka relay restore`) before selling; nothing is sent meanwhile.
+    Restorable,
+    /// The relay holds another history under this pairing and this till has its own: nothing
+    /// is sent (neither overwrites the other); pair this till as a new one.
+    Conflict,
 }
 
 /// A running relay client. Dropping it does not stop it; call `stop`.
@@ -94,7 +121,16 @@ pub struct RelayClient {
     stop: tokio::sync::watch::Sender<bool>,
     claims: tokio::sync::mpsc::UnboundedSender<ClaimRequest>,
     releases: tokio::sync::mpsc::UnboundedSender<(String, i64)>,
+    shop_days: tokio::sync::mpsc::UnboundedSender<ShopDayRequest>,
     connected: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How long a manager's shop-wide view waits for the relay.
+pub const SHOP_DAY_WAIT: Duration = Duration::from_secs(5);
+
+struct ShopDayRequest {
+    date: chrono::NaiveDate,
+    reply: tokio::sync::oneshot::Sender<Vec<duka_relay_proto::TillDay>>,
 }
 
 /// How long a till waits for the relay to answer a claim before attaching provisionally.
@@ -152,6 +188,30 @@ impl RelayClient {
         match tokio::time::timeout(CLAIM_WAIT, rx).await {
             Ok(Ok(a)) => a,
             _ => ClaimAnswer::NoAnswer,
+        }
+    }
+
+    /// The shop's day from the relay: every till of the shop with the figures it synced for
+    /// `date` (this till's own come from its own database: see `crate::shop`).
+    pub async fn shop_day(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> crate::Result<Vec<duka_relay_proto::TillDay>> {
+        let unreachable = || {
+            Error::Config(
+                "the relay is out of reach: the shop's day needs it (this till's own day is in the day report)".into(),
+            )
+        };
+        if !self.status().connected {
+            return Err(unreachable());
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.shop_days
+            .send(ShopDayRequest { date, reply })
+            .map_err(|_| unreachable())?;
+        match tokio::time::timeout(SHOP_DAY_WAIT, rx).await {
+            Ok(Ok(tills)) => Ok(tills),
+            _ => Err(unreachable()),
         }
     }
 
@@ -228,11 +288,13 @@ pub fn spawn_with(engine: Engine, pairing: Pairing, opts: RelayOptions) -> Relay
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (claims, claims_rx) = tokio::sync::mpsc::unbounded_channel();
     let (releases, releases_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (shop_days, shop_days_rx) = tokio::sync::mpsc::unbounded_channel();
     let (up, connected) = tokio::sync::watch::channel(false);
     let links = Links {
         status: status.clone(),
         up,
         releases: tokio::sync::Mutex::new(releases_rx),
+        shop_days: tokio::sync::Mutex::new(shop_days_rx),
     };
     tokio::spawn(run(engine, pairing, opts, links, stopped, claims_rx));
     RelayClient {
@@ -240,6 +302,7 @@ pub fn spawn_with(engine: Engine, pairing: Pairing, opts: RelayOptions) -> Relay
         stop,
         claims,
         releases,
+        shop_days,
         connected,
     }
 }

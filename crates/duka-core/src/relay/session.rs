@@ -9,6 +9,23 @@ pub(super) struct Links {
     pub(super) up: tokio::sync::watch::Sender<bool>,
     /// Receipts to give back; they wait here while the relay is out of reach.
     pub(super) releases: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(String, i64)>>,
+    /// Managers' shop-wide questions; unanswered while the relay is out of reach.
+    pub(super) shop_days: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<ShopDayRequest>>,
+}
+
+/// Sync frames on their way to the relay at once (each up to `SYNC_BATCH` records).
+const SYNC_WINDOW: u32 = 8;
+const SYNC_BATCH: usize = 500;
+const SYNC_BATCH_BYTES: usize = 256 * 1024;
+
+pub(super) fn record(r: crate::store::sync::OutboxRow) -> duka_relay_proto::Record {
+    duka_relay_proto::Record {
+        seq: r.seq,
+        table: r.tbl,
+        pk: r.pk,
+        body: r.body,
+        at: r.at,
+    }
 }
 
 pub(super) type Claims = tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>;
@@ -134,13 +151,16 @@ pub(super) async fn session(
     sink.send(send(hello))
         .await
         .map_err(|e| format!("hello: {e}"))?;
-    let (mut last_seq, epoch, resume_from) = loop {
+    let (mut last_seq, epoch, resume_from, relay_proto, sync_seq, sync_records) = loop {
         match next(read(&mut stream).await?)? {
             Some(ToTill::Ready {
                 last_seq,
                 epoch,
                 resume_from,
-            }) => break (last_seq, epoch, resume_from),
+                proto,
+                sync_seq,
+                sync_records,
+            }) => break (last_seq, epoch, resume_from, proto, sync_seq, sync_records),
             Some(ToTill::Error { code, message }) => {
                 return Err(format!("refused by the relay ({code}): {message}"));
             }
@@ -148,6 +168,11 @@ pub(super) async fn session(
             None => continue,
         }
     };
+    if let Some((code, message)) =
+        duka_relay_proto::protocol_mismatch(duka_relay_proto::PROTOCOL, relay_proto)
+    {
+        return Err(format!("refused ({code}): {message}"));
+    }
     let resync = resume_from < resume_after || Some(epoch.as_str()) != Some(mark.epoch.as_str());
     if resync {
         tracing::warn!(
@@ -163,11 +188,45 @@ pub(super) async fn session(
         seq: resume_from,
     };
     mark.save(&mut engine.store()).map_err(|e| e.to_string())?;
+    // This till's records: what the relay has decides what goes (see `Store::sync_start`).
+    let start = engine
+        .store()
+        .sync_start(&pairing.till, sync_seq, sync_records)
+        .map_err(|e| format!("sync: {e}"))?;
+    let (mut sync_sent, sync_status) = match start {
+        crate::store::sync::SyncStart::Send { after } => (Some(after), SyncStatus::Sending),
+        crate::store::sync::SyncStart::Restorable { records } => {
+            tracing::warn!(
+                records,
+                "the relay holds this till's history and this database has none: restore it (duka relay restore) before selling"
+            );
+            (None, SyncStatus::Restorable)
+        }
+        crate::store::sync::SyncStart::Conflict => {
+            tracing::error!(
+                "the relay holds another history under this pairing and this till has its own sales: nothing is synced (pair this till as a new one)"
+            );
+            (None, SyncStatus::Conflict)
+        }
+    };
+    let mut sync_in_flight: u32 = 0;
+    let mut sync_dirty = true;
+    // The days whose figures this till must bring up to date on the relay.
+    let mut days: std::collections::BTreeSet<chrono::NaiveDate> = if sync_sent.is_some() {
+        let mut d = engine.store().outbox_days().map_err(|e| e.to_string())?;
+        d.insert(crate::time::today());
+        d
+    } else {
+        Default::default()
+    };
+    let pending = engine.store().sync_state().map(|s| s.pending).unwrap_or(0);
     set(status, engine, |s| {
         s.connected = true;
         s.applied_seq = mark.seq;
         s.backlog = last_seq.saturating_sub(mark.seq);
         s.last_error = None;
+        s.sync = sync_status;
+        s.sync_pending = pending;
     });
     // Claims made while the relay was out of reach (attached provisionally) go first, then the
     // receipts of STK payments not claimed yet (so no other till takes them as typed codes).
@@ -189,11 +248,66 @@ pub(super) async fn session(
         std::collections::HashMap::new();
     let mut next_claim: u64 = 0;
     let mut releases = links.releases.lock().await;
+    let mut shop_days = links.shop_days.lock().await;
+    let mut day_questions: std::collections::HashMap<
+        String,
+        tokio::sync::oneshot::Sender<Vec<duka_relay_proto::TillDay>>,
+    > = std::collections::HashMap::new();
+    let mut next_question: u64 = 0;
+    let mut sync_tick = tokio::time::interval(opts.sync_every);
+    sync_tick.tick().await;
     let mut ping = tokio::time::interval(opts.keepalive);
     ping.tick().await;
     let mut alive_until = tokio::time::Instant::now() + dead_after;
     loop {
         let frame = tokio::select! {
+            _ = std::future::ready(()), if sync_dirty && sync_sent.is_some() && sync_in_flight < SYNC_WINDOW => {
+                let after = sync_sent.unwrap_or(0);
+                let rows = engine
+                    .store()
+                    .outbox_after(after, SYNC_BATCH, SYNC_BATCH_BYTES)
+                    .map_err(|e| format!("sync: {e}"))?;
+                let Some(last) = rows.last().map(|r| r.seq) else {
+                    sync_dirty = false;
+                    continue;
+                };
+                for r in &rows {
+                    if r.tbl != crate::store::sync::DAY_RECORD {
+                        days.insert(crate::time::nairobi_date(r.at));
+                    }
+                }
+                sync_sent = Some(last);
+                sync_in_flight += 1;
+                let frame = FromTill::Sync {
+                    records: rows.into_iter().map(record).collect(),
+                };
+                sink.send(send(frame)).await.map_err(|e| format!("sync: {e}"))?;
+                continue;
+            }
+            _ = sync_tick.tick() => {
+                if sync_sent.is_some() {
+                    // Everything sent and committed: the days it touched get their figures.
+                    if !days.is_empty() && !sync_dirty && sync_in_flight == 0 {
+                        let mut store = engine.store();
+                        for d in std::mem::take(&mut days) {
+                            store.enqueue_day(d).map_err(|e| format!("sync: {e}"))?;
+                        }
+                    }
+                    sync_dirty = true;
+                    let pending = engine.store().sync_state().map(|s| s.pending).unwrap_or(0);
+                    set(status, engine, |s| s.sync_pending = pending);
+                }
+                continue;
+            }
+            Some(req) = shop_days.recv() => {
+                next_question += 1;
+                let id = format!("d{next_question}");
+                day_questions.retain(|_, w| !w.is_closed());
+                day_questions.insert(id.clone(), req.reply);
+                let frame = FromTill::ShopDay { id, date: req.date.to_string() };
+                sink.send(send(frame)).await.map_err(|e| format!("shop day: {e}"))?;
+                continue;
+            }
             _ = std::future::ready(()), if !backlog.is_empty() => {
                 let n = backlog.len().min(CLAIM_BATCH);
                 for f in backlog.drain(..n) {
@@ -213,6 +327,8 @@ pub(super) async fn session(
                 continue;
             }
             event = events.recv() => {
+                // Any change may have put rows in the outbox.
+                sync_dirty = true;
                 // An STK payment just paid here: its receipt is claimed for the shop at once.
                 let receipt = match event {
                     Ok(CoreEvent::AttemptChanged { attempt }) => match attempt.state {
@@ -354,6 +470,20 @@ pub(super) async fn session(
                     } else {
                         ClaimAnswer::Taken(owner)
                     });
+                }
+            }
+            Some(ToTill::Synced { seq }) => {
+                // Committed by the relay: those rows leave the outbox.
+                engine
+                    .store()
+                    .sync_acked(&pairing.till, seq)
+                    .map_err(|e| format!("sync: {e}"))?;
+                sync_in_flight = sync_in_flight.saturating_sub(1);
+                sync_dirty = true;
+            }
+            Some(ToTill::ShopDay { id, tills, .. }) => {
+                if let Some(w) = day_questions.remove(&id) {
+                    let _ = w.send(tills);
                 }
             }
             Some(ToTill::Error { code, message }) => {

@@ -445,6 +445,15 @@ impl Store {
 
     // ---- restoring a replaced till ----
 
+    /// How many sales this till has, and the number the next one gets.
+    pub fn sales_count_and_next(&self) -> Result<(i64, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(max(id), 0) + 1 FROM sales",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
     /// Starts taking this till's history back from the relay: only into a till with no
     /// history of its own. Resumable: returns the relay `seq` to continue after.
     pub fn restore_begin(&mut self) -> Result<u64> {

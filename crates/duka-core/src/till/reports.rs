@@ -53,6 +53,33 @@ pub struct UsedElsewhere {
 }
 
 impl Till {
+    /// The whole shop's day: every till's own figures (from the relay; this till's from its own
+    /// database), side by side and summed. Needs the relay.
+    pub async fn shop_day(&self, day: NaiveDate) -> Result<crate::shop::ShopDay> {
+        let Some(relay) = self.relay() else {
+            return Err(Error::Config(
+                "the shop's day comes from the relay, and this till is not paired with one (or not running)".into(),
+            ));
+        };
+        let own_id = self
+            .pairing_info()?
+            .map(|(_, till, _)| till)
+            .unwrap_or_default();
+        let tills = relay.shop_day(day).await?;
+        let own = self.store().till_day(day)?;
+        Ok(crate::shop::combine(day, &own_id, own, tills))
+    }
+
+    /// This till's own figures of a day, as it syncs them.
+    pub fn till_day(&self, day: NaiveDate) -> Result<crate::store::sync::TillDay> {
+        self.store().till_day(day)
+    }
+
+    /// Where this till's records stand (the outbox; the relay's side is in `relay_status`).
+    pub fn sync_state(&self) -> Result<crate::store::sync::SyncState> {
+        self.store().sync_state()
+    }
+
     pub fn day_report(&self, day: NaiveDate) -> Result<DayReport> {
         self.store().day_report(day)
     }
