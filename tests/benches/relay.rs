@@ -63,7 +63,9 @@ fn start_relay(tills: usize) -> (RelayProc, Vec<Pairing>) {
         let store = duka_relay::Store::open(dir.path()).unwrap();
         (0..tills)
             .map(|i| {
-                let t = store.add_till("Bench Shop", &format!("till {i}")).unwrap();
+                let t =
+                    duka_tests::relay::block(store.add_till("Bench Shop", &format!("till {i}")))
+                        .unwrap();
                 Pairing {
                     url: url.clone(),
                     shop: t.shop_id,
@@ -107,6 +109,7 @@ async fn connect(p: &Pairing) -> Ws {
         proto: duka_relay_proto::PROTOCOL,
         resume_after: 0,
         epoch: None,
+        query: false,
     };
     ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
         .await

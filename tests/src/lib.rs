@@ -504,17 +504,105 @@ pub mod engine {
 }
 
 pub mod relay {
-    //! A duka-relay in-process on 127.0.0.1:0 and tills paired with it.
+    //! A duka-relay in-process on 127.0.0.1:0 and tills paired with it, on SQLite, or on a
+    //! fresh PostgreSQL database of its own when `DUKA_TEST_POSTGRES` names a server (see
+    //! `duka_relay::testing`).
 
+    use std::future::Future;
     use std::sync::Arc;
 
+    use duka_relay::testing::TestStore;
     use duka_relay::{Config, Relay, Store};
     use duka_relay_proto::Pairing;
 
     pub struct RunningRelay {
         pub url: String,
-        pub relay: Arc<Relay>,
+        pub relay: RelayHandle,
         pub dir: tempfile::TempDir,
+        /// The store's backend (keeps a PostgreSQL test database alive while the relay is).
+        pub store: TestStore,
+    }
+
+    /// The relay, as tests use it: everything of [`Relay`] (it derefs to it), and `store()`
+    /// with the reads and admin writes answering at once, for `eventually` conditions.
+    #[derive(Clone)]
+    pub struct RelayHandle(pub Arc<Relay>);
+
+    impl std::ops::Deref for RelayHandle {
+        type Target = Relay;
+        fn deref(&self) -> &Relay {
+            &self.0
+        }
+    }
+
+    impl RelayHandle {
+        pub fn store(&self) -> Blocking<'_> {
+            Blocking(self.0.store())
+        }
+    }
+
+    /// Runs `f` to completion from synchronous code inside the test's (multi-thread) runtime.
+    pub fn block<F: Future>(f: F) -> F::Output {
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+    }
+
+    /// The relay's store with its reads and admin writes made synchronous (each awaited on
+    /// the spot); the writes the relay itself makes stay async.
+    pub struct Blocking<'a>(pub &'a Store);
+
+    impl Blocking<'_> {
+        pub fn unacked(&self, till: &str) -> duka_relay::Result<u64> {
+            block(self.0.unacked(till))
+        }
+        pub fn shop(
+            &self,
+            id_or_name: &str,
+        ) -> duka_relay::Result<Option<duka_relay::store::Shop>> {
+            block(self.0.shop(id_or_name))
+        }
+        pub fn till(&self, id: &str) -> duka_relay::Result<Option<duka_relay::store::Till>> {
+            block(self.0.till(id))
+        }
+        pub fn pending(
+            &self,
+            till: &str,
+            after: u64,
+            limit: usize,
+        ) -> duka_relay::Result<Vec<duka_relay::store::Stored>> {
+            block(self.0.pending(till, after, limit))
+        }
+        pub fn claim_owner(
+            &self,
+            shop: &str,
+            key: &str,
+        ) -> duka_relay::Result<Option<(String, String)>> {
+            block(self.0.claim_owner(shop, key))
+        }
+        pub fn held_for_shop(&self, shop: &str) -> duka_relay::Result<u64> {
+            block(self.0.held_for_shop(shop))
+        }
+        pub fn revoke_till(&self, id: &str) -> duka_relay::Result<bool> {
+            block(self.0.revoke_till(id))
+        }
+        pub fn set_c2b_default(&self, shop: &str, default: &str) -> duka_relay::Result<()> {
+            block(self.0.set_c2b_default(shop, default))
+        }
+        pub fn add_till(
+            &self,
+            shop: &str,
+            name: &str,
+        ) -> duka_relay::Result<duka_relay::store::Till> {
+            block(self.0.add_till(shop, name))
+        }
+        pub async fn insert(
+            &self,
+            tills: Vec<String>,
+            kind: duka_relay_proto::Kind,
+            attempt_id: Option<String>,
+            body: Arc<str>,
+        ) -> duka_relay::Result<Vec<duka_relay::store::Stored>> {
+            self.0.insert(tills, kind, attempt_id, body).await
+        }
     }
 
     pub async fn start() -> RunningRelay {
@@ -526,8 +614,9 @@ pub mod relay {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config::new(dir.path().to_path_buf());
         adjust(&mut cfg);
-        let store = Store::open(dir.path()).unwrap();
-        let relay = Relay::new(store, cfg);
+        let store = TestStore::new(dir.path()).await;
+        cfg.database = store.url().map(str::to_string);
+        let relay = Relay::new(store.store.clone(), cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(duka_relay::serve(
@@ -535,7 +624,12 @@ pub mod relay {
             std::future::pending(),
             relay.clone(),
         ));
-        RunningRelay { url, relay, dir }
+        RunningRelay {
+            url,
+            relay: RelayHandle(relay),
+            dir,
+            store,
+        }
     }
 
     impl RunningRelay {

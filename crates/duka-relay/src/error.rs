@@ -21,6 +21,15 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    /// The same, for a PostgreSQL database (named without its password).
+    #[error(
+        "{database}: database schema version {found} was written by a newer duka-relay (this one knows up to {supported}); refusing to use it, nothing was changed"
+    )]
+    DatabaseTooNew {
+        database: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 impl Error {
@@ -30,7 +39,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Db(_) => "database",
             Error::Io(_) => "io",
-            Error::SchemaTooNew { .. } => "db_schema_too_new",
+            Error::SchemaTooNew { .. } | Error::DatabaseTooNew { .. } => "db_schema_too_new",
         }
     }
 }
@@ -38,6 +47,15 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::Db(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Error::Db(match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        })
     }
 }
 

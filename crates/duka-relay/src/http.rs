@@ -53,11 +53,16 @@ impl Relay {
     }
 
     /// The till named in a signed URL, if the signature holds.
-    fn signed_till(&self, till: &str, message: &str, sig: &str) -> Result<store::Till, Response> {
+    async fn signed_till(
+        &self,
+        till: &str,
+        message: &str,
+        sig: &str,
+    ) -> Result<store::Till, Response> {
         if !duka_relay_proto::is_segment(till) || !duka_relay_proto::is_segment(sig) {
             return Err(self.refuse("bad_path", StatusCode::NOT_FOUND));
         }
-        match self.store.till(till) {
+        match self.store.till(till).await {
             Ok(Some(t)) if !t.revoked => {
                 if duka_relay_proto::verify(&t.key, message, sig) {
                     Ok(t)
@@ -207,7 +212,7 @@ async fn signed_post(
         Kind::Reversal => duka_relay_proto::reversal_message(&attempt, &exp),
         _ => duka_relay_proto::stk_message(&attempt, &exp),
     };
-    if let Err(r) = app.signed_till(&till, &message, &sig) {
+    if let Err(r) = app.signed_till(&till, &message, &sig).await {
         return r;
     }
     // Checked after the signature, so only a URL this relay's till made can be "expired".
@@ -245,7 +250,7 @@ pub(crate) async fn c2b(
     if !duka_relay_proto::is_segment(&shop) || !duka_relay_proto::is_segment(&sig) {
         return app.refuse("bad_path", StatusCode::NOT_FOUND);
     }
-    let shop = match app.store.shop(&shop) {
+    let shop = match app.store.shop(&shop).await {
         Ok(Some(s)) if s.id == shop => s,
         _ => return app.refuse("unknown_shop", StatusCode::NOT_FOUND),
     };
@@ -258,7 +263,7 @@ pub(crate) async fn c2b(
     };
     match what.as_str() {
         "confirm" => {
-            let tills = match app.store.shop_tills(&shop.id) {
+            let tills = match app.store.shop_tills(&shop.id).await {
                 Ok(t) => t,
                 Err(_) => return app.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE),
             };

@@ -28,6 +28,8 @@ mod http;
 mod limits;
 pub mod metrics;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 mod ws;
 
 use std::collections::HashMap;
@@ -50,6 +52,9 @@ pub use store::Store;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://…`): the store is that database, which several relay
+    /// processes may share. `None`: SQLite, `relay.db` in `data_dir`.
+    pub database: Option<String>,
     /// Largest callback body accepted, in bytes.
     pub max_body: usize,
     /// Requests per second per client IP on the callback URLs (`None`: no limit).
@@ -71,6 +76,7 @@ impl Config {
     pub fn new(data_dir: PathBuf) -> Config {
         Config {
             data_dir,
+            database: None,
             max_body: 64 * 1024,
             // Daraja calls back from a handful of addresses: the limit guards against floods,
             // not against a busy fleet of tills.
@@ -126,8 +132,8 @@ impl Relay {
     }
 
     /// Revokes a till and closes its open websocket at once.
-    pub fn revoke(&self, till: &str) -> Result<bool> {
-        let revoked = self.store.revoke_till(till)?;
+    pub async fn revoke(&self, till: &str) -> Result<bool> {
+        let revoked = self.store.revoke_till(till).await?;
         self.disconnect_revoked(&[till.to_string()]);
         Ok(revoked)
     }
@@ -167,9 +173,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     cfg: Config,
 ) -> std::io::Result<()> {
-    let store = Store::open(&cfg.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let store = open_store(&cfg).await?;
     let app = Relay::new(store, cfg);
     serve(listener, shutdown, app).await
+}
+
+async fn open_store(cfg: &Config) -> std::io::Result<Store> {
+    Store::open_or_connect(&cfg.data_dir, cfg.database.as_deref())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// TLS from PEM files (a certificate chain and its private key), served with rustls.
@@ -186,7 +198,7 @@ pub async fn run_tls(
     cfg: Config,
     tls: Tls,
 ) -> std::io::Result<()> {
-    let store = Store::open(&cfg.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let store = open_store(&cfg).await?;
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
         .map_err(|e| {
@@ -246,7 +258,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 let now = store::now_ms();
-                match app.store.revoked_since(since) {
+                match app.store.revoked_since(since).await {
                     Ok(ids) if !ids.is_empty() => app.disconnect_revoked(&ids),
                     Err(e) => tracing::error!("revocations: {e}"),
                     _ => {}
@@ -257,6 +269,15 @@ pub async fn serve(
             }
         })
     };
+    // Messages another process stored for a till connected here (PostgreSQL's NOTIFY).
+    let wakes = app.store.take_wakes().map(|mut rx| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            while let Some(w) = rx.recv().await {
+                app.wake(w);
+            }
+        })
+    });
     let result = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
@@ -265,5 +286,8 @@ pub async fn serve(
     .await;
     expiry.abort();
     revocations.abort();
+    if let Some(w) = wakes {
+        w.abort();
+    }
     result
 }

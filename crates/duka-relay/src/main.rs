@@ -24,6 +24,11 @@ struct Cli {
         default_value = "/var/lib/duka-relay"
     )]
     data_dir: PathBuf,
+    /// PostgreSQL instead of relay.db: postgres://user:password@host:port/dbname (several relay
+    /// processes may share one database; connections are not encrypted, keep it on localhost
+    /// or a private network)
+    #[arg(long, global = true, env = "DUKA_RELAY_DATABASE")]
+    database: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -115,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             tls_key,
         } => {
             let mut cfg = Config::new(cli.data_dir.clone());
+            cfg.database = cli.database.clone();
             if let Some(path) = config {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
@@ -153,8 +159,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Till(TillCmd::Add { shop, name, url }) => {
-            let store = Store::open(&cli.data_dir)?;
-            let till = store.add_till(&shop, &name)?;
+            let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;
+            let till = store.add_till(&shop, &name).await?;
             let pairing = Pairing {
                 url: url.trim_end_matches('/').to_string(),
                 shop: till.shop_id.clone(),
@@ -172,37 +178,38 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Cmd::Till(TillCmd::List) => {
-            let store = Store::open(&cli.data_dir)?;
-            for t in store.tills()? {
+            let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;
+            for t in store.tills().await? {
                 println!(
                     "{}  {:<20} {:<20} last seq {:<8} unacked {:<6}{}",
                     t.id,
                     t.shop_name,
                     t.name,
                     t.last_seq,
-                    store.unacked(&t.id)?,
+                    store.unacked(&t.id).await?,
                     if t.revoked { " REVOKED" } else { "" }
                 );
             }
         }
         Cmd::Till(TillCmd::Revoke { id }) => {
-            let store = Store::open(&cli.data_dir)?;
-            if !store.revoke_till(&id)? {
+            let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;
+            if !store.revoke_till(&id).await? {
                 anyhow::bail!("till {id}: no such till, or already revoked");
             }
             println!("till {id} revoked");
         }
         Cmd::Shop(ShopCmd::Urls { shop, url }) => {
-            let store = Store::open(&cli.data_dir)?;
+            let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;
             let s = store
-                .shop(&shop)?
+                .shop(&shop)
+                .await?
                 .with_context(|| format!("shop {shop:?} not found"))?;
             let (confirm, validate) = duka_relay_proto::c2b_urls(&url, &s.id, &s.key);
             println!("ConfirmationURL {confirm}\nValidationURL   {validate}");
         }
         Cmd::Shop(ShopCmd::Default { shop, value }) => {
-            let store = Store::open(&cli.data_dir)?;
-            store.set_c2b_default(&shop, &value)?;
+            let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;
+            store.set_c2b_default(&shop, &value).await?;
             println!("shop {shop}: C2B validation default {value}");
         }
     }

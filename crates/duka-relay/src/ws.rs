@@ -23,6 +23,10 @@ pub(crate) enum ToSession {
         id: String,
         body: String,
     },
+    /// Another process stored messages for this till up to `seq` (0: maybe, replay anyway).
+    Wake {
+        seq: u64,
+    },
     /// Close the connection now, telling the till why.
     Close {
         code: &'static str,
@@ -45,6 +49,24 @@ impl Relay {
         for m in stored {
             if let Some(s) = sessions.get(&m.till_id) {
                 let _ = s.tx.send(ToSession::Msg(m));
+            }
+        }
+    }
+
+    /// Wakes the sessions another process stored messages for: each replays from the store
+    /// after what it has sent.
+    pub(crate) fn wake(&self, w: store::Wake) {
+        let sessions = lock(&self.sessions);
+        match w {
+            store::Wake::Till { till, seq } => {
+                if let Some(s) = sessions.get(&till) {
+                    let _ = s.tx.send(ToSession::Wake { seq });
+                }
+            }
+            store::Wake::All => {
+                for s in sessions.values() {
+                    let _ = s.tx.send(ToSession::Wake { seq: 0 });
+                }
             }
         }
     }
@@ -106,6 +128,7 @@ async fn session(app: App, socket: WebSocket) {
         proto,
         resume_after,
         epoch,
+        ..
     }) = hello
     else {
         app.metrics.reject("ws_no_hello");
@@ -126,7 +149,7 @@ async fn session(app: App, socket: WebSocket) {
         .await;
         return;
     }
-    let t = match app.store.till(&till) {
+    let t = match app.store.till(&till).await {
         Ok(Some(t))
             if !t.revoked
                 && duka_relay_proto::verify(
@@ -165,6 +188,7 @@ async fn session(app: App, socket: WebSocket) {
     let last_seq = app
         .store
         .till(&t.id)
+        .await
         .ok()
         .flatten()
         .map(|x| x.last_seq)
@@ -176,7 +200,7 @@ async fn session(app: App, socket: WebSocket) {
         && resume_after <= last_seq
     {
         if resume_after > 0 {
-            app.store.ack(&t.id, resume_after);
+            app.store.ack(&t.id, resume_after).await;
         }
         (last_seq, resume_after)
     } else {
@@ -214,7 +238,7 @@ async fn session(app: App, socket: WebSocket) {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<FromTill>(&text) {
                     Ok(FromTill::Ack { seq }) => {
-                        app.store.ack(&t.id, seq);
+                        app.store.ack(&t.id, seq).await;
                         app.metrics.acked.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(FromTill::Validation { id, result_code, result_desc }) => {
@@ -257,6 +281,13 @@ async fn session(app: App, socket: WebSocket) {
                         replay(&app, &t.id, &mut last_sent, &mut sink).await
                     };
                     if !sent {
+                        ok = false;
+                    }
+                }
+                Some(ToSession::Wake { seq }) => {
+                    if (seq == 0 || seq > last_sent)
+                        && !replay(&app, &t.id, &mut last_sent, &mut sink).await
+                    {
                         ok = false;
                     }
                 }
@@ -350,7 +381,7 @@ async fn replay(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
 ) -> bool {
     loop {
-        let batch = match app.store.pending(till, *last_sent, 500) {
+        let batch = match app.store.pending(till, *last_sent, 500).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("replay: {e}");

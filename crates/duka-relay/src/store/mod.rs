@@ -1,26 +1,31 @@
-//! The relay's SQLite store. Writes go through one thread that commits whatever is waiting in
-//! one transaction (group commit, fsync on), so each callback is durable before Daraja hears
-//! "Accepted" and thousands per second still fit in a few fsyncs.
+//! The relay's store, behind one trait: [`Storage`] is everything the relay, its admin
+//! commands and its tests ask of a database; [`Store`] is the cheap-to-clone handle the relay
+//! holds (an `Arc<dyn Storage>`; it derefs to the trait, so `store.till(id).await` reads as a
+//! method call).
 //!
-//! `migrate` opens the file and brings its schema up to date (numbered migrations from
-//! `migrations/`); `writer` is the group-committing thread; reads go through one connection
-//! of their own.
+//! Two implementations:
+//! - `sqlite` (the default): `relay.db` in the data directory. Writes go through one thread
+//!   that commits whatever is waiting in one transaction (group commit, fsync on), so each
+//!   callback is durable before Daraja hears "Accepted" and thousands per second still fit in
+//!   a few fsyncs. `migrate` holds its numbered migrations, `writer` the thread.
+//! - `pg`: PostgreSQL, shared by several relay processes. Seqs and claims are exact by
+//!   transactions and constraints; a callback stored by one process wakes the till's session
+//!   in another by `NOTIFY` (see [`Wake`]).
 
 mod migrate;
+pub mod pg;
+mod sqlite;
 mod writer;
 
 use std::path::Path;
-use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use duka_relay_proto::Kind;
-use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 pub use migrate::SCHEMA_VERSION;
-use migrate::{migrate, open_conn};
-use writer::{Write, writer};
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Till {
@@ -65,46 +70,33 @@ pub struct ClaimOutcome {
     pub notices: Vec<Stored>,
 }
 
-/// Handle to the store: group-committing writer plus a read connection.
-#[derive(Clone)]
-pub struct Store {
-    writer: std_mpsc::Sender<Write>,
-    reader: Arc<Mutex<Connection>>,
+/// Something another process stored (or may have): the relay wakes the sessions concerned,
+/// which replay from the store after what they have sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// Till `till` has messages up to `seq`.
+    Till { till: String, seq: u64 },
+    /// Anything may have been missed (the listening connection was lost and is back): every
+    /// connected till replays.
+    All,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Everything the relay asks of its database. One implementation per backend; every method
+/// is async (a database across the network is), and every write is durable when it returns
+/// (but `ack`, which is queued).
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Which backend this is, for logs and benchmarks: `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
 
-impl Store {
-    /// Opens (creating if needed) `relay.db` in `dir` and brings its schema up to date.
-    /// Refuses, changing nothing, a database a newer relay wrote (`db_schema_too_new`).
-    pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
-        let path = dir.join("relay.db");
-        let mut w = open_conn(&path)?;
-        migrate(&mut w, &path)?;
-        let reader = open_conn(&path)?;
-        let (tx, rx) = std_mpsc::channel();
-        std::thread::Builder::new()
-            .name("relay-writer".into())
-            .spawn(move || writer(w, rx))
-            .map_err(|e| Error::Io(e.to_string()))?;
-        Ok(Store {
-            writer: tx,
-            reader: Arc::new(Mutex::new(reader)),
-        })
-    }
-
-    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    /// Wakes for sessions from other processes sharing the database; taken once by the
+    /// server (`None` afterwards, and always for a backend only one process uses).
+    fn take_wakes(&self) -> Option<mpsc::UnboundedReceiver<Wake>> {
+        None
     }
 
     /// Stores one message for each till, durably, and returns them with their `seq`.
-    pub async fn insert(
+    async fn insert(
         &self,
         tills: Vec<String>,
         kind: Kind,
@@ -117,299 +109,124 @@ impl Store {
 
     /// `insert`; with no till given, the message is held for `hold_for` (a shop) durably and
     /// handed to the next till added to it.
-    pub async fn insert_or_hold(
+    async fn insert_or_hold(
         &self,
         tills: Vec<String>,
         kind: Kind,
         attempt_id: Option<String>,
         body: Arc<str>,
         hold_for: Option<String>,
-    ) -> Result<Vec<Stored>> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Write::Insert {
-                tills,
-                kind,
-                attempt_id,
-                body,
-                hold_for,
-                reply,
-            })
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?
-    }
+    ) -> Result<Vec<Stored>>;
 
-    pub fn ack(&self, till: &str, seq: u64) {
-        let _ = self.writer.send(Write::Ack {
-            till: till.into(),
-            seq,
-        });
-    }
+    /// The till has applied everything up to `seq`: those messages go. Queued, not awaited:
+    /// an ack lost in a crash only means the till sees the message again.
+    async fn ack(&self, till: &str, seq: u64);
 
-    pub async fn expire(&self, before_ms: i64) -> Result<usize> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Write::Expire { before_ms, reply })
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?
-    }
+    /// Drops messages (and messages held for shops) received before `before_ms`.
+    async fn expire(&self, before_ms: i64) -> Result<usize>;
 
     /// Claims receipt `key` of `shop` for `till`'s `sale`: the first claim wins (a till's own
     /// claim is its own and moves to the new sale). Committed before it returns, together with
     /// a `claimed` message for each other live till of the shop when the claim is new.
-    pub async fn claim(
+    async fn claim(
         &self,
         shop: &str,
         key: &str,
         till: &str,
         sale: &str,
         amount_cents: Option<i64>,
-    ) -> Result<ClaimOutcome> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Write::Claim {
-                shop: shop.into(),
-                key: key.into(),
-                till: till.into(),
-                sale: sale.into(),
-                amount_cents,
-                reply,
-            })
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?
-    }
+    ) -> Result<ClaimOutcome>;
 
     /// Gives receipt `key` back if `till` holds it for `sale`; returns the `claimed` notices
     /// (`released: true`) stored for the shop's other tills (none when nothing was released).
-    pub async fn release(
-        &self,
-        shop: &str,
-        key: &str,
-        till: &str,
-        sale: &str,
-    ) -> Result<Vec<Stored>> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Write::Release {
-                shop: shop.into(),
-                key: key.into(),
-                till: till.into(),
-                sale: sale.into(),
-                reply,
-            })
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?
-    }
+    async fn release(&self, shop: &str, key: &str, till: &str, sale: &str) -> Result<Vec<Stored>>;
 
     /// Which till (and sale) holds receipt `key` in `shop`, if any.
-    pub fn claim_owner(&self, shop: &str, key: &str) -> Result<Option<(String, String)>> {
-        Ok(self
-            .read()
-            .query_row(
-                "SELECT till_id, sale FROM claims WHERE shop_id = ?1 AND key = ?2",
-                params![shop, key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-    }
+    async fn claim_owner(&self, shop: &str, key: &str) -> Result<Option<(String, String)>>;
 
     /// Messages for a till after `after`, in order, at most `limit`.
-    pub fn pending(&self, till: &str, after: u64, limit: usize) -> Result<Vec<Stored>> {
-        let c = self.read();
-        let mut st = c.prepare_cached(
-            "SELECT seq, kind, attempt_id, body FROM messages WHERE till_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = st.query_map(params![till, after as i64, limit as i64], |r| {
-            Ok(Stored {
-                till_id: till.to_string(),
-                seq: r.get::<_, i64>(0)? as u64,
-                kind: Kind::parse(&r.get::<_, String>(1)?).unwrap_or(Kind::Stk),
-                attempt_id: r.get(2)?,
-                body: Arc::from(r.get::<_, String>(3)?),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn pending(&self, till: &str, after: u64, limit: usize) -> Result<Vec<Stored>>;
 
-    pub fn unacked(&self, till: &str) -> Result<u64> {
-        Ok(self.read().query_row(
-            "SELECT count(*) FROM messages WHERE till_id = ?1",
-            [till],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
-    }
+    /// How many messages the till has not acknowledged.
+    async fn unacked(&self, till: &str) -> Result<u64>;
 
-    pub fn till(&self, id: &str) -> Result<Option<Till>> {
-        let c = self.read();
-        Ok(c.query_row(
-            "SELECT t.id, t.shop_id, s.name, t.name, t.key, t.last_seq, t.revoked_at IS NOT NULL, t.epoch
-             FROM tills t JOIN shops s ON s.id = t.shop_id WHERE t.id = ?1",
-            [id],
-            till_row,
-        )
-        .optional()?)
-    }
+    /// Unacknowledged messages by shop id (for `/metrics`).
+    async fn unacked_by_shop(&self) -> Result<Vec<(String, u64)>>;
 
-    pub fn tills(&self) -> Result<Vec<Till>> {
-        let c = self.read();
-        let mut st = c.prepare(
-            "SELECT t.id, t.shop_id, s.name, t.name, t.key, t.last_seq, t.revoked_at IS NOT NULL, t.epoch
-             FROM tills t JOIN shops s ON s.id = t.shop_id ORDER BY s.name, t.name",
-        )?;
-        let rows = st.query_map([], till_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn till(&self, id: &str) -> Result<Option<Till>>;
+
+    /// Every till, by shop name then till name.
+    async fn tills(&self) -> Result<Vec<Till>>;
 
     /// Live (not revoked) tills of a shop.
-    pub fn shop_tills(&self, shop: &str) -> Result<Vec<String>> {
-        let c = self.read();
-        let mut st = c.prepare_cached(
-            "SELECT id FROM tills WHERE shop_id = ?1 AND revoked_at IS NULL ORDER BY id",
-        )?;
-        let rows = st.query_map([shop], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn shop_tills(&self, shop: &str) -> Result<Vec<String>>;
 
-    pub fn shop(&self, id_or_name: &str) -> Result<Option<Shop>> {
-        let c = self.read();
-        Ok(c.query_row(
-            "SELECT id, name, key, c2b_default FROM shops WHERE id = ?1 OR name = ?1",
-            [id_or_name],
-            |r| {
-                Ok(Shop {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    key: hex::decode(r.get::<_, String>(2)?).unwrap_or_default(),
-                    c2b_default: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
-    }
+    async fn shop(&self, id_or_name: &str) -> Result<Option<Shop>>;
 
-    /// Admin: a new till (and its shop, if new). Returns the till with its key.
-    pub fn add_till(&self, shop_name: &str, till_name: &str) -> Result<Till> {
-        let shop_name = shop_name.trim();
-        let till_name = till_name.trim();
-        if shop_name.is_empty() || till_name.is_empty() {
-            return Err(Error::Invalid(
-                "shop and name: expected non-empty names".into(),
-            ));
-        }
-        let c = self.read();
-        // IMMEDIATE: the write lock is taken first, so the busy timeout waits for the writer
-        // thread instead of failing "database is locked" when a read would have to upgrade.
-        let tx =
-            rusqlite::Transaction::new_unchecked(&c, rusqlite::TransactionBehavior::Immediate)?;
-        let shop: Option<String> = tx
-            .query_row("SELECT id FROM shops WHERE name = ?1", [shop_name], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let shop = match shop {
-            Some(id) => id,
-            None => {
-                let id = random_hex(6);
-                tx.execute(
-                    "INSERT INTO shops (id, name, key, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, shop_name, random_hex(32), now_ms()],
-                )?;
-                id
-            }
-        };
-        let id = random_hex(8);
-        tx.execute(
-            "INSERT INTO tills (id, shop_id, name, key, created_at, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, shop, till_name, random_hex(32), now_ms(), random_hex(8)],
-        )?;
-        // What came for the shop while it had no live till goes to this one, in order.
-        let held = tx.execute(
-            "INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
-             SELECT ?1, row_number() OVER (ORDER BY id), kind, NULL, body, received_at
-             FROM shop_held WHERE shop_id = ?2",
-            params![id, shop],
-        )?;
-        tx.execute(
-            "UPDATE tills SET last_seq = ?2 WHERE id = ?1",
-            params![id, held as i64],
-        )?;
-        tx.execute("DELETE FROM shop_held WHERE shop_id = ?1", [&shop])?;
-        tx.commit()?;
-        drop(c);
-        self.till(&id)?
-            .ok_or_else(|| Error::Io("till vanished".into()))
-    }
+    /// Admin: a new till (and its shop, if new), which takes what is held for the shop, in
+    /// order, as its first messages. Returns the till with its key.
+    async fn add_till(&self, shop_name: &str, till_name: &str) -> Result<Till>;
 
     /// Messages held for a shop that has no live till.
-    pub fn held_for_shop(&self, shop: &str) -> Result<u64> {
-        Ok(self.read().query_row(
-            "SELECT count(*) FROM shop_held WHERE shop_id = ?1",
-            [shop],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
-    }
+    async fn held_for_shop(&self, shop: &str) -> Result<u64>;
 
     /// Tills revoked at or after `since_ms`.
-    pub fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>> {
-        let c = self.read();
-        let mut st = c.prepare_cached("SELECT id FROM tills WHERE revoked_at >= ?1")?;
-        let rows = st.query_map([since_ms], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>>;
 
     /// Moves a till's numbering past `at_least` (a till's watermark from before a restored
     /// backup), so a new message never reuses a seq the till has already applied. Ordered with
-    /// inserts by the writer.
-    pub async fn bump_seq(&self, till: &str, at_least: u64) -> Result<u64> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Write::Bump {
-                till: till.into(),
-                at_least,
-                reply,
-            })
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Io("the store's writer stopped".into()))?
-    }
+    /// inserts.
+    async fn bump_seq(&self, till: &str, at_least: u64) -> Result<u64>;
 
-    pub fn revoke_till(&self, id: &str) -> Result<bool> {
-        let n = self.read().execute(
-            "UPDATE tills SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![id, now_ms()],
-        )?;
-        Ok(n == 1)
-    }
+    /// Marks a till revoked; false if there is no such live till.
+    async fn revoke_till(&self, id: &str) -> Result<bool>;
 
-    pub fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()> {
-        if default != "Completed" && default != "Cancelled" {
-            return Err(Error::Invalid(format!(
-                "c2b default: expected Completed or Cancelled, got {default:?}"
-            )));
-        }
-        self.read().execute(
-            "UPDATE shops SET c2b_default = ?2 WHERE id = ?1 OR name = ?1",
-            params![shop, default],
-        )?;
-        Ok(())
+    /// What a C2B validation gets when no till answers: `Completed` or `Cancelled`.
+    async fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()>;
+}
+
+/// Handle to the store: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store(Arc<dyn Storage>);
+
+impl std::ops::Deref for Store {
+    type Target = dyn Storage;
+    fn deref(&self) -> &(dyn Storage + 'static) {
+        &*self.0
     }
 }
 
-fn till_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Till> {
-    Ok(Till {
-        id: r.get(0)?,
-        shop_id: r.get(1)?,
-        shop_name: r.get(2)?,
-        name: r.get(3)?,
-        key: hex::decode(r.get::<_, String>(4)?).unwrap_or_default(),
-        last_seq: r.get::<_, i64>(5)? as u64,
-        revoked: r.get(6)?,
-        epoch: r.get(7)?,
-    })
+impl Store {
+    /// Opens (creating if needed) the SQLite `relay.db` in `dir` and brings its schema up to
+    /// date. Refuses, changing nothing, a database a newer relay wrote (`db_schema_too_new`).
+    pub fn open(dir: &Path) -> Result<Store> {
+        Ok(Store(Arc::new(SqliteStore::open(dir)?)))
+    }
+
+    /// Connects to PostgreSQL (`postgres://…`), bringing its schema up to date.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Ok(Store(Arc::new(pg::PgStore::connect(url).await?)))
+    }
+
+    /// PostgreSQL when `database` names one, else SQLite in `dir`.
+    pub async fn open_or_connect(dir: &Path, database: Option<&str>) -> Result<Store> {
+        match database {
+            Some(url) => Store::connect(url).await,
+            None => Store::open(dir),
+        }
+    }
+
+    /// Any other implementation of the trait.
+    pub fn new(storage: Arc<dyn Storage>) -> Store {
+        Store(storage)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn random_hex(bytes: usize) -> String {
@@ -417,6 +234,27 @@ pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut b);
     hex::encode(b)
+}
+
+/// Checks a shop's C2B default before either backend writes it.
+fn check_c2b_default(default: &str) -> Result<()> {
+    if default != "Completed" && default != "Cancelled" {
+        return Err(crate::Error::Invalid(format!(
+            "c2b default: expected Completed or Cancelled, got {default:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Trims and checks the names of a new till and its shop.
+fn check_names<'a>(shop: &'a str, till: &'a str) -> Result<(&'a str, &'a str)> {
+    let (shop, till) = (shop.trim(), till.trim());
+    if shop.is_empty() || till.is_empty() {
+        return Err(crate::Error::Invalid(
+            "shop and name: expected non-empty names".into(),
+        ));
+    }
+    Ok((shop, till))
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The store: messages, claims, and opening databases of every earlier schema.
 
 use super::*;
+use crate::Error;
+use crate::testing::TestStore;
+use rusqlite::Connection;
 
 /// The schema statements of the relay before numbered migrations, copied from its code
 /// (version 1, then what version 2 added), so these tests do not lean on `migrations/`.
@@ -92,27 +95,27 @@ fn user_version(dir: &Path) -> i64 {
 }
 
 /// The version 1 rows, read through the store.
-fn assert_v1_rows_kept(s: &Store) {
-    let t = s.till("t111").unwrap().expect("the till is kept");
+async fn assert_v1_rows_kept(s: &Store) {
+    let t = s.till("t111").await.unwrap().expect("the till is kept");
     assert_eq!(
         (t.shop_name.as_str(), t.name.as_str(), t.last_seq),
         ("Mama Mboga", "Front", 7)
     );
     assert_eq!(
-        s.shop("Mama Mboga").unwrap().unwrap().c2b_default,
+        s.shop("Mama Mboga").await.unwrap().unwrap().c2b_default,
         "Cancelled"
     );
-    let m = s.pending("t111", 0, 10).unwrap();
+    let m = s.pending("t111", 0, 10).await.unwrap();
     assert_eq!(m.len(), 1);
     assert_eq!((m[0].seq, m[0].attempt_id.as_deref()), (7, Some("ab12")));
     assert_eq!(&*m[0].body, "{\"Body\":{}}");
 }
 
-fn assert_v2_rows_kept(s: &Store) {
-    assert_eq!(s.till("t111").unwrap().unwrap().epoch, "e9e9e9e9");
-    assert_eq!(s.held_for_shop("5h0p01").unwrap(), 1);
+async fn assert_v2_rows_kept(s: &Store) {
+    assert_eq!(s.till("t111").await.unwrap().unwrap().epoch, "e9e9e9e9");
+    assert_eq!(s.held_for_shop("5h0p01").await.unwrap(), 1);
     assert_eq!(
-        s.claim_owner("5h0p01", "UKN7777777").unwrap(),
+        s.claim_owner("5h0p01", "UKN7777777").await.unwrap(),
         Some(("t111".into(), "12".into()))
     );
 }
@@ -144,8 +147,8 @@ async fn a_database_made_by_the_old_code_opens_and_keeps_its_rows() {
     drop(c);
     let before = schema(dir.path());
     let s = Store::open(dir.path()).unwrap();
-    assert_v1_rows_kept(&s);
-    assert_v2_rows_kept(&s);
+    assert_v1_rows_kept(&s).await;
+    assert_v2_rows_kept(&s).await;
     // Numbering goes on from the old rows.
     let next = s
         .insert(vec!["t111".into()], Kind::Stk, None, Arc::from("{}"))
@@ -157,22 +160,22 @@ async fn a_database_made_by_the_old_code_opens_and_keeps_its_rows() {
     assert_eq!(schema(dir.path()), before);
 }
 
-#[test]
-fn a_version_1_database_is_migrated_and_keeps_its_rows() {
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_keeps_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let c = old_db(dir.path(), OLD_V1, 1);
     v1_rows(&c);
     drop(c);
     let s = Store::open(dir.path()).unwrap();
-    assert_v1_rows_kept(&s);
-    let epoch = s.till("t111").unwrap().unwrap().epoch;
+    assert_v1_rows_kept(&s).await;
+    let epoch = s.till("t111").await.unwrap().unwrap().epoch;
     assert_eq!(epoch.len(), 16, "an existing till gets an epoch: {epoch:?}");
     drop(s);
     assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
 }
 
-#[test]
-fn tables_made_without_a_recorded_version_are_adopted_not_created_again() {
+#[tokio::test]
+async fn tables_made_without_a_recorded_version_are_adopted_not_created_again() {
     // The first relay created its tables outside a transaction and stamped the version
     // last, so a database can have them at user_version 0.
     let v1 = tempfile::tempdir().unwrap();
@@ -180,7 +183,7 @@ fn tables_made_without_a_recorded_version_are_adopted_not_created_again() {
     v1_rows(&c);
     drop(c);
     let s = Store::open(v1.path()).unwrap();
-    assert_v1_rows_kept(&s);
+    assert_v1_rows_kept(&s).await;
     drop(s);
     assert_eq!(user_version(v1.path()), SCHEMA_VERSION);
     // With version 2's changes too (the ALTER TABLE would fail if run again).
@@ -191,8 +194,8 @@ fn tables_made_without_a_recorded_version_are_adopted_not_created_again() {
     drop(c);
     let before = schema(v2.path());
     let s = Store::open(v2.path()).unwrap();
-    assert_v1_rows_kept(&s);
-    assert_v2_rows_kept(&s);
+    assert_v1_rows_kept(&s).await;
+    assert_v2_rows_kept(&s).await;
     drop(s);
     assert_eq!(user_version(v2.path()), SCHEMA_VERSION);
     assert_eq!(schema(v2.path()), before);
@@ -236,9 +239,10 @@ fn a_database_from_a_newer_relay_is_refused_and_left_as_it_was() {
 #[tokio::test]
 async fn insert_replay_ack_expire_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
-    let t1 = s.add_till("Mama Mboga", "Front").unwrap();
-    let t2 = s.add_till("Mama Mboga", "Back").unwrap();
+    let mut ts = TestStore::new(dir.path()).await;
+    let s = ts.store.clone();
+    let t1 = s.add_till("Mama Mboga", "Front").await.unwrap();
+    let t2 = s.add_till("Mama Mboga", "Back").await.unwrap();
     assert_eq!(t1.shop_id, t2.shop_id);
     assert_eq!(t1.key.len(), 32);
     let a = s
@@ -260,18 +264,18 @@ async fn insert_replay_ack_expire_and_survive_reopen() {
         .await
         .unwrap();
     assert_eq!((a[0].seq, b[0].seq, b[1].seq), (1, 2, 1));
-    assert_eq!(s.pending(&t1.id, 0, 10).unwrap().len(), 2);
-    s.ack(&t1.id, 1);
+    assert_eq!(s.pending(&t1.id, 0, 10).await.unwrap().len(), 2);
+    s.ack(&t1.id, 1).await;
     // The ack goes through the writer; an insert after it is ordered after it.
     s.insert(vec![t2.id.clone()], Kind::Stk, None, Arc::from("{}"))
         .await
         .unwrap();
-    let left = s.pending(&t1.id, 0, 10).unwrap();
+    let left = s.pending(&t1.id, 0, 10).await.unwrap();
     assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
     drop(s);
-    let s = Store::open(dir.path()).unwrap();
+    let s = ts.reopen().await;
     assert_eq!(
-        s.pending(&t1.id, 0, 10).unwrap().len(),
+        s.pending(&t1.id, 0, 10).await.unwrap().len(),
         1,
         "durable across reopen"
     );
@@ -281,19 +285,23 @@ async fn insert_replay_ack_expire_and_survive_reopen() {
         .unwrap();
     assert_eq!(c[0].seq, 3, "seq keeps rising after acks and restarts");
     assert_eq!(s.expire(now_ms() + 1).await.unwrap(), 4);
-    assert!(s.pending(&t1.id, 0, 10).unwrap().is_empty());
-    assert!(s.revoke_till(&t2.id).unwrap());
-    assert_eq!(s.shop_tills(&t1.shop_id).unwrap(), vec![t1.id.clone()]);
+    assert!(s.pending(&t1.id, 0, 10).await.unwrap().is_empty());
+    assert!(s.revoke_till(&t2.id).await.unwrap());
+    assert_eq!(
+        s.shop_tills(&t1.shop_id).await.unwrap(),
+        vec![t1.id.clone()]
+    );
 }
 
 #[tokio::test]
 async fn the_first_claim_on_a_receipt_wins_shop_wide_and_the_other_tills_are_told() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
-    let front = s.add_till("Mama Mboga", "Front").unwrap();
-    let back = s.add_till("Mama Mboga", "Back").unwrap();
-    let side = s.add_till("Mama Mboga", "Side").unwrap();
-    let other_shop = s.add_till("Kiosk", "Only").unwrap();
+    let mut ts = TestStore::new(dir.path()).await;
+    let s = ts.store.clone();
+    let front = s.add_till("Mama Mboga", "Front").await.unwrap();
+    let back = s.add_till("Mama Mboga", "Back").await.unwrap();
+    let side = s.add_till("Mama Mboga", "Side").await.unwrap();
+    let other_shop = s.add_till("Kiosk", "Only").await.unwrap();
     let won = s
         .claim(&front.shop_id, "UKN7777777", &front.id, "12", Some(15_000))
         .await
@@ -308,7 +316,7 @@ async fn the_first_claim_on_a_receipt_wins_shop_wide_and_the_other_tills_are_tol
         "every other till of the shop, not the claimer"
     );
     let notice: duka_relay_proto::Claimed =
-        serde_json::from_str(&s.pending(&back.id, 0, 10).unwrap()[0].body).unwrap();
+        serde_json::from_str(&s.pending(&back.id, 0, 10).await.unwrap()[0].body).unwrap();
     assert_eq!(
         (notice.key.as_str(), notice.till.as_str()),
         ("UKN7777777", front.id.as_str())
@@ -326,7 +334,7 @@ async fn the_first_claim_on_a_receipt_wins_shop_wide_and_the_other_tills_are_tol
     assert!(lost.notices.is_empty());
     // The first till asking again wins again (its own claim), and survives a reopen.
     drop(s);
-    let s = Store::open(dir.path()).unwrap();
+    let s = ts.reopen().await;
     assert!(
         s.claim(&front.shop_id, "UKN7777777", &front.id, "12", None)
             .await
@@ -340,4 +348,179 @@ async fn the_first_claim_on_a_receipt_wins_shop_wide_and_the_other_tills_are_tol
             .unwrap()
             .won
     );
+}
+
+#[tokio::test]
+async fn a_message_for_a_shop_without_a_live_till_is_held_and_goes_to_the_next_till_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = TestStore::new(dir.path()).await;
+    let s = &ts.store;
+    let first = s.add_till("Duka", "First").await.unwrap();
+    assert!(s.revoke_till(&first.id).await.unwrap());
+    for i in 0..3 {
+        let stored = s
+            .insert_or_hold(
+                Vec::new(),
+                Kind::C2bConfirm,
+                None,
+                Arc::from(format!("{{\"n\":{i}}}")),
+                Some(first.shop_id.clone()),
+            )
+            .await
+            .unwrap();
+        assert!(stored.is_empty());
+    }
+    assert_eq!(s.held_for_shop(&first.shop_id).await.unwrap(), 3);
+    let next = s.add_till("Duka", "Next").await.unwrap();
+    assert_eq!(next.last_seq, 3);
+    let got = s.pending(&next.id, 0, 10).await.unwrap();
+    let bodies: Vec<&str> = got.iter().map(|m| &*m.body).collect();
+    assert_eq!(bodies, vec!["{\"n\":0}", "{\"n\":1}", "{\"n\":2}"]);
+    assert_eq!(s.held_for_shop(&first.shop_id).await.unwrap(), 0);
+    // Numbering goes on after the held ones; a bump moves it past a watermark.
+    let more = s
+        .insert(vec![next.id.clone()], Kind::Stk, None, Arc::from("{}"))
+        .await
+        .unwrap();
+    assert_eq!(more[0].seq, 4);
+    assert_eq!(s.bump_seq(&next.id, 50).await.unwrap(), 50);
+    assert_eq!(s.bump_seq(&next.id, 10).await.unwrap(), 50);
+    assert_eq!(s.unacked(&next.id).await.unwrap(), 4);
+    assert_eq!(
+        s.unacked_by_shop().await.unwrap(),
+        vec![(next.shop_id.clone(), 4)]
+    );
+    // Released: the others hear of it; a release of what one does not hold changes nothing.
+    let third = s.add_till("Duka", "Third").await.unwrap();
+    assert!(
+        s.claim(&next.shop_id, "UKN1", &next.id, "7", None)
+            .await
+            .unwrap()
+            .won
+    );
+    assert!(
+        s.release(&next.shop_id, "UKN1", &third.id, "7")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let told = s
+        .release(&next.shop_id, "UKN1", &next.id, "7")
+        .await
+        .unwrap();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].till_id, third.id);
+    assert_eq!(s.claim_owner(&next.shop_id, "UKN1").await.unwrap(), None);
+    s.set_c2b_default("Duka", "Cancelled").await.unwrap();
+    assert_eq!(
+        s.shop("Duka").await.unwrap().unwrap().c2b_default,
+        "Cancelled"
+    );
+    assert_eq!(
+        s.set_c2b_default("Duka", "Maybe").await.unwrap_err().code(),
+        "invalid_input"
+    );
+}
+
+/// Two handles on one database (on PostgreSQL: two relay processes, each with its own
+/// committer) store for one till at once: every seq is handed out once, none skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_one_database_hand_out_each_seq_once() {
+    if crate::testing::postgres_url().is_none() {
+        // SQLite has one writer per file by design; this is PostgreSQL's test.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ts = TestStore::new(dir.path()).await;
+    let a = ts.store.clone();
+    let b = ts.another().await;
+    let till = a.add_till("Duka", "T").await.unwrap();
+    let mut tasks = Vec::new();
+    for (i, s) in [a.clone(), b.clone()]
+        .into_iter()
+        .cycle()
+        .take(400)
+        .enumerate()
+    {
+        let till = till.id.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert(
+                vec![till],
+                Kind::Stk,
+                None,
+                Arc::from(format!("{{\"i\":{i}}}")),
+            )
+            .await
+            .unwrap()[0]
+                .seq
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=400).collect::<Vec<u64>>());
+    assert_eq!(a.unacked(&till.id).await.unwrap(), 400);
+}
+
+/// Tills on two processes claim the same receipts at once: exactly one wins each, and both
+/// answers name the same owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_from_two_processes_have_exactly_one_winner() {
+    if crate::testing::postgres_url().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ts = TestStore::new(dir.path()).await;
+    let a = ts.store.clone();
+    let b = ts.another().await;
+    let t1 = a.add_till("Duka", "One").await.unwrap();
+    let t2 = b.add_till("Duka", "Two").await.unwrap();
+    for n in 0..50 {
+        let key = format!("UKN{n:07}");
+        let (ra, rb) = tokio::join!(
+            a.claim(&t1.shop_id, &key, &t1.id, "1", Some(100)),
+            b.claim(&t2.shop_id, &key, &t2.id, "2", Some(100))
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(ra.won ^ rb.won, "{key}: exactly one wins: {ra:?} {rb:?}");
+        assert_eq!(ra.till, rb.till);
+        assert_eq!(ra.sale, rb.sale);
+        // One `claimed` notice, to the loser's till.
+        assert_eq!(ra.notices.len() + rb.notices.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_database_from_a_newer_relay_is_refused_and_left_as_it_was() {
+    let Some(server) = crate::testing::postgres_url() else {
+        return;
+    };
+    let db = crate::testing::TestDatabase::create(&server).await;
+    let config = crate::store::pg::parse_url(&db.url).unwrap();
+    let c = crate::store::pg::connect_one(&config).await.unwrap();
+    c.batch_execute(&format!(
+        "CREATE TABLE relay_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL);
+         INSERT INTO relay_schema VALUES ({}, 0);",
+        crate::store::pg::PG_SCHEMA_VERSION + 1
+    ))
+    .await
+    .unwrap();
+    let err = Store::connect(&db.url).await.err().expect("refused");
+    assert_eq!(err.code(), "db_schema_too_new");
+    assert!(err.to_string().contains("newer duka-relay"), "{err}");
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "nothing created");
+    // A current database opens twice (the second applies nothing).
+    let fresh = crate::testing::TestDatabase::create(&server).await;
+    drop(Store::connect(&fresh.url).await.unwrap());
+    drop(Store::connect(&fresh.url).await.unwrap());
 }

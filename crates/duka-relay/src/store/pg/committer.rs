@@ -1,0 +1,565 @@
+//! The committer: one task per process takes every write waiting (up to 1,024) and commits
+//! them in one PostgreSQL transaction (group commit: one WAL flush for the lot), then answers
+//! them all. A batch rolled back by a deadlock or a serialization failure is run again; one
+//! that fails otherwise is answered with the error (and the connection made again if it is
+//! gone). In the transaction, in this order:
+//!
+//! 1. bumps (before inserts, so no new message can reuse a seq the till applied);
+//! 2. acks, one statement for the batch;
+//! 3. inserts for tills, one `UPDATE tills … RETURNING` for every till of the batch (seqs),
+//!    then one multi-row `INSERT`;
+//! 4. messages held for a shop: under a lock on the shop's row, which `add_till` also takes,
+//!    so a till added meanwhile gets it either way;
+//! 5. claims and releases, in order, arbitrated by the `claims` primary key;
+//! 6. expiry;
+//! 7. `NOTIFY duka_relay` with `till:seq` (the highest per till), for the other processes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use duka_relay_proto::Kind;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, Transaction};
+
+use super::{CHANNEL, connect_one, retryable};
+use crate::error::{Error, Result};
+use crate::store::{ClaimOutcome, Stored, now_ms};
+
+/// A request to the committer; each carries its own reply channel (but `Ack`).
+pub(super) enum Write {
+    Insert {
+        tills: Vec<String>,
+        kind: Kind,
+        attempt_id: Option<String>,
+        body: Arc<str>,
+        hold_for: Option<String>,
+        reply: oneshot::Sender<Result<Vec<Stored>>>,
+    },
+    Ack {
+        till: String,
+        seq: u64,
+    },
+    Bump {
+        till: String,
+        at_least: u64,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    Expire {
+        before_ms: i64,
+        reply: oneshot::Sender<Result<usize>>,
+    },
+    Claim {
+        shop: String,
+        key: String,
+        till: String,
+        sale: String,
+        amount_cents: Option<i64>,
+        reply: oneshot::Sender<Result<ClaimOutcome>>,
+    },
+    Release {
+        shop: String,
+        key: String,
+        till: String,
+        sale: String,
+        reply: oneshot::Sender<Result<Vec<Stored>>>,
+    },
+}
+
+/// What one write came to, before it is sent back.
+enum Done {
+    Stored(Result<Vec<Stored>>),
+    Bumped(u64),
+    Expired(usize),
+    Claimed(ClaimOutcome),
+    Acked,
+}
+
+/// The largest NOTIFY payload PostgreSQL takes is 8,000 bytes; stay under it.
+const PAYLOAD_MAX: usize = 7_900;
+
+pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<Write>) {
+    let mut client: Option<Client> = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        if client.as_ref().is_none_or(|c| c.is_closed()) {
+            client = match connect_one(&config).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!("store: {e}");
+                    answer_err(batch, &e.to_string());
+                    continue;
+                }
+            };
+        }
+        let Some(c) = client.as_mut() else { continue };
+        let mut tries = 0;
+        let result = loop {
+            match commit(c, &batch).await {
+                Err(e) if retryable(&e) && tries < 10 => {
+                    tries += 1;
+                    tracing::info!("store: batch rolled back ({e}); running it again");
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(done) => answer(batch, done),
+            Err(e) => {
+                let e = Error::from(e).to_string();
+                tracing::error!("store: {e}");
+                answer_err(batch, &e);
+            }
+        }
+    }
+}
+
+fn answer(batch: Vec<Write>, done: Vec<Done>) {
+    for (w, d) in batch.into_iter().zip(done) {
+        match (w, d) {
+            (Write::Insert { reply, .. }, Done::Stored(r))
+            | (Write::Release { reply, .. }, Done::Stored(r)) => {
+                let _ = reply.send(r);
+            }
+            (Write::Bump { reply, .. }, Done::Bumped(s)) => {
+                let _ = reply.send(Ok(s));
+            }
+            (Write::Expire { reply, .. }, Done::Expired(n)) => {
+                let _ = reply.send(Ok(n));
+            }
+            (Write::Claim { reply, .. }, Done::Claimed(o)) => {
+                let _ = reply.send(Ok(o));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn answer_err(batch: Vec<Write>, e: &str) {
+    let err = || Error::Db(e.to_string());
+    for w in batch {
+        match w {
+            Write::Insert { reply, .. } | Write::Release { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Write::Bump { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Write::Expire { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Write::Claim { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Write::Ack { .. } => {}
+        }
+    }
+}
+
+type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// Stores one message for each till of `tills` (seq from `UPDATE … RETURNING`, one
+/// statement), returning them in the order given.
+async fn store_for(
+    tx: &Transaction<'_>,
+    tills: &[String],
+    kind: Kind,
+    attempt_id: Option<&str>,
+    body: &Arc<str>,
+    now: i64,
+) -> PgResult<Vec<Stored>> {
+    let rows = tx
+        .query(
+            "WITH t AS (UPDATE tills SET last_seq = last_seq + 1 WHERE id = ANY($1) RETURNING id, last_seq)
+             INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
+             SELECT id, last_seq, $2, $3, $4, $5 FROM t RETURNING till_id, seq",
+            &[&tills, &kind.as_str(), &attempt_id, &&**body, &now],
+        )
+        .await?;
+    let by_till: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(tills
+        .iter()
+        .filter_map(|t| {
+            by_till.get(t).map(|seq| Stored {
+                till_id: t.clone(),
+                seq: *seq as u64,
+                kind,
+                attempt_id: attempt_id.map(str::to_string),
+                body: body.clone(),
+            })
+        })
+        .collect())
+}
+
+/// A `claimed` notice for every live till of `shop` but `till`, in the batch's transaction.
+async fn tell_others(
+    tx: &Transaction<'_>,
+    shop: &str,
+    till: &str,
+    notice: &duka_relay_proto::Claimed,
+    now: i64,
+) -> PgResult<Vec<Stored>> {
+    let body: Arc<str> = Arc::from(serde_json::to_string(notice).expect("serialisable"));
+    let rows = tx
+        .query(
+            "WITH t AS (UPDATE tills SET last_seq = last_seq + 1
+                        WHERE shop_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id, last_seq)
+             INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
+             SELECT id, last_seq, $3, NULL, $4, $5 FROM t RETURNING till_id, seq",
+            &[&shop, &till, &Kind::Claimed.as_str(), &&*body, &now],
+        )
+        .await?;
+    let mut stored: Vec<Stored> = rows
+        .iter()
+        .map(|r| Stored {
+            till_id: r.get(0),
+            seq: r.get::<_, i64>(1) as u64,
+            kind: Kind::Claimed,
+            attempt_id: None,
+            body: body.clone(),
+        })
+        .collect();
+    stored.sort_by(|a, b| a.till_id.cmp(&b.till_id));
+    Ok(stored)
+}
+
+/// The claim's rules (see the trait): first claim wins, a till's own claim moves to its new
+/// sale, the others are told of a new or moved claim.
+async fn claim(
+    tx: &Transaction<'_>,
+    shop: &str,
+    key: &str,
+    till: &str,
+    sale: &str,
+    amount_cents: Option<i64>,
+    now: i64,
+) -> PgResult<ClaimOutcome> {
+    let mut won_new = None;
+    // At most a few rounds: a row released between the insert and the read is gone, and the
+    // claim is tried again.
+    for _ in 0..3 {
+        let inserted = tx
+            .execute(
+                "INSERT INTO claims (shop_id, key, till_id, sale, amount_cents, claimed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (shop_id, key) DO NOTHING",
+                &[&shop, &key, &till, &sale, &amount_cents, &now],
+            )
+            .await?;
+        if inserted == 1 {
+            won_new = Some((true, till.to_string(), sale.to_string(), true));
+            break;
+        }
+        let held = tx
+            .query_opt(
+                "SELECT till_id, sale FROM claims WHERE shop_id = $1 AND key = $2 FOR UPDATE",
+                &[&shop, &key],
+            )
+            .await?;
+        let Some(row) = held else { continue };
+        let (t, s): (String, String) = (row.get(0), row.get(1));
+        won_new = Some(if t == till {
+            if s != sale {
+                tx.execute(
+                    "UPDATE claims SET sale = $3, amount_cents = $4, claimed_at = $5 WHERE shop_id = $1 AND key = $2",
+                    &[&shop, &key, &sale, &amount_cents, &now],
+                )
+                .await?;
+            }
+            let moved = s != sale;
+            (true, t, sale.to_string(), moved)
+        } else {
+            (false, t, s, false)
+        });
+        break;
+    }
+    // Three releases in a row between insert and read: answered as the till's own, which the
+    // next claim settles (the row is this till's if nobody else's).
+    let (won, owner, owner_sale, new) =
+        won_new.unwrap_or((true, till.to_string(), sale.to_string(), false));
+    let till_name: String = tx
+        .query_opt("SELECT name FROM tills WHERE id = $1", &[&owner])
+        .await?
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+    let notices = if new {
+        let notice = duka_relay_proto::Claimed {
+            key: key.to_string(),
+            till: owner.clone(),
+            till_name: till_name.clone(),
+            sale: owner_sale.clone(),
+            released: false,
+        };
+        tell_others(tx, shop, till, &notice, now).await?
+    } else {
+        Vec::new()
+    };
+    Ok(ClaimOutcome {
+        won,
+        till: owner,
+        till_name,
+        sale: owner_sale,
+        notices,
+    })
+}
+
+async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
+    let tx = c.transaction().await?;
+    let now = now_ms();
+    let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
+
+    // 1. Bumps.
+    for (i, w) in batch.iter().enumerate() {
+        if let Write::Bump { till, at_least, .. } = w {
+            let seq = tx
+                .query_opt(
+                    "UPDATE tills SET last_seq = GREATEST(last_seq, $2) WHERE id = $1 RETURNING last_seq",
+                    &[till, &(*at_least as i64)],
+                )
+                .await?
+                .map(|r| r.get::<_, i64>(0))
+                .unwrap_or(0);
+            done[i] = Some(Done::Bumped(seq as u64));
+        }
+    }
+
+    // 2. Acks: the highest per till, one statement.
+    let mut acks: HashMap<&str, i64> = HashMap::new();
+    for (i, w) in batch.iter().enumerate() {
+        if let Write::Ack { till, seq } = w {
+            let e = acks.entry(till.as_str()).or_insert(0);
+            *e = (*e).max(*seq as i64);
+            done[i] = Some(Done::Acked);
+        }
+    }
+    if !acks.is_empty() {
+        let (tills, seqs): (Vec<&str>, Vec<i64>) = acks.into_iter().unzip();
+        tx.execute(
+            "DELETE FROM messages m USING unnest($1::text[], $2::bigint[]) AS a(till, seq)
+             WHERE m.till_id = a.till AND m.seq <= a.seq",
+            &[&tills, &seqs],
+        )
+        .await?;
+    }
+
+    // 3. Inserts for tills: every till's numbering moved once for the batch.
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for w in batch {
+        if let Write::Insert { tills, .. } = w {
+            for t in tills {
+                *counts.entry(t.as_str()).or_insert(0) += 1;
+            }
+        }
+    }
+    if !counts.is_empty() {
+        let mut ids: Vec<&str> = counts.keys().copied().collect();
+        // One order in every process: fewer deadlocks between them.
+        ids.sort_unstable();
+        let ns: Vec<i64> = ids.iter().map(|t| counts[t]).collect();
+        let rows = tx
+            .query(
+                "UPDATE tills SET last_seq = tills.last_seq + c.n
+                 FROM (SELECT * FROM unnest($1::text[], $2::bigint[]) AS c(id, n) ORDER BY id) c
+                 WHERE tills.id = c.id RETURNING tills.id, tills.last_seq",
+                &[&ids, &ns],
+            )
+            .await?;
+        // Next seq to hand out, per till: the first of its block.
+        let mut next: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                let last: i64 = r.get(1);
+                let n = counts.get(id.as_str()).copied().unwrap_or(0);
+                (id, last - n + 1)
+            })
+            .collect();
+        let (mut t_col, mut s_col, mut k_col, mut a_col, mut b_col) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, w) in batch.iter().enumerate() {
+            let Write::Insert {
+                tills,
+                kind,
+                attempt_id,
+                body,
+                ..
+            } = w
+            else {
+                continue;
+            };
+            if tills.is_empty() {
+                continue;
+            }
+            let mut stored = Vec::with_capacity(tills.len());
+            let mut unknown = false;
+            for t in tills {
+                match next.get_mut(t) {
+                    Some(seq) => {
+                        stored.push(Stored {
+                            till_id: t.clone(),
+                            seq: *seq as u64,
+                            kind: *kind,
+                            attempt_id: attempt_id.clone(),
+                            body: body.clone(),
+                        });
+                        *seq += 1;
+                    }
+                    None => unknown = true,
+                }
+            }
+            if unknown {
+                // Tills are never deleted: only a caller's mistake gets here. Nothing of this
+                // write is stored (its seqs stay unused: a gap, which sessions replay across).
+                done[i] = Some(Done::Stored(Err(Error::Invalid(
+                    "insert: no such till".into(),
+                ))));
+                continue;
+            }
+            for m in &stored {
+                t_col.push(m.till_id.clone());
+                s_col.push(m.seq as i64);
+                k_col.push(m.kind.as_str());
+                a_col.push(m.attempt_id.clone());
+                b_col.push(m.body.to_string());
+            }
+            done[i] = Some(Done::Stored(Ok(stored)));
+        }
+        if !t_col.is_empty() {
+            tx.execute(
+                "INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
+                 SELECT t, s, k, a, b, $6 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS m(t, s, k, a, b)",
+                &[&t_col, &s_col, &k_col, &a_col, &b_col, &now],
+            )
+            .await?;
+        }
+    }
+
+    // 4-6. Held for a shop, claims, releases, expiry: in order.
+    for (i, w) in batch.iter().enumerate() {
+        match w {
+            Write::Insert {
+                tills,
+                kind,
+                attempt_id,
+                body,
+                hold_for,
+                ..
+            } if tills.is_empty() => {
+                let Some(shop) = hold_for else {
+                    done[i] = Some(Done::Stored(Ok(Vec::new())));
+                    continue;
+                };
+                tx.execute("SELECT 1 FROM shops WHERE id = $1 FOR UPDATE", &[shop])
+                    .await?;
+                let live: Vec<String> = tx
+                    .query(
+                        "SELECT id FROM tills WHERE shop_id = $1 AND revoked_at IS NULL ORDER BY id",
+                        &[shop],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                if live.is_empty() {
+                    tx.execute(
+                        "INSERT INTO shop_held (shop_id, kind, body, received_at) VALUES ($1, $2, $3, $4)",
+                        &[shop, &kind.as_str(), &&**body, &now],
+                    )
+                    .await?;
+                    done[i] = Some(Done::Stored(Ok(Vec::new())));
+                } else {
+                    // A till was added since the caller looked: it gets the message now.
+                    let stored =
+                        store_for(&tx, &live, *kind, attempt_id.as_deref(), body, now).await?;
+                    done[i] = Some(Done::Stored(Ok(stored)));
+                }
+            }
+            Write::Claim {
+                shop,
+                key,
+                till,
+                sale,
+                amount_cents,
+                ..
+            } => {
+                let o = claim(&tx, shop, key, till, sale, *amount_cents, now).await?;
+                done[i] = Some(Done::Claimed(o));
+            }
+            Write::Release {
+                shop,
+                key,
+                till,
+                sale,
+                ..
+            } => {
+                let freed = tx
+                    .execute(
+                        "DELETE FROM claims WHERE shop_id = $1 AND key = $2 AND till_id = $3 AND sale = $4",
+                        &[shop, key, till, sale],
+                    )
+                    .await?;
+                let notices = if freed == 1 {
+                    let notice = duka_relay_proto::Claimed {
+                        key: key.clone(),
+                        till: till.clone(),
+                        till_name: String::new(),
+                        sale: sale.clone(),
+                        released: true,
+                    };
+                    tell_others(&tx, shop, till, &notice, now).await?
+                } else {
+                    Vec::new()
+                };
+                done[i] = Some(Done::Stored(Ok(notices)));
+            }
+            Write::Expire { before_ms, .. } => {
+                let n = tx
+                    .execute("DELETE FROM messages WHERE received_at < $1", &[before_ms])
+                    .await?
+                    + tx.execute("DELETE FROM shop_held WHERE received_at < $1", &[before_ms])
+                        .await?;
+                done[i] = Some(Done::Expired(n as usize));
+            }
+            _ => {}
+        }
+    }
+
+    // 7. Tell the other processes, in this transaction (delivered on commit, never before).
+    let mut highest: HashMap<&str, u64> = HashMap::new();
+    for d in done.iter().flatten() {
+        let stored: &[Stored] = match d {
+            Done::Stored(Ok(s)) => s,
+            Done::Claimed(o) => &o.notices,
+            _ => &[],
+        };
+        for m in stored {
+            let e = highest.entry(m.till_id.as_str()).or_insert(0);
+            *e = (*e).max(m.seq);
+        }
+    }
+    let mut payload = String::new();
+    let mut payloads = Vec::new();
+    for (t, seq) in highest {
+        let item = format!("{t}:{seq}");
+        if !payload.is_empty() && payload.len() + 1 + item.len() > PAYLOAD_MAX {
+            payloads.push(std::mem::take(&mut payload));
+        }
+        if !payload.is_empty() {
+            payload.push(',');
+        }
+        payload.push_str(&item);
+    }
+    if !payload.is_empty() {
+        payloads.push(payload);
+    }
+    for p in &payloads {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, p])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(done.into_iter().map(|d| d.unwrap_or(Done::Acked)).collect())
+}

@@ -1,0 +1,141 @@
+//! `LISTEN duka_relay` on a connection of its own: each notification (`till:seq` pairs, comma
+//! separated, sent by the committer of any process in the transaction that stored them)
+//! becomes a [`Wake`] for the relay's sessions. When the connection is lost it is made again,
+//! and then every connected till replays from the store (`Wake::All`), so a notification
+//! missed meanwhile costs nothing. A connection that stops answering is noticed by a query
+//! every few seconds.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::{CHANNEL, describe};
+use crate::store::Wake;
+
+/// Parses one payload; anything malformed is skipped (a payload never stops the listener).
+pub(crate) fn parse(payload: &str) -> Vec<Wake> {
+    payload
+        .split(',')
+        .filter_map(|item| {
+            let (till, seq) = item.split_once(':')?;
+            let seq = seq.parse().ok()?;
+            (!till.is_empty()).then(|| Wake::Till {
+                till: till.to_string(),
+                seq,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn run(config: tokio_postgres::Config, wakes: mpsc::UnboundedSender<Wake>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listen_once(&config, &wakes).await {
+            Ok(()) => return, // nobody wants wakes any more
+            Err(e) => {
+                tracing::warn!(
+                    "LISTEN on {}: {e}; listening again in {backoff:?}",
+                    describe(&config)
+                );
+            }
+        }
+        if wakes.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Listens until the connection fails (`Err`) or the receiver is gone (`Ok`).
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    wakes: &mpsc::UnboundedSender<Wake>,
+) -> Result<(), String> {
+    let (client, mut conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (ntx, mut nrx) = mpsc::unbounded_channel::<Result<String, String>>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if ntx.send(Ok(n.payload().to_string())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = ntx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        }
+        let _ = ntx.send(Err("connection closed".into()));
+    });
+    let result = async {
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Listening from here on; whatever was stored before is in the store.
+        if wakes.send(Wake::All).is_err() {
+            return Ok(());
+        }
+        let mut check = tokio::time::interval(Duration::from_secs(5));
+        check.tick().await;
+        loop {
+            tokio::select! {
+                n = nrx.recv() => match n {
+                    Some(Ok(payload)) => {
+                        for w in parse(&payload) {
+                            if wakes.send(w).is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => return Err("connection closed".into()),
+                },
+                _ = check.tick() => {
+                    match tokio::time::timeout(Duration::from_secs(5), client.simple_query("SELECT 1")).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(e.to_string()),
+                        Err(_) => return Err("no answer for 5 s".into()),
+                    }
+                    if wakes.is_closed() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse_and_nonsense_is_skipped() {
+        assert_eq!(
+            parse("ab12:7,cd34:1"),
+            vec![
+                Wake::Till {
+                    till: "ab12".into(),
+                    seq: 7
+                },
+                Wake::Till {
+                    till: "cd34".into(),
+                    seq: 1
+                }
+            ]
+        );
+        assert!(parse("").is_empty());
+        assert_eq!(parse(":1,x,y:z,ok:2,ok:-1").len(), 1);
+    }
+}
