@@ -7,6 +7,7 @@
 //! - `engine` — the payment engine against daraja-sim: customers, faults, 200 at once.
 //! - `relay` — daraja-sim → duka-relay → till: delivery, offline backlog, forgeries, C2B fan-out.
 //! - `secrets` — credentials never reach SQLite or output.
+//! - `shop` — several tills, one shop: records synced, the shop's day, a wiped till restored.
 //! - `trust` — people, odd networks and forged input cannot lose, double or fake a payment.
 
 mod bad_input;
@@ -15,4 +16,5 @@ mod crash;
 mod engine;
 mod relay;
 mod secrets;
+mod shop;
 mod trust;

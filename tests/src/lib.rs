@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod wait;
-pub use wait::{eventually, fast_sim, fast_sim_prompt, phone};
+pub use wait::{eventually, eventually_async, fast_sim, fast_sim_prompt, phone};
 
 /// Path of the `duka` binary of this workspace, built once if needed.
 pub fn duka_bin() -> &'static Path {
@@ -340,7 +340,10 @@ pub mod engine {
     ) -> Rig {
         let sim = Sim::spawn(sim_cfg).await.unwrap();
         let mut store = Store::open(&dir.path().join("duka.db")).unwrap();
-        store.add_cashier("Wanjiku", "cashier").unwrap();
+        // A database restored from the relay has its cashiers already.
+        if store.cashier("Wanjiku").is_err() {
+            store.add_cashier("Wanjiku", "cashier").unwrap();
+        }
         let cfg = sim.config();
         let mut client_cfg = Config::new(
             Environment::Custom(sim.base_url().into()),

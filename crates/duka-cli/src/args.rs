@@ -226,8 +226,13 @@ pub enum RelayCmd {
         #[arg(hide = true)]
         pairing: Option<String>,
     },
-    /// Pairing, last applied message, and whether the relay answers now
+    /// Pairing, last applied message, this till's records on the relay, and whether the relay
+    /// answers now
     Status,
+    /// A new PC paired as the till it replaces: take that till's history back from the relay
+    /// (sales, payments, refunds, shifts, stock, staff without their PINs). Only into a till
+    /// with no sales of its own; resumes if cut off. Set the PINs again afterwards.
+    Restore,
 }
 
 #[derive(Subcommand)]
@@ -433,6 +438,13 @@ pub struct AddLineArgs {
 pub enum ReportCmd {
     /// The day's totals by tender and cashier, and its M-Pesa receipts
     Day {
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// The whole shop's day (manager): every till's own figures from the relay, side by side
+    /// and summed: totals by till, cashier and tender, every M-Pesa receipt, what needs a
+    /// manager, the shifts and their cash-ups
+    Shop {
         #[arg(long)]
         date: Option<String>,
     },

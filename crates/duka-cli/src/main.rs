@@ -78,6 +78,7 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         Cmd::Product(c) => catalog::run(cli, c),
         Cmd::Sale(c) => sales::run(cli, c, matches),
         Cmd::Report(ReportCmd::Day { date }) => reports::day_report(cli, date.as_deref()),
+        Cmd::Report(ReportCmd::Shop { date }) => relay::shop_day(cli, date.as_deref()),
         Cmd::Shift(c) => day::shift(cli, c),
         Cmd::Drawer(c) => day::drawer(cli, c),
         Cmd::Refund(a) => sales::refund(cli, a),

@@ -500,3 +500,121 @@ pub fn reconciled(report: &[Reconciled], settled: &[Attempt]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The whole shop's day: a line per till, the sums, then every receipt, what needs a
+/// manager and the shifts, each with its till.
+pub fn shop_day(d: &duka_core::shop::ShopDay) -> String {
+    let mut s = format!("Shop's day {}\n\n  By till\n", d.date);
+    for t in &d.tills {
+        let name = if t.this_till {
+            format!("{} (this till)", t.name)
+        } else {
+            t.name.clone()
+        };
+        match (&t.day, &t.problem) {
+            (Some(day), _) => {
+                let synced = t
+                    .synced_at
+                    .map(|at| format!("  synced {}", &format_local(at)[11..]))
+                    .unwrap_or_default();
+                s += &format!(
+                    "    {:<24} {:>5} sales  {:>16} taken{}\n",
+                    name,
+                    day.report.sales_paid,
+                    day.report.taken.to_string(),
+                    synced
+                );
+            }
+            (None, Some(p)) => s += &format!("    {name:<24} {p}\n"),
+            (None, None) => s += &format!("    {name:<24} nothing synced for this day\n"),
+        }
+    }
+    let t = &d.totals;
+    s += &format!(
+        "\n  Shop: {} sales paid, value {}, money taken {}",
+        t.sales_paid, t.sales_total, t.taken
+    );
+    if t.discounts != Money::ZERO {
+        s += &format!(", discounts {}", t.discounts);
+    }
+    s += "\n\n  By tender\n";
+    for x in &t.by_tender {
+        s += &format!(
+            "    {:<16} {:>5}  {:>16}\n",
+            x.kind.label(),
+            x.count,
+            x.amount.to_string()
+        );
+    }
+    s += "\n  By cashier\n";
+    for x in &t.by_cashier {
+        s += &format!(
+            "    {:<16} {:>5}  {:>16}\n",
+            x.cashier,
+            x.count,
+            x.amount.to_string()
+        );
+    }
+    s += &format!("\n  M-Pesa receipts ({})\n", d.mpesa_receipts.len());
+    for m in &d.mpesa_receipts {
+        let r = &m.item;
+        s += &format!(
+            "    {}  {:<12} {:<10} {:<12} {:>16}  {:<12} sale {}{}\n",
+            &format_local(r.at)[11..],
+            m.till,
+            r.receipt.as_deref().unwrap_or("(pending)"),
+            r.phone.as_deref().unwrap_or("-"),
+            r.amount.to_string(),
+            r.cashier,
+            r.sale_id,
+            if r.verified { "" } else { "  unverified" }
+        );
+    }
+    if !d.attention.is_empty() {
+        s += &format!("\n  M-Pesa requests to look at ({})\n", d.attention.len());
+        for a in &d.attention {
+            let x = &a.item;
+            s += &format!(
+                "    {:<12} sale {:<6} KES {:>8}  {:<8} {}{}\n",
+                a.till,
+                x.sale_id,
+                x.amount,
+                x.state,
+                x.phone,
+                x.flag
+                    .as_deref()
+                    .map(|f| format!("  flagged: {f}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    s += &format!("\n  Shifts ({})\n", d.shifts.len());
+    for z in &d.shifts {
+        let x = &z.item;
+        let counted = match (x.counted_cash, x.difference_cents) {
+            (Some(c), Some(diff)) => format!("counted {c}, difference {}", signed_cents(diff)),
+            _ => "open".to_string(),
+        };
+        s += &format!(
+            "    {:<12} #{:<4} {:<12} expected {}  {}\n",
+            z.till, x.shift.id, x.shift.cashier, x.expected_cash, counted
+        );
+    }
+    s += &format!(
+        "\n  Cash: expected {}, counted {}, difference {}; open shifts {}, open M-Pesa requests {}, flagged {}\n",
+        t.expected_cash,
+        t.counted_cash,
+        signed_cents(t.difference_cents),
+        t.open_shifts,
+        t.open_attempts,
+        t.flagged_attempts
+    );
+    s
+}
+
+fn signed_cents(c: i64) -> String {
+    let m = Money::from_cents(c.abs())
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    if c < 0 { format!("-{m}") } else { m }
+}

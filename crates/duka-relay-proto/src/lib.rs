@@ -131,14 +131,14 @@ pub struct Record {
 pub const MAX_RECORD_BODY: usize = 256 * 1024;
 
 impl Record {
-    /// Whether the record is well formed: a table name of 1–32 `a-z` or `_`, a key of 1–256
+    /// Whether the record is well formed: a table name of 1–32 `a-z`, `0-9` or `_`, a key of 1–256
     /// characters, a body of at most `MAX_RECORD_BODY` bytes, a seq above zero.
     pub fn is_valid(&self) -> bool {
         (1..=32).contains(&self.table.len())
             && self
                 .table
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_')
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && (1..=256).contains(&self.pk.len())
             && self
                 .body
@@ -477,6 +477,10 @@ pub enum FromTill {
         /// The relay epoch `resume_after` belongs to (`None`: never connected).
         #[serde(default)]
         epoch: Option<String>,
+        /// A connection for questions only (a restore, the shop's day from the command line):
+        /// not the till's session, so it replaces none and nothing is delivered to it.
+        #[serde(default)]
+        query: bool,
     },
     Ack {
         seq: u64,
@@ -637,6 +641,13 @@ mod tests {
             at: 0,
         };
         assert!(r.is_valid());
+        assert!(
+            Record {
+                table: "c2b_payments".into(),
+                ..r.clone()
+            }
+            .is_valid()
+        );
         for bad in [
             Record {
                 seq: 0,

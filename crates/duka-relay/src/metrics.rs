@@ -15,6 +15,8 @@ pub struct Metrics {
     /// Shop-wide receipt claims answered, and those another till had won first.
     pub claims: AtomicU64,
     pub claims_lost: AtomicU64,
+    /// Tills' own records committed (sync).
+    pub records: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -70,6 +72,11 @@ impl Metrics {
                 "duka_relay_claims_lost_total",
                 "Receipt claims refused: another till of the shop had it",
                 g(&self.claims_lost),
+            ),
+            (
+                "duka_relay_records_total",
+                "Tills' own records committed (sales, payments, shifts: sync)",
+                g(&self.records),
             ),
             (
                 "duka_relay_c2b_validations_total",

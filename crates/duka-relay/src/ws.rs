@@ -128,22 +128,25 @@ async fn session(app: App, socket: WebSocket) {
         proto,
         resume_after,
         epoch,
-        ..
+        query,
     }) = hello
     else {
         app.metrics.reject("ws_no_hello");
         return;
     };
-    if proto < duka_relay_proto::PROTOCOL {
-        app.metrics.reject("ws_till_outdated");
+    if let Some((code, message)) =
+        duka_relay_proto::protocol_mismatch(proto, duka_relay_proto::PROTOCOL)
+    {
+        app.metrics.reject(if code == "till_outdated" {
+            "ws_till_outdated"
+        } else {
+            "ws_relay_outdated"
+        });
         let _ = send(
             &mut sink,
             &ToTill::Error {
-                code: "till_outdated".into(),
-                message: format!(
-                    "this relay speaks protocol {} and the till {proto}: update Duka on this till",
-                    duka_relay_proto::PROTOCOL
-                ),
+                code: code.into(),
+                message,
             },
         )
         .await;
@@ -173,6 +176,10 @@ async fn session(app: App, socket: WebSocket) {
             return;
         }
     };
+    if query {
+        questions(&app, &t, sink, stream).await;
+        return;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let my_id = app.next_session.fetch_add(1, Ordering::Relaxed);
     // A newer connection of the same till replaces the old one (whose channel then closes).
@@ -220,13 +227,20 @@ async fn session(app: App, socket: WebSocket) {
         (bumped, 0)
     };
     let mut last_sent = resume_from;
+    let (sync_seq, sync_records) = match app.store.sync_position(&t.id).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("sync position: {e}");
+            return;
+        }
+    };
     let ready = ToTill::Ready {
         last_seq,
         epoch: t.epoch.clone(),
         resume_from,
         proto: duka_relay_proto::PROTOCOL,
-        sync_seq: 0,
-        sync_records: 0,
+        sync_seq,
+        sync_records,
     };
     let mut ok =
         send(&mut sink, &ready).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;
@@ -254,6 +268,19 @@ async fn session(app: App, socket: WebSocket) {
                             }
                         } else {
                             app.metrics.reject("ws_bad_claim");
+                        }
+                    }
+                    Ok(FromTill::Sync { records }) => match sync(&app, &t, records).await {
+                        Some(answer) => {
+                            if !send(&mut sink, &answer).await {
+                                ok = false;
+                            }
+                        }
+                        None => ok = false,
+                    },
+                    Ok(q @ (FromTill::Restore { .. } | FromTill::ShopDay { .. })) => {
+                        if !answer(&app, &t, q, &mut sink).await {
+                            ok = false;
                         }
                     }
                     Ok(FromTill::Claim { id, key, sale, amount_cents }) => {
@@ -397,6 +424,126 @@ async fn replay(
             if !send(sink, &frame(&m)).await {
                 return false;
             }
+        }
+    }
+}
+
+/// Most records in one `Sync` frame.
+const MAX_SYNC_RECORDS: usize = 2_000;
+
+/// Records per page of a restore.
+const RESTORE_PAGE: usize = 2_000;
+
+/// Commits a till's records, then says so. A malformed record is left out (logged and
+/// counted) and the rest committed and acknowledged: one bad record must not stop the till's
+/// sync, nor its callbacks by a connection closed again and again. `None` (the connection is
+/// closed: the till resends after reconnecting) for a frame over the limit or a store failure.
+async fn sync(app: &Relay, t: &store::Till, mut records: Vec<store::Record>) -> Option<ToTill> {
+    if records.is_empty() || records.len() > MAX_SYNC_RECORDS {
+        app.metrics.reject("ws_bad_records");
+        tracing::warn!(till = %t.id, n = records.len(), "a sync frame over the limit: closing the connection");
+        return None;
+    }
+    let top = records.iter().map(|r| r.seq).max().unwrap_or(0);
+    let before = records.len();
+    records.retain(|r| r.is_valid());
+    if records.len() < before {
+        app.metrics.reject("ws_bad_records");
+        tracing::warn!(till = %t.id, left_out = before - records.len(), "malformed records left out");
+    }
+    let n = records.len() as u64;
+    match app.store.sync_put(&t.id, records, top).await {
+        Ok(seq) => {
+            app.metrics.records.fetch_add(n, Ordering::Relaxed);
+            Some(ToTill::Synced { seq })
+        }
+        Err(e) => {
+            tracing::error!("sync: {e}");
+            None
+        }
+    }
+}
+
+/// A restore page or the shop's day; false when the connection failed.
+async fn answer(
+    app: &Relay,
+    t: &store::Till,
+    q: FromTill,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+) -> bool {
+    let reply = match q {
+        FromTill::Restore { after } => {
+            let page = app.store.records_after(&t.id, after, RESTORE_PAGE).await;
+            let position = app.store.sync_position(&t.id).await;
+            match (page, position) {
+                (Ok(records), Ok((sync_seq, _))) => ToTill::Records {
+                    upto: records.last().map_or(after, |r| r.seq),
+                    done: records.len() < RESTORE_PAGE,
+                    records,
+                    sync_seq,
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("restore: {e}");
+                    ToTill::Error {
+                        code: "store".into(),
+                        message: "the relay could not read its records".into(),
+                    }
+                }
+            }
+        }
+        FromTill::ShopDay { id, date } => {
+            if !duka_relay_proto::is_date(&date) || id.len() > 64 {
+                app.metrics.reject("ws_bad_frame");
+                return true;
+            }
+            match app.store.shop_days(&t.shop_id, &date).await {
+                Ok(tills) => ToTill::ShopDay { id, date, tills },
+                Err(e) => {
+                    tracing::error!("shop day: {e}");
+                    ToTill::Error {
+                        code: "store".into(),
+                        message: "the relay could not read the shop's records".into(),
+                    }
+                }
+            }
+        }
+        _ => return true,
+    };
+    send(sink, &reply).await
+}
+
+/// A question-only connection (`Hello.query`): restore pages and the shop's day, nothing
+/// delivered, no session replaced.
+async fn questions(
+    app: &Relay,
+    t: &store::Till,
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+) {
+    let ready = ToTill::Ready {
+        last_seq: 0,
+        epoch: t.epoch.clone(),
+        resume_from: 0,
+        proto: duka_relay_proto::PROTOCOL,
+        sync_seq: 0,
+        sync_records: 0,
+    };
+    if !send(&mut sink, &ready).await {
+        return;
+    }
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(60), stream.next()).await
+    {
+        match msg {
+            Message::Text(text) => match serde_json::from_str::<FromTill>(&text) {
+                Ok(q @ (FromTill::Restore { .. } | FromTill::ShopDay { .. })) => {
+                    if !answer(app, t, q, &mut sink).await {
+                        return;
+                    }
+                }
+                _ => app.metrics.reject("ws_bad_frame"),
+            },
+            Message::Close(_) => return,
+            _ => {}
         }
     }
 }

@@ -13,7 +13,58 @@ pub fn run(cli: &Cli, c: &RelayCmd) -> anyhow::Result<()> {
     match c {
         RelayCmd::Pair { pairing } => pair(cli, pairing.is_some()),
         RelayCmd::Status => status(cli),
+        RelayCmd::Restore => restore(cli),
     }
+}
+
+/// The paired relay's full pairing (with its key, from the secret store).
+fn full_pairing(ctx: &Ctx) -> anyhow::Result<duka_relay_proto::Pairing> {
+    let secrets = ctx.secrets()?;
+    let store = duka_core::Store::open(&ctx.till.db_path())?;
+    duka_app::relay_pairing(&store, secrets.as_ref())?.ok_or_else(|| {
+        duka_core::Error::Config(
+            "not paired with a relay: duka relay pair (then paste the string)".into(),
+        )
+        .into()
+    })
+}
+
+/// A replacement till takes its history back from the relay.
+fn restore(cli: &Cli) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let pairing = full_pairing(&ctx)?;
+    let db = ctx.till.db_path();
+    let json = ctx.json;
+    drop(ctx);
+    let summary = pay::runtime()?.block_on(duka_core::relay::restore(&db, &pairing, |n| {
+        if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("\r{n} records restored");
+        }
+    }))?;
+    if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
+    render::print(json, &summary, || {
+        format!(
+            "Restored {} records from the relay: {} sales; the next sale is number {}.\n\
+             PINs never leave a till: set each one again with `duka cashier pin --name NAME`.",
+            summary.records, summary.sales, summary.next_sale
+        )
+    });
+    Ok(())
+}
+
+/// The whole shop's day, over a question-only connection to the relay.
+pub fn shop_day(cli: &Cli, date: Option<&str>) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let day = crate::ctx::day(date, "date")?;
+    // The manager check comes before the relay is asked anything.
+    ctx.till.shop_day_from(day, &ctx.cashier, Vec::new())?;
+    let pairing = full_pairing(&ctx)?;
+    let tills = pay::runtime()?.block_on(duka_core::relay::ask_shop_day(&pairing, day))?;
+    let shop = ctx.till.shop_day_from(day, &ctx.cashier, tills)?;
+    ctx.print(&shop, || render::shop_day(&shop));
+    Ok(())
 }
 
 pub fn inbox(cli: &Cli, c: Option<&InboxCmd>) -> anyhow::Result<()> {
@@ -43,10 +94,23 @@ fn status(cli: &Cli) -> anyhow::Result<()> {
     let ctx = open(cli)?;
     let (url, till) = pairing(&ctx)?;
     let applied = ctx.till.relay_watermark()?;
+    let sync = ctx.till.sync_state()?;
     let healthz = pay::runtime()?.block_on(healthz(&url));
-    let out = json!({"relay_url": url, "till": till, "applied_seq": applied, "healthz": healthz});
+    let out = json!({"relay_url": url, "till": till, "applied_seq": applied, "healthz": healthz, "sync": sync});
     ctx.print(&out, || {
-        render::relay_status(&url, &till, applied, &healthz)
+        let mut text = render::relay_status(&url, &till, applied, &healthz);
+        text.push_str(&if sync.restoring {
+            "\nRecords: a restore from the relay was cut off: run `duka relay restore` again"
+                .to_string()
+        } else if sync.enabled {
+            format!(
+                "\nRecords: {} change(s) waiting to go; the relay has them up to {}",
+                sync.pending, sync.acked
+            )
+        } else {
+            "\nRecords: not synced yet (they go when the till first reaches the relay)".to_string()
+        });
+        text
     });
     Ok(())
 }

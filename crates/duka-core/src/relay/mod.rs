@@ -18,7 +18,7 @@ use crate::time::{Millis, now_ms};
 
 mod restore;
 mod session;
-pub use restore::{RestoreSummary, restore};
+pub use restore::{RestoreSummary, ask_shop_day, restore};
 use session::{Links, run};
 
 /// The setting holding the watermark: `till:epoch:seq`, the last `seq` this till applied from

@@ -31,25 +31,79 @@ fn relay_err(what: impl std::fmt::Display) -> Error {
     Error::Config(format!("restoring from the relay: {what}"))
 }
 
-/// Restores the database at `db` from the relay of `pairing`; `progress` hears the records
-/// written so far.
-pub async fn restore(
-    db: &Path,
-    pairing: &Pairing,
-    mut progress: impl FnMut(u64),
-) -> Result<RestoreSummary> {
-    let mut store = Store::open(db)?;
-    let mut after = store.restore_begin()?;
-    let wait = Duration::from_secs(30);
-    let (ws, _) =
-        tokio::time::timeout(wait, tokio_tungstenite::connect_async(ws_url(&pairing.url)))
-            .await
-            .map_err(|_| relay_err("no answer"))?
-            .map_err(relay_err)?;
-    let (mut sink, mut stream) = ws.split();
-    let mut next = async || -> Result<ToTill> {
+type Sink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+type Stream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A question-only connection to the relay (`Hello.query`): authenticated like the till's
+/// session, but it replaces no session and gets no messages.
+pub(super) struct Query {
+    sink: Sink,
+    stream: Stream,
+}
+
+impl Query {
+    pub(super) async fn open(pairing: &Pairing) -> Result<Query> {
+        let (ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(ws_url(&pairing.url)))
+                .await
+                .map_err(|_| relay_err("no answer"))?
+                .map_err(relay_err)?;
+        let (sink, stream) = ws.split();
+        let mut q = Query { sink, stream };
+        let nonce = match q.next().await? {
+            ToTill::Challenge { nonce } => nonce,
+            other => return Err(relay_err(format!("expected a challenge, got {other:?}"))),
+        };
+        let hello = FromTill::Hello {
+            till: pairing.till.clone(),
+            mac: duka_relay_proto::sign(
+                &pairing.key_bytes(),
+                &duka_relay_proto::ws_message(&nonce),
+            ),
+            proto: duka_relay_proto::PROTOCOL,
+            resume_after: 0,
+            epoch: None,
+            query: true,
+        };
+        q.send(&hello).await?;
         loop {
-            let frame = tokio::time::timeout(wait, stream.next())
+            match q.next().await? {
+                ToTill::Ready { proto, .. } => {
+                    if let Some((code, message)) =
+                        duka_relay_proto::protocol_mismatch(duka_relay_proto::PROTOCOL, proto)
+                    {
+                        return Err(relay_err(format!("refused ({code}): {message}")));
+                    }
+                    return Ok(q);
+                }
+                ToTill::Error { code, message } => {
+                    return Err(relay_err(format!(
+                        "refused by the relay ({code}): {message}"
+                    )));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    pub(super) async fn send(&mut self, f: &FromTill) -> Result<()> {
+        let text = serde_json::to_string(f).expect("frames serialise");
+        self.sink
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(relay_err)
+    }
+
+    pub(super) async fn next(&mut self) -> Result<ToTill> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
                 .await
                 .map_err(|_| relay_err("no answer"))?;
             match frame {
@@ -64,45 +118,53 @@ pub async fn restore(
                 Some(Err(e)) => return Err(relay_err(e)),
             }
         }
-    };
-    let nonce = match next().await? {
-        ToTill::Challenge { nonce } => nonce,
-        other => return Err(relay_err(format!("expected a challenge, got {other:?}"))),
-    };
-    let hello = FromTill::Hello {
-        till: pairing.till.clone(),
-        mac: duka_relay_proto::sign(&pairing.key_bytes(), &duka_relay_proto::ws_message(&nonce)),
-        proto: duka_relay_proto::PROTOCOL,
-        resume_after: 0,
-        epoch: None,
-    };
-    let text =
-        |f: &FromTill| Message::Text(serde_json::to_string(f).expect("frames serialise").into());
-    sink.send(text(&hello)).await.map_err(relay_err)?;
+    }
+
+    async fn close(mut self) {
+        let _ = self.sink.send(Message::Close(None)).await;
+    }
+}
+
+/// The shop's day from the relay over a question-only connection (the command line, which
+/// runs no relay session).
+pub async fn ask_shop_day(
+    pairing: &Pairing,
+    date: chrono::NaiveDate,
+) -> Result<Vec<duka_relay_proto::TillDay>> {
+    let mut q = Query::open(pairing).await?;
+    q.send(&FromTill::ShopDay {
+        id: "q".into(),
+        date: date.to_string(),
+    })
+    .await?;
     loop {
-        match next().await? {
-            ToTill::Ready { proto, .. } => {
-                if let Some((code, message)) =
-                    duka_relay_proto::protocol_mismatch(duka_relay_proto::PROTOCOL, proto)
-                {
-                    return Err(relay_err(format!("refused ({code}): {message}")));
-                }
-                break;
+        match q.next().await? {
+            ToTill::ShopDay { id, tills, .. } if id == "q" => {
+                q.close().await;
+                return Ok(tills);
             }
             ToTill::Error { code, message } => {
-                return Err(relay_err(format!(
-                    "refused by the relay ({code}): {message}"
-                )));
+                return Err(relay_err(format!("({code}) {message}")));
             }
             _ => continue,
         }
     }
-    sink.send(text(&FromTill::Restore { after }))
-        .await
-        .map_err(relay_err)?;
+}
+
+/// Restores the database at `db` from the relay of `pairing`; `progress` hears the records
+/// written so far.
+pub async fn restore(
+    db: &Path,
+    pairing: &Pairing,
+    mut progress: impl FnMut(u64),
+) -> Result<RestoreSummary> {
+    let mut store = Store::open(db)?;
+    let mut after = store.restore_begin()?;
+    let mut q = Query::open(pairing).await?;
+    q.send(&FromTill::Restore { after }).await?;
     let mut written = 0u64;
     let sync_seq = loop {
-        match next().await? {
+        match q.next().await? {
             ToTill::Records {
                 records,
                 upto,
@@ -131,19 +193,15 @@ pub async fn restore(
                     return Err(relay_err("the relay's pages do not move on"));
                 }
                 after = upto;
-                sink.send(text(&FromTill::Restore { after }))
-                    .await
-                    .map_err(relay_err)?;
+                q.send(&FromTill::Restore { after }).await?;
             }
             ToTill::Error { code, message } => {
                 return Err(relay_err(format!("({code}) {message}")));
             }
-            // Messages for this till (callbacks) are the running till's business: not
-            // acknowledged here, so they come again to it.
             _ => continue,
         }
     };
-    let _ = sink.send(Message::Close(None)).await;
+    q.close().await;
     store.restore_finish(&pairing.till, sync_seq)?;
     let (sales, next_sale) = store.sales_count_and_next()?;
     Ok(RestoreSummary {

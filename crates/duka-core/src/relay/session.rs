@@ -147,6 +147,7 @@ pub(super) async fn session(
         proto: duka_relay_proto::PROTOCOL,
         resume_after,
         epoch,
+        query: false,
     };
     sink.send(send(hello))
         .await

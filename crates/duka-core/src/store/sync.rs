@@ -443,6 +443,26 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every synced row of every synced table as the outbox writes it (JSON, by key): what a
+    /// restored till must have, row for row.
+    pub fn synced_rows(&self) -> Result<std::collections::BTreeMap<&'static str, Vec<String>>> {
+        let mut out = std::collections::BTreeMap::new();
+        for t in tables(&self.conn)? {
+            let mut st = self.conn.prepare(&format!(
+                "SELECT {} FROM {} AS r ORDER BY {}",
+                body_expr(&t, "r"),
+                t.name,
+                t.pk.iter()
+                    .map(|c| format!("r.\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            out.insert(t.name, rows.collect::<rusqlite::Result<_>>()?);
+        }
+        Ok(out)
+    }
+
     // ---- restoring a replaced till ----
 
     /// How many sales this till has, and the number the next one gets.

@@ -53,19 +53,32 @@ pub struct UsedElsewhere {
 }
 
 impl Till {
-    /// The whole shop's day: every till's own figures (from the relay; this till's from its own
-    /// database), side by side and summed. Needs the relay.
-    pub async fn shop_day(&self, day: NaiveDate) -> Result<crate::shop::ShopDay> {
+    /// The whole shop's day (a manager): every till's own figures (from the relay; this till's
+    /// from its own database), side by side and summed. Needs the relay.
+    pub async fn shop_day(&self, day: NaiveDate, manager: &str) -> Result<crate::shop::ShopDay> {
+        self.manager(manager, "the shop's day")?;
         let Some(relay) = self.relay() else {
             return Err(Error::Config(
                 "the shop's day comes from the relay, and this till is not paired with one (or not running)".into(),
             ));
         };
+        let tills = relay.shop_day(day).await?;
+        self.shop_day_from(day, manager, tills)
+    }
+
+    /// The shop's day from the relay's answer (the command line asks over a connection of its
+    /// own: `relay::ask_shop_day`).
+    pub fn shop_day_from(
+        &self,
+        day: NaiveDate,
+        manager: &str,
+        tills: Vec<duka_relay_proto::TillDay>,
+    ) -> Result<crate::shop::ShopDay> {
+        self.manager(manager, "the shop's day")?;
         let own_id = self
             .pairing_info()?
             .map(|(_, till, _)| till)
             .unwrap_or_default();
-        let tills = relay.shop_day(day).await?;
         let own = self.store().till_day(day)?;
         Ok(crate::shop::combine(day, &own_id, own, tills))
     }

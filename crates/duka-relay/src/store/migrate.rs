@@ -33,6 +33,10 @@ const MIGRATIONS: &[Migration] = &[
                      WHERE type = 'table' AND name IN ('shop_held', 'claims')) = 3",
         ),
     },
+    Migration {
+        sql: include_str!("../../migrations/0003_records.sql"),
+        present: None,
+    },
 ];
 
 /// The schema version this build creates and knows; a database above it is refused.

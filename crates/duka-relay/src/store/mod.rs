@@ -183,6 +183,54 @@ pub trait Storage: Send + Sync + 'static {
 
     /// What a C2B validation gets when no till answers: `Completed` or `Cancelled`.
     async fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()>;
+
+    // ---- a till's own records (sync, protocol 4) ----
+
+    /// Commits `till`'s records: each `(table, pk)` keeps the version with the highest `seq`
+    /// (a replay or an older version changes nothing), and the till's sync position moves to
+    /// `upto` (the highest `seq` of the frame, records left out included). Returns the
+    /// position. Durable when it returns.
+    async fn sync_put(&self, till: &str, records: Vec<Record>, upto: u64) -> Result<u64> {
+        let _ = (till, records, upto);
+        Err(no_records(self.backend()))
+    }
+
+    /// The till's sync position (the highest record `seq` committed) and how many records
+    /// are kept for it.
+    async fn sync_position(&self, till: &str) -> Result<(u64, u64)> {
+        let _ = till;
+        Ok((0, 0))
+    }
+
+    /// The till's kept records (not deletions) with `seq` above `after`, in `seq` order, at
+    /// most `limit`: what a replacement till restores.
+    async fn records_after(&self, till: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
+        let _ = (till, after, limit);
+        Err(no_records(self.backend()))
+    }
+
+    /// Every live till of `shop` with its figures of `date` (its `day` record), by name.
+    async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<TillDay>> {
+        let _ = (shop, date);
+        Err(no_records(self.backend()))
+    }
+
+    /// Retention: drops history records (sales, payments, refunds, moves, day figures; never
+    /// staff, products or shifts) last changed before `before_ms`.
+    async fn expire_records(&self, before_ms: i64) -> Result<usize> {
+        let _ = before_ms;
+        Ok(0)
+    }
+}
+
+pub use duka_relay_proto::{Record, TillDay};
+
+/// Tables whose records retention never drops: what later records refer to for as long as
+/// the till runs.
+pub const KEPT_TABLES: &[&str] = &["cashiers", "products", "shifts"];
+
+fn no_records(backend: &str) -> crate::Error {
+    crate::Error::Config(format!("the {backend} store does not keep till records"))
 }
 
 /// Handle to the store: cheap to clone, shared by every request.
@@ -257,5 +305,7 @@ fn check_names<'a>(shop: &'a str, till: &'a str) -> Result<(&'a str, &'a str)> {
     Ok((shop, till))
 }
 
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -326,6 +326,87 @@ impl Storage for SqliteStore {
         Ok(n == 1)
     }
 
+    async fn sync_put(&self, till: &str, records: Vec<super::Record>, upto: u64) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Write::Sync {
+                till: till.into(),
+                records,
+                upto,
+                reply,
+            })
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
+    }
+
+    async fn sync_position(&self, till: &str) -> Result<(u64, u64)> {
+        let c = self.read();
+        let seq: i64 = c
+            .query_row("SELECT sync_seq FROM tills WHERE id = ?1", [till], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        let n: i64 = c.query_row(
+            "SELECT count(*) FROM records WHERE till_id = ?1 AND body IS NOT NULL",
+            [till],
+            |r| r.get(0),
+        )?;
+        Ok((seq as u64, n as u64))
+    }
+
+    async fn records_after(
+        &self,
+        till: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<super::Record>> {
+        let c = self.read();
+        let mut st = c.prepare_cached(
+            "SELECT seq, tbl, pk, body, at FROM records
+             WHERE till_id = ?1 AND seq > ?2 AND body IS NOT NULL ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![till, after as i64, limit as i64], |r| {
+            Ok(super::Record {
+                seq: r.get::<_, i64>(0)? as u64,
+                table: r.get(1)?,
+                pk: r.get(2)?,
+                body: r.get(3)?,
+                at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<super::TillDay>> {
+        let pk = serde_json::to_string(&[date]).expect("serialisable");
+        let c = self.read();
+        let mut st = c.prepare_cached(
+            "SELECT t.id, t.name, r.received_at, r.body FROM tills t
+             LEFT JOIN records r ON r.till_id = t.id AND r.tbl = 'day' AND r.pk = ?2
+             WHERE t.shop_id = ?1 AND t.revoked_at IS NULL ORDER BY t.name, t.id",
+        )?;
+        let rows = st.query_map(params![shop, pk], |r| {
+            Ok(super::TillDay {
+                till: r.get(0)?,
+                name: r.get(1)?,
+                synced_at: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn expire_records(&self, before_ms: i64) -> Result<usize> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Write::ExpireRecords { before_ms, reply })
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Io("the store's writer stopped".into()))?
+    }
+
     async fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()> {
         super::check_c2b_default(default)?;
         self.read().execute(

@@ -48,6 +48,17 @@ pub(super) enum Write {
         sale: String,
         reply: oneshot::Sender<Result<Vec<Stored>>>,
     },
+    /// A till's records (sync): kept by highest seq, the till's position moved.
+    Sync {
+        till: String,
+        records: Vec<super::Record>,
+        upto: u64,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    ExpireRecords {
+        before_ms: i64,
+        reply: oneshot::Sender<Result<usize>>,
+    },
 }
 
 /// The writer thread: blocks for one request, takes every other one waiting (up to 1,024),
@@ -77,6 +88,12 @@ pub(super) fn writer(mut c: Connection, rx: std_mpsc::Receiver<Write>) {
                     let _ = reply.send(res);
                 }
                 (Write::Release { reply, .. }, Done::Inserted(res)) => {
+                    let _ = reply.send(res);
+                }
+                (Write::Sync { reply, .. }, Done::Bumped(res)) => {
+                    let _ = reply.send(res);
+                }
+                (Write::ExpireRecords { reply, .. }, Done::Expired(res)) => {
                     let _ = reply.send(res);
                 }
                 _ => {}
@@ -285,6 +302,28 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                             notices,
                         })));
                     }
+                    Write::Sync {
+                        till,
+                        records,
+                        upto,
+                        ..
+                    } => {
+                        out.push(Done::Bumped(Ok(sync_put(&tx, till, records, *upto, now)?)));
+                    }
+                    Write::ExpireRecords { before_ms, .. } => {
+                        let kept: Vec<String> = super::KEPT_TABLES
+                            .iter()
+                            .map(|t| format!("'{t}'"))
+                            .collect();
+                        let n = tx.execute(
+                            &format!(
+                                "DELETE FROM records WHERE received_at < ?1 AND tbl NOT IN ({})",
+                                kept.join(", ")
+                            ),
+                            [before_ms],
+                        )?;
+                        out.push(Done::Expired(Ok(n)));
+                    }
                     Write::Expire { before_ms, .. } => {
                         let n = tx
                             .execute("DELETE FROM messages WHERE received_at < ?1", [before_ms])?
@@ -310,8 +349,48 @@ fn commit(c: &mut Connection, batch: &[Write]) -> Vec<Done> {
                 Write::Bump { .. } => Done::Bumped(Err(Error::Db(e.to_string()))),
                 Write::Claim { .. } => Done::Claimed(Err(Error::Db(e.to_string()))),
                 Write::Release { .. } => Done::Inserted(Err(Error::Db(e.to_string()))),
+                Write::Sync { .. } => Done::Bumped(Err(Error::Db(e.to_string()))),
+                Write::ExpireRecords { .. } => Done::Expired(Err(Error::Db(e.to_string()))),
                 Write::Ack { .. } => Done::Acked,
             })
             .collect(),
     }
+}
+
+/// One till's records in the writer's transaction: the version with the higher seq wins.
+fn sync_put(
+    tx: &rusqlite::Transaction<'_>,
+    till: &str,
+    records: &[super::Record],
+    upto: u64,
+    now: i64,
+) -> rusqlite::Result<u64> {
+    let mut up = tx.prepare_cached(
+        "INSERT INTO records (till_id, tbl, pk, seq, body, at, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (till_id, tbl, pk) DO UPDATE SET
+           seq = excluded.seq, body = excluded.body, at = excluded.at, received_at = excluded.received_at
+         WHERE excluded.seq > records.seq",
+    )?;
+    let mut top = upto;
+    for r in records {
+        up.execute(params![
+            till,
+            r.table,
+            r.pk,
+            r.seq as i64,
+            r.body,
+            r.at,
+            now
+        ])?;
+        top = top.max(r.seq);
+    }
+    let seq: Option<i64> = tx
+        .query_row(
+            "UPDATE tills SET sync_seq = max(sync_seq, ?2) WHERE id = ?1 RETURNING sync_seq",
+            params![till, top as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(seq.unwrap_or(0) as u64)
 }

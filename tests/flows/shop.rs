@@ -1,0 +1,251 @@
+//! Several tills, one shop: each till's records reach the relay (in order, acknowledged after
+//! the relay's commit), the manager sees the shop's day adding up exactly the tills' own, and
+//! a wiped till comes back from the relay with its history and numbering.
+
+use std::time::Duration;
+
+use duka_core::Msisdn;
+use duka_core::engine::PollPolicy;
+use duka_core::payment::AttemptState;
+use duka_core::relay::{RelayOptions, SyncStatus};
+use duka_core::sale::NewLine;
+use duka_core::store::sync::TillDay;
+use duka_core::{Money, Store};
+use duka_tests::engine::{Rig, rig_full, rig_in};
+use duka_tests::relay;
+use duka_tests::{eventually, eventually_async, fast_sim};
+
+fn m(shillings: i64) -> Money {
+    Money::from_shillings(shillings).unwrap()
+}
+
+fn fast() -> RelayOptions {
+    RelayOptions {
+        sync_every: Duration::from_millis(100),
+        ..Default::default()
+    }
+}
+
+/// A cash sale of `shillings` on the rig's till (through a connection of the test's own, as
+/// the CLI would: no event tells the relay client, the sync tick finds it).
+fn cash_sale(r: &Rig, what: &str, shillings: i64) -> i64 {
+    let mut db = r.db();
+    let s = db
+        .create_sale("Wanjiku", &[NewLine::free(what, m(shillings), 1).unwrap()])
+        .unwrap();
+    db.pay_cash(s.id, m(shillings), "Wanjiku").unwrap();
+    s.id
+}
+
+async fn mpesa_sale(r: &Rig, shillings: i64) -> String {
+    let a = r
+        .engine
+        .charge(
+            r.sale(shillings),
+            &Msisdn::parse("0700000000").unwrap(),
+            shillings,
+            "Wanjiku",
+        )
+        .await
+        .unwrap();
+    let a = r
+        .engine
+        .wait_settled(&a.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    match a.state {
+        AttemptState::Paid { receipt: Some(r) } => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The till's own day, read from its database.
+fn own_day(r: &Rig) -> TillDay {
+    r.db().till_day(duka_core::time::today()).unwrap()
+}
+
+/// What the relay holds as `till`'s figures of today, parsed.
+async fn relay_day(relay: &relay::RunningRelay, shop: &str, till: &str) -> Option<TillDay> {
+    let date = duka_core::time::today().to_string();
+    let tills = relay.relay.0.store().shop_days(shop, &date).await.unwrap();
+    let t = tills.into_iter().find(|t| t.till == till)?;
+    serde_json::from_str(t.body.as_deref()?).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tills_show_the_shops_day_and_a_wiped_till_comes_back_from_the_relay() {
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let back = relay.pair("Mama Mboga", "Back");
+    let a = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    let b = rig_full(fast_sim(), PollPolicy::default(), false, false, Some(&back)).await;
+    // Till B sells before it ever reaches the relay: its history goes when it does.
+    cash_sale(&b, "Bread", 55);
+    let ca = duka_core::relay::spawn_with(a.engine.clone(), front.clone(), fast());
+    let cb = duka_core::relay::spawn_with(b.engine.clone(), back.clone(), fast());
+    eventually("both connected", || {
+        ca.status().connected && cb.status().connected
+    })
+    .await;
+    assert_eq!(ca.status().sync, SyncStatus::Sending);
+
+    a.db().open_shift("Wanjiku", m(1_000)).unwrap();
+    cash_sale(&a, "Milk", 60);
+    cash_sale(&a, "Sugar 2kg", 320);
+    let ra = mpesa_sale(&a, 250).await;
+    cash_sale(&b, "Rice", 180);
+    let rb = mpesa_sale(&b, 99).await;
+
+    // Each till's figures on the relay become exactly its own.
+    for (r, p) in [(&a, &front), (&b, &back)] {
+        let want = own_day(r);
+        eventually_async("the till's figures on the relay are its own", || async {
+            relay_day(&relay, &p.shop, &p.till).await.as_ref() == Some(&want)
+        })
+        .await;
+    }
+    eventually("outboxes drained", || {
+        a.db().sync_state().unwrap().pending == 0 && b.db().sync_state().unwrap().pending == 0
+    })
+    .await;
+
+    // The manager on till A: the shop's day.
+    let today = duka_core::time::today();
+    let tills = ca.shop_day(today).await.unwrap();
+    let shop = duka_core::shop::combine(today, &front.till, own_day(&a), tills);
+    assert_eq!(shop.tills.len(), 2, "{shop:#?}");
+    let by_name = |n: &str| shop.tills.iter().find(|t| t.name == n).unwrap();
+    assert!(by_name("Front").this_till);
+    assert_eq!(by_name("Front").day.as_ref(), Some(&own_day(&a)));
+    assert_eq!(by_name("Back").day.as_ref(), Some(&own_day(&b)));
+    let (da, db) = (own_day(&a).report, own_day(&b).report);
+    assert_eq!(shop.totals.sales_paid, da.sales_paid + db.sales_paid);
+    assert_eq!(shop.totals.sales_paid, 6);
+    assert_eq!(
+        shop.totals.taken.cents(),
+        da.taken.cents() + db.taken.cents()
+    );
+    assert_eq!(shop.totals.taken, m(55 + 60 + 320 + 250 + 180 + 99));
+    let receipts: Vec<_> = shop
+        .mpesa_receipts
+        .iter()
+        .map(|r| (r.till.as_str(), r.item.receipt.clone().unwrap()))
+        .collect();
+    assert!(receipts.contains(&("Front", ra.clone())), "{receipts:?}");
+    assert!(receipts.contains(&("Back", rb.clone())), "{receipts:?}");
+    let cashier = &shop.totals.by_cashier;
+    assert_eq!(cashier.len(), 1, "one Wanjiku on both tills: {cashier:?}");
+    assert_eq!(cashier[0].count, 6);
+    assert_eq!(shop.shifts.len(), 1);
+    assert_eq!(shop.shifts[0].till, "Front");
+
+    // Till B's PC dies: its data directory is gone. A new PC, paired as Back, restores.
+    let before = b.db().synced_rows().unwrap();
+    let day_before = own_day(&b);
+    let next_before: i64 = b.db().sales_count_and_next().unwrap().1;
+    cb.stop();
+    b.engine.shutdown();
+    drop(b);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("duka.db");
+    drop(Store::open(&db).unwrap());
+    let summary = duka_core::relay::restore(&db, &back, |_| {}).await.unwrap();
+    assert_eq!(summary.sales, 3);
+    assert_eq!(summary.next_sale, next_before);
+    let restored = Store::open(&db).unwrap();
+    let after = restored.synced_rows().unwrap();
+    for (table, rows) in &before {
+        assert_eq!(rows, &after[table], "{table}: every row back");
+    }
+    assert_eq!(restored.till_day(today).unwrap(), day_before);
+    drop(restored);
+
+    // It carries on: the next sale takes the next number, and reaches the relay.
+    let b2 = rig_in(
+        dir,
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&back),
+        duka_tests::engine::SHORT_TIMEOUT,
+        None,
+    )
+    .await;
+    let cb2 = duka_core::relay::spawn_with(b2.engine.clone(), back.clone(), fast());
+    eventually("the new PC connected", || cb2.status().connected).await;
+    assert_eq!(cb2.status().sync, SyncStatus::Sending, "its records go on");
+    let id = cash_sale(&b2, "Tea", 30);
+    assert_eq!(id, next_before);
+    let want = own_day(&b2);
+    assert_eq!(want.report.sales_paid, day_before.report.sales_paid + 1);
+    eventually_async("the relay has the new sale's figures", || async {
+        relay_day(&relay, &back.shop, &back.till).await.as_ref() == Some(&want)
+    })
+    .await;
+    ca.stop();
+    cb2.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_with_its_own_sales_is_never_overwritten_by_another_history_on_the_relay() {
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let a = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    cash_sale(&a, "Milk", 60);
+    let ca = duka_core::relay::spawn_with(a.engine.clone(), front.clone(), fast());
+    eventually("synced", || {
+        ca.status().connected && a.db().sync_state().unwrap().pending == 0
+    })
+    .await;
+    // Another PC with sales of its own is paired with the same string by mistake.
+    let other = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    cash_sale(&other, "Bread", 55);
+    ca.stop();
+    let co = duka_core::relay::spawn_with(other.engine.clone(), front.clone(), fast());
+    eventually("connected", || co.status().connected).await;
+    assert_eq!(co.status().sync, SyncStatus::Conflict);
+    assert_eq!(other.db().sync_state().unwrap().pending, 0, "nothing sent");
+    let kept = relay
+        .relay
+        .0
+        .store()
+        .records_after(&front.till, 0, 10_000)
+        .await
+        .unwrap();
+    assert!(
+        kept.iter()
+            .any(|r| r.body.as_deref().is_some_and(|b| b.contains("Milk")))
+            && !kept
+                .iter()
+                .any(|r| r.body.as_deref().is_some_and(|b| b.contains("Bread"))),
+        "the relay keeps the first till's history only"
+    );
+    // And a restore into a till with sales is refused, changing nothing.
+    let e = duka_core::relay::restore(&other.dir.path().join("duka.db"), &front, |_| {})
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("sales"), "{e}");
+    co.stop();
+}
