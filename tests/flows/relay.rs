@@ -378,28 +378,11 @@ async fn both_tills_of_a_shop_receive_a_c2b_confirmation_and_validation_is_answe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
+    let backend = relay::ProcessStore::new().await;
     let port = relay::free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let add = std::process::Command::new(duka_tests::relay_bin())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "till",
-            "add",
-            "--shop",
-            "Mama Mboga",
-            "--name",
-            "Front",
-            "--url",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(add.status.success());
-    let out = String::from_utf8(add.stdout).unwrap();
-    let pairing = duka_relay_proto::Pairing::decode(out.lines().last().unwrap()).unwrap();
-    let mut relay = relay::spawn_process(dir.path(), port, &[]).0;
+    let pairing = backend.till_add("Mama Mboga", "Front", &url);
+    let mut relay = backend.spawn(port, &[]).0;
 
     let r = rig_full(
         fast_sim(),
@@ -424,7 +407,7 @@ async fn relay_killed_mid_stream_loses_nothing_it_accepted_and_applies_nothing_t
             // kill -9 in the middle of the stream, then start it again on the same port.
             relay.kill().unwrap();
             relay.wait().unwrap();
-            relay = relay::spawn_process(dir.path(), port, &[]).0;
+            relay = backend.spawn(port, &[]).0;
         }
         let body = callback(checkout, 0, 50, &format!("UKK{i:07}"), phone);
         let sends = (0..2).map(|_| {
@@ -547,42 +530,19 @@ fn pairing_key(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_serves_https_from_pem_files() {
-    let dir = tempfile::tempdir().unwrap();
+    let backend = relay::ProcessStore::new().await;
     let fixtures = format!(
         "{}/../crates/daraja-sim/fixtures",
         env!("CARGO_MANIFEST_DIR")
     );
     let port = relay::free_port();
     let url = format!("https://127.0.0.1:{port}");
-    let add = std::process::Command::new(duka_tests::relay_bin())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "till",
-            "add",
-            "--shop",
-            "S",
-            "--name",
-            "T",
-            "--url",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    let pairing = duka_relay_proto::Pairing::decode(
-        String::from_utf8(add.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let pairing = backend.till_add("S", "T", &url);
     let (cert, key) = (
         format!("{fixtures}/test-initiator.crt"),
         format!("{fixtures}/test-initiator.key"),
     );
-    let (mut relay, line) =
-        relay::spawn_process(dir.path(), port, &["--tls-cert", &cert, "--tls-key", &key]);
+    let (mut relay, line) = backend.spawn(port, &["--tls-cert", &cert, "--tls-key", &key]);
     assert!(line.contains("listening on https://"), "{line}");
     // The test certificate is self-signed: this client trusts it knowingly.
     let http = reqwest::Client::builder()

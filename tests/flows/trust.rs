@@ -1165,11 +1165,10 @@ async fn a_relay_that_forgot_its_claims_learns_them_again_on_resync() {
     .unwrap();
     c.stop();
     // The relay's claims are lost (a restore) and its numbering run changes.
-    {
-        let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
-        db.execute_batch("DELETE FROM claims; UPDATE tills SET epoch = 'restored';")
-            .unwrap();
-    }
+    relay
+        .store
+        .execute("DELETE FROM claims; UPDATE tills SET epoch = 'restored';")
+        .await;
     let shop = relay
         .relay
         .store()

@@ -673,17 +673,94 @@ pub mod relay {
                 &format!("127.0.0.1:{port}"),
             ])
             .args(extra)
-            .env("RUST_LOG", "error")
+            // DUKA_TEST_RELAY_LOG=debug (a filter) shows the processes' logs on stderr.
+            .env(
+                "RUST_LOG",
+                std::env::var("DUKA_TEST_RELAY_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(if std::env::var_os("DUKA_TEST_RELAY_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
         assert!(line.contains("listening"), "{line}");
+        if std::env::var_os("DUKA_TEST_RELAY_LOG").is_some() {
+            std::thread::spawn(move || {
+                for l in out.lines().map_while(Result::ok) {
+                    eprintln!("[relay :{port}] {l}");
+                }
+            });
+        }
         (child, line)
+    }
+
+    /// A data directory and a store (SQLite there, or a fresh PostgreSQL database) for relay
+    /// processes: the binary, started with `--database` when on PostgreSQL.
+    pub struct ProcessStore {
+        pub dir: tempfile::TempDir,
+        pub store: TestStore,
+    }
+
+    impl ProcessStore {
+        pub async fn new() -> ProcessStore {
+            let dir = tempfile::tempdir().unwrap();
+            let store = TestStore::new(dir.path()).await;
+            ProcessStore { dir, store }
+        }
+
+        /// `duka-relay till add` run as the operator runs it; the pairing string it printed.
+        pub fn till_add(&self, shop: &str, name: &str, url: &str) -> Pairing {
+            let out = std::process::Command::new(crate::relay_bin())
+                .arg("--data-dir")
+                .arg(self.dir.path())
+                .args(self.store.process_args())
+                .args(["till", "add", "--shop", shop, "--name", name, "--url", url])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "till add: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = String::from_utf8(out.stdout).unwrap();
+            Pairing::decode(out.lines().last().unwrap()).unwrap()
+        }
+
+        /// `spawn_process` on this store.
+        pub fn spawn(&self, port: u16, extra: &[&str]) -> (std::process::Child, String) {
+            let db = self.store.process_args();
+            let mut args: Vec<&str> = db.iter().map(String::as_str).collect();
+            args.extend_from_slice(extra);
+            spawn_process(self.dir.path(), port, &args)
+        }
+    }
+
+    /// A TCP front for relay processes, as a load balancer: each connection goes to the first
+    /// of `backends` that accepts it, bytes copied both ways until either side closes.
+    pub async fn front(backends: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let backends = Arc::new(backends);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let backends = backends.clone();
+                tokio::spawn(async move {
+                    for b in backends.iter() {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(b).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
     }
 
     fn hex_encode(b: &[u8]) -> String {

@@ -113,6 +113,35 @@ impl TestStore {
         }
     }
 
+    /// Runs SQL on the store's database directly (a test's way to change what the relay
+    /// holds behind its back); SQL both backends understand.
+    pub async fn execute(&self, sql: &str) {
+        match &self.database {
+            Some(d) => {
+                let config = crate::store::pg::parse_url(&d.url).expect("test database URL");
+                let c = crate::store::pg::connect_one(&config)
+                    .await
+                    .expect("connecting");
+                c.batch_execute(sql).await.expect("test SQL");
+            }
+            None => {
+                let c = rusqlite::Connection::open(self.dir.join("relay.db")).expect("relay.db");
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .expect("busy timeout");
+                c.execute_batch(sql).expect("test SQL");
+            }
+        }
+    }
+
+    /// `--database URL` for a relay process on this store (nothing for SQLite: the data
+    /// directory's file).
+    pub fn process_args(&self) -> Vec<String> {
+        match self.url() {
+            Some(u) => vec!["--database".into(), u.into()],
+            None => Vec::new(),
+        }
+    }
+
     /// The database URL for `--database`, when on PostgreSQL.
     pub fn url(&self) -> Option<&str> {
         self.database.as_ref().map(|d| d.url.as_str())

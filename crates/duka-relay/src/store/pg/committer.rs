@@ -63,6 +63,17 @@ pub(super) enum Write {
         sale: String,
         reply: oneshot::Sender<Result<Vec<Stored>>>,
     },
+    /// A till's records (sync): kept by highest seq, the till's position moved.
+    Sync {
+        till: String,
+        records: Vec<crate::store::Record>,
+        upto: u64,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    ExpireRecords {
+        before_ms: i64,
+        reply: oneshot::Sender<Result<usize>>,
+    },
 }
 
 /// What one write came to, before it is sent back.
@@ -126,10 +137,12 @@ fn answer(batch: Vec<Write>, done: Vec<Done>) {
             | (Write::Release { reply, .. }, Done::Stored(r)) => {
                 let _ = reply.send(r);
             }
-            (Write::Bump { reply, .. }, Done::Bumped(s)) => {
+            (Write::Bump { reply, .. }, Done::Bumped(s))
+            | (Write::Sync { reply, .. }, Done::Bumped(s)) => {
                 let _ = reply.send(Ok(s));
             }
-            (Write::Expire { reply, .. }, Done::Expired(n)) => {
+            (Write::Expire { reply, .. }, Done::Expired(n))
+            | (Write::ExpireRecords { reply, .. }, Done::Expired(n)) => {
                 let _ = reply.send(Ok(n));
             }
             (Write::Claim { reply, .. }, Done::Claimed(o)) => {
@@ -147,10 +160,10 @@ fn answer_err(batch: Vec<Write>, e: &str) {
             Write::Insert { reply, .. } | Write::Release { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
-            Write::Bump { reply, .. } => {
+            Write::Bump { reply, .. } | Write::Sync { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
-            Write::Expire { reply, .. } => {
+            Write::Expire { reply, .. } | Write::ExpireRecords { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
             Write::Claim { reply, .. } => {
@@ -305,6 +318,58 @@ async fn claim(
         sale: owner_sale,
         notices,
     })
+}
+
+/// One till's records in the batch's transaction: the version with the higher seq wins; one
+/// statement for the lot.
+async fn sync_put(
+    tx: &Transaction<'_>,
+    till: &str,
+    records: &[crate::store::Record],
+    upto: u64,
+    now: i64,
+) -> PgResult<u64> {
+    // A (table, pk) twice in one frame: the highest seq only (ON CONFLICT cannot touch a row
+    // twice in one statement).
+    let mut latest: HashMap<(&str, &str), &crate::store::Record> = HashMap::new();
+    let mut top = upto;
+    for r in records {
+        top = top.max(r.seq);
+        let e = latest.entry((r.table.as_str(), r.pk.as_str())).or_insert(r);
+        if r.seq > e.seq {
+            *e = r;
+        }
+    }
+    if !latest.is_empty() {
+        let (mut tbl, mut pk, mut seq, mut body, mut at) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in latest.values() {
+            tbl.push(r.table.as_str());
+            pk.push(r.pk.as_str());
+            seq.push(r.seq as i64);
+            body.push(r.body.as_deref());
+            at.push(r.at);
+        }
+        tx.execute(
+            "INSERT INTO records (till_id, tbl, pk, seq, body, at, received_at)
+             SELECT $1, t, p, s, b, a, $7
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[]) AS r(t, p, s, b, a)
+             ON CONFLICT (till_id, tbl, pk) DO UPDATE SET
+               seq = excluded.seq, body = excluded.body, at = excluded.at, received_at = excluded.received_at
+             WHERE excluded.seq > records.seq",
+            &[&till, &tbl, &pk, &seq, &body, &at, &now],
+        )
+        .await?;
+    }
+    let seq = tx
+        .query_opt(
+            "UPDATE tills SET sync_seq = GREATEST(sync_seq, $2) WHERE id = $1 RETURNING sync_seq",
+            &[&till, &(top as i64)],
+        )
+        .await?
+        .map(|r| r.get::<_, i64>(0))
+        .unwrap_or(0);
+    Ok(seq as u64)
 }
 
 async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
@@ -515,6 +580,26 @@ async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
                     Vec::new()
                 };
                 done[i] = Some(Done::Stored(Ok(notices)));
+            }
+            Write::Sync {
+                till,
+                records,
+                upto,
+                ..
+            } => {
+                done[i] = Some(Done::Bumped(
+                    sync_put(&tx, till, records, *upto, now).await?,
+                ));
+            }
+            Write::ExpireRecords { before_ms, .. } => {
+                let kept: Vec<&str> = crate::store::KEPT_TABLES.to_vec();
+                let n = tx
+                    .execute(
+                        "DELETE FROM records WHERE received_at < $1 AND NOT (tbl = ANY($2))",
+                        &[before_ms, &kept],
+                    )
+                    .await?;
+                done[i] = Some(Done::Expired(n as usize));
             }
             Write::Expire { before_ms, .. } => {
                 let n = tx

@@ -7,7 +7,10 @@ use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/pg/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/pg/0001_init.sql"),
+    include_str!("../../../migrations/pg/0002_records.sql"),
+];
 
 /// The schema version this build creates and knows; a database above it is refused.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -522,6 +522,79 @@ impl Storage for PgStore {
         Ok(n == 1)
     }
 
+    async fn sync_put(&self, till: &str, records: Vec<super::Record>, upto: u64) -> Result<u64> {
+        self.write(|reply| Write::Sync {
+            till: till.into(),
+            records,
+            upto,
+            reply,
+        })
+        .await
+    }
+
+    async fn sync_position(&self, till: &str) -> Result<(u64, u64)> {
+        let c = self.readers.get().await?;
+        let row = c
+            .query_opt(
+                "SELECT t.sync_seq, (SELECT count(*) FROM records r WHERE r.till_id = t.id AND r.body IS NOT NULL)
+                 FROM tills t WHERE t.id = $1",
+                &[&till],
+            )
+            .await?;
+        Ok(row
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
+            .unwrap_or((0, 0)))
+    }
+
+    async fn records_after(
+        &self,
+        till: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<super::Record>> {
+        let c = self.readers.get().await?;
+        Ok(c.query(
+            "SELECT seq, tbl, pk, body, at FROM records
+             WHERE till_id = $1 AND seq > $2 AND body IS NOT NULL ORDER BY seq LIMIT $3",
+            &[&till, &(after as i64), &(limit as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| super::Record {
+            seq: r.get::<_, i64>(0) as u64,
+            table: r.get(1),
+            pk: r.get(2),
+            body: r.get(3),
+            at: r.get(4),
+        })
+        .collect())
+    }
+
+    async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<super::TillDay>> {
+        let pk = serde_json::to_string(&[date]).expect("serialisable");
+        let c = self.readers.get().await?;
+        Ok(c.query(
+            "SELECT t.id, t.name, r.received_at, r.body FROM tills t
+             LEFT JOIN records r ON r.till_id = t.id AND r.tbl = 'day' AND r.pk = $2
+             WHERE t.shop_id = $1 AND t.revoked_at IS NULL ORDER BY t.name, t.id",
+            &[&shop, &pk],
+        )
+        .await?
+        .iter()
+        .map(|r| super::TillDay {
+            till: r.get(0),
+            name: r.get(1),
+            synced_at: r.get(2),
+            body: r.get(3),
+        })
+        .collect())
+    }
+
+    async fn expire_records(&self, before_ms: i64) -> Result<usize> {
+        self.write(|reply| Write::ExpireRecords { before_ms, reply })
+            .await
+    }
+
     async fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()> {
         super::check_c2b_default(default)?;
         let c = self.readers.get().await?;
