@@ -465,14 +465,21 @@ async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_t
     let pairing = relay.pair("Mama Mboga", "Front").encode();
     let out = tokio::task::spawn_blocking(move || {
         let till = duka_tests::Till::new();
-        // Demo mode never pairs: a relay would bring the shop's payments into demo's database.
+        // Demo mode pairs only with a relay on this machine: one on the internet would bring
+        // the shop's payments into demo's database.
         till.run(&["init"]).ok();
-        let demo = till.run_with_stdin(&["relay", "pair"], &format!("{pairing}\n"));
+        let mut internet = duka_relay_proto::Pairing::decode(&pairing).unwrap();
+        internet.url = "https://relay.example.com".into();
+        let demo = till.run_with_stdin(&["relay", "pair"], &format!("{}\n", internet.encode()));
         assert_eq!(demo.code, 1);
         assert!(
-            demo.stderr.contains("demo mode never uses a relay"),
+            demo.stderr.contains("in demo mode, a relay on this machine"),
             "{}",
             demo.stderr
+        );
+        assert!(
+            !till.data_dir().join("secrets.json").exists(),
+            "nothing stored"
         );
         till.run(&["init", "--environment", "sandbox", "--shortcode", "174379"])
             .ok();

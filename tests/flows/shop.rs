@@ -249,3 +249,70 @@ async fn a_till_with_its_own_sales_is_never_overwritten_by_another_history_on_th
     assert!(e.to_string().contains("sales"), "{e}");
     co.stop();
 }
+
+/// The "done when": two tills in demo mode and one relay on this machine; a manager
+/// sees the whole shop's day from the command line, adding up exactly each till's own report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demo_tills_on_a_local_relay_show_the_shops_day_from_the_command_line() {
+    let relay = relay::start().await;
+    let front = relay.pair("Duka Demo", "Front").encode();
+    let back = relay.pair("Duka Demo", "Back").encode();
+    tokio::task::spawn_blocking(move || {
+        let a = duka_tests::Till::new();
+        let b = duka_tests::Till::new();
+        for (t, p) in [(&a, &front), (&b, &back)] {
+            t.run(&["init"]).ok();
+            t.run_with_stdin(&["relay", "pair"], &format!("{p}\n")).ok();
+        }
+        let sell = |t: &duka_tests::Till, item: &str, price: &str| {
+            let s = t.json(&["sale", "new", "--item", item, "--price", price]);
+            let id = s["id"].to_string();
+            t.json(&["sale", "pay", &id, "--cash", price]);
+            id
+        };
+        sell(&a, "Bread", "65");
+        sell(&a, "Milk", "60");
+        sell(&b, "Sugar 2kg", "320");
+        // An M-Pesa sale on Back, paid by the demo's simulated customer.
+        let s = b.json(&["sale", "new", "--item", "Rice 2kg", "--price", "250"]);
+        let id = s["id"].to_string();
+        b.run(&["charge", "--sale", &id, "--phone", "0700000000"])
+            .ok();
+        for t in [&a, &b] {
+            let sent = t.json(&["relay", "sync"]);
+            assert!(sent["sent"].as_u64().unwrap() > 0, "{sent}");
+            // Again: nothing new, nothing sent twice.
+            let again = t.json(&["relay", "sync"]);
+            assert!(
+                again["sent"].as_u64().unwrap() <= 1,
+                "only the day's figures: {again}"
+            );
+        }
+        let own_a = a.json(&["report", "day"]);
+        let own_b = b.json(&["report", "day"]);
+        let shop = a.json(&["report", "shop"]);
+        let tills = shop["tills"].as_array().unwrap();
+        assert_eq!(tills.len(), 2, "{shop}");
+        let day_of =
+            |name: &str| tills.iter().find(|t| t["name"] == name).unwrap()["day"]["report"].clone();
+        assert_eq!(day_of("Front"), own_a);
+        assert_eq!(day_of("Back"), own_b);
+        let taken = |v: &serde_json::Value| v["taken"].as_i64().unwrap();
+        assert_eq!(taken(&shop["totals"]), taken(&own_a) + taken(&own_b));
+        assert_eq!(taken(&shop["totals"]), (65 + 60 + 320 + 250) * 100);
+        assert_eq!(shop["mpesa_receipts"].as_array().unwrap().len(), 1);
+        assert_eq!(shop["mpesa_receipts"][0]["till"], "Back");
+        let text = a.run(&["report", "shop"]).ok().stdout;
+        assert!(
+            text.contains("Front (this till)") && text.contains("Back"),
+            "{text}"
+        );
+        // Only a manager sees it.
+        a.run(&["cashier", "add", "--name", "Wanjiku"]).ok();
+        let cashier = a.run(&["--cashier", "Wanjiku", "report", "shop"]);
+        assert_eq!(cashier.code, 1, "{}", cashier.stderr);
+        assert!(cashier.stderr.contains("manager"), "{}", cashier.stderr);
+    })
+    .await
+    .unwrap();
+}

@@ -28,8 +28,8 @@ pub fn sim_config(customer: DemoCustomer) -> SimConfig {
 
 /// Points callbacks and Transaction Status results at the simulator's sink.
 pub(crate) fn wire(sim: &Sim, cfg: &mut EngineConfig) -> Result<()> {
-    // No relay in demo mode: the simulator's sink receives callbacks and Transaction
-    // Status results for us.
+    // The simulator's sink receives callbacks and Transaction Status results for us (a demo
+    // till paired with a relay on this machine uses it for the shop's records and claims).
     let sink = sim.sink_url();
     let cb = sink.clone();
     cfg.callback_url = std::sync::Arc::new(move |attempt: &str| format!("{cb}/cb/{attempt}"));

@@ -192,10 +192,12 @@ fn poll_policy() -> PollPolicy {
     }
 }
 
-/// The relay this till is paired with (`duka relay pair`), if any.
+/// The relay this till is paired with (`duka relay pair`), if any. Demo mode's pairing counts
+/// only with a relay on this machine (Daraja cannot reach it: no real payment lands in demo).
 pub fn relay_pairing(
     store: &Store,
     secrets: &dyn duka_core::secrets::SecretStore,
+    mode: Mode,
 ) -> Result<Option<duka_relay_proto::Pairing>> {
     let (Some(url), Some(till), Some(shop)) = (
         store.setting("relay_url")?,
@@ -204,9 +206,12 @@ pub fn relay_pairing(
     ) else {
         return Ok(None);
     };
-    let Some(key) = secrets.get(duka_core::secrets::SecretKey::RelayKey)? else {
+    let Some(key) = secrets.get(duka_core::secrets::SecretKey::relay_key(mode))? else {
         return Ok(None);
     };
+    if mode == Mode::Demo && !duka_core::till::is_loopback_url(&url) {
+        return Ok(None);
+    }
     Ok(Some(duka_relay_proto::Pairing {
         url,
         shop,
@@ -284,11 +289,9 @@ pub async fn start_with_secrets(
     let demo_url: Option<String> = None;
     let poll = poll_policy();
     let deadline = poll.deadline;
-    // Demo mode never talks to a relay: real shop payments must not land in demo's database.
-    let pairing = match till {
-        Mode::Shop => relay_pairing(&store, secrets)?,
-        Mode::Demo => None,
-    };
+    // Demo mode talks only to a relay on this machine (several demo tills, one shop): real
+    // shop payments cannot reach it, so none lands in demo's database.
+    let pairing = relay_pairing(&store, secrets, till)?;
     let (client, mut cfg) = duka_core::engine::connect(
         &settings,
         creds.as_ref(),

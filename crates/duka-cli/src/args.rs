@@ -229,6 +229,9 @@ pub enum RelayCmd {
     /// Pairing, last applied message, this till's records on the relay, and whether the relay
     /// answers now
     Status,
+    /// Send this till's records (sales, payments, refunds, shifts, stock) to the relay now and
+    /// wait until it has committed them; the desktop app does this on its own while it runs
+    Sync,
     /// A new PC paired as the till it replaces: take that till's history back from the relay
     /// (sales, payments, refunds, shifts, stock, staff without their PINs). Only into a till
     /// with no sales of its own; resumes if cut off. Set the PINs again afterwards.

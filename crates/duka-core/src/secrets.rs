@@ -48,9 +48,20 @@ pub enum SecretKey {
     /// The Daraja access token and its expiry, kept across processes (`TokenCache`). Internal:
     /// not in `ALL`, never set by hand.
     DarajaToken,
+    /// Demo mode's key for a relay on this machine (several demo tills, one shop), apart from
+    /// the shop's `RelayKey`. Set by pairing only.
+    DemoRelayKey,
 }
 
 impl SecretKey {
+    /// The relay key of a till: the shop's, or demo mode's.
+    pub fn relay_key(mode: crate::config::Mode) -> SecretKey {
+        match mode {
+            crate::config::Mode::Shop => SecretKey::RelayKey,
+            crate::config::Mode::Demo => SecretKey::DemoRelayKey,
+        }
+    }
+
     pub const ALL: [SecretKey; 5] = [
         SecretKey::ConsumerKey,
         SecretKey::ConsumerSecret,
@@ -67,6 +78,7 @@ impl SecretKey {
             SecretKey::RelayKey => "relay_key",
             SecretKey::InitiatorPassword => "initiator_password",
             SecretKey::DarajaToken => "daraja_token",
+            SecretKey::DemoRelayKey => "demo_relay_key",
         }
     }
 

@@ -477,7 +477,8 @@ pub enum FromTill {
         /// The relay epoch `resume_after` belongs to (`None`: never connected).
         #[serde(default)]
         epoch: Option<String>,
-        /// A connection for questions only (a restore, the shop's day from the command line):
+        /// A connection for questions only (a restore, the shop's day or a one-off sync from
+        /// the command line):
         /// not the till's session, so it replaces none and nothing is delivered to it.
         #[serde(default)]
         query: bool,

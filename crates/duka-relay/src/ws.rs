@@ -512,21 +512,24 @@ async fn answer(
     send(sink, &reply).await
 }
 
-/// A question-only connection (`Hello.query`): restore pages and the shop's day, nothing
-/// delivered, no session replaced.
+/// A question-only connection (`Hello.query`): restore pages, the shop's day and a command
+/// line's one-off sync; nothing delivered, no session replaced.
 async fn questions(
     app: &Relay,
     t: &store::Till,
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut stream: futures_util::stream::SplitStream<WebSocket>,
 ) {
+    let Ok((sync_seq, sync_records)) = app.store.sync_position(&t.id).await else {
+        return;
+    };
     let ready = ToTill::Ready {
         last_seq: 0,
         epoch: t.epoch.clone(),
         resume_from: 0,
         proto: duka_relay_proto::PROTOCOL,
-        sync_seq: 0,
-        sync_records: 0,
+        sync_seq,
+        sync_records,
     };
     if !send(&mut sink, &ready).await {
         return;
@@ -540,6 +543,15 @@ async fn questions(
                         return;
                     }
                 }
+                // A till run from the command line syncs over a connection of this kind.
+                Ok(FromTill::Sync { records }) => match sync(app, t, records).await {
+                    Some(reply) => {
+                        if !send(&mut sink, &reply).await {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
                 _ => app.metrics.reject("ws_bad_frame"),
             },
             Message::Close(_) => return,

@@ -1,6 +1,5 @@
 //! The callback relay (pair, status) and the inbox of incoming payments.
 
-use duka_core::config::Mode;
 use duka_core::secrets::SecretKey;
 use serde_json::json;
 
@@ -14,14 +13,30 @@ pub fn run(cli: &Cli, c: &RelayCmd) -> anyhow::Result<()> {
         RelayCmd::Pair { pairing } => pair(cli, pairing.is_some()),
         RelayCmd::Status => status(cli),
         RelayCmd::Restore => restore(cli),
+        RelayCmd::Sync => sync(cli),
     }
+}
+
+/// This till's records to the relay, now.
+fn sync(cli: &Cli) -> anyhow::Result<()> {
+    let ctx = open(cli)?;
+    let pairing = full_pairing(&ctx)?;
+    let db = ctx.till.db_path();
+    let summary = pay::runtime()?.block_on(duka_core::relay::sync_once(&db, &pairing))?;
+    ctx.print(&summary, || {
+        format!(
+            "Sent {} record(s); the relay has this till's records up to {}.",
+            summary.sent, summary.relay_seq
+        )
+    });
+    Ok(())
 }
 
 /// The paired relay's full pairing (with its key, from the secret store).
 fn full_pairing(ctx: &Ctx) -> anyhow::Result<duka_relay_proto::Pairing> {
     let secrets = ctx.secrets()?;
     let store = duka_core::Store::open(&ctx.till.db_path())?;
-    duka_app::relay_pairing(&store, secrets.as_ref())?.ok_or_else(|| {
+    duka_app::relay_pairing(&store, secrets.as_ref(), ctx.mode)?.ok_or_else(|| {
         duka_core::Error::Config(
             "not paired with a relay: duka relay pair (then paste the string)".into(),
         )
@@ -81,7 +96,6 @@ fn pair(cli: &Cli, on_command_line: bool) -> anyhow::Result<()> {
         return Err(not_on_command_line());
     }
     let ctx = open(cli)?;
-    shop_only(&ctx)?;
     let pairing = read_pairing()?;
     let secrets = ctx.secrets()?;
     let p = ctx.till.pair_relay(secrets.as_ref(), pairing.trim())?;
@@ -139,18 +153,6 @@ fn not_on_command_line() -> anyhow::Error {
     )
 }
 
-/// Demo mode never uses a relay: real shop payments must not land in its database.
-fn shop_only(ctx: &Ctx) -> anyhow::Result<()> {
-    if ctx.mode == Mode::Demo {
-        return Err(invalid(
-            "pairing",
-            "the shop's till (demo mode never uses a relay): `duka config set environment production` first",
-            "demo mode",
-        ));
-    }
-    Ok(())
-}
-
 /// The pairing string from standard input, with a prompt when it is a terminal.
 fn read_pairing() -> anyhow::Result<String> {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -164,7 +166,7 @@ fn pairing(ctx: &Ctx) -> anyhow::Result<(String, String)> {
     let secrets = ctx.secrets()?;
     match (
         ctx.till.pairing_info()?,
-        secrets.get(SecretKey::RelayKey)?.is_some(),
+        secrets.get(SecretKey::relay_key(ctx.mode))?.is_some(),
     ) {
         (Some((url, till, _)), true) => Ok((url, till)),
         _ => Err(duka_core::Error::Config(

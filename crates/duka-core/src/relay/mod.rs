@@ -18,7 +18,7 @@ use crate::time::{Millis, now_ms};
 
 mod restore;
 mod session;
-pub use restore::{RestoreSummary, ask_shop_day, restore};
+pub use restore::{RestoreSummary, SyncSummary, ask_shop_day, restore, sync_once};
 use session::{Links, run};
 
 /// The setting holding the watermark: `till:epoch:seq`, the last `seq` this till applied from

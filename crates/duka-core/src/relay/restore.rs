@@ -25,6 +25,8 @@ pub struct RestoreSummary {
     pub sales: i64,
     /// The number the next sale gets.
     pub next_sale: i64,
+    /// Records left out because what they refer to is no longer on the relay (its retention).
+    pub left_out: u64,
 }
 
 fn relay_err(what: impl std::fmt::Display) -> Error {
@@ -46,6 +48,9 @@ const WAIT: Duration = Duration::from_secs(30);
 pub(super) struct Query {
     sink: Sink,
     stream: Stream,
+    /// What the relay said in `Ready`: its position in this till's records, and their count.
+    sync_seq: u64,
+    sync_records: u64,
 }
 
 impl Query {
@@ -56,7 +61,12 @@ impl Query {
                 .map_err(|_| relay_err("no answer"))?
                 .map_err(relay_err)?;
         let (sink, stream) = ws.split();
-        let mut q = Query { sink, stream };
+        let mut q = Query {
+            sink,
+            stream,
+            sync_seq: 0,
+            sync_records: 0,
+        };
         let nonce = match q.next().await? {
             ToTill::Challenge { nonce } => nonce,
             other => return Err(relay_err(format!("expected a challenge, got {other:?}"))),
@@ -75,12 +85,19 @@ impl Query {
         q.send(&hello).await?;
         loop {
             match q.next().await? {
-                ToTill::Ready { proto, .. } => {
+                ToTill::Ready {
+                    proto,
+                    sync_seq,
+                    sync_records,
+                    ..
+                } => {
                     if let Some((code, message)) =
                         duka_relay_proto::protocol_mismatch(duka_relay_proto::PROTOCOL, proto)
                     {
                         return Err(relay_err(format!("refused ({code}): {message}")));
                     }
+                    q.sync_seq = sync_seq;
+                    q.sync_records = sync_records;
                     return Ok(q);
                 }
                 ToTill::Error { code, message } => {
@@ -123,6 +140,75 @@ impl Query {
     async fn close(mut self) {
         let _ = self.sink.send(Message::Close(None)).await;
     }
+}
+
+/// What a one-off sync sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    /// Records the relay committed now.
+    pub sent: u64,
+    /// The relay's position in this till's records after it.
+    pub relay_seq: u64,
+}
+
+/// Sends this till's outbox (and its figures of the days it touched) over a connection of its
+/// own, waiting for each acknowledgement: for a till run from the command line, which keeps
+/// no relay session. A till the relay has another history for is refused, changing nothing.
+pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
+    let mut q = Query::open(pairing).await?;
+    let mut store = Store::open(db)?;
+    let start = store.sync_start(&pairing.till, q.sync_seq, q.sync_records)?;
+    let mut after = match start {
+        crate::store::sync::SyncStart::Send { after } => after,
+        crate::store::sync::SyncStart::Restorable { records } => {
+            return Err(relay_err(format!(
+                "the relay holds this till's history ({records} records) and this database has none: restore it first (duka relay restore)"
+            )));
+        }
+        crate::store::sync::SyncStart::Conflict => {
+            return Err(relay_err(
+                "the relay holds another history under this pairing and this till has sales of its own: nothing was sent (pair this till as a new one)",
+            ));
+        }
+    };
+    let mut days = store.outbox_days()?;
+    days.insert(crate::time::today());
+    let mut sent = 0u64;
+    let mut relay_seq = after;
+    let mut days_done = false;
+    loop {
+        let rows = store.outbox_after(after, 500, 256 * 1024)?;
+        let Some(last) = rows.last().map(|r| r.seq) else {
+            if days_done {
+                break;
+            }
+            for d in std::mem::take(&mut days) {
+                store.enqueue_day(d)?;
+            }
+            days_done = true;
+            continue;
+        };
+        let n = rows.len() as u64;
+        q.send(&FromTill::Sync {
+            records: rows.into_iter().map(super::session::record).collect(),
+        })
+        .await?;
+        let seq = loop {
+            match q.next().await? {
+                ToTill::Synced { seq } => break seq,
+                ToTill::Error { code, message } => {
+                    return Err(relay_err(format!("({code}) {message}")));
+                }
+                _ => continue,
+            }
+        };
+        store.sync_acked(&pairing.till, seq)?;
+        sent += n;
+        relay_seq = seq;
+        after = last;
+    }
+    q.close().await;
+    Ok(SyncSummary { sent, relay_seq })
 }
 
 /// The shop's day from the relay over a question-only connection (the command line, which
@@ -202,12 +288,13 @@ pub async fn restore(
         }
     };
     q.close().await;
-    store.restore_finish(&pairing.till, sync_seq)?;
+    let left_out = store.restore_finish(&pairing.till, sync_seq)?;
     let (sales, next_sale) = store.sales_count_and_next()?;
     Ok(RestoreSummary {
         records: written,
         sync_seq,
         sales,
         next_sale,
+        left_out,
     })
 }

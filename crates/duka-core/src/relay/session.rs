@@ -18,7 +18,7 @@ const SYNC_WINDOW: u32 = 8;
 const SYNC_BATCH: usize = 500;
 const SYNC_BATCH_BYTES: usize = 256 * 1024;
 
-pub(super) fn record(r: crate::store::sync::OutboxRow) -> duka_relay_proto::Record {
+pub(crate) fn record(r: crate::store::sync::OutboxRow) -> duka_relay_proto::Record {
     duka_relay_proto::Record {
         seq: r.seq,
         table: r.tbl,

@@ -589,22 +589,56 @@ impl Store {
     }
 
     /// Ends a restore: this till now syncs to `till`, the relay has everything up to
-    /// `relay_seq`, and new changes are numbered after it.
-    /// Refused, changing nothing, when the rows restored do not hold together (a row whose
-    /// parent never came).
-    pub fn restore_finish(&mut self, till: &str, relay_seq: u64) -> Result<()> {
+    /// `relay_seq`, and new changes are numbered after it. Rows whose parent never came (the
+    /// relay's retention dropped an old sale that a later refund refers to) are left out, and
+    /// counted in the answer: a till that restores most of its history beats one that cannot
+    /// start.
+    pub fn restore_finish(&mut self, till: &str, relay_seq: u64) -> Result<u64> {
         let tx = self.write()?;
-        let broken: Option<(String, i64)> = tx
-            .query_row("PRAGMA foreign_key_check", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        if let Some((table, row)) = broken {
-            return Err(Error::invalid(
-                "restore",
-                "every record's parent record from the relay",
-                format!("{table} row {row} refers to a record the relay did not send"),
-            ));
+        // A row left out and its own children go in any order: checked at the commit.
+        tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+        let mut fks = Vec::new();
+        // payment_events is append-only (its triggers refuse a delete): an orphaned event
+        // stays, harmless, since nothing ever writes it again.
+        for (name, _) in SYNCED.iter().filter(|(n, _)| *n != "payment_events") {
+            let mut st = tx.prepare(
+                "SELECT \"table\", \"from\", coalesce(\"to\", 'rowid') FROM pragma_foreign_key_list(?1)",
+            )?;
+            let rows = st.query_map([name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (parent, from, to) = row?;
+                fks.push((*name, parent, from, to));
+            }
+        }
+        let mut dropped = 0u64;
+        // A row left out may orphan its own children: again until nothing more goes.
+        for _ in 0..SYNCED.len() + 1 {
+            let mut round = 0;
+            for (child, parent, from, to) in &fks {
+                round += tx.execute(
+                    &format!(
+                        "DELETE FROM {child} WHERE \"{from}\" IS NOT NULL
+                         AND \"{from}\" NOT IN (SELECT \"{to}\" FROM {parent})"
+                    ),
+                    [],
+                )? as u64;
+            }
+            dropped += round;
+            if round == 0 {
+                break;
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "restore: records whose parent the relay no longer keeps were left out"
+            );
         }
         tx.execute("DELETE FROM sync_outbox", [])?;
         raise_sequence(&tx, relay_seq)?;
@@ -613,7 +647,7 @@ impl Store {
             params![till, relay_seq as i64],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(dropped)
     }
 }
 

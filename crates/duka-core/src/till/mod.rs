@@ -202,16 +202,18 @@ impl Till {
         secrets: &dyn crate::secrets::SecretStore,
         pairing: &str,
     ) -> Result<duka_relay_proto::Pairing> {
-        if self.mode == Mode::Demo {
+        let p = check_pairing(pairing)?;
+        // Demo mode may use a relay on this machine only (several demo tills, one shop):
+        // Daraja cannot reach it, so no real payment can land in demo's database.
+        if self.mode == Mode::Demo && !is_loopback_url(&p.url) {
             return Err(Error::invalid(
                 "pairing",
-                "the shop's till (demo mode never uses a relay): choose the shop's environment first",
-                "demo mode",
+                "in demo mode, a relay on this machine (http://127.0.0.1:…); for a relay on the internet, choose the shop's environment first",
+                p.url.as_str(),
             ));
         }
-        let p = check_pairing(pairing)?;
         secrets.set(
-            crate::secrets::SecretKey::RelayKey,
+            crate::secrets::SecretKey::relay_key(self.mode),
             &crate::secrets::Secret::new(p.key.clone()),
         )?;
         {
@@ -260,6 +262,26 @@ impl Till {
 
 /// A relay pairing string, read and checked whole (its URL as the `relay_url` setting wants
 /// it) before anything of it is stored.
+/// Whether a relay URL names this machine (127.0.0.0/8, ::1 or localhost).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or("");
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub fn check_pairing(pairing: &str) -> Result<duka_relay_proto::Pairing> {
     let mut p = duka_relay_proto::Pairing::decode(pairing.trim()).map_err(|e| Error::Invalid {
         field: "pairing",

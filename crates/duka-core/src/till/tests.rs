@@ -199,3 +199,29 @@ fn a_cash_tender_and_a_drawer_move_open_the_drawer_through_the_printer() {
     .unwrap();
     assert_eq!(read_kick(), crate::receipt::DRAWER_KICK);
 }
+
+#[test]
+fn demo_mode_pairs_only_with_a_relay_on_this_machine() {
+    use super::is_loopback_url;
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://127.3.2.1/",
+        "https://localhost:9443/relay",
+        "http://[::1]:80",
+        "http://LOCALHOST",
+    ] {
+        assert!(is_loopback_url(ok), "{ok}");
+    }
+    for bad in [
+        "https://relay.example.com",
+        "http://127.0.0.1.example.com",
+        "http://localhost.example.com:80",
+        "http://user@127.0.0.1@evil.com",
+        "http://10.0.0.1",
+        "http://[::2]:80",
+        "ftp://127.0.0.1",
+        "",
+    ] {
+        assert!(!is_loopback_url(bad), "{bad}");
+    }
+}
