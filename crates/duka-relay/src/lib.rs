@@ -65,6 +65,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Undelivered messages are dropped after this long.
     pub ttl: Duration,
+    /// Tills' own records (sync) not changed for this long are dropped — history only, never
+    /// staff, products or shifts (`None`: kept for good, the default).
+    pub keep_records: Option<Duration>,
     /// How long a C2B validation waits for a till before the shop's default answer (Daraja
     /// allows about 8 s in all).
     pub validation_timeout: Duration,
@@ -84,6 +87,7 @@ impl Config {
             allow_ips: Vec::new(),
             trusted_proxies: Vec::new(),
             ttl: Duration::from_secs(7 * 24 * 3600),
+            keep_records: None,
             validation_timeout: Duration::from_secs(6),
             revocation_check: Duration::from_secs(1),
         }
@@ -244,6 +248,19 @@ pub async fn serve(
                     }
                     Err(e) => tracing::error!("expiry: {e}"),
                     _ => {}
+                }
+                if let Some(keep) = app.cfg.keep_records {
+                    let before = store::now_ms().saturating_sub(keep.as_millis() as i64);
+                    match app.store.expire_records(before).await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(
+                                dropped = n,
+                                "dropped tills' records past their retention"
+                            )
+                        }
+                        Err(e) => tracing::error!("record retention: {e}"),
+                        _ => {}
+                    }
                 }
             }
         })

@@ -40,7 +40,7 @@ enum Cmd {
         /// Address to listen on (plain HTTP; put TLS in front, see the README)
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// JSON: max_body, rate_limit_per_ip, no_rate_limit, allow_ips, trusted_proxies, ttl_secs, validation_timeout_ms
+        /// JSON: max_body, rate_limit_per_ip, no_rate_limit, allow_ips, trusted_proxies, ttl_secs, validation_timeout_ms, keep_records_days
         #[arg(long)]
         config: Option<PathBuf>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key); otherwise plain HTTP
@@ -102,6 +102,9 @@ struct FileConfig {
     trusted_proxies: Vec<IpAddr>,
     ttl_secs: Option<u64>,
     validation_timeout_ms: Option<u64>,
+    /// Tills' own records (sync) not changed for this many days are dropped (0 or absent:
+    /// kept for good).
+    keep_records_days: Option<u64>,
 }
 
 #[tokio::main]
@@ -135,6 +138,10 @@ async fn main() -> anyhow::Result<()> {
                 cfg.allow_ips = f.allow_ips;
                 cfg.trusted_proxies = f.trusted_proxies;
                 cfg.ttl = f.ttl_secs.map(Duration::from_secs).unwrap_or(cfg.ttl);
+                cfg.keep_records = f
+                    .keep_records_days
+                    .filter(|d| *d > 0)
+                    .map(|d| Duration::from_secs(d * 24 * 3600));
                 cfg.validation_timeout = f
                     .validation_timeout_ms
                     .map(Duration::from_millis)
