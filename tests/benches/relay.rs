@@ -1,10 +1,14 @@
 //! Relay load tool and benchmarks; prints its figures.
 //! `cargo bench -p duka-tests --bench relay` (`DUKA_BENCH_CALLBACKS`, `DUKA_BENCH_SENDERS`,
-//! `DUKA_BENCH_TILLS`, `DUKA_BENCH_IDLE_TILLS`).
+//! `DUKA_BENCH_TILLS`, `DUKA_BENCH_IDLE_TILLS`; `DUKA_TEST_POSTGRES` adds the PostgreSQL
+//! figures: a fresh database on that server for each run).
 //!
 //! The relay runs as its own process (release build) on 127.0.0.1:
-//! 1. Durable callbacks per second from many concurrent HTTP senders to connected tills, and
-//!    each message's latency from the start of its POST to its arrival at the till's socket.
+//! 1. Durable callbacks per second from many concurrent HTTP senders to connected tills, each
+//!    POST's time to "Accepted" (committed) and each message's latency from the start of its
+//!    POST to its arrival at the till's socket: on SQLite, and with `DUKA_TEST_POSTGRES` on
+//!    PostgreSQL with one process and with two processes on one database (callbacks and
+//!    tills spread over both, so half the messages cross from one process to the other).
 //! 2. Resident memory of the relay with many idle tills connected.
 //! 3. Confirmation latency on the relay path: the simulated customer approves → the till's row
 //!    is paid (daraja-sim → relay → websocket → engine → SQLite).
@@ -30,7 +34,6 @@ fn env(name: &str, default: usize) -> usize {
 struct RelayProc {
     child: std::process::Child,
     url: String,
-    _dir: tempfile::TempDir,
 }
 
 impl Drop for RelayProc {
@@ -54,39 +57,74 @@ impl RelayProc {
     }
 }
 
-/// Registers `tills` tills, then starts the relay process.
-fn start_relay(tills: usize) -> (RelayProc, Vec<Pairing>) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = duka_tests::relay::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let pairings = {
-        let store = duka_relay::Store::open(dir.path()).unwrap();
-        (0..tills)
-            .map(|i| {
-                let t =
-                    duka_tests::relay::block(store.add_till("Bench Shop", &format!("till {i}")))
-                        .unwrap();
-                Pairing {
-                    url: url.clone(),
-                    shop: t.shop_id,
-                    till: t.id,
-                    key: t.key.iter().map(|b| format!("{b:02x}")).collect(),
-                }
-            })
-            .collect()
+/// Relay processes on one store, and the tills registered on it.
+struct Relays {
+    procs: Vec<RelayProc>,
+    backend: &'static str,
+    _store: duka_tests::relay::ProcessStore,
+}
+
+impl Relays {
+    fn rss_mb(&self) -> f64 {
+        self.procs.iter().map(RelayProc::rss_mb).sum()
+    }
+}
+
+/// Registers `tills` tills (the i-th paired with process i mod `processes`), then starts the
+/// relay processes: on SQLite, or on a fresh PostgreSQL database when `postgres`.
+async fn start_relays(tills: usize, processes: usize, postgres: bool) -> (Relays, Vec<Pairing>) {
+    let store = if postgres {
+        duka_tests::relay::ProcessStore::new().await
+    } else {
+        duka_tests::relay::ProcessStore::sqlite()
     };
-    let config = dir.path().join("relay.json");
+    let ports: Vec<u16> = (0..processes)
+        .map(|_| duka_tests::relay::free_port())
+        .collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let s = store.store.store.clone();
+    let mut pairings = Vec::new();
+    for i in 0..tills {
+        let t = s
+            .add_till("Bench Shop", &format!("till {i}"))
+            .await
+            .unwrap();
+        pairings.push(Pairing {
+            url: urls[i % processes].clone(),
+            shop: t.shop_id,
+            till: t.id,
+            key: t.key.iter().map(|b| format!("{b:02x}")).collect(),
+        });
+    }
+    let config = store.dir.path().join("relay.json");
     std::fs::write(&config, r#"{"no_rate_limit": true}"#).unwrap();
-    let (child, _) =
-        duka_tests::relay::spawn_process(dir.path(), port, &["--config", config.to_str().unwrap()]);
+    let procs = ports
+        .iter()
+        .zip(&urls)
+        .map(|(port, url)| RelayProc {
+            child: store
+                .spawn(*port, &["--config", config.to_str().unwrap()])
+                .0,
+            url: url.clone(),
+        })
+        .collect();
+    let backend = if postgres { "PostgreSQL" } else { "SQLite" };
     (
-        RelayProc {
-            child,
-            url,
-            _dir: dir,
+        Relays {
+            procs,
+            backend,
+            _store: store,
         },
         pairings,
     )
+}
+
+/// One relay process on SQLite with `tills` tills.
+async fn start_relay(tills: usize) -> (Relays, Vec<Pairing>) {
+    start_relays(tills, 1, false).await
 }
 
 type Ws =
@@ -126,8 +164,8 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn throughput(total: usize, senders: usize, tills: usize) {
-    let (relay, pairings) = start_relay(tills);
+async fn throughput(total: usize, senders: usize, tills: usize, processes: usize, postgres: bool) {
+    let (relays, pairings) = start_relays(tills, processes, postgres).await;
     let start = Instant::now();
     let received = Arc::new(AtomicUsize::new(0));
     let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
@@ -154,6 +192,7 @@ async fn throughput(total: usize, senders: usize, tills: usize) {
             }
         });
     }
+    let urls: Arc<Vec<String>> = Arc::new(relays.procs.iter().map(|p| p.url.clone()).collect());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(senders)
         .build()
@@ -162,27 +201,35 @@ async fn throughput(total: usize, senders: usize, tills: usize) {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..senders {
-        let (http, next, pairings) = (http.clone(), next.clone(), pairings.clone());
+        let (http, next, pairings, urls) =
+            (http.clone(), next.clone(), pairings.clone(), urls.clone());
         tasks.push(tokio::spawn(async move {
+            let mut accept_ms = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
-                    return;
+                    return accept_ms;
                 }
                 let p = &pairings[i % pairings.len()];
+                // Spread over the processes independently of where the till is connected.
+                let relay = &urls[(i / pairings.len()) % urls.len()];
                 let attempt = format!("{i:032x}");
-                let url = duka_relay_proto::stk_callback_url(&p.url, &p.till, &p.key_bytes(), &attempt);
+                let url = duka_relay_proto::stk_callback_url(relay, &p.till, &p.key_bytes(), &attempt);
                 let body = serde_json::json!({"Body": {"stkCallback": {"CheckoutRequestID": format!("ws_CO_{i}"), "ResultCode": 1032, "ResultDesc": "Request cancelled by user"}},
                     "t": start.elapsed().as_micros() as u64});
+                let sent = Instant::now();
                 let r = http.post(url).json(&body).send().await.unwrap();
                 assert_eq!(r.status(), 200);
+                accept_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
             }
         }));
     }
+    let mut accept = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        accept.extend(t.await.unwrap());
     }
     let accepted_in = t0.elapsed();
+    // Delivery is awaited for what it is: every message at a till (no event tells us sooner).
     while received.load(Ordering::Relaxed) < total {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -193,17 +240,40 @@ async fn throughput(total: usize, senders: usize, tills: usize) {
         lat.push(l);
     }
     println!(
-        "durable callbacks: {total} from {senders} concurrent senders to {tills} connected tills: accepted (committed, fsync on) at {:.0}/s, delivered to tills at {:.0}/s; POST→till latency p50 {:.1} ms, p99 {:.1} ms; relay RSS {:.0} MB",
+        "durable callbacks ({}, {processes} relay process{}): {total} from {senders} concurrent senders to {tills} connected tills: accepted (committed, fsync on) at {:.0}/s, POST→Accepted p50 {:.1} ms, p99 {:.1} ms; delivered to tills at {:.0}/s, POST→till p50 {:.1} ms, p99 {:.1} ms; relay RSS {:.0} MB",
+        relays.backend,
+        if processes == 1 {
+            ""
+        } else {
+            "es on one database"
+        },
         total as f64 / accepted_in.as_secs_f64(),
+        pct(&mut accept, 0.5),
+        pct(&mut accept, 0.99),
         total as f64 / delivered_in.as_secs_f64(),
         pct(&mut lat, 0.5),
         pct(&mut lat, 0.99),
-        relay.rss_mb()
+        relays.rss_mb()
     );
 }
 
+/// The same load on SQLite and, when a server is named, on PostgreSQL with one process and
+/// with two on one database.
+async fn throughput_all(total: usize, senders: usize, tills: usize) {
+    throughput(total, senders, tills, 1, false).await;
+    if duka_relay::testing::postgres_url().is_some() {
+        throughput(total, senders, tills, 1, true).await;
+        throughput(total, senders, tills, 2, true).await;
+    } else {
+        println!(
+            "durable callbacks on PostgreSQL: not measured (set {} to a server's URL)",
+            duka_relay::testing::ENV
+        );
+    }
+}
+
 async fn idle_tills(n: usize) {
-    let (relay, pairings) = start_relay(n);
+    let (relay, pairings) = start_relay(n).await;
     let before = relay.rss_mb();
     let pairings = Arc::new(pairings);
     let next = Arc::new(AtomicUsize::new(0));
@@ -229,7 +299,7 @@ async fn idle_tills(n: usize) {
     while let Some(ws) = keep_rx.recv().await {
         kept.push(ws);
     }
-    let health: serde_json::Value = reqwest::get(format!("{}/healthz", relay.url))
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", relay.procs[0].url))
         .await
         .unwrap()
         .json()
@@ -244,7 +314,7 @@ async fn idle_tills(n: usize) {
 }
 
 async fn relay_path_latency(payments: usize) {
-    let (relay, pairings) = start_relay(1);
+    let (relay, pairings) = start_relay(1).await;
     let pairing = pairings[0].clone();
     let cfg = SimConfig {
         time_unit_ms: 1,
@@ -297,12 +367,12 @@ async fn relay_path_latency(payments: usize) {
 async fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     if quick {
-        throughput(200, 8, 2).await;
+        throughput_all(200, 8, 2).await;
         idle_tills(50).await;
         relay_path_latency(3).await;
         return;
     }
-    throughput(
+    throughput_all(
         env("DUKA_BENCH_CALLBACKS", 50_000),
         env("DUKA_BENCH_SENDERS", 64),
         env("DUKA_BENCH_TILLS", 20),

@@ -714,6 +714,13 @@ pub mod relay {
             ProcessStore { dir, store }
         }
 
+        /// SQLite in a fresh directory, whatever the environment says.
+        pub fn sqlite() -> ProcessStore {
+            let dir = tempfile::tempdir().unwrap();
+            let store = TestStore::sqlite(dir.path());
+            ProcessStore { dir, store }
+        }
+
         /// `duka-relay till add` run as the operator runs it; the pairing string it printed.
         pub fn till_add(&self, shop: &str, name: &str, url: &str) -> Pairing {
             let out = std::process::Command::new(crate::relay_bin())

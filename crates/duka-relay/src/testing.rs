@@ -113,6 +113,15 @@ impl TestStore {
         }
     }
 
+    /// SQLite in `dir`, whatever the environment says.
+    pub fn sqlite(dir: &Path) -> TestStore {
+        TestStore {
+            store: Store::open(dir).expect("opening the test store"),
+            database: None,
+            dir: dir.to_path_buf(),
+        }
+    }
+
     /// Runs SQL on the store's database directly (a test's way to change what the relay
     /// holds behind its back); SQL both backends understand.
     pub async fn execute(&self, sql: &str) {
