@@ -63,6 +63,27 @@ async fn the_callback_reaches_the_till_through_the_relay_before_any_query() {
     })
     .await;
     assert_eq!(client.status().applied_seq, 1);
+    // Per shop: stored, delivered and acknowledged by this process, and nothing pending.
+    let metrics = reqwest::get(format!("{}/metrics", relay.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        format!(
+            "duka_relay_shop_stored_total{{shop=\"{}\"}} 1",
+            pairing.shop
+        ),
+        format!(
+            "duka_relay_shop_delivered_total{{shop=\"{}\"}} 1",
+            pairing.shop
+        ),
+        format!("duka_relay_shop_acked_total{{shop=\"{}\"}} 1", pairing.shop),
+        format!("duka_relay_shop_pending{{shop=\"{}\"}} 0", pairing.shop),
+    ] {
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
     let health = r.engine.health().await.relay.unwrap();
     assert!(
         health.connected && health.last_message_at.is_some(),
@@ -473,7 +494,8 @@ async fn duka_relay_pair_stores_the_key_in_the_secret_store_and_status_reaches_t
         let demo = till.run_with_stdin(&["relay", "pair"], &format!("{}\n", internet.encode()));
         assert_eq!(demo.code, 1);
         assert!(
-            demo.stderr.contains("in demo mode, a relay on this machine"),
+            demo.stderr
+                .contains("in demo mode, a relay on this machine"),
             "{}",
             demo.stderr
         );

@@ -81,17 +81,19 @@ impl Relay {
 
     async fn store_and_forward(
         &self,
+        shop: &str,
         tills: Vec<String>,
         kind: Kind,
         attempt: Option<String>,
         body: Arc<str>,
     ) -> Result<(), Response> {
-        self.store_and_forward_or_hold(tills, kind, attempt, body, None)
+        self.store_and_forward_or_hold(shop, tills, kind, attempt, body, None)
             .await
     }
 
     async fn store_and_forward_or_hold(
         &self,
+        shop: &str,
         tills: Vec<String>,
         kind: Kind,
         attempt: Option<String>,
@@ -111,7 +113,7 @@ impl Relay {
                 self.metrics
                     .stored
                     .fetch_add(stored.len() as u64, Ordering::Relaxed);
-                self.notify(stored);
+                self.notify(shop, stored);
                 Ok(())
             }
             Err(e) => {
@@ -212,9 +214,10 @@ async fn signed_post(
         Kind::Reversal => duka_relay_proto::reversal_message(&attempt, &exp),
         _ => duka_relay_proto::stk_message(&attempt, &exp),
     };
-    if let Err(r) = app.signed_till(&till, &message, &sig).await {
-        return r;
-    }
+    let t = match app.signed_till(&till, &message, &sig).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     // Checked after the signature, so only a URL this relay's till made can be "expired".
     if !duka_relay_proto::exp_valid_now(&exp) {
         return app.refuse("expired_url", StatusCode::GONE);
@@ -229,7 +232,7 @@ async fn signed_post(
         Err(r) => return r,
     };
     match app
-        .store_and_forward(vec![till], kind, Some(attempt), body)
+        .store_and_forward(&t.shop_id, vec![till], kind, Some(attempt), body)
         .await
     {
         Ok(()) => accepted(),
@@ -271,7 +274,7 @@ pub(crate) async fn c2b(
             // till added): "Success" is only ever said for what is stored.
             let hold = tills.is_empty().then(|| shop.id.clone());
             match app
-                .store_and_forward_or_hold(tills, Kind::C2bConfirm, None, body, hold)
+                .store_and_forward_or_hold(&shop.id, tills, Kind::C2bConfirm, None, body, hold)
                 .await
             {
                 Ok(()) => {
@@ -330,11 +333,16 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
 }
 
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    // What waits in the store is the database's to say (the same from every process).
+    match app.store.unacked_by_shop().await {
+        Ok(pending) => text += &app.metrics.render_shops(&pending),
+        Err(e) => {
+            tracing::error!("metrics: {e}");
+            text += &app.metrics.render_shops(&[]);
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 pub(crate) async fn not_found(State(app): State<App>) -> Response {

@@ -44,7 +44,8 @@ pub(crate) struct Session {
 impl Relay {
     /// Hands freshly stored messages to their tills' open sessions (others get them on
     /// their next connection).
-    pub(crate) fn notify(&self, stored: Vec<Stored>) {
+    pub(crate) fn notify(&self, shop: &str, stored: Vec<Stored>) {
+        self.metrics.shop_stored(shop, stored.len() as u64);
         let sessions = lock(&self.sessions);
         for m in stored {
             if let Some(s) = sessions.get(&m.till_id) {
@@ -242,8 +243,7 @@ async fn session(app: App, socket: WebSocket) {
         sync_seq,
         sync_records,
     };
-    let mut ok =
-        send(&mut sink, &ready).await && replay(&app, &t.id, &mut last_sent, &mut sink).await;
+    let mut ok = send(&mut sink, &ready).await && replay(&app, &t, &mut last_sent, &mut sink).await;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
     // Serve until the till goes away, the socket fails, or a newer connection replaces this one.
@@ -254,6 +254,7 @@ async fn session(app: App, socket: WebSocket) {
                     Ok(FromTill::Ack { seq }) => {
                         app.store.ack(&t.id, seq).await;
                         app.metrics.acked.fetch_add(1, Ordering::Relaxed);
+                        app.metrics.shop_acked(&t.shop_id);
                     }
                     Ok(FromTill::Validation { id, result_code, result_desc }) => {
                         if let Some(tx) = lock(&app.validations).remove(&id) {
@@ -263,7 +264,7 @@ async fn session(app: App, socket: WebSocket) {
                     Ok(FromTill::Release { key, sale }) => {
                         if duka_relay_proto::is_claim_key(&key) && duka_relay_proto::is_claim_sale(&sale) {
                             match app.store.release(&t.shop_id, &key, &t.id, &sale).await {
-                                Ok(notices) => app.notify(notices),
+                                Ok(notices) => app.notify(&t.shop_id, notices),
                                 Err(e) => tracing::error!("release: {e}"),
                             }
                         } else {
@@ -303,9 +304,10 @@ async fn session(app: App, socket: WebSocket) {
                     let sent = if m.seq == last_sent + 1 {
                         last_sent = m.seq;
                         app.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                        app.metrics.shop_delivered(&t.shop_id, 1);
                         send(&mut sink, &frame(&m)).await
                     } else {
-                        replay(&app, &t.id, &mut last_sent, &mut sink).await
+                        replay(&app, &t, &mut last_sent, &mut sink).await
                     };
                     if !sent {
                         ok = false;
@@ -313,7 +315,7 @@ async fn session(app: App, socket: WebSocket) {
                 }
                 Some(ToSession::Wake { seq }) => {
                     if (seq == 0 || seq > last_sent)
-                        && !replay(&app, &t.id, &mut last_sent, &mut sink).await
+                        && !replay(&app, &t, &mut last_sent, &mut sink).await
                     {
                         ok = false;
                     }
@@ -374,7 +376,7 @@ async fn claim(
                 app.metrics.claims_lost.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(till = %t.id, owner = %outcome.till, "a receipt claimed by another till first");
             }
-            app.notify(outcome.notices);
+            app.notify(&t.shop_id, outcome.notices);
             Some(ToTill::ClaimResult {
                 id,
                 key,
@@ -403,12 +405,12 @@ fn frame(m: &Stored) -> ToTill {
 /// Sends everything stored after `last_sent`, in order.
 async fn replay(
     app: &Relay,
-    till: &str,
+    t: &store::Till,
     last_sent: &mut u64,
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
 ) -> bool {
     loop {
-        let batch = match app.store.pending(till, *last_sent, 500).await {
+        let batch = match app.store.pending(&t.id, *last_sent, 500).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("replay: {e}");
@@ -421,6 +423,7 @@ async fn replay(
         for m in batch {
             *last_sent = m.seq;
             app.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+            app.metrics.shop_delivered(&t.shop_id, 1);
             if !send(sink, &frame(&m)).await {
                 return false;
             }

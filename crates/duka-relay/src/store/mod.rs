@@ -150,7 +150,7 @@ pub trait Storage: Send + Sync + 'static {
     /// How many messages the till has not acknowledged.
     async fn unacked(&self, till: &str) -> Result<u64>;
 
-    /// Unacknowledged messages by shop id (for `/metrics`).
+    /// Unacknowledged messages by shop id, every shop (0 for none), for `/metrics`.
     async fn unacked_by_shop(&self) -> Result<Vec<(String, u64)>>;
 
     async fn till(&self, id: &str) -> Result<Option<Till>>;

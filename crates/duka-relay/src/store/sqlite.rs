@@ -278,8 +278,9 @@ impl Storage for SqliteStore {
     async fn unacked_by_shop(&self) -> Result<Vec<(String, u64)>> {
         let c = self.read();
         let mut st = c.prepare_cached(
-            "SELECT t.shop_id, count(*) FROM messages m JOIN tills t ON t.id = m.till_id
-             GROUP BY t.shop_id ORDER BY t.shop_id",
+            "SELECT s.id, count(m.seq) FROM shops s
+             LEFT JOIN tills t ON t.shop_id = s.id LEFT JOIN messages m ON m.till_id = t.id
+             GROUP BY s.id ORDER BY s.id",
         )?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

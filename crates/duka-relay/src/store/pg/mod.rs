@@ -414,8 +414,9 @@ impl Storage for PgStore {
         let c = self.readers.get().await?;
         let rows = c
             .query(
-                "SELECT t.shop_id, count(*) FROM messages m JOIN tills t ON t.id = m.till_id
-                 GROUP BY t.shop_id ORDER BY t.shop_id",
+                "SELECT s.id, count(m.seq) FROM shops s
+                 LEFT JOIN tills t ON t.shop_id = s.id LEFT JOIN messages m ON m.till_id = t.id
+                 GROUP BY s.id ORDER BY s.id",
                 &[],
             )
             .await?;
