@@ -117,7 +117,18 @@ fn all() -> Vec<Decl> {
         crate::commands::system::Status,
         engine::Health,
         duka_core::relay::RelayStatus,
+        duka_core::relay::SyncStatus,
         engine::CoreEvent,
+        // Several tills, one shop.
+        duka_core::shop::ShopDay,
+        duka_core::shop::ShopTill,
+        duka_core::shop::ShopTotals,
+        duka_core::shop::ShopCashier,
+        duka_core::shop::ShopReceipt,
+        duka_core::shop::ShopAttempt,
+        duka_core::shop::ShopShift,
+        store::sync::TillDay,
+        store::sync::AttemptBrief,
     ]
 }
 

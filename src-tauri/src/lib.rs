@@ -280,6 +280,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::day::print_slip,
         commands::day::save_slip_pdf,
         commands::reports::day_report,
+        commands::reports::shop_day,
         commands::reports::export_csv,
         commands::reports::problem_attempts,
         commands::reports::lost_claims,

@@ -167,6 +167,10 @@ fn ring_up_charge_approve_on_the_demo_phone_and_see_it_in_the_report() {
 
     let report = invoke(&w, "day_report", json!({})).unwrap();
     assert_eq!(report["sales_paid"], 1);
+    // The whole shop's day comes from the relay: this demo till has none, and says so.
+    let e = invoke(&w, "shop_day", json!({})).unwrap_err();
+    assert_eq!(e["code"], "config", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("relay"), "{e}");
     wait_for(|| {
         invoke(&w, "day_report", json!({})).unwrap()["mpesa_receipts"][0]["receipt"].is_string()
     });
@@ -234,6 +238,7 @@ fn a_cashier_cannot_open_manager_screens_and_pins_lock_after_five_misses() {
     invoke(&w, "sign_in", json!({"name": "Amina", "pin": "0000"})).unwrap();
     for cmd in [
         "day_report",
+        "shop_day",
         "get_settings",
         "staff",
         "problem_attempts",

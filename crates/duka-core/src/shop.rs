@@ -35,11 +35,26 @@ pub struct ShopCashier {
     pub amount: Money,
 }
 
+/// An M-Pesa receipt of the day, with the till that took it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
-pub struct OnTill<T> {
+pub struct ShopReceipt {
     /// The till's name.
     pub till: String,
-    pub item: T,
+    pub item: ReceiptRow,
+}
+
+/// An M-Pesa request a manager must look at, with its till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct ShopAttempt {
+    pub till: String,
+    pub item: AttemptBrief,
+}
+
+/// A shift of the day and its cash-up, with its till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct ShopShift {
+    pub till: String,
+    pub item: ZReport,
 }
 
 /// The sums of the tills' own figures.
@@ -67,11 +82,11 @@ pub struct ShopDay {
     pub tills: Vec<ShopTill>,
     pub totals: ShopTotals,
     /// Every M-Pesa receipt of the day, oldest first, with its till.
-    pub mpesa_receipts: Vec<OnTill<ReceiptRow>>,
+    pub mpesa_receipts: Vec<ShopReceipt>,
     /// Every till's M-Pesa requests a manager must look at (open or flagged).
-    pub attention: Vec<OnTill<AttemptBrief>>,
+    pub attention: Vec<ShopAttempt>,
     /// Every till's shifts of the day and their cash-ups.
-    pub shifts: Vec<OnTill<ZReport>>,
+    pub shifts: Vec<ShopShift>,
 }
 
 fn add(a: Money, b: Money) -> Money {
@@ -176,15 +191,15 @@ pub fn combine(
         totals.open_attempts += r.open_attempts;
         totals.flagged_attempts += r.flagged_attempts;
         totals.open_reversals += c.open_reversals;
-        receipts.extend(r.mpesa_receipts.iter().map(|x| OnTill {
+        receipts.extend(r.mpesa_receipts.iter().map(|x| ShopReceipt {
             till: t.name.clone(),
             item: x.clone(),
         }));
-        attention.extend(d.attention.iter().map(|x| OnTill {
+        attention.extend(d.attention.iter().map(|x| ShopAttempt {
             till: t.name.clone(),
             item: x.clone(),
         }));
-        shifts.extend(c.shifts.iter().map(|x| OnTill {
+        shifts.extend(c.shifts.iter().map(|x| ShopShift {
             till: t.name.clone(),
             item: x.clone(),
         }));

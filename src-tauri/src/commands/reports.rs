@@ -17,6 +17,17 @@ pub fn day_report(duka: State<'_, Duka>, date: Option<String>) -> Result<DayRepo
     Ok(duka.running().day_report(day(date)?)?)
 }
 
+/// The whole shop's day (managers): every till's own figures from the relay, with this till's.
+#[tauri::command]
+pub async fn shop_day(
+    duka: State<'_, Duka>,
+    date: Option<String>,
+) -> Result<duka_core::shop::ShopDay> {
+    let manager = duka.manager()?.name;
+    let till = duka.running();
+    Ok(till.shop_day(day(date)?, &manager).await?)
+}
+
 /// The day's sales as CSV, written to the Downloads folder (off the UI thread); returns the
 /// file's path.
 #[tauri::command]

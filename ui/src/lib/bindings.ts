@@ -556,6 +556,78 @@ export type RelayStatus = { connected: boolean, last_message_at: number | null, 
 /**
  * Messages the relay holds for this till that it has not applied yet.
  */
-backlog: number, last_error: string | null, };
+backlog: number, last_error: string | null, 
+/**
+ * This till's records on the relay (see [`SyncStatus`]).
+ */
+sync: SyncStatus, 
+/**
+ * Changes not yet committed by the relay.
+ */
+sync_pending: number, };
+
+export type SyncStatus = "off" | "sending" | "restorable" | "conflict";
 
 export type CoreEvent = { "type": "attempt_changed", attempt: Attempt, } | { "type": "sale_changed", sale: Sale, } | { "type": "sale_paid", sale_id: number, } | { "type": "settings_changed", keys: Array<string>, } | { "type": "staff_changed" } | { "type": "incoming_attached", trans_id: string, sale_id: number, } | { "type": "shift_changed", shift: Shift, } | { "type": "drawer_moved", entry: DrawerMove, } | { "type": "refund_changed", refund: Refund, } | { "type": "stock_changed", product: Product, } | { "type": "health", health: Health, } | { "type": "backup", status: BackupStatus, } | { "type": "relay", status: RelayStatus, } | { "type": "possible_double_payment", attempt: Attempt, receipt: string | null, } | { "type": "incoming_payment", payment: IncomingPayment, } | { "type": "claim_lost", claim: LostClaim, } | { "type": "stk_receipt_used_elsewhere", receipt: string, by: TakenBy, } | { "type": "receipt_taken", receipt: string, by: TakenBy, };
+
+export type ShopDay = { date: string, tills: Array<ShopTill>, totals: ShopTotals, 
+/**
+ * Every M-Pesa receipt of the day, oldest first, with its till.
+ */
+mpesa_receipts: Array<ShopReceipt>, 
+/**
+ * Every till's M-Pesa requests a manager must look at (open or flagged).
+ */
+attention: Array<ShopAttempt>, 
+/**
+ * Every till's shifts of the day and their cash-ups.
+ */
+shifts: Array<ShopShift>, };
+
+export type ShopTill = { till: string, name: string, 
+/**
+ * The till asking.
+ */
+this_till: boolean, 
+/**
+ * When the relay got these figures (`None` for this till's own, read now).
+ */
+synced_at: number | null, 
+/**
+ * `None`: the till synced nothing of this day (closed, offline, or not yet paired).
+ */
+day: TillDay | null, 
+/**
+ * Figures the relay holds that this till could not read (another version's).
+ */
+problem: string | null, };
+
+export type ShopTotals = { sales_paid: number, sales_total: Money, discounts: Money, taken: Money, by_tender: Array<TenderTotal>, 
+/**
+ * By cashier's name across the tills (one person on two tills is one line).
+ */
+by_cashier: Array<ShopCashier>, expected_cash: Money, counted_cash: Money, difference_cents: number, open_shifts: number, open_attempts: number, flagged_attempts: number, open_reversals: number, };
+
+export type ShopCashier = { cashier: string, count: number, amount: Money, };
+
+export type ShopReceipt = { 
+/**
+ * The till's name.
+ */
+till: string, item: ReceiptRow, };
+
+export type ShopAttempt = { till: string, item: AttemptBrief, };
+
+export type ShopShift = { till: string, item: ZReport, };
+
+export type TillDay = { date: string, report: DayReport, close: DayClose, attention: Array<AttemptBrief>, };
+
+export type AttemptBrief = { id: string, sale_id: number, state: string, 
+/**
+ * Whole shillings.
+ */
+amount: number, 
+/**
+ * Masked.
+ */
+phone: string, flag: string | null, created_at: number, cashier: string, };

@@ -303,6 +303,17 @@ const en = {
   wiz_finish: "Finish: start the shop's till",
   wiz_back_to_demo: "Back to demo mode",
   set_up_shop: "Set up my shop",
+  shop_day: "The whole shop",
+  shop_day_title: "The shop's day {date}: every till",
+  shop_by_till: "By till",
+  shop_this_till: "{name} (this till)",
+  shop_not_synced: "nothing synced for this day",
+  shop_synced_at: "synced {time}",
+  shop_totals: "The shop: {sales} sales paid · money taken {taken}",
+  shop_cash: "Cash: expected {expected} · counted {counted} · difference {diff}",
+  shop_attention: "M-Pesa requests to look at, every till",
+  shop_shifts: "Shifts and cash-ups, every till",
+  shop_shift_open: "open",
 };
 
 const sw: Record<keyof typeof en, string> = {
@@ -605,6 +616,17 @@ const sw: Record<keyof typeof en, string> = {
   wiz_finish: "Maliza: anzisha till ya duka",
   wiz_back_to_demo: "Rudi kwenye majaribio",
   set_up_shop: "Weka duka langu",
+  shop_day: "Duka lote",
+  shop_day_title: "Siku ya duka {date}: till zote",
+  shop_by_till: "Kwa till",
+  shop_this_till: "{name} (till hii)",
+  shop_not_synced: "hakuna kilichotumwa kwa siku hii",
+  shop_synced_at: "imetumwa {time}",
+  shop_totals: "Duka: mauzo {sales} yamelipwa · pesa iliyopokelewa {taken}",
+  shop_cash: "Pesa taslimu: inatarajiwa {expected} · imehesabiwa {counted} · tofauti {diff}",
+  shop_attention: "Maombi ya M-Pesa ya kuangalia, till zote",
+  shop_shifts: "Zamu na hesabu za pesa, till zote",
+  shop_shift_open: "wazi",
 };
 
 export type Key = keyof typeof en;
