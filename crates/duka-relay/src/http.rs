@@ -62,7 +62,7 @@ impl Relay {
         if !duka_relay_proto::is_segment(till) || !duka_relay_proto::is_segment(sig) {
             return Err(self.refuse("bad_path", StatusCode::NOT_FOUND));
         }
-        match self.store.till(till).await {
+        match self.till_for_signature(till).await {
             Ok(Some(t)) if !t.revoked => {
                 if duka_relay_proto::verify(&t.key, message, sig) {
                     Ok(t)
@@ -77,6 +77,36 @@ impl Relay {
                 Err(self.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE))
             }
         }
+    }
+
+    /// The till, for checking a callback's signature. On SQLite straight from the store; on
+    /// PostgreSQL from a cache of live tills kept as long as revocations take to be seen
+    /// anyway (`revocation_check`), which saves a database round trip per callback.
+    async fn till_for_signature(&self, till: &str) -> crate::Result<Option<store::Till>> {
+        if self.store.backend() == "sqlite" {
+            return self.store.till(till).await;
+        }
+        let now = std::time::Instant::now();
+        if let Some((t, at)) = lock(&self.till_cache).get(till)
+            && now.duration_since(*at) < self.cfg.revocation_check
+        {
+            return Ok(Some(t.clone()));
+        }
+        let t = self.store.till(till).await?;
+        let mut cache = lock(&self.till_cache);
+        if cache.len() > 10_000 {
+            let ttl = self.cfg.revocation_check;
+            cache.retain(|_, (_, at)| now.duration_since(*at) < ttl);
+        }
+        match &t {
+            Some(live) if !live.revoked => {
+                cache.insert(till.to_string(), (live.clone(), now));
+            }
+            _ => {
+                cache.remove(till);
+            }
+        }
+        Ok(t)
     }
 
     async fn store_and_forward(

@@ -105,6 +105,9 @@ pub struct Relay {
     rates_pruned: Mutex<Instant>,
     validations: Mutex<HashMap<String, oneshot::Sender<(String, String)>>>,
     next_session: AtomicU64,
+    /// Live tills whose signatures were checked lately, for a database across the network
+    /// (PostgreSQL): kept `revocation_check` long, dropped at once when a revocation is seen.
+    till_cache: Mutex<HashMap<String, (store::Till, Instant)>>,
 }
 
 type App = Arc<Relay>;
@@ -124,6 +127,7 @@ impl Relay {
             rates_pruned: Mutex::new(Instant::now()),
             validations: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            till_cache: Mutex::new(HashMap::new()),
         })
     }
 

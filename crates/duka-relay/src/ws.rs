@@ -74,6 +74,12 @@ impl Relay {
 
     /// Closes the sessions of tills revoked (by this process or by `duka-relay till revoke`).
     pub(crate) fn disconnect_revoked(&self, tills: &[String]) {
+        {
+            let mut cache = lock(&self.till_cache);
+            for t in tills {
+                cache.remove(t);
+            }
+        }
         let mut sessions = lock(&self.sessions);
         for t in tills {
             if let Some(s) = sessions.remove(t) {

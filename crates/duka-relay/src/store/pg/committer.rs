@@ -6,12 +6,13 @@
 //!
 //! 1. bumps (before inserts, so no new message can reuse a seq the till applied);
 //! 2. acks, one statement for the batch;
-//! 3. inserts for tills, one `UPDATE tills … RETURNING` for every till of the batch (seqs),
-//!    then one multi-row `INSERT`;
-//! 4. messages held for a shop: under a lock on the shop's row, which `add_till` also takes,
+//! 3. messages held for a shop: under a lock on the shop's row, which `add_till` also takes,
 //!    so a till added meanwhile gets it either way;
-//! 5. claims and releases, in order, arbitrated by the `claims` primary key;
-//! 6. expiry;
+//! 4. claims and releases, in order, arbitrated by the `claims` primary key;
+//! 5. expiry (and of the tills' records);
+//! 6. inserts for tills: one statement numbers them (`UPDATE tills … RETURNING`, each till of
+//!    the batch once) and stores them, last, so the till rows it locks are held the shortest
+//!    (a till's seqs are handed out in commit order: what a session replays after is final);
 //! 7. `NOTIFY duka_relay` with `till:seq` (the highest per till), for the other processes.
 
 use std::collections::HashMap;
@@ -84,9 +85,6 @@ enum Done {
     Claimed(ClaimOutcome),
     Acked,
 }
-
-/// The largest NOTIFY payload PostgreSQL takes is 8,000 bytes; stay under it.
-const PAYLOAD_MAX: usize = 7_900;
 
 pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<Write>) {
     let mut client: Option<Client> = None;
@@ -411,99 +409,7 @@ async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
         .await?;
     }
 
-    // 3. Inserts for tills: every till's numbering moved once for the batch.
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for w in batch {
-        if let Write::Insert { tills, .. } = w {
-            for t in tills {
-                *counts.entry(t.as_str()).or_insert(0) += 1;
-            }
-        }
-    }
-    if !counts.is_empty() {
-        let mut ids: Vec<&str> = counts.keys().copied().collect();
-        // One order in every process: fewer deadlocks between them.
-        ids.sort_unstable();
-        let ns: Vec<i64> = ids.iter().map(|t| counts[t]).collect();
-        let rows = tx
-            .query(
-                "UPDATE tills SET last_seq = tills.last_seq + c.n
-                 FROM (SELECT * FROM unnest($1::text[], $2::bigint[]) AS c(id, n) ORDER BY id) c
-                 WHERE tills.id = c.id RETURNING tills.id, tills.last_seq",
-                &[&ids, &ns],
-            )
-            .await?;
-        // Next seq to hand out, per till: the first of its block.
-        let mut next: HashMap<String, i64> = rows
-            .iter()
-            .map(|r| {
-                let id: String = r.get(0);
-                let last: i64 = r.get(1);
-                let n = counts.get(id.as_str()).copied().unwrap_or(0);
-                (id, last - n + 1)
-            })
-            .collect();
-        let (mut t_col, mut s_col, mut k_col, mut a_col, mut b_col) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (i, w) in batch.iter().enumerate() {
-            let Write::Insert {
-                tills,
-                kind,
-                attempt_id,
-                body,
-                ..
-            } = w
-            else {
-                continue;
-            };
-            if tills.is_empty() {
-                continue;
-            }
-            let mut stored = Vec::with_capacity(tills.len());
-            let mut unknown = false;
-            for t in tills {
-                match next.get_mut(t) {
-                    Some(seq) => {
-                        stored.push(Stored {
-                            till_id: t.clone(),
-                            seq: *seq as u64,
-                            kind: *kind,
-                            attempt_id: attempt_id.clone(),
-                            body: body.clone(),
-                        });
-                        *seq += 1;
-                    }
-                    None => unknown = true,
-                }
-            }
-            if unknown {
-                // Tills are never deleted: only a caller's mistake gets here. Nothing of this
-                // write is stored (its seqs stay unused: a gap, which sessions replay across).
-                done[i] = Some(Done::Stored(Err(Error::Invalid(
-                    "insert: no such till".into(),
-                ))));
-                continue;
-            }
-            for m in &stored {
-                t_col.push(m.till_id.clone());
-                s_col.push(m.seq as i64);
-                k_col.push(m.kind.as_str());
-                a_col.push(m.attempt_id.clone());
-                b_col.push(m.body.to_string());
-            }
-            done[i] = Some(Done::Stored(Ok(stored)));
-        }
-        if !t_col.is_empty() {
-            tx.execute(
-                "INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
-                 SELECT t, s, k, a, b, $6 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS m(t, s, k, a, b)",
-                &[&t_col, &s_col, &k_col, &a_col, &b_col, &now],
-            )
-            .await?;
-        }
-    }
-
-    // 4-6. Held for a shop, claims, releases, expiry: in order.
+    // 3-5. Held for a shop, claims, releases, expiry: in order.
     for (i, w) in batch.iter().enumerate() {
         match w {
             Write::Insert {
@@ -613,8 +519,101 @@ async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
         }
     }
 
-    // 7. Tell the other processes, in this transaction (delivered on commit, never before).
-    let mut highest: HashMap<&str, u64> = HashMap::new();
+    // 6. Inserts for tills, last (the till rows it locks are held the shortest): one
+    // statement numbers every till's messages of the batch (`UPDATE … RETURNING`, each till
+    // once) and stores them.
+    let (mut t_col, mut k_col, mut a_col, mut b_col) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Row i of the statement: message `slot[i].1` of write `slot[i].0`.
+    let mut slot: Vec<(usize, usize)> = Vec::new();
+    for (i, w) in batch.iter().enumerate() {
+        if let Write::Insert {
+            tills,
+            kind,
+            attempt_id,
+            body,
+            ..
+        } = w
+            && !tills.is_empty()
+        {
+            for (j, t) in tills.iter().enumerate() {
+                t_col.push(t.as_str());
+                k_col.push(kind.as_str());
+                a_col.push(attempt_id.as_deref());
+                b_col.push(&**body);
+                slot.push((i, j));
+            }
+        }
+    }
+    if !slot.is_empty() {
+        let rows = tx
+            .query(
+                "WITH m AS (
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                        WITH ORDINALITY AS m(till, kind, attempt, body, ord)
+                 ), c AS (
+                    SELECT till, count(*) AS n FROM m GROUP BY till ORDER BY till
+                 ), u AS (
+                    UPDATE tills SET last_seq = tills.last_seq + c.n FROM c WHERE tills.id = c.till
+                    RETURNING tills.id, tills.last_seq, c.n
+                 ), a AS (
+                    SELECT m.ord, m.till,
+                           u.last_seq - u.n + row_number() OVER (PARTITION BY m.till ORDER BY m.ord) AS seq,
+                           m.kind, m.attempt, m.body
+                    FROM m JOIN u ON u.id = m.till
+                 ), ins AS (
+                    INSERT INTO messages (till_id, seq, kind, attempt_id, body, received_at)
+                    SELECT till, seq, kind, attempt, body, $5 FROM a
+                 )
+                 SELECT ord, seq FROM a",
+                &[&t_col, &k_col, &a_col, &b_col, &now],
+            )
+            .await?;
+        // Seq by row (ORDINALITY counts from 1); a till that does not exist has none.
+        let mut seqs: Vec<Option<i64>> = vec![None; slot.len()];
+        for r in &rows {
+            let ord: i64 = r.get(0);
+            if let Some(x) = seqs.get_mut((ord - 1) as usize) {
+                *x = Some(r.get(1));
+            }
+        }
+        let mut stored: HashMap<usize, Vec<Stored>> = HashMap::new();
+        for ((i, j), seq) in slot.iter().zip(seqs) {
+            let Write::Insert {
+                tills,
+                kind,
+                attempt_id,
+                body,
+                ..
+            } = &batch[*i]
+            else {
+                continue;
+            };
+            let list = stored.entry(*i).or_default();
+            // Tills are never deleted: only a caller's mistake names one that is not there,
+            // and it is left out.
+            if let Some(seq) = seq {
+                list.push(Stored {
+                    till_id: tills[*j].clone(),
+                    seq: seq as u64,
+                    kind: *kind,
+                    attempt_id: attempt_id.clone(),
+                    body: body.clone(),
+                });
+            }
+        }
+        for (i, list) in stored {
+            done[i] = Some(Done::Stored(if list.is_empty() {
+                Err(Error::Invalid("insert: no such till".into()))
+            } else {
+                Ok(list)
+            }));
+        }
+    }
+
+    // 7. Tell the other processes, in this transaction (delivered on commit, never before):
+    // one notification per till, its highest seq.
+    let mut highest: HashMap<&str, i64> = HashMap::new();
     for d in done.iter().flatten() {
         let stored: &[Stored] = match d {
             Done::Stored(Ok(s)) => s,
@@ -623,27 +622,16 @@ async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
         };
         for m in stored {
             let e = highest.entry(m.till_id.as_str()).or_insert(0);
-            *e = (*e).max(m.seq);
+            *e = (*e).max(m.seq as i64);
         }
     }
-    let mut payload = String::new();
-    let mut payloads = Vec::new();
-    for (t, seq) in highest {
-        let item = format!("{t}:{seq}");
-        if !payload.is_empty() && payload.len() + 1 + item.len() > PAYLOAD_MAX {
-            payloads.push(std::mem::take(&mut payload));
-        }
-        if !payload.is_empty() {
-            payload.push(',');
-        }
-        payload.push_str(&item);
-    }
-    if !payload.is_empty() {
-        payloads.push(payload);
-    }
-    for p in &payloads {
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, p])
-            .await?;
+    if !highest.is_empty() {
+        let (tills, seqs): (Vec<&str>, Vec<i64>) = highest.into_iter().unzip();
+        tx.execute(
+            "SELECT pg_notify($1, t || ':' || s) FROM unnest($2::text[], $3::bigint[]) AS x(t, s)",
+            &[&CHANNEL, &tills, &seqs],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(done.into_iter().map(|d| d.unwrap_or(Done::Acked)).collect())
