@@ -375,6 +375,109 @@ async fn the_first_run_setup_gets_paybill_and_till_right_with_a_kes_1_test_push(
 }
 
 /// The owner approves the test push on their phone (the simulator's pending prompt).
+/// The "done when", in the real window: a demo shop of two tills on a relay on this
+/// machine. Back sold and synced its records (as `duka relay sync` does); Front, the desktop
+/// in demo mode, sells, is paired from Settings, and its manager sees the whole shop: each
+/// till's own line and the shop's totals.
+#[tokio::test]
+#[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: scripts/test-e2e.sh"]
+async fn a_demo_shop_of_two_tills_shows_the_whole_shop_on_the_managers_screen() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let store = duka_relay::Store::open(relay_dir.path()).unwrap();
+    let relay = duka_relay::Relay::new(store, duka_relay::Config::new(relay_dir.path().into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(duka_relay::serve(
+        listener,
+        std::future::pending(),
+        relay.clone(),
+    ));
+    let mut pairings = Vec::new();
+    for name in ["Front", "Back"] {
+        let t = relay.store().add_till("Duka Demo", name).await.unwrap();
+        pairings.push(duka_relay_proto::Pairing {
+            url: url.clone(),
+            shop: t.shop_id,
+            till: t.id,
+            key: t.key.iter().map(|b| format!("{b:02x}")).collect(),
+        });
+    }
+    let back_dir = tempfile::tempdir().unwrap();
+    let back_db = back_dir.path().join("duka.db");
+    {
+        let mut s = duka_core::Store::open(&back_db).unwrap();
+        s.add_cashier("Baraka", "cashier").unwrap();
+        let price = duka_core::Money::from_shillings(320).unwrap();
+        let line = duka_core::sale::NewLine::free("Sugar 2kg", price, 1).unwrap();
+        let sale = s.create_sale("Baraka", &[line]).unwrap();
+        s.pay_cash(sale.id, price, "Baraka").unwrap();
+    }
+    let sent = duka_core::relay::sync_once(&back_db, &pairings[1])
+        .await
+        .unwrap();
+    assert!(sent.sent > 0);
+
+    let data = tempfile::tempdir().unwrap();
+    let c = connect_with(
+        env!("CARGO_BIN_EXE_duka-desktop"),
+        &["--data-dir", data.path().to_str().unwrap()],
+    )
+    .await;
+    wait_text(&c, "demo-staff", "Owner").await;
+    click(&c, "cashier-Owner").await;
+    type_into(&c, "pin", "1234").await;
+    enter(&c, "pin").await;
+    wait_text(&c, "quick-keys", "Unga 2kg").await;
+    type_into(&c, "item", "Milk 500ml").await;
+    type_into(&c, "price", "60").await;
+    click(&c, "add").await;
+    type_into(&c, "cash", "60").await;
+    enter(&c, "cash").await;
+    wait_text(&c, "cash-panel", "Paid").await;
+
+    // Not paired yet: the whole shop's day says it needs the relay.
+    click(&c, "tab-manager").await;
+    click(&c, "shop-day-load").await;
+    wait_text(&c, "shop-day-error", "relay").await;
+
+    // Paired from Settings with the relay on this machine.
+    click(&c, "tab-settings").await;
+    type_into(&c, "s-relay", &pairings[0].encode()).await;
+    click(&c, "save-settings").await;
+    wait_text(&c, "settings-ok", "Saved").await;
+    wait_text(&c, "relay-state", "relay connected").await;
+
+    click(&c, "tab-manager").await;
+    click(&c, "shop-day-load").await;
+    let tills = wait_text(&c, "shop-by-till", "Back").await;
+    assert!(tills.contains("Front (this till)"), "{tills}");
+    assert!(
+        tills.contains("KES 320.00") && tills.contains("KES 60.00"),
+        "{tills}"
+    );
+    let totals = wait_text(&c, "shop-totals", "2 sales paid").await;
+    assert!(totals.contains("KES 380.00"), "{totals}");
+    wait_text(&c, "shop-by-cashier", "Baraka").await;
+    shot(&c, "30-whole-shop").await;
+    // Front's records reach the relay too (its history went when it first connected).
+    let front = pairings[0].till.clone();
+    within(30, "Front's records on the relay", async {
+        loop {
+            let days = relay
+                .store()
+                .shop_days(&pairings[0].shop, &duka_core::time::today().to_string())
+                .await
+                .unwrap();
+            if days.iter().any(|t| t.till == front && t.body.is_some()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    close(c).await;
+}
+
 async fn approve_on_the_phone(sim: &daraja_sim::Sim) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

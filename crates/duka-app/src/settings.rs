@@ -61,7 +61,14 @@ pub fn save(
     // Where the change goes: `None` when it only switches till.
     let other_shop = match (from, to) {
         (_, Mode::Demo) => {
-            if let Some(name) = typed {
+            // Demo mode takes no secrets; it may pair with a relay on this machine (a demo
+            // shop of several tills), but not while switching to it.
+            let refused = change.secrets.first().map(|(k, _)| k.name()).or(change
+                .pairing
+                .as_ref()
+                .filter(|_| from == Mode::Shop)
+                .map(|_| "relay pairing"));
+            if let Some(name) = refused {
                 return Err(invalid(
                     name,
                     "nothing: demo mode needs none (leave it empty)",
@@ -115,6 +122,15 @@ pub fn save(
         .as_deref()
         .map(duka_core::till::check_pairing)
         .transpose()?;
+    if let Some(p) = pairing.as_ref().filter(|_| to == Mode::Demo)
+        && !duka_core::till::is_loopback_url(&p.url)
+    {
+        return Err(invalid(
+            "pairing",
+            "in demo mode, a relay on this machine (http://127.0.0.1:…); for a relay on the internet, choose the shop's environment first",
+            &p.url,
+        ));
+    }
     if change.whole && to == Mode::Shop {
         config::check_ready(&after, &|k| has_secret(secrets, change, k))?;
         if after.initiator.is_some() {
