@@ -100,6 +100,28 @@ async fn a_callback_taken_by_one_process_reaches_a_till_connected_to_another() {
     })
     .await;
     assert!(attempts.iter().all(|(id, ..)| results(&r, id) == 1));
+    // B's LISTEN connection is cut (a database restart, a network blip): B listens again and
+    // has its tills replay, so callbacks A takes meanwhile still arrive.
+    backend
+        .store
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'duka-relay listen'",
+        )
+        .await;
+    let more = r.pending_attempts(20, "25476", "relisten");
+    for (i, (id, checkout, phone)) in more.iter().enumerate() {
+        let url = duka_relay_proto::stk_callback_url(&a_url, &pairing.till, &key, id);
+        let body = callback(checkout, 0, 50, &format!("UKY{i:07}"), phone);
+        let resp = http.post(url).json(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    eventually("callbacks taken while B was not listening applied", || {
+        more.iter()
+            .all(|(id, ..)| matches!(r.db().attempt(id).unwrap().state, AttemptState::Paid { .. }))
+    })
+    .await;
+    assert!(more.iter().all(|(id, ..)| results(&r, id) == 1));
     // A C2B confirmation to A reaches the till on B too.
     let shop = relay::block(backend.store.store.shop(&pairing.shop))
         .unwrap()

@@ -29,6 +29,9 @@ pub(crate) fn parse(payload: &str) -> Vec<Wake> {
         .collect()
 }
 
+/// The listening connection's `application_name`.
+pub const LISTENER_NAME: &str = "duka-relay listen";
+
 pub(super) async fn run(config: tokio_postgres::Config, wakes: mpsc::UnboundedSender<Wake>) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -49,12 +52,20 @@ pub(super) async fn run(config: tokio_postgres::Config, wakes: mpsc::UnboundedSe
     }
 }
 
+/// What went wrong, with the server's message when it sent one.
+fn message(e: tokio_postgres::Error) -> String {
+    crate::Error::from(e).to_string()
+}
+
 /// Listens until the connection fails (`Err`) or the receiver is gone (`Ok`).
 async fn listen_once(
     config: &tokio_postgres::Config,
     wakes: &mpsc::UnboundedSender<Wake>,
 ) -> Result<(), String> {
-    let (client, mut conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let mut config = config.clone();
+    // Named, for pg_stat_activity (and for the test that cuts this connection).
+    config.application_name(LISTENER_NAME);
+    let (client, mut conn) = config.connect(NoTls).await.map_err(message)?;
     let (ntx, mut nrx) = mpsc::unbounded_channel::<Result<String, String>>();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
@@ -67,7 +78,7 @@ async fn listen_once(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let _ = ntx.send(Err(e.to_string()));
+                    let _ = ntx.send(Err(message(e)));
                     return;
                 }
             }
@@ -78,7 +89,7 @@ async fn listen_once(
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(message)?;
         // Listening from here on; whatever was stored before is in the store.
         if wakes.send(Wake::All).is_err() {
             return Ok(());
@@ -101,7 +112,7 @@ async fn listen_once(
                 _ = check.tick() => {
                     match tokio::time::timeout(Duration::from_secs(5), client.simple_query("SELECT 1")).await {
                         Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Err(e.to_string()),
+                        Ok(Err(e)) => return Err(message(e)),
                         Err(_) => return Err("no answer for 5 s".into()),
                     }
                     if wakes.is_closed() {

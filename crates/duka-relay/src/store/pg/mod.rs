@@ -17,6 +17,7 @@
 
 mod committer;
 mod listen;
+pub use listen::LISTENER_NAME;
 mod migrate;
 
 use std::collections::HashMap;
@@ -204,7 +205,10 @@ impl PgStore {
     /// Connects, brings the schema up to date (refusing a newer one), and starts this
     /// process's committer.
     pub async fn connect(url: &str) -> Result<PgStore> {
-        let config = parse_url(url)?;
+        let mut config = parse_url(url)?;
+        if config.get_application_name().is_none() {
+            config.application_name("duka-relay");
+        }
         let name = describe(&config);
         let mut c = connect_one(&config).await?;
         migrate::migrate(&mut c, &name).await?;
