@@ -129,6 +129,8 @@ fn all() -> Vec<Decl> {
         duka_core::shop::ShopShift,
         store::sync::TillDay,
         store::sync::AttemptBrief,
+        duka_core::relay::RestoreSummary,
+        crate::commands::backup::RelayRestoreDone,
     ]
 }
 

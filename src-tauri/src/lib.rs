@@ -281,6 +281,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::day::save_slip_pdf,
         commands::reports::day_report,
         commands::reports::shop_day,
+        commands::backup::restore_from_relay,
         commands::reports::export_csv,
         commands::reports::problem_attempts,
         commands::reports::lost_claims,

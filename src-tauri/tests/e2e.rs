@@ -476,6 +476,38 @@ async fn a_demo_shop_of_two_tills_shows_the_whole_shop_on_the_managers_screen() 
     })
     .await;
     close(c).await;
+
+    // Back's PC dies. A new PC (a new data directory), paired as Back from Settings, takes
+    // Back's history back from the relay: Back's sale is in its sales of the day.
+    drop(back_dir);
+    let fresh = tempfile::tempdir().unwrap();
+    let c = connect_with(
+        env!("CARGO_BIN_EXE_duka-desktop"),
+        &["--data-dir", fresh.path().to_str().unwrap()],
+    )
+    .await;
+    wait_text(&c, "demo-staff", "Owner").await;
+    click(&c, "cashier-Owner").await;
+    type_into(&c, "pin", "1234").await;
+    enter(&c, "pin").await;
+    wait_text(&c, "quick-keys", "Unga 2kg").await;
+    click(&c, "tab-settings").await;
+    type_into(&c, "s-relay", &pairings[1].encode()).await;
+    click(&c, "save-settings").await;
+    wait_text(&c, "settings-ok", "Saved").await;
+    click(&c, "relay-restore").await;
+    click(&c, "relay-restore-yes").await;
+    // Everyone signs in again. Back's staff came back without PINs (they never leave a
+    // till); demo mode puts its own staff back beside them, as on any start.
+    wait_text(&c, "demo-staff", "Owner").await;
+    click(&c, "cashier-Owner").await;
+    type_into(&c, "pin", "1234").await;
+    enter(&c, "pin").await;
+    wait_text(&c, "quick-keys", "Unga 2kg").await;
+    click(&c, "tab-history").await;
+    wait_text(&c, "history", "320.00").await;
+    shot(&c, "31-restored-from-the-relay").await;
+    close(c).await;
 }
 
 async fn approve_on_the_phone(sim: &daraja_sim::Sim) {

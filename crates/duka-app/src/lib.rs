@@ -220,6 +220,28 @@ pub fn relay_pairing(
     }))
 }
 
+/// The pairing of a till that runs (its key from `secrets`), if paired.
+pub fn till_pairing(
+    till: &duka_core::Till,
+    secrets: &dyn duka_core::secrets::SecretStore,
+) -> Result<Option<duka_relay_proto::Pairing>> {
+    let Some((url, id, shop)) = till.pairing_info()? else {
+        return Ok(None);
+    };
+    let Some(key) = secrets.get(duka_core::secrets::SecretKey::relay_key(till.mode()))? else {
+        return Ok(None);
+    };
+    if till.mode() == Mode::Demo && !duka_core::till::is_loopback_url(&url) {
+        return Ok(None);
+    }
+    Ok(Some(duka_relay_proto::Pairing {
+        url,
+        shop,
+        till: id,
+        key: key.expose().to_string(),
+    }))
+}
+
 /// Which till `data_dir` runs (`Mode::resolve`, with the credentials in `secrets`).
 pub fn which_till(data_dir: &std::path::Path, secrets: &dyn secrets::SecretStore) -> Result<Mode> {
     let env = |k: &str| std::env::var(k).ok();

@@ -78,3 +78,45 @@ pub async fn restore_backup<R: tauri::Runtime>(
         signed_out: true,
     })
 }
+
+/// What a restore from the relay answers: what came back, and that nobody is signed in (the
+/// staff are the old till's, without PINs: the manager sets theirs at sign-in).
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct RelayRestoreDone {
+    pub restored: duka_core::relay::RestoreSummary,
+    pub signed_out: bool,
+}
+
+/// A new PC paired as the till it replaces takes that till's history back from the relay
+/// (managers). Refused, with nothing changed and the till still running, when this till has
+/// sales of its own, an M-Pesa request is open, or it is not paired. Otherwise the till stops,
+/// the records are written, and it starts again on them.
+#[tauri::command]
+pub async fn restore_from_relay<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    duka: State<'_, Duka>,
+) -> Result<RelayRestoreDone> {
+    let manager = duka.manager()?;
+    let running = duka.running();
+    let Some(pairing) = duka_app::till_pairing(&running, duka.secrets.as_ref())? else {
+        return Err(duka_core::Error::Config(
+            "this till is not paired with a relay: paste its pairing string in Settings first"
+                .into(),
+        )
+        .into());
+    };
+    let restored = running.restore_from_relay(&pairing, &manager.name).await;
+    // The till may have stopped: it starts again whatever happened (a refusal changed
+    // nothing; a restore cut off resumes when asked again).
+    let started = duka.restart().await;
+    if let Ok(r) = &started {
+        crate::forward_events(&app, r);
+    }
+    let restored = restored?;
+    duka.sign_out();
+    started?;
+    Ok(RelayRestoreDone {
+        restored,
+        signed_out: true,
+    })
+}

@@ -7,6 +7,7 @@ import type {
   BackupFile,
   Backups,
   RestoreDone,
+  RelayRestoreDone,
   Attempt,
   Cashier,
   CashPaid,
@@ -136,6 +137,7 @@ export const api = {
   backupNow: () => invoke<BackupFile>("backup_now"),
   backups: () => invoke<Backups>("backups"),
   restoreBackup: (path: string) => invoke<RestoreDone>("restore_backup", { path }),
+  restoreFromRelay: () => invoke<RelayRestoreDone>("restore_from_relay"),
   onCoreEvent: (f: (e: CoreEvent) => void): Promise<UnlistenFn> => listen<CoreEvent>("core-event", (e) => f(e.payload)),
 };
 

@@ -631,3 +631,19 @@ amount: number,
  * Masked.
  */
 phone: string, flag: string | null, created_at: number, cashier: string, };
+
+export type RestoreSummary = { records: number, 
+/**
+ * The relay's position after the last record: this till's next change is numbered after.
+ */
+sync_seq: number, sales: number, 
+/**
+ * The number the next sale gets.
+ */
+next_sale: number, 
+/**
+ * Records left out because what they refer to is no longer on the relay (its retention).
+ */
+left_out: number, };
+
+export type RelayRestoreDone = { restored: RestoreSummary, signed_out: boolean, };

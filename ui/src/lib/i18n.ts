@@ -314,6 +314,9 @@ const en = {
   shop_attention: "M-Pesa requests to look at, every till",
   shop_shifts: "Shifts and cash-ups, every till",
   shop_shift_open: "open",
+  relay_restore: "Restore this till's history from the relay",
+  relay_restore_confirm: "For a new PC paired as the till it replaces, before it sells: the old till's sales, payments, shifts, stock and staff come back (staff without PINs: the manager sets theirs at sign-in). Refused if this till has sales of its own.",
+  relay_restore_yes: "Restore it now",
 };
 
 const sw: Record<keyof typeof en, string> = {
@@ -627,6 +630,9 @@ const sw: Record<keyof typeof en, string> = {
   shop_attention: "Maombi ya M-Pesa ya kuangalia, till zote",
   shop_shifts: "Zamu na hesabu za pesa, till zote",
   shop_shift_open: "wazi",
+  relay_restore: "Rudisha historia ya till hii kutoka kwa relay",
+  relay_restore_confirm: "Kwa kompyuta mpya iliyounganishwa kama till inayoibadilisha, kabla ya kuuza: mauzo, malipo, zamu, bidhaa na wafanyakazi wa till ya zamani yanarudi (wafanyakazi bila PIN: meneja anaweka yake akiingia). Inakataliwa kama till hii ina mauzo yake.",
+  relay_restore_yes: "Rudisha sasa",
 };
 
 export type Key = keyof typeof en;

@@ -17,7 +17,7 @@ use crate::store::Store;
 use crate::store::sync::OutboxRow;
 
 /// What a restore brought back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct RestoreSummary {
     pub records: u64,
     /// The relay's position after the last record: this till's next change is numbered after.

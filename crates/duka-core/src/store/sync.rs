@@ -474,8 +474,27 @@ impl Store {
         )?)
     }
 
+    /// Whether a restore from the relay may go into this till (no history of its own, or a
+    /// restore begun already); refused naming why.
+    pub fn restore_allowed(&self) -> Result<()> {
+        let restoring: bool =
+            self.conn
+                .query_row("SELECT restoring FROM sync_state WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        if !restoring && has_history(&self.conn)? {
+            return Err(Error::invalid(
+                "restore",
+                "a till with no sales or shifts of its own (restore into a new data directory)",
+                "this till already has sales",
+            ));
+        }
+        Ok(())
+    }
+
     /// Starts taking this till's history back from the relay: only into a till with no
-    /// history of its own. Resumable: returns the relay `seq` to continue after.
+    /// history of its own, whose staff, products and stock give way to the old till's.
+    /// Resumable: returns the relay `seq` to continue after.
     pub fn restore_begin(&mut self) -> Result<u64> {
         let tx = self.write()?;
         let (restoring, at): (bool, i64) = tx.query_row(
@@ -497,6 +516,12 @@ impl Store {
             "UPDATE sync_state SET enabled = 0, restoring = 1, restore_at = 0 WHERE id = 1",
             [],
         )?;
+        // The till becomes the one it replaces: staff, products and stock set up on this PC
+        // before the restore give way to the old till's (incoming payments stay: they may
+        // have come to this PC already, and the old till's merge with them by receipt).
+        for t in ["stock_moves", "drawer_moves", "products", "cashiers"] {
+            tx.execute(&format!("DELETE FROM {t}"), [])?;
+        }
         tx.commit()?;
         Ok(0)
     }

@@ -83,6 +83,27 @@ impl Till {
         Ok(crate::shop::combine(day, &own_id, own, tills))
     }
 
+    /// Takes this till's history back from the relay (a new PC paired as the till it
+    /// replaces; a manager): checked first (no sales of its own, no M-Pesa request open), then
+    /// the till stops and the records are written; the shell starts it again. Cashiers come
+    /// back without PINs (they never leave a till): the manager sets theirs at sign-in.
+    pub async fn restore_from_relay(
+        &self,
+        pairing: &duka_relay_proto::Pairing,
+        who: &str,
+    ) -> Result<crate::relay::RestoreSummary> {
+        self.manager(who, "restoring this till from the relay")?;
+        self.store().restore_allowed()?;
+        if let Some(a) = self.store().attempts(true, 1)?.first() {
+            return Err(Error::Conflict(format!(
+                "an M-Pesa request for sale {} is still open: wait for its answer, then restore; nothing was changed",
+                a.sale_id
+            )));
+        }
+        self.stop();
+        crate::relay::restore(&self.db_path(), pairing, |_| {}).await
+    }
+
     /// This till's own figures of a day, as it syncs them.
     pub fn till_day(&self, day: NaiveDate) -> Result<crate::store::sync::TillDay> {
         self.store().till_day(day)
