@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use duka_relay_proto::Kind;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::{Client, Row, Statement, Transaction};
 
 use super::{CHANNEL, connect_one, retryable};
 use crate::error::{Error, Result};
@@ -88,6 +88,7 @@ enum Done {
 
 pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<Write>) {
     let mut client: Option<Client> = None;
+    let prepared: Prepared = std::sync::Mutex::new(HashMap::new());
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 1024 {
@@ -97,6 +98,8 @@ pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedR
             }
         }
         if client.as_ref().is_none_or(|c| c.is_closed()) {
+            // Statements belong to the connection they were prepared on.
+            prepared.lock().unwrap_or_else(|p| p.into_inner()).clear();
             client = match connect_one(&config).await {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -109,7 +112,7 @@ pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedR
         let Some(c) = client.as_mut() else { continue };
         let mut tries = 0;
         let result = loop {
-            match commit(c, &batch).await {
+            match commit(c, &prepared, &batch).await {
                 Err(e) if retryable(&e) && tries < 10 => {
                     tries += 1;
                     tracing::info!("store: batch rolled back ({e}); running it again");
@@ -174,10 +177,56 @@ fn answer_err(batch: Vec<Write>, e: &str) {
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 
+type Params<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// Statements prepared on the committer's connection, by their SQL.
+type Prepared = std::sync::Mutex<HashMap<&'static str, Statement>>;
+
+/// The batch's transaction, with each statement prepared once per connection (a statement
+/// sent as text is parsed and planned every time, and costs a round trip more).
+struct Tx<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    prepared: &'a Prepared,
+}
+
+impl Tx<'_, '_> {
+    async fn statement(&self, sql: &'static str) -> PgResult<Statement> {
+        if let Some(s) = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+        {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql).await?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sql, s.clone());
+        Ok(s)
+    }
+
+    async fn query(&self, sql: &'static str, params: Params<'_>) -> PgResult<Vec<Row>> {
+        let st = self.statement(sql).await?;
+        self.tx.query(&st, params).await
+    }
+
+    async fn query_opt(&self, sql: &'static str, params: Params<'_>) -> PgResult<Option<Row>> {
+        let st = self.statement(sql).await?;
+        self.tx.query_opt(&st, params).await
+    }
+
+    async fn execute(&self, sql: &'static str, params: Params<'_>) -> PgResult<u64> {
+        let st = self.statement(sql).await?;
+        self.tx.execute(&st, params).await
+    }
+}
+
 /// Stores one message for each till of `tills` (seq from `UPDATE … RETURNING`, one
 /// statement), returning them in the order given.
 async fn store_for(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_, '_>,
     tills: &[String],
     kind: Kind,
     attempt_id: Option<&str>,
@@ -209,7 +258,7 @@ async fn store_for(
 
 /// A `claimed` notice for every live till of `shop` but `till`, in the batch's transaction.
 async fn tell_others(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_, '_>,
     shop: &str,
     till: &str,
     notice: &duka_relay_proto::Claimed,
@@ -242,7 +291,7 @@ async fn tell_others(
 /// The claim's rules (see the trait): first claim wins, a till's own claim moves to its new
 /// sale, the others are told of a new or moved claim.
 async fn claim(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_, '_>,
     shop: &str,
     key: &str,
     till: &str,
@@ -321,7 +370,7 @@ async fn claim(
 /// One till's records in the batch's transaction: the version with the higher seq wins; one
 /// statement for the lot.
 async fn sync_put(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_, '_>,
     till: &str,
     records: &[crate::store::Record],
     upto: u64,
@@ -370,8 +419,9 @@ async fn sync_put(
     Ok(seq as u64)
 }
 
-async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
-    let tx = c.transaction().await?;
+async fn commit(c: &mut Client, prepared: &Prepared, batch: &[Write]) -> PgResult<Vec<Done>> {
+    let txn = c.transaction().await?;
+    let tx = Tx { tx: &txn, prepared };
     let now = now_ms();
     let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
 
@@ -633,6 +683,6 @@ async fn commit(c: &mut Client, batch: &[Write]) -> PgResult<Vec<Done>> {
         )
         .await?;
     }
-    tx.commit().await?;
+    txn.commit().await?;
     Ok(done.into_iter().map(|d| d.unwrap_or(Done::Acked)).collect())
 }
