@@ -411,12 +411,9 @@ pub enum ToTill {
         /// The protocol the relay speaks (absent before protocol 4: the till refuses it).
         #[serde(default)]
         proto: u32,
-        /// The highest record `seq` of this till the relay has committed, and how many
-        /// records it keeps for it (see "Sync").
+        /// The highest record `seq` of this till the relay has committed (see "Sync").
         #[serde(default)]
         sync_seq: u64,
-        #[serde(default)]
-        sync_records: u64,
     },
     /// The relay committed the till's records up to `seq` (after a `FromTill::Sync`).
     Synced {

@@ -67,7 +67,6 @@ const FIELDS: &[&str] = &[
     "key",
     "records",
     "sync_seq",
-    "sync_records",
     "upto",
     "done",
     "after",

@@ -234,7 +234,7 @@ async fn session(app: App, socket: WebSocket) {
         (bumped, 0)
     };
     let mut last_sent = resume_from;
-    let (sync_seq, sync_records) = match app.store.sync_position(&t.id).await {
+    let sync_seq = match app.store.sync_position(&t.id).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("sync position: {e}");
@@ -247,7 +247,6 @@ async fn session(app: App, socket: WebSocket) {
         resume_from,
         proto: duka_relay_proto::PROTOCOL,
         sync_seq,
-        sync_records,
     };
     let mut ok = send(&mut sink, &ready).await && replay(&app, &t, &mut last_sent, &mut sink).await;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
@@ -485,7 +484,7 @@ async fn answer(
             let page = app.store.records_after(&t.id, after, RESTORE_PAGE).await;
             let position = app.store.sync_position(&t.id).await;
             match (page, position) {
-                (Ok(records), Ok((sync_seq, _))) => ToTill::Records {
+                (Ok(records), Ok(sync_seq)) => ToTill::Records {
                     upto: records.last().map_or(after, |r| r.seq),
                     done: records.len() < RESTORE_PAGE,
                     records,
@@ -529,7 +528,7 @@ async fn questions(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut stream: futures_util::stream::SplitStream<WebSocket>,
 ) {
-    let Ok((sync_seq, sync_records)) = app.store.sync_position(&t.id).await else {
+    let Ok(sync_seq) = app.store.sync_position(&t.id).await else {
         return;
     };
     let ready = ToTill::Ready {
@@ -538,7 +537,6 @@ async fn questions(
         resume_from: 0,
         proto: duka_relay_proto::PROTOCOL,
         sync_seq,
-        sync_records,
     };
     if !send(&mut sink, &ready).await {
         return;

@@ -48,9 +48,8 @@ const WAIT: Duration = Duration::from_secs(30);
 pub(super) struct Query {
     sink: Sink,
     stream: Stream,
-    /// What the relay said in `Ready`: its position in this till's records, and their count.
+    /// What the relay said in `Ready`: its position in this till's records.
     sync_seq: u64,
-    sync_records: u64,
 }
 
 impl Query {
@@ -65,7 +64,6 @@ impl Query {
             sink,
             stream,
             sync_seq: 0,
-            sync_records: 0,
         };
         let nonce = match q.next().await? {
             ToTill::Challenge { nonce } => nonce,
@@ -86,10 +84,7 @@ impl Query {
         loop {
             match q.next().await? {
                 ToTill::Ready {
-                    proto,
-                    sync_seq,
-                    sync_records,
-                    ..
+                    proto, sync_seq, ..
                 } => {
                     if let Some((code, message)) =
                         duka_relay_proto::protocol_mismatch(duka_relay_proto::PROTOCOL, proto)
@@ -97,7 +92,6 @@ impl Query {
                         return Err(relay_err(format!("refused ({code}): {message}")));
                     }
                     q.sync_seq = sync_seq;
-                    q.sync_records = sync_records;
                     return Ok(q);
                 }
                 ToTill::Error { code, message } => {
@@ -157,13 +151,13 @@ pub struct SyncSummary {
 pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
     let mut q = Query::open(pairing).await?;
     let mut store = Store::open(db)?;
-    let start = store.sync_start(&pairing.till, q.sync_seq, q.sync_records)?;
+    let start = store.sync_start(&pairing.till, q.sync_seq)?;
     let mut after = match start {
         crate::store::sync::SyncStart::Send { after } => after,
-        crate::store::sync::SyncStart::Restorable { records } => {
-            return Err(relay_err(format!(
-                "the relay holds this till's history ({records} records) and this database has none: restore it first (duka relay restore)"
-            )));
+        crate::store::sync::SyncStart::Restorable => {
+            return Err(relay_err(
+                "the relay holds this till's history and this database has none: restore it first (duka relay restore)",
+            ));
         }
         crate::store::sync::SyncStart::Conflict => {
             return Err(relay_err(

@@ -152,7 +152,7 @@ pub(super) async fn session(
     sink.send(send(hello))
         .await
         .map_err(|e| format!("hello: {e}"))?;
-    let (mut last_seq, epoch, resume_from, relay_proto, sync_seq, sync_records) = loop {
+    let (mut last_seq, epoch, resume_from, relay_proto, sync_seq) = loop {
         match next(read(&mut stream).await?)? {
             Some(ToTill::Ready {
                 last_seq,
@@ -160,8 +160,7 @@ pub(super) async fn session(
                 resume_from,
                 proto,
                 sync_seq,
-                sync_records,
-            }) => break (last_seq, epoch, resume_from, proto, sync_seq, sync_records),
+            }) => break (last_seq, epoch, resume_from, proto, sync_seq),
             Some(ToTill::Error { code, message }) => {
                 return Err(format!("refused by the relay ({code}): {message}"));
             }
@@ -192,13 +191,13 @@ pub(super) async fn session(
     // This till's records: what the relay has decides what goes (see `Store::sync_start`).
     let start = engine
         .store()
-        .sync_start(&pairing.till, sync_seq, sync_records)
+        .sync_start(&pairing.till, sync_seq)
         .map_err(|e| format!("sync: {e}"))?;
     let (mut sync_sent, sync_status) = match start {
         crate::store::sync::SyncStart::Send { after } => (Some(after), SyncStatus::Sending),
-        crate::store::sync::SyncStart::Restorable { records } => {
+        crate::store::sync::SyncStart::Restorable => {
             tracing::warn!(
-                records,
+                sync_seq,
                 "the relay holds this till's history and this database has none: restore it (duka relay restore) before selling"
             );
             (None, SyncStatus::Restorable)

@@ -82,7 +82,7 @@ pub enum SyncStart {
     Send { after: u64 },
     /// The relay holds a history for this till and this till has none: it is a replacement
     /// and can take that history back (`duka relay restore`); nothing is sent meanwhile.
-    Restorable { records: u64 },
+    Restorable,
     /// The relay holds another history under this pairing and this till has its own sales:
     /// nothing is sent (neither may overwrite the other).
     Conflict,
@@ -246,7 +246,7 @@ impl Store {
     }
 
     /// Decides, in one transaction, what to send to relay till `till` that says it has
-    /// committed this till's records up to `relay_seq` (holding `relay_records` of them):
+    /// committed this till's records up to `relay_seq`:
     /// - a relay new to this till's records: the whole history goes in the outbox;
     /// - a relay that lost records (its `relay_seq` below what it acknowledged): the same;
     /// - a relay ahead of this till's own numbering (this till's database came from a backup):
@@ -255,12 +255,7 @@ impl Store {
     ///
     /// A relay holding a history this till never sent is a replacement's chance to restore
     /// ([`SyncStart::Restorable`]) or, when this till has sales of its own, a conflict.
-    pub fn sync_start(
-        &mut self,
-        till: &str,
-        relay_seq: u64,
-        relay_records: u64,
-    ) -> Result<SyncStart> {
+    pub fn sync_start(&mut self, till: &str, relay_seq: u64) -> Result<SyncStart> {
         let tx = self.write()?;
         let (enabled, was, acked, restoring): (bool, Option<String>, i64, bool) = tx.query_row(
             "SELECT enabled, till, acked, restoring FROM sync_state WHERE id = 1",
@@ -269,9 +264,7 @@ impl Store {
         )?;
         let acked = acked as u64;
         if restoring {
-            return Ok(SyncStart::Restorable {
-                records: relay_records,
-            });
+            return Ok(SyncStart::Restorable);
         }
         let ours = enabled && was.as_deref() == Some(till);
         let start = if !ours {
@@ -279,9 +272,7 @@ impl Store {
                 let start = if has_history(&tx)? {
                     SyncStart::Conflict
                 } else {
-                    SyncStart::Restorable {
-                        records: relay_records,
-                    }
+                    SyncStart::Restorable
                 };
                 return Ok(start);
             }

@@ -195,11 +195,11 @@ pub trait Storage: Send + Sync + 'static {
         Err(no_records(self.backend()))
     }
 
-    /// The till's sync position (the highest record `seq` committed) and how many records
-    /// are kept for it.
-    async fn sync_position(&self, till: &str) -> Result<(u64, u64)> {
+    /// The till's sync position: the highest record `seq` committed (read at every
+    /// connection, so it is one row, never a count of the records).
+    async fn sync_position(&self, till: &str) -> Result<u64> {
         let _ = till;
-        Ok((0, 0))
+        Ok(0)
     }
 
     /// The till's kept records (not deletions) with `seq` above `after`, in `seq` order, at

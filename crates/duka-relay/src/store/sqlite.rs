@@ -341,20 +341,15 @@ impl Storage for SqliteStore {
             .map_err(|_| Error::Io("the store's writer stopped".into()))?
     }
 
-    async fn sync_position(&self, till: &str) -> Result<(u64, u64)> {
-        let c = self.read();
-        let seq: i64 = c
+    async fn sync_position(&self, till: &str) -> Result<u64> {
+        let seq: i64 = self
+            .read()
             .query_row("SELECT sync_seq FROM tills WHERE id = ?1", [till], |r| {
                 r.get(0)
             })
             .optional()?
             .unwrap_or(0);
-        let n: i64 = c.query_row(
-            "SELECT count(*) FROM records WHERE till_id = ?1 AND body IS NOT NULL",
-            [till],
-            |r| r.get(0),
-        )?;
-        Ok((seq as u64, n as u64))
+        Ok(seq as u64)
     }
 
     async fn records_after(

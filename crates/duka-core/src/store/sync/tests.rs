@@ -129,7 +129,7 @@ fn nothing_is_recorded_until_a_relay_takes_the_records_then_the_history_and_ever
     let mut s = store();
     a_day(&mut s);
     assert_eq!(s.sync_state().unwrap().pending, 0, "no relay: no outbox");
-    let start = s.sync_start("t1", 0, 0).unwrap();
+    let start = s.sync_start("t1", 0).unwrap();
     assert_eq!(start, SyncStart::Send { after: 0 });
     let history = s.sync_state().unwrap().pending;
     let sales: i64 = s
@@ -175,7 +175,7 @@ fn nothing_is_recorded_until_a_relay_takes_the_records_then_the_history_and_ever
 #[test]
 fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goes_on_numbering() {
     let mut a = store();
-    a.sync_start("t1", 0, 0).unwrap();
+    a.sync_start("t1", 0).unwrap();
     a_day(&mut a);
     let mut kept = BTreeMap::new();
     let relay_seq = drain(&mut a, &mut kept);
@@ -187,10 +187,8 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
 
     let mut b = Store::open_in_memory().unwrap();
     assert_eq!(
-        b.sync_start("t1", relay_seq, kept.len() as u64).unwrap(),
-        SyncStart::Restorable {
-            records: kept.len() as u64
-        },
+        b.sync_start("t1", relay_seq).unwrap(),
+        SyncStart::Restorable,
         "an empty till and a relay with a history: restore"
     );
     assert_eq!(b.restore_begin().unwrap(), 0);
@@ -220,7 +218,7 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
     let first = &b.outbox_after(0, 1, 1 << 20).unwrap()[0];
     assert!(first.seq > relay_seq, "{} > {relay_seq}", first.seq);
     assert_eq!(
-        b.sync_start("t1", relay_seq, 0).unwrap(),
+        b.sync_start("t1", relay_seq).unwrap(),
         SyncStart::Send { after: relay_seq }
     );
 }
@@ -229,7 +227,7 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
 fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refused_whole() {
     let mut s = store();
     a_day(&mut s);
-    assert_eq!(s.sync_start("t9", 40, 40).unwrap(), SyncStart::Conflict);
+    assert_eq!(s.sync_start("t9", 40).unwrap(), SyncStart::Conflict);
     assert_eq!(s.sync_state().unwrap().pending, 0, "nothing sent");
     assert!(
         s.restore_begin().is_err(),
@@ -302,14 +300,14 @@ fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refuse
 #[test]
 fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_again() {
     let mut s = store();
-    s.sync_start("t1", 0, 0).unwrap();
+    s.sync_start("t1", 0).unwrap();
     a_day(&mut s);
     let mut kept = BTreeMap::new();
     let seq = drain(&mut s, &mut kept);
     assert_eq!(s.sync_state().unwrap().pending, 0);
     // The relay came back from an older backup of its own.
     assert_eq!(
-        s.sync_start("t1", seq - 5, 0).unwrap(),
+        s.sync_start("t1", seq - 5).unwrap(),
         SyncStart::Send { after: seq - 5 }
     );
     let again = s.outbox_after(seq - 5, 100_000, 1 << 30).unwrap();
@@ -321,7 +319,7 @@ fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_aga
     // This till came back from a backup older than what the relay has.
     let ahead = seq + 1_000_000;
     assert_eq!(
-        s.sync_start("t1", ahead, 0).unwrap(),
+        s.sync_start("t1", ahead).unwrap(),
         SyncStart::Send { after: ahead }
     );
     let again = s.outbox_after(ahead, 100_000, 1 << 30).unwrap();

@@ -537,18 +537,12 @@ impl Storage for PgStore {
         .await
     }
 
-    async fn sync_position(&self, till: &str) -> Result<(u64, u64)> {
+    async fn sync_position(&self, till: &str) -> Result<u64> {
         let c = self.readers.get().await?;
         let row = c
-            .query_opt(
-                "SELECT t.sync_seq, (SELECT count(*) FROM records r WHERE r.till_id = t.id AND r.body IS NOT NULL)
-                 FROM tills t WHERE t.id = $1",
-                &[&till],
-            )
+            .query_opt("SELECT sync_seq FROM tills WHERE id = $1", &[&till])
             .await?;
-        Ok(row
-            .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
-            .unwrap_or((0, 0)))
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0))
     }
 
     async fn records_after(
