@@ -110,7 +110,7 @@ impl Relay {
     }
 
     async fn store_and_forward(
-        &self,
+        self: &Arc<Self>,
         shop: &str,
         tills: Vec<String>,
         kind: Kind,
@@ -122,7 +122,7 @@ impl Relay {
     }
 
     async fn store_and_forward_or_hold(
-        &self,
+        self: &Arc<Self>,
         shop: &str,
         tills: Vec<String>,
         kind: Kind,
@@ -134,18 +134,24 @@ impl Relay {
         if hold_for.is_some() {
             tracing::info!(kind = kind.as_str(), "no live till: held for the shop");
         }
-        match self
-            .store
-            .insert_or_hold(tills, kind, attempt, body, hold_for)
-            .await
-        {
-            Ok(stored) => {
-                self.metrics
-                    .stored
-                    .fetch_add(stored.len() as u64, Ordering::Relaxed);
-                self.notify(shop, stored);
-                Ok(())
-            }
+        // In a task of its own: once the store has the message, the tills' sessions hear of
+        // it even if Daraja hangs up (and this request's future is dropped) meanwhile.
+        let (app, shop) = (self.clone(), shop.to_string());
+        let stored = tokio::spawn(async move {
+            let stored = app
+                .store
+                .insert_or_hold(tills, kind, attempt, body, hold_for)
+                .await?;
+            app.metrics
+                .stored
+                .fetch_add(stored.len() as u64, Ordering::Relaxed);
+            app.notify(&shop, stored);
+            crate::Result::Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(crate::Error::Io(format!("storing: {e}"))));
+        match stored {
+            Ok(()) => Ok(()),
             Err(e) => {
                 tracing::error!("store: {e}");
                 Err(self.refuse("store_failed", StatusCode::SERVICE_UNAVAILABLE))

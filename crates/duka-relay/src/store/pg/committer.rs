@@ -86,7 +86,11 @@ enum Done {
     Acked,
 }
 
-pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<Write>) {
+pub(super) async fn run(
+    config: tokio_postgres::Config,
+    mut rx: mpsc::UnboundedReceiver<Write>,
+    backend_pid: Arc<std::sync::atomic::AtomicI32>,
+) {
     let mut client: Option<Client> = None;
     let prepared: Prepared = std::sync::Mutex::new(HashMap::new());
     while let Some(first) = rx.recv().await {
@@ -101,7 +105,16 @@ pub(super) async fn run(config: tokio_postgres::Config, mut rx: mpsc::UnboundedR
             // Statements belong to the connection they were prepared on.
             prepared.lock().unwrap_or_else(|p| p.into_inner()).clear();
             client = match connect_one(&config).await {
-                Ok(c) => Some(c),
+                Ok(c) => {
+                    // Which backend sends this process's notifications (0: unknown, none
+                    // skipped).
+                    let pid = match c.query_one("SELECT pg_backend_pid()", &[]).await {
+                        Ok(r) => r.get::<_, i32>(0),
+                        Err(_) => 0,
+                    };
+                    backend_pid.store(pid, std::sync::atomic::Ordering::Relaxed);
+                    Some(c)
+                }
                 Err(e) => {
                     tracing::error!("store: {e}");
                     answer_err(batch, &e.to_string());

@@ -5,6 +5,8 @@
 //! missed meanwhile costs nothing. A connection that stops answering is noticed by a query
 //! every few seconds.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -32,10 +34,14 @@ pub(crate) fn parse(payload: &str) -> Vec<Wake> {
 /// The listening connection's `application_name`.
 pub const LISTENER_NAME: &str = "duka-relay listen";
 
-pub(super) async fn run(config: tokio_postgres::Config, wakes: mpsc::UnboundedSender<Wake>) {
+pub(super) async fn run(
+    config: tokio_postgres::Config,
+    wakes: mpsc::UnboundedSender<Wake>,
+    own_pid: Arc<AtomicI32>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen_once(&config, &wakes).await {
+        match listen_once(&config, &wakes, &own_pid).await {
             Ok(()) => return, // nobody wants wakes any more
             Err(e) => {
                 tracing::warn!(
@@ -61,7 +67,9 @@ fn message(e: tokio_postgres::Error) -> String {
 async fn listen_once(
     config: &tokio_postgres::Config,
     wakes: &mpsc::UnboundedSender<Wake>,
+    own_pid: &Arc<AtomicI32>,
 ) -> Result<(), String> {
+    let own_pid = own_pid.clone();
     let mut config = config.clone();
     // Named, for pg_stat_activity (and for the test that cuts this connection).
     config.application_name(LISTENER_NAME);
@@ -72,6 +80,11 @@ async fn listen_once(
         while let Some(m) = messages.next().await {
             match m {
                 Ok(AsyncMessage::Notification(n)) => {
+                    // This process's own commits: its sessions were handed those already.
+                    let own = own_pid.load(Ordering::Relaxed);
+                    if own != 0 && n.process_id() == own {
+                        continue;
+                    }
                     if ntx.send(Ok(n.payload().to_string())).is_err() {
                         return;
                     }

@@ -21,7 +21,7 @@ pub use listen::LISTENER_NAME;
 mod migrate;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use duka_relay_proto::Kind;
@@ -48,6 +48,9 @@ pub struct PgStore {
     writer: mpsc::UnboundedSender<Write>,
     wakes: Mutex<Option<mpsc::UnboundedReceiver<Wake>>>,
     wake_tx: mpsc::UnboundedSender<Wake>,
+    /// The backend process of this process's committer connection: its notifications are
+    /// this process's own, already handed to the sessions, and the listener skips them.
+    committer_pid: Arc<AtomicI32>,
 }
 
 /// `postgres://user@host:port/db` without the password, for messages.
@@ -214,7 +217,8 @@ impl PgStore {
         migrate::migrate(&mut c, &name).await?;
         drop(c);
         let (writer, rx) = mpsc::unbounded_channel();
-        tokio::spawn(committer::run(config.clone(), rx));
+        let committer_pid = Arc::new(AtomicI32::new(0));
+        tokio::spawn(committer::run(config.clone(), rx, committer_pid.clone()));
         let (wake_tx, wakes) = mpsc::unbounded_channel();
         Ok(PgStore {
             readers: Pool::new(config.clone(), READERS),
@@ -223,6 +227,7 @@ impl PgStore {
             writer,
             wakes: Mutex::new(Some(wakes)),
             wake_tx,
+            committer_pid,
         })
     }
 
@@ -312,7 +317,11 @@ impl Storage for PgStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()?;
-        tokio::spawn(listen::run(self.config.clone(), self.wake_tx.clone()));
+        tokio::spawn(listen::run(
+            self.config.clone(),
+            self.wake_tx.clone(),
+            self.committer_pid.clone(),
+        ));
         Some(rx)
     }
 
