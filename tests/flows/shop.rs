@@ -316,3 +316,60 @@ async fn two_demo_tills_on_a_local_relay_show_the_shops_day_from_the_command_lin
     .await
     .unwrap();
 }
+
+/// A week offline, then the till catches up while the relay is killed (-9) and started again:
+/// the relay commits before it acknowledges, the till resends what was not acknowledged, and
+/// the relay ends with exactly the till's rows (a process on this store's backend).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_while_a_till_catches_up_ends_with_exactly_the_tills_rows() {
+    let backend = relay::ProcessStore::new().await;
+    let port = relay::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let pairing = backend.till_add("Mama Mboga", "Front", &url);
+    let a = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&pairing),
+    )
+    .await;
+    for i in 0..600 {
+        cash_sale(&a, &format!("Item {i}"), 50 + i);
+    }
+    let mut process = backend.spawn(port, &[]).0;
+    let client = duka_core::relay::spawn_with(a.engine.clone(), pairing.clone(), fast());
+    let store = backend.store.store.clone();
+    eventually_async("part of the history reached the relay", || async {
+        store.sync_position(&pairing.till).await.unwrap() > 0
+    })
+    .await;
+    process.kill().unwrap();
+    process.wait().unwrap();
+    // Usually frames were on their way unacknowledged; either way the end must be exact.
+    process = backend.spawn(port, &[]).0;
+    eventually("the outbox drained after the restart", || {
+        client.status().connected && a.db().sync_state().unwrap().pending == 0
+    })
+    .await;
+    let till = a.db().synced_rows().unwrap();
+    let kept = store
+        .records_after(&pairing.till, 0, 1_000_000)
+        .await
+        .unwrap();
+    let mut on_relay: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in kept.into_iter().filter(|r| r.table != "day") {
+        on_relay.entry(r.table).or_default().push(r.body.unwrap());
+    }
+    for (table, rows) in till {
+        let mut want = rows.clone();
+        want.sort();
+        let mut got = on_relay.remove(table).unwrap_or_default();
+        got.sort();
+        assert_eq!(got, want, "{table}: exactly the till's rows");
+    }
+    assert!(on_relay.is_empty(), "nothing else: {:?}", on_relay.keys());
+    client.stop();
+    process.kill().unwrap();
+    process.wait().unwrap();
+}
