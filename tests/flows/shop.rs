@@ -373,3 +373,151 @@ async fn a_relay_killed_while_a_till_catches_up_ends_with_exactly_the_tills_rows
     process.kill().unwrap();
     process.wait().unwrap();
 }
+
+/// A question-only connection with a till's key, as a thief would open one.
+async fn thief(
+    relay: &relay::RunningRelay,
+    p: &duka_relay_proto::Pairing,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(duka_core::relay::ws_url(&relay.url))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("no challenge")
+    };
+    let nonce = serde_json::from_str::<serde_json::Value>(&t).unwrap()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hello = duka_relay_proto::FromTill::Hello {
+        till: p.till.clone(),
+        mac: duka_relay_proto::sign(&p.key_bytes(), &duka_relay_proto::ws_message(&nonce)),
+        proto: duka_relay_proto::PROTOCOL,
+        resume_after: 0,
+        epoch: None,
+        query: true,
+    };
+    ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("no ready")
+    };
+    assert!(t.contains("\"ready\""), "{t}");
+    ws
+}
+
+async fn ask(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    frame: &duka_relay_proto::FromTill,
+) -> Option<duka_relay_proto::ToTill> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Text(serde_json::to_string(frame).unwrap().into()))
+        .await
+        .ok()?;
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(&t).ok(),
+        _ => None,
+    }
+}
+
+/// Someone holding a till's key (a stolen PC) forges its position and bad records: the till
+/// loses no unsent record and keeps its session; the forger's question-only connection ends
+/// when the till is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_key_cannot_make_a_till_drop_unsent_records_or_stop_it() {
+    use duka_relay_proto::{FromTill, Record, ToTill};
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let a = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    cash_sale(&a, "Milk", 60);
+    let ca = duka_core::relay::spawn_with(a.engine.clone(), front.clone(), fast());
+    eventually("synced", || {
+        ca.status().connected && a.db().sync_state().unwrap().pending == 0
+    })
+    .await;
+    ca.stop();
+    eventually("offline", || relay.relay.connected() == 0).await;
+    // Offline: five sales, not sent.
+    for i in 0..5 {
+        cash_sale(&a, &format!("Bread {i}"), 55);
+    }
+    let top = {
+        let db = a.db();
+        db.outbox_after(0, 100_000, usize::MAX)
+            .unwrap()
+            .last()
+            .unwrap()
+            .seq
+    };
+    let mut ws = thief(&relay, &front).await;
+    let forged = |seq: u64, body: Option<&str>| Record {
+        seq,
+        table: "sales".into(),
+        pk: "[999]".into(),
+        body: body.map(str::to_string),
+        at: 0,
+    };
+    // The till's whole position at once; a position beyond any numbering; a NUL character.
+    for records in [
+        vec![forged(top, None)],
+        vec![forged(1 << 60, None)],
+        vec![forged(top + 1, Some("{\"x\":\"\u{0}\"}"))],
+    ] {
+        let answer = ask(&mut ws, &FromTill::Sync { records }).await;
+        if let Some(ToTill::Synced { seq }) = answer {
+            assert!(
+                seq <= top + 1,
+                "never beyond the frame's own numbering: {seq}"
+            );
+        }
+    }
+    let ca = duka_core::relay::spawn_with(a.engine.clone(), front.clone(), fast());
+    eventually("the till's own records went, none dropped", || {
+        ca.status().connected && a.db().sync_state().unwrap().pending == 0
+    })
+    .await;
+    let kept = relay
+        .relay
+        .0
+        .store()
+        .records_after(&front.till, 0, 100_000)
+        .await
+        .unwrap();
+    let breads = kept
+        .iter()
+        .filter(|r| {
+            r.table == "sale_lines" && r.body.as_deref().is_some_and(|b| b.contains("Bread"))
+        })
+        .count();
+    assert_eq!(breads, 5, "every sale made offline reached the relay");
+    assert_eq!(ca.status().sync, SyncStatus::Sending);
+    // Revoked: the forger's open connection is refused its next question.
+    relay.relay.revoke(&front.till).await.unwrap();
+    let answer = ask(
+        &mut ws,
+        &FromTill::ShopDay {
+            id: "x".into(),
+            date: duka_core::time::today().to_string(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&answer, Some(ToTill::Error { code, .. }) if code == "revoked")
+            || answer.is_none(),
+        "{answer:?}"
+    );
+    ca.stop();
+}

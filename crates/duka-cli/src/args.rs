@@ -234,7 +234,8 @@ pub enum RelayCmd {
     Sync,
     /// A new PC paired as the till it replaces: take that till's history back from the relay
     /// (sales, payments, refunds, shifts, stock, staff without their PINs). Only into a till
-    /// with no sales of its own; resumes if cut off. Set the PINs again afterwards.
+    /// with no sales of its own; all or nothing (run it again if cut off). Set the PINs again
+    /// afterwards.
     Restore,
 }
 

@@ -11,14 +11,11 @@ CREATE TABLE sync_outbox (
 );
 
 -- One row: whether changes are recorded, for which relay till, and the highest seq it committed.
--- `restoring` is set while a replacement till takes its history back from the relay (the till
--- does not start until the restore has finished).
+-- (A restore from the relay is one transaction: there is no half-restored state to record.)
 CREATE TABLE sync_state (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     enabled    INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),
     till       TEXT,
-    acked      INTEGER NOT NULL DEFAULT 0 CHECK (acked >= 0),
-    restoring  INTEGER NOT NULL DEFAULT 0 CHECK (restoring IN (0, 1)),
-    restore_at INTEGER NOT NULL DEFAULT 0
+    acked      INTEGER NOT NULL DEFAULT 0 CHECK (acked >= 0)
 );
 INSERT INTO sync_state (id) VALUES (1);

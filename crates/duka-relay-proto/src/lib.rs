@@ -127,12 +127,19 @@ pub struct Record {
     pub at: i64,
 }
 
-/// Largest record body the relay keeps, in bytes.
-pub const MAX_RECORD_BODY: usize = 256 * 1024;
+/// Largest record body the relay keeps, in bytes (a frame of one such record stays under the
+/// websocket's 1 MiB message limit).
+pub const MAX_RECORD_BODY: usize = 768 * 1024;
+
+/// Highest record `seq` either side accepts: 2^53, exact in every JSON reader. A position
+/// above it is a forgery, never a till's count of its changes.
+pub const MAX_RECORD_SEQ: u64 = 1 << 53;
 
 impl Record {
-    /// Whether the record is well formed: a table name of 1–32 `a-z`, `0-9` or `_`, a key of 1–256
-    /// characters, a body of at most `MAX_RECORD_BODY` bytes, a seq above zero.
+    /// Whether the record is well formed: a table name of 1–32 `a-z`, `0-9` or `_`, a key of
+    /// 1–256 characters, a body of at most `MAX_RECORD_BODY` bytes that is a JSON object's
+    /// text, no NUL character anywhere (PostgreSQL refuses it in text), and a seq from 1 to
+    /// `MAX_RECORD_SEQ`.
     pub fn is_valid(&self) -> bool {
         (1..=32).contains(&self.table.len())
             && self
@@ -140,11 +147,14 @@ impl Record {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && (1..=256).contains(&self.pk.len())
-            && self
-                .body
-                .as_ref()
-                .is_none_or(|b| b.len() <= MAX_RECORD_BODY)
-            && self.seq > 0
+            && !self.pk.contains('\0')
+            && self.body.as_ref().is_none_or(|b| {
+                b.len() <= MAX_RECORD_BODY
+                    && b.starts_with('{')
+                    && b.ends_with('}')
+                    && !b.contains('\0')
+            })
+            && (1..=MAX_RECORD_SEQ).contains(&self.seq)
     }
 }
 
@@ -676,7 +686,27 @@ mod tests {
                 ..r.clone()
             },
             Record {
-                body: Some("x".repeat(MAX_RECORD_BODY + 1)),
+                body: Some(format!("{{{}}}", "x".repeat(MAX_RECORD_BODY))),
+                ..r.clone()
+            },
+            Record {
+                body: Some("[1]".into()),
+                ..r.clone()
+            },
+            Record {
+                body: Some("{\"a\":\"\u{0}\"}".into()),
+                ..r.clone()
+            },
+            Record {
+                pk: "[\"\u{0}\"]".into(),
+                ..r.clone()
+            },
+            Record {
+                seq: MAX_RECORD_SEQ + 1,
+                ..r.clone()
+            },
+            Record {
+                seq: u64::MAX,
                 ..r.clone()
             },
         ] {

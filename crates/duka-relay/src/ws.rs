@@ -452,7 +452,19 @@ async fn sync(app: &Relay, t: &store::Till, mut records: Vec<store::Record>) -> 
         tracing::warn!(till = %t.id, n = records.len(), "a sync frame over the limit: closing the connection");
         return None;
     }
-    let top = records.iter().map(|r| r.seq).max().unwrap_or(0);
+    // The frame's own top, within the till's numbering (a seq above 2^53 is a forgery and
+    // moves nothing): the till's position moves to it, malformed records included, so the
+    // till can drop those too and never resends them for ever.
+    let Some(top) = records
+        .iter()
+        .map(|r| r.seq)
+        .filter(|s| (1..=duka_relay_proto::MAX_RECORD_SEQ).contains(s))
+        .max()
+    else {
+        app.metrics.reject("ws_bad_records");
+        tracing::warn!(till = %t.id, "a sync frame with no record of the till's numbering: closing the connection");
+        return None;
+    };
     let before = records.len();
     records.retain(|r| r.is_valid());
     if records.len() < before {
@@ -461,9 +473,11 @@ async fn sync(app: &Relay, t: &store::Till, mut records: Vec<store::Record>) -> 
     }
     let n = records.len() as u64;
     match app.store.sync_put(&t.id, records, top).await {
-        Ok(seq) => {
+        Ok(_) => {
             app.metrics.records.fetch_add(n, Ordering::Relaxed);
-            Some(ToTill::Synced { seq })
+            // This frame's top, not the till's highest position: an acknowledgement never
+            // covers what this frame did not carry.
+            Some(ToTill::Synced { seq: top })
         }
         Err(e) => {
             tracing::error!("sync: {e}");
@@ -543,6 +557,24 @@ async fn questions(
     }
     while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(60), stream.next()).await
     {
+        // Not a session, so a revocation cannot close it: each question checks the till's key
+        // again (revoked, or given a new key since: the connection ends).
+        if matches!(msg, Message::Text(_)) {
+            let current = app.store.till(&t.id).await.ok().flatten();
+            if !current.is_some_and(|c| !c.revoked && c.key == t.key) {
+                app.metrics.reject("ws_auth");
+                let _ = send(
+                    &mut sink,
+                    &ToTill::Error {
+                        code: "revoked".into(),
+                        message: "this till was revoked or given a new key by the relay's operator"
+                            .into(),
+                    },
+                )
+                .await;
+                return;
+            }
+        }
         match msg {
             Message::Text(text) => match serde_json::from_str::<FromTill>(&text) {
                 Ok(q @ (FromTill::Restore { .. } | FromTill::ShopDay { .. })) => {

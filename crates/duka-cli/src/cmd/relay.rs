@@ -53,7 +53,7 @@ fn restore(cli: &Cli) -> anyhow::Result<()> {
     drop(ctx);
     let summary = pay::runtime()?.block_on(duka_core::relay::restore(&db, &pairing, |n| {
         if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            eprint!("\r{n} records restored");
+            eprint!("\r{n} records fetched");
         }
     }))?;
     if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -113,10 +113,7 @@ fn status(cli: &Cli) -> anyhow::Result<()> {
     let out = json!({"relay_url": url, "till": till, "applied_seq": applied, "healthz": healthz, "sync": sync});
     ctx.print(&out, || {
         let mut text = render::relay_status(&url, &till, applied, &healthz);
-        text.push_str(&if sync.restoring {
-            "\nRecords: a restore from the relay was cut off: run `duka relay restore` again"
-                .to_string()
-        } else if sync.enabled {
+        text.push_str(&if sync.enabled {
             format!(
                 "\nRecords: {} change(s) waiting to go; the relay has them up to {}",
                 sync.pending, sync.acked

@@ -196,7 +196,7 @@ pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
                 _ => continue,
             }
         };
-        store.sync_acked(&pairing.till, seq)?;
+        store.sync_acked(&pairing.till, seq.min(last))?;
         sent += n;
         relay_seq = seq;
         after = last;
@@ -232,17 +232,18 @@ pub async fn ask_shop_day(
 }
 
 /// Restores the database at `db` from the relay of `pairing`; `progress` hears the records
-/// written so far.
+/// fetched so far. Every page is fetched first, then written in one transaction: a restore cut
+/// off or refused leaves the till as it was.
 pub async fn restore(
     db: &Path,
     pairing: &Pairing,
     mut progress: impl FnMut(u64),
 ) -> Result<RestoreSummary> {
-    let mut store = Store::open(db)?;
-    let mut after = store.restore_begin()?;
+    Store::open(db)?.restore_allowed()?;
     let mut q = Query::open(pairing).await?;
+    let mut after = 0;
+    let mut rows: Vec<OutboxRow> = Vec::new();
     q.send(&FromTill::Restore { after }).await?;
-    let mut written = 0u64;
     let sync_seq = loop {
         match q.next().await? {
             ToTill::Records {
@@ -254,18 +255,14 @@ pub async fn restore(
                 if records.iter().any(|r| !r.is_valid()) {
                     return Err(relay_err("a malformed record"));
                 }
-                let rows: Vec<OutboxRow> = records
-                    .into_iter()
-                    .map(|r| OutboxRow {
-                        seq: r.seq,
-                        tbl: r.table,
-                        pk: r.pk,
-                        body: r.body,
-                        at: r.at,
-                    })
-                    .collect();
-                written += store.restore_page(&rows, upto)? as u64;
-                progress(written);
+                rows.extend(records.into_iter().map(|r| OutboxRow {
+                    seq: r.seq,
+                    tbl: r.table,
+                    pk: r.pk,
+                    body: r.body,
+                    at: r.at,
+                }));
+                progress(rows.len() as u64);
                 if done {
                     break sync_seq;
                 }
@@ -282,10 +279,16 @@ pub async fn restore(
         }
     };
     q.close().await;
-    let left_out = store.restore_finish(&pairing.till, sync_seq)?;
+    if sync_seq > duka_relay_proto::MAX_RECORD_SEQ {
+        return Err(relay_err(format!(
+            "a position beyond any till's numbering ({sync_seq})"
+        )));
+    }
+    let mut store = Store::open(db)?;
+    let left_out = store.restore_records(&rows, &pairing.till, sync_seq)?;
     let (sales, next_sale) = store.sales_count_and_next()?;
     Ok(RestoreSummary {
-        records: written,
+        records: rows.len() as u64,
         sync_seq,
         sales,
         next_sale,

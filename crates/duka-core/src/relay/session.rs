@@ -189,20 +189,22 @@ pub(super) async fn session(
     };
     mark.save(&mut engine.store()).map_err(|e| e.to_string())?;
     // This till's records: what the relay has decides what goes (see `Store::sync_start`).
-    let start = engine
-        .store()
-        .sync_start(&pairing.till, sync_seq)
-        .map_err(|e| format!("sync: {e}"))?;
+    // A sync that fails pauses the sync, never the session: callbacks keep coming.
+    let start = engine.store().sync_start(&pairing.till, sync_seq);
     let (mut sync_sent, sync_status) = match start {
-        crate::store::sync::SyncStart::Send { after } => (Some(after), SyncStatus::Sending),
-        crate::store::sync::SyncStart::Restorable => {
+        Err(e) => {
+            tracing::error!("sync paused: {e}");
+            (None, SyncStatus::Off)
+        }
+        Ok(crate::store::sync::SyncStart::Send { after }) => (Some(after), SyncStatus::Sending),
+        Ok(crate::store::sync::SyncStart::Restorable) => {
             tracing::warn!(
                 sync_seq,
                 "the relay holds this till's history and this database has none: restore it (duka relay restore) before selling"
             );
             (None, SyncStatus::Restorable)
         }
-        crate::store::sync::SyncStart::Conflict => {
+        Ok(crate::store::sync::SyncStart::Conflict) => {
             tracing::error!(
                 "the relay holds another history under this pairing and this till has its own sales: nothing is synced (pair this till as a new one)"
             );
@@ -263,24 +265,51 @@ pub(super) async fn session(
         let frame = tokio::select! {
             _ = std::future::ready(()), if sync_dirty && sync_sent.is_some() && sync_in_flight < SYNC_WINDOW => {
                 let after = sync_sent.unwrap_or(0);
-                let rows = engine
-                    .store()
-                    .outbox_after(after, SYNC_BATCH, SYNC_BATCH_BYTES)
-                    .map_err(|e| format!("sync: {e}"))?;
+                let rows = match engine.store().outbox_after(after, SYNC_BATCH, SYNC_BATCH_BYTES) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::error!("sync paused: {e}");
+                        sync_sent = None;
+                        set(status, engine, |s| s.sync = SyncStatus::Off);
+                        continue;
+                    }
+                };
                 let Some(last) = rows.last().map(|r| r.seq) else {
                     sync_dirty = false;
                     continue;
                 };
                 for r in &rows {
-                    if r.tbl != crate::store::sync::DAY_RECORD {
-                        days.insert(crate::time::nairobi_date(r.at));
-                    }
+                    days.extend(days_of(r));
                 }
                 sync_sent = Some(last);
                 sync_in_flight += 1;
-                let frame = FromTill::Sync {
-                    records: rows.into_iter().map(record).collect(),
+                let records: Vec<_> = rows
+                    .into_iter()
+                    .map(record)
+                    .filter(|r| {
+                        // The relay refuses a record over its size: never sent, rather than a
+                        // frame over the websocket's limit again and again.
+                        let fits = r.body.as_ref().is_none_or(|b| b.len() <= duka_relay_proto::MAX_RECORD_BODY);
+                        if !fits {
+                            tracing::error!(table = %r.table, seq = r.seq, "a record too large for the relay: left out");
+                        }
+                        fits
+                    })
+                    .collect();
+                // A frame whose every record was too large still carries its top, so the
+                // relay acknowledges it and the outbox moves on.
+                let records = if records.is_empty() {
+                    vec![duka_relay_proto::Record {
+                        seq: last,
+                        table: "skipped".into(),
+                        pk: "[]".into(),
+                        body: None,
+                        at: crate::time::now_ms(),
+                    }]
+                } else {
+                    records
                 };
+                let frame = FromTill::Sync { records };
                 sink.send(send(frame)).await.map_err(|e| format!("sync: {e}"))?;
                 continue;
             }
@@ -290,7 +319,9 @@ pub(super) async fn session(
                     if !days.is_empty() && !sync_dirty && sync_in_flight == 0 {
                         let mut store = engine.store();
                         for d in std::mem::take(&mut days) {
-                            store.enqueue_day(d).map_err(|e| format!("sync: {e}"))?;
+                            if let Err(e) = store.enqueue_day(d) {
+                                tracing::error!("the day's figures for the relay: {e}");
+                            }
                         }
                     }
                     sync_dirty = true;
@@ -473,11 +504,15 @@ pub(super) async fn session(
                 }
             }
             Some(ToTill::Synced { seq }) => {
-                // Committed by the relay: those rows leave the outbox.
-                engine
+                // Committed by the relay: those rows leave the outbox (never beyond what this
+                // session sent: an acknowledgement covers what it carried, nothing more).
+                if let Err(e) = engine
                     .store()
-                    .sync_acked(&pairing.till, seq)
-                    .map_err(|e| format!("sync: {e}"))?;
+                    .sync_acked(&pairing.till, seq.min(sync_sent.unwrap_or(0)))
+                {
+                    // Sent again after the next connection: the relay takes a replay as a no-op.
+                    tracing::error!("sync: {e}");
+                }
                 sync_in_flight = sync_in_flight.saturating_sub(1);
                 sync_dirty = true;
             }
@@ -486,12 +521,37 @@ pub(super) async fn session(
                     let _ = w.send(tills);
                 }
             }
+            // The relay could not answer a question (its store): the question times out, the
+            // session goes on.
+            Some(ToTill::Error { code, message }) if code == "store" => {
+                tracing::warn!("the relay could not answer: {message}");
+            }
             Some(ToTill::Error { code, message }) => {
                 return Err(format!("relay error ({code}): {message}"));
             }
             Some(_) | None => {}
         }
     }
+}
+
+/// The Nairobi days whose figures a change touches: the day it was made, and for a shift the
+/// day it opened (a shift opened yesterday and cashed up this morning changes yesterday's
+/// day close).
+pub(super) fn days_of(r: &crate::store::sync::OutboxRow) -> Vec<chrono::NaiveDate> {
+    if r.tbl == crate::store::sync::DAY_RECORD {
+        return Vec::new();
+    }
+    let mut days = vec![crate::time::nairobi_date(r.at)];
+    if r.tbl == "shifts"
+        && let Some(opened) = r
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            .and_then(|v| v["opened_at"].as_i64())
+    {
+        days.push(crate::time::nairobi_date(opened));
+    }
+    days
 }
 
 /// Whether this till's STK receipt `key` is flagged as used first on another till.

@@ -71,8 +71,6 @@ pub struct SyncState {
     pub acked: u64,
     /// Changes waiting to go.
     pub pending: u64,
-    /// A restore from the relay was started and has not finished.
-    pub restoring: bool,
 }
 
 /// What the till does with the relay's records after connecting.
@@ -227,12 +225,11 @@ fn has_history(tx: &rusqlite::Connection) -> Result<bool> {
 
 impl Store {
     pub fn sync_state(&self) -> Result<SyncState> {
-        let (enabled, till, acked, restoring): (bool, Option<String>, i64, bool) =
-            self.conn.query_row(
-                "SELECT enabled, till, acked, restoring FROM sync_state WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
+        let (enabled, till, acked): (bool, Option<String>, i64) = self.conn.query_row(
+            "SELECT enabled, till, acked FROM sync_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let pending: i64 = self
             .conn
             .query_row("SELECT count(*) FROM sync_outbox", [], |r| r.get(0))?;
@@ -241,7 +238,6 @@ impl Store {
             till,
             acked: acked as u64,
             pending: pending as u64,
-            restoring,
         })
     }
 
@@ -251,21 +247,19 @@ impl Store {
     /// - a relay that lost records (its `relay_seq` below what it acknowledged): the same;
     /// - a relay ahead of this till's own numbering (this till's database came from a backup):
     ///   the numbering moves past it and the whole history goes again (this till's rows win);
-    /// - otherwise what the relay committed leaves the outbox and the rest follows.
+    /// - otherwise everything after what the relay acknowledged follows (again, where an
+    ///   acknowledgement was lost: the relay takes a replay as a no-op).
     ///
     /// A relay holding a history this till never sent is a replacement's chance to restore
     /// ([`SyncStart::Restorable`]) or, when this till has sales of its own, a conflict.
     pub fn sync_start(&mut self, till: &str, relay_seq: u64) -> Result<SyncStart> {
         let tx = self.write()?;
-        let (enabled, was, acked, restoring): (bool, Option<String>, i64, bool) = tx.query_row(
-            "SELECT enabled, till, acked, restoring FROM sync_state WHERE id = 1",
+        let (enabled, was, acked): (bool, Option<String>, i64) = tx.query_row(
+            "SELECT enabled, till, acked FROM sync_state WHERE id = 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let acked = acked as u64;
-        if restoring {
-            return Ok(SyncStart::Restorable);
-        }
         let ours = enabled && was.as_deref() == Some(till);
         let start = if !ours {
             if relay_seq > 0 {
@@ -299,15 +293,10 @@ impl Store {
             snapshot(&tx)?;
             SyncStart::Send { after: relay_seq }
         } else {
-            tx.execute(
-                "DELETE FROM sync_outbox WHERE seq <= ?1",
-                [relay_seq as i64],
-            )?;
-            tx.execute(
-                "UPDATE sync_state SET acked = ?1 WHERE id = 1",
-                [relay_seq as i64],
-            )?;
-            SyncStart::Send { after: relay_seq }
+            // Only what the relay acknowledged to this till has left the outbox; what it says
+            // it has beyond that is sent again (a replay changes nothing there). Its word alone
+            // never deletes a row: a forged position would make this till drop unsent ones.
+            SyncStart::Send { after: acked }
         };
         tx.commit()?;
         Ok(start)
@@ -359,12 +348,22 @@ impl Store {
         Ok(())
     }
 
-    /// The Nairobi days of the changes waiting in the outbox (their day records are due).
+    /// The Nairobi days whose figures the changes waiting in the outbox touch (their day
+    /// records are due): the day each change was made, and the days its row is about (a sale
+    /// paid, a shift opened, a tender taken: a whole history put in the outbox today is about
+    /// many days). At most the last 31 days: older figures are not brought up to date.
     pub fn outbox_days(&self) -> Result<BTreeSet<NaiveDate>> {
+        let since = crate::time::now_ms() - 31 * 86_400_000;
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT DISTINCT (at / 1000 + 10800) / 86400 FROM sync_outbox WHERE tbl != '{DAY_RECORD}'"
+            "SELECT DISTINCT (t / 1000 + 10800) / 86400 FROM (
+                SELECT at AS t FROM sync_outbox WHERE tbl != '{DAY_RECORD}'
+                UNION SELECT json_extract(body, '$.' || f.k) FROM sync_outbox,
+                    (SELECT 'created_at' AS k UNION SELECT 'paid_at' UNION SELECT 'opened_at'
+                     UNION SELECT 'closed_at' UNION SELECT 'at') AS f
+                WHERE tbl != '{DAY_RECORD}' AND body IS NOT NULL
+            ) WHERE t >= ?1"
         ))?;
-        let days = st.query_map([], |r| r.get::<_, i64>(0))?;
+        let days = st.query_map([since], |r| r.get::<_, i64>(0))?;
         let mut out = BTreeSet::new();
         for d in days {
             if let Some(date) = chrono::DateTime::from_timestamp(d? * 86400, 0) {
@@ -465,15 +464,9 @@ impl Store {
         )?)
     }
 
-    /// Whether a restore from the relay may go into this till (no history of its own, or a
-    /// restore begun already); refused naming why.
+    /// Whether a restore from the relay may go into this till: no sales or shifts of its own.
     pub fn restore_allowed(&self) -> Result<()> {
-        let restoring: bool =
-            self.conn
-                .query_row("SELECT restoring FROM sync_state WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?;
-        if !restoring && has_history(&self.conn)? {
+        if has_history(&self.conn)? {
             return Err(Error::invalid(
                 "restore",
                 "a till with no sales or shifts of its own (restore into a new data directory)",
@@ -483,19 +476,42 @@ impl Store {
         Ok(())
     }
 
-    /// Starts taking this till's history back from the relay: only into a till with no
-    /// history of its own, whose staff, products and stock give way to the old till's.
-    /// Resumable: returns the relay `seq` to continue after.
-    pub fn restore_begin(&mut self) -> Result<u64> {
+    /// Makes this till the one it replaces, in one transaction: its staff, products and stock
+    /// give way to the old till's records (`records`, in the relay's order), this till syncs to
+    /// `till` from `relay_seq` on, and its new changes are numbered after it. All or nothing: a
+    /// restore cut off, refused or failing leaves the till as it was (run it again).
+    ///
+    /// Every table and column name is checked against this till's schema (a record that does
+    /// not fit refuses the restore). Rows whose parent never came (the relay's retention
+    /// dropped an old sale that a later refund refers to) are left out and counted: a till that
+    /// restores most of its history beats one that cannot start. Incoming payments that
+    /// reached this PC already stay, merged with the old till's by receipt, and go to the relay.
+    pub fn restore_records(
+        &mut self,
+        records: &[OutboxRow],
+        till: &str,
+        relay_seq: u64,
+    ) -> Result<u64> {
+        let tables: HashMap<&'static str, Table> = tables(&self.conn)?
+            .into_iter()
+            .map(|t| (t.name, t))
+            .collect();
+        // A row may come before its parent (the relay orders by last change): foreign keys
+        // are checked once, at the end, inside the transaction.
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let done = self.restore_unchecked(&tables, records, till, relay_seq);
+        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        done
+    }
+
+    fn restore_unchecked(
+        &mut self,
+        tables: &HashMap<&'static str, Table>,
+        records: &[OutboxRow],
+        till: &str,
+        relay_seq: u64,
+    ) -> Result<u64> {
         let tx = self.write()?;
-        let (restoring, at): (bool, i64) = tx.query_row(
-            "SELECT restoring, restore_at FROM sync_state WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if restoring {
-            return Ok(at as u64);
-        }
         if has_history(&tx)? {
             return Err(Error::invalid(
                 "restore",
@@ -503,50 +519,10 @@ impl Store {
                 "this till already has sales",
             ));
         }
-        tx.execute(
-            "UPDATE sync_state SET enabled = 0, restoring = 1, restore_at = 0 WHERE id = 1",
-            [],
-        )?;
-        // The till becomes the one it replaces: staff, products and stock set up on this PC
-        // before the restore give way to the old till's (incoming payments stay: they may
-        // have come to this PC already, and the old till's merge with them by receipt).
+        tx.execute("UPDATE sync_state SET enabled = 0 WHERE id = 1", [])?;
         for t in ["stock_moves", "drawer_moves", "products", "cashiers"] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
-        tx.commit()?;
-        Ok(0)
-    }
-
-    /// Writes one page of the relay's records (in the relay's order) and where it got to, in
-    /// one transaction. Every table and column name is checked against this till's schema;
-    /// a record that does not fit is refused with the whole page. A page may hold a row whose
-    /// parent comes in a later page (the relay orders by last change), so foreign keys are
-    /// checked once, by [`Store::restore_finish`].
-    pub fn restore_page(&mut self, records: &[OutboxRow], upto: u64) -> Result<usize> {
-        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
-        let written = self.restore_page_unchecked(records, upto);
-        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
-        written
-    }
-
-    fn restore_page_unchecked(&mut self, records: &[OutboxRow], upto: u64) -> Result<usize> {
-        let tables: HashMap<&'static str, Table> = tables(&self.conn)?
-            .into_iter()
-            .map(|t| (t.name, t))
-            .collect();
-        let tx = self.write()?;
-        let restoring: bool =
-            tx.query_row("SELECT restoring FROM sync_state WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
-        if !restoring {
-            return Err(Error::invalid(
-                "restore",
-                "a restore begun on this till",
-                "no restore in progress",
-            ));
-        }
-        let mut n = 0;
         for rec in records {
             let Some(body) = &rec.body else { continue };
             if rec.tbl == DAY_RECORD {
@@ -594,77 +570,108 @@ impl Store {
                 marks.join(", ")
             ))?;
             st.execute(rusqlite::params_from_iter(vals))?;
-            n += 1;
         }
+        let dropped = drop_orphans(&tx)?;
+        let broken: Option<(String, i64)> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if let Some((table, row)) = broken {
+            return Err(Error::invalid(
+                "restore",
+                "records that hold together",
+                format!("{table} row {row} refers to a record that is not there"),
+            ));
+        }
+        tx.execute("DELETE FROM sync_outbox", [])?;
+        raise_sequence(&tx, relay_seq)?;
         tx.execute(
-            "UPDATE sync_state SET restore_at = max(restore_at, ?1) WHERE id = 1",
-            [upto as i64],
+            "UPDATE sync_state SET enabled = 1, till = ?1, acked = ?2 WHERE id = 1",
+            params![till, relay_seq as i64],
         )?;
-        tx.commit()?;
-        Ok(n)
-    }
-
-    /// Ends a restore: this till now syncs to `till`, the relay has everything up to
-    /// `relay_seq`, and new changes are numbered after it. Rows whose parent never came (the
-    /// relay's retention dropped an old sale that a later refund refers to) are left out, and
-    /// counted in the answer: a till that restores most of its history beats one that cannot
-    /// start.
-    pub fn restore_finish(&mut self, till: &str, relay_seq: u64) -> Result<u64> {
-        let tx = self.write()?;
-        // A row left out and its own children go in any order: checked at the commit.
-        tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
-        let mut fks = Vec::new();
-        // payment_events is append-only (its triggers refuse a delete): an orphaned event
-        // stays, harmless, since nothing ever writes it again.
-        for (name, _) in SYNCED.iter().filter(|(n, _)| *n != "payment_events") {
-            let mut st = tx.prepare(
-                "SELECT \"table\", \"from\", coalesce(\"to\", 'rowid') FROM pragma_foreign_key_list(?1)",
+        // What this PC had of its own and kept goes to the relay, numbered after its history.
+        for t in local::kept(tables) {
+            tx.execute(
+                &format!(
+                    "INSERT INTO sync_outbox (tbl, pk, body, at)
+                     SELECT '{}', {}, {}, {NOW_MS} FROM {} AS r",
+                    t.name,
+                    pk_expr(t, "r"),
+                    body_expr(t, "r"),
+                    t.name
+                ),
+                [],
             )?;
-            let rows = st.query_map([name], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (parent, from, to) = row?;
-                fks.push((*name, parent, from, to));
-            }
         }
-        let mut dropped = 0u64;
-        // A row left out may orphan its own children: again until nothing more goes.
-        for _ in 0..SYNCED.len() + 1 {
-            let mut round = 0;
-            for (child, parent, from, to) in &fks {
-                round += tx.execute(
-                    &format!(
-                        "DELETE FROM {child} WHERE \"{from}\" IS NOT NULL
-                         AND \"{from}\" NOT IN (SELECT \"{to}\" FROM {parent})"
-                    ),
-                    [],
-                )? as u64;
-            }
-            dropped += round;
-            if round == 0 {
-                break;
-            }
-        }
+        tx.commit()?;
         if dropped > 0 {
             tracing::warn!(
                 dropped,
                 "restore: records whose parent the relay no longer keeps were left out"
             );
         }
-        tx.execute("DELETE FROM sync_outbox", [])?;
-        raise_sequence(&tx, relay_seq)?;
-        tx.execute(
-            "UPDATE sync_state SET enabled = 1, till = ?1, acked = ?2, restoring = 0, restore_at = 0 WHERE id = 1",
-            params![till, relay_seq as i64],
-        )?;
-        tx.commit()?;
         Ok(dropped)
     }
+}
+
+mod local {
+    use super::Table;
+    use std::collections::HashMap;
+
+    /// The tables a restore keeps this PC's rows of (merged with the old till's by key).
+    pub(super) fn kept<'a>(all: &'a HashMap<&'static str, Table>) -> Vec<&'a Table> {
+        ["c2b_payments", "receipts_taken"]
+            .iter()
+            .filter_map(|n| all.get(n))
+            .collect()
+    }
+}
+
+/// Deletes rows whose parent row is not there, again until none goes; returns how many.
+/// `payment_events` is append-only (its triggers refuse a delete): its guard is lifted for
+/// this transaction only.
+fn drop_orphans(tx: &Transaction<'_>) -> Result<u64> {
+    let mut fks = Vec::new();
+    for (name, _) in SYNCED {
+        let mut st = tx.prepare(
+            "SELECT \"table\", \"from\", coalesce(\"to\", 'rowid') FROM pragma_foreign_key_list(?1)",
+        )?;
+        let rows = st.query_map([name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (parent, from, to) = row?;
+            fks.push((*name, parent, from, to));
+        }
+    }
+    tx.execute_batch("DROP TRIGGER payment_events_no_delete;")?;
+    let mut dropped = 0u64;
+    for _ in 0..SYNCED.len() + 1 {
+        let mut round = 0;
+        for (child, parent, from, to) in &fks {
+            round += tx.execute(
+                &format!(
+                    "DELETE FROM {child} WHERE \"{from}\" IS NOT NULL
+                     AND \"{from}\" NOT IN (SELECT \"{to}\" FROM {parent})"
+                ),
+                [],
+            )? as u64;
+        }
+        dropped += round;
+        if round == 0 {
+            break;
+        }
+    }
+    tx.execute_batch(
+        "CREATE TRIGGER payment_events_no_delete BEFORE DELETE ON payment_events
+         BEGIN SELECT RAISE(ABORT, 'payment_events is append-only'); END;",
+    )?;
+    Ok(dropped)
 }
 
 /// An M-Pesa request a manager must look at (not final, or flagged).

@@ -85,7 +85,8 @@ impl Till {
 
     /// Takes this till's history back from the relay (a new PC paired as the till it
     /// replaces; a manager): checked first (no sales of its own, no M-Pesa request open), then
-    /// the till stops and the records are written; the shell starts it again. Cashiers come
+    /// every record is fetched and written in one transaction (all or nothing: a sale made
+    /// meanwhile refuses it), and the till stops; the shell starts it again. Cashiers come
     /// back without PINs (they never leave a till): the manager sets theirs at sign-in.
     pub async fn restore_from_relay(
         &self,
@@ -100,8 +101,9 @@ impl Till {
                 a.sale_id
             )));
         }
+        let restored = crate::relay::restore(&self.db_path(), pairing, |_| {}).await?;
         self.stop();
-        crate::relay::restore(&self.db_path(), pairing, |_| {}).await
+        Ok(restored)
     }
 
     /// This till's own figures of a day, as it syncs them.

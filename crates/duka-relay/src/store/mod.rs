@@ -209,7 +209,8 @@ pub trait Storage: Send + Sync + 'static {
         Err(no_records(self.backend()))
     }
 
-    /// Every live till of `shop` with its figures of `date` (its `day` record), by name.
+    /// Every live till of `shop` with its figures of `date` (its `day` record), and every
+    /// revoked one that has figures of that day (it sold before it was revoked), by name.
     async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<TillDay>> {
         let _ = (shop, date);
         Err(no_records(self.backend()))

@@ -381,7 +381,8 @@ impl Storage for SqliteStore {
         let mut st = c.prepare_cached(
             "SELECT t.id, t.name, r.received_at, r.body FROM tills t
              LEFT JOIN records r ON r.till_id = t.id AND r.tbl = 'day' AND r.pk = ?2
-             WHERE t.shop_id = ?1 AND t.revoked_at IS NULL ORDER BY t.name, t.id",
+             WHERE t.shop_id = ?1 AND (t.revoked_at IS NULL OR r.body IS NOT NULL)
+             ORDER BY t.name, t.id",
         )?;
         let rows = st.query_map(params![shop, pk], |r| {
             Ok(super::TillDay {

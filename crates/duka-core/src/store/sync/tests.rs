@@ -191,15 +191,9 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
         SyncStart::Restorable,
         "an empty till and a relay with a history: restore"
     );
-    assert_eq!(b.restore_begin().unwrap(), 0);
     let mut rows: Vec<OutboxRow> = kept.into_values().collect();
     rows.sort_by_key(|r| r.seq);
-    // Two pages, the second resumed from where the first got to.
-    let (one, two) = rows.split_at(rows.len() / 2);
-    b.restore_page(one, one.last().unwrap().seq).unwrap();
-    assert_eq!(b.restore_begin().unwrap(), one.last().unwrap().seq);
-    b.restore_page(two, relay_seq).unwrap();
-    b.restore_finish("t1", relay_seq).unwrap();
+    assert_eq!(b.restore_records(&rows, "t1", relay_seq).unwrap(), 0);
 
     for (t, skip) in SYNCED {
         assert_eq!(table_rows(&a, t, skip), table_rows(&b, t, skip), "{t}");
@@ -230,15 +224,12 @@ fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refuse
     assert_eq!(s.sync_start("t9", 40).unwrap(), SyncStart::Conflict);
     assert_eq!(s.sync_state().unwrap().pending, 0, "nothing sent");
     assert!(
-        s.restore_begin().is_err(),
+        s.restore_allowed().is_err() && s.restore_records(&[], "t9", 40).is_err(),
         "a till with sales is not restored over"
     );
 
     let mut b = Store::open_in_memory().unwrap();
-    // The new PC's own staff (set up before the restore) give way to the old till's.
     b.add_cashier("Njeri", "manager").unwrap();
-    b.restore_begin().unwrap();
-    assert!(b.cashiers().unwrap().is_empty());
     let rec = |tbl: &str, body: &str| OutboxRow {
         seq: 1,
         tbl: tbl.into(),
@@ -263,15 +254,14 @@ fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refuse
         rec("cashiers", "not json"),
         rec("cashiers", "[1,2]"),
     ] {
-        let e = b.restore_page(&[good.clone(), bad.clone()], 2).unwrap_err();
+        let e = b
+            .restore_records(&[good.clone(), bad.clone()], "t1", 2)
+            .unwrap_err();
         assert_eq!(e.code(), "invalid_input", "{bad:?}: {e}");
-        assert!(
-            b.cashiers().unwrap().is_empty(),
-            "nothing half written: {bad:?}"
-        );
+        let names: Vec<String> = b.cashiers().unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["Njeri"], "nothing changed: {bad:?}");
+        assert!(!b.sync_state().unwrap().enabled);
     }
-    b.restore_page(&[good], 1).unwrap();
-    assert_eq!(b.cashiers().unwrap().len(), 1);
     // A sale whose cashier never came (the relay's retention dropped it), and its line: left
     // out and counted, and the restore finishes.
     let orphan = OutboxRow {
@@ -290,11 +280,15 @@ fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refuse
         ),
         ..rec("sale_lines", "{}")
     };
-    b.restore_page(&[orphan, line], 2).unwrap();
-    assert_eq!(b.restore_finish("t1", 2).unwrap(), 2);
-    assert!(!b.sync_state().unwrap().restoring);
+    assert_eq!(
+        b.restore_records(&[good, orphan, line], "t1", 2).unwrap(),
+        2
+    );
+    assert!(b.sync_state().unwrap().enabled);
     assert_eq!(b.sales_count_and_next().unwrap().0, 0);
-    assert_eq!(b.cashiers().unwrap().len(), 1, "the rest is kept");
+    // The new PC's own staff (set up before the restore) gave way to the old till's.
+    let names: Vec<String> = b.cashiers().unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["Wanjiku"], "the rest is kept");
 }
 
 #[test]
@@ -324,4 +318,96 @@ fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_aga
     );
     let again = s.outbox_after(ahead, 100_000, 1 << 30).unwrap();
     assert!(!again.is_empty() && again.iter().all(|r| r.seq > ahead));
+}
+
+#[test]
+fn a_relay_position_the_till_never_had_acknowledged_deletes_nothing_unsent() {
+    let mut s = store();
+    s.sync_start("t1", 0).unwrap();
+    a_day(&mut s);
+    let mut kept = BTreeMap::new();
+    let acked = drain(&mut s, &mut kept);
+    // Offline: five sales, not sent.
+    for i in 0..5 {
+        sale(&mut s, &format!("Bread {i}"), 55, 1);
+    }
+    let pending = s.sync_state().unwrap().pending;
+    let top = s
+        .outbox_after(acked, 10_000, 1 << 30)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
+    // Someone with this till's key moved its position on the relay to the till's top.
+    assert_eq!(
+        s.sync_start("t1", top).unwrap(),
+        SyncStart::Send { after: acked },
+        "sent again after what the relay acknowledged"
+    );
+    assert_eq!(s.sync_state().unwrap().pending, pending, "nothing dropped");
+    // And an acknowledgement is of what was sent: the session caps it at its own top.
+    s.sync_acked("t1", acked).unwrap();
+    assert_eq!(s.sync_state().unwrap().pending, pending);
+}
+
+#[test]
+fn a_restore_leaves_out_an_attempt_and_its_events_whose_sale_the_relay_dropped() {
+    let mut a = store();
+    a.sync_start("t1", 0).unwrap();
+    paid_by_mpesa(&mut a, 250, "QKM0FXE6RK");
+    let mut kept = BTreeMap::new();
+    let relay_seq = drain(&mut a, &mut kept);
+    // Retention dropped the sale (and its line) but kept its attempt and the events.
+    kept.retain(|(t, _), _| t != "sales" && t != "sale_lines" && t != "tenders");
+    let mut rows: Vec<OutboxRow> = kept.into_values().collect();
+    rows.sort_by_key(|r| r.seq);
+    let events = rows.iter().filter(|r| r.tbl == "payment_events").count() as u64;
+    assert!(events >= 2);
+    let mut b = Store::open_in_memory().unwrap();
+    assert_eq!(
+        b.restore_records(&rows, "t1", relay_seq).unwrap(),
+        1 + events
+    );
+    // The append-only guard is back.
+    let guard: i64 = b
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'payment_events_no_delete'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(guard, 1);
+}
+
+#[test]
+fn the_days_due_include_those_the_rows_are_about_not_only_today() {
+    let mut s = store();
+    let yesterday = crate::time::now_ms() - 86_400_000;
+    let long_ago = crate::time::now_ms() - 90 * 86_400_000;
+    s.conn
+        .execute(
+            "INSERT INTO shifts (cashier_id, opened_at, float_cents) VALUES (1, ?1, 100000)",
+            [yesterday],
+        )
+        .unwrap();
+    s.conn
+        .execute(
+            "INSERT INTO shifts (cashier_id, opened_at, float_cents, closed_at, counted_cents, expected_cents)
+             VALUES (1, ?1, 0, ?1, 0, 0)",
+            [long_ago],
+        )
+        .unwrap();
+    // The whole history goes in the outbox today; its figures are about yesterday too.
+    s.sync_start("t1", 0).unwrap();
+    let days = s.outbox_days().unwrap();
+    assert!(days.contains(&crate::time::today()));
+    assert!(
+        days.contains(&crate::time::nairobi_date(yesterday)),
+        "{days:?}"
+    );
+    assert!(
+        !days.contains(&crate::time::nairobi_date(long_ago)),
+        "not older than 31 days: {days:?}"
+    );
 }

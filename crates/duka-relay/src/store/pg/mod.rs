@@ -584,7 +584,8 @@ impl Storage for PgStore {
         Ok(c.query(
             "SELECT t.id, t.name, r.received_at, r.body FROM tills t
              LEFT JOIN records r ON r.till_id = t.id AND r.tbl = 'day' AND r.pk = $2
-             WHERE t.shop_id = $1 AND t.revoked_at IS NULL ORDER BY t.name, t.id",
+             WHERE t.shop_id = $1 AND (t.revoked_at IS NULL OR r.body IS NOT NULL)
+             ORDER BY t.name, t.id",
             &[&shop, &pk],
         )
         .await?
