@@ -52,11 +52,23 @@ impl From<rusqlite::Error> for Error {
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
-        Error::Db(match e.as_db_error() {
-            Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => e.to_string(),
-        })
+        Error::Db(pg_message(&e))
     }
+}
+
+/// A PostgreSQL error as a sentence: the server's message and SQLSTATE, or the client's
+/// error with its causes (tokio-postgres alone says only "error connecting to server").
+pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s += &format!(": {c}");
+        cause = c.source();
+    }
+    s
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -86,7 +86,7 @@ pub(crate) async fn connect_one(config: &tokio_postgres::Config) -> Result<Clien
         Error::Db(format!(
             "connecting to {}: {}",
             describe(config),
-            Error::from(e)
+            crate::error::pg_message(&e)
         ))
     })?;
     tokio::spawn(async move {
