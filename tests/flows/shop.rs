@@ -521,3 +521,70 @@ async fn a_stolen_key_cannot_make_a_till_drop_unsent_records_or_stop_it() {
     );
     ca.stop();
 }
+
+/// A stolen PC: the operator gives its till a new key. The old key is refused (its session
+/// and its question-only connections end), the history stays, and the replacement paired with
+/// the new key restores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_given_a_new_key_refuses_the_stolen_pc_and_its_replacement_restores() {
+    use duka_relay_proto::{FromTill, ToTill};
+    let relay = relay::start().await;
+    let front = relay.pair("Mama Mboga", "Front");
+    let a = rig_full(
+        fast_sim(),
+        PollPolicy::default(),
+        false,
+        false,
+        Some(&front),
+    )
+    .await;
+    cash_sale(&a, "Milk", 60);
+    cash_sale(&a, "Bread", 55);
+    let stolen = duka_core::relay::spawn_with(a.engine.clone(), front.clone(), fast());
+    eventually("synced", || {
+        stolen.status().connected && a.db().sync_state().unwrap().pending == 0
+    })
+    .await;
+    let mut ws = thief(&relay, &front).await;
+    let t = relay.relay.rekey(&front.till).await.unwrap().unwrap();
+    let replacement = duka_relay_proto::Pairing {
+        key: t.key.iter().map(|b| format!("{b:02x}")).collect(),
+        ..front.clone()
+    };
+    assert_ne!(replacement.key, front.key);
+    // The stolen PC's session is closed and its key refused from now on.
+    eventually("the stolen PC is cut off", || {
+        let s = stolen.status();
+        !s.connected
+            && s.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("auth") || e.contains("revoked"))
+    })
+    .await;
+    let answer = ask(
+        &mut ws,
+        &FromTill::ShopDay {
+            id: "x".into(),
+            date: duka_core::time::today().to_string(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&answer, Some(ToTill::Error { code, .. }) if code == "revoked")
+            || answer.is_none(),
+        "{answer:?}"
+    );
+    let refused = duka_core::relay::ask_shop_day(&front, duka_core::time::today())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("auth"), "{refused}");
+    // The replacement restores the history with the new key.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("duka.db");
+    drop(Store::open(&db).unwrap());
+    let summary = duka_core::relay::restore(&db, &replacement, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.sales, 2);
+    stolen.stop();
+}

@@ -139,6 +139,16 @@ impl Relay {
         lock(&self.sessions).len()
     }
 
+    /// Gives a till a new key and closes the connections opened with the old one at once
+    /// (other processes close theirs within `revocation_check`).
+    pub async fn rekey(&self, till: &str) -> Result<Option<store::Till>> {
+        let t = self.store.rekey_till(till).await?;
+        if let Some(t) = &t {
+            self.disconnect_stale_key(&t.id, &t.key);
+        }
+        Ok(t)
+    }
+
     /// Revokes a till and closes its open websocket at once.
     pub async fn revoke(&self, till: &str) -> Result<bool> {
         let revoked = self.store.revoke_till(till).await?;
@@ -280,9 +290,18 @@ pub async fn serve(
                 tick.tick().await;
                 let now = store::now_ms();
                 match app.store.revoked_since(since).await {
-                    Ok(ids) if !ids.is_empty() => app.disconnect_revoked(&ids),
+                    Ok(ids) => {
+                        for id in ids {
+                            // Revoked: every session goes. Given a new key: those made with
+                            // the old one go, the replacement's stays.
+                            match app.store.till(&id).await {
+                                Ok(Some(t)) if !t.revoked => app.disconnect_stale_key(&id, &t.key),
+                                Ok(_) => app.disconnect_revoked(&[id]),
+                                Err(e) => tracing::error!("revocations: {e}"),
+                            }
+                        }
+                    }
                     Err(e) => tracing::error!("revocations: {e}"),
-                    _ => {}
                 }
                 // Overlapping windows: a revocation stamped before this read but committed
                 // after it is still seen next time (closing a closed session is harmless).

@@ -73,6 +73,14 @@ enum TillCmd {
     Revoke {
         id: String,
     },
+    /// A new key for a till (a stolen or replaced PC): its history stays on the relay, the old
+    /// key stops working, and the new pairing string is printed for the replacement
+    Rekey {
+        id: String,
+        /// The relay's public base URL, as Daraja and the tills reach it
+        #[arg(long, env = "DUKA_RELAY_PUBLIC_URL")]
+        url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -197,6 +205,26 @@ async fn main() -> anyhow::Result<()> {
                     if t.revoked { " REVOKED" } else { "" }
                 );
             }
+        }
+        Cmd::Till(TillCmd::Rekey { id, url }) => {
+            let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;
+            let Some(till) = store.rekey_till(&id).await? else {
+                anyhow::bail!("till {id}: no such till, or revoked (a revoked till keeps no key)");
+            };
+            let pairing = Pairing {
+                url: url.trim_end_matches('/').to_string(),
+                shop: till.shop_id.clone(),
+                till: till.id.clone(),
+                key: hex::encode(&till.key),
+            };
+            println!(
+                "till {} ({} / {}) has a new key; the old one is refused from now on",
+                till.id, till.shop_name, till.name
+            );
+            println!(
+                "pairing string for the replacement (paste into Duka: duka relay pair, then duka relay restore):\n{}",
+                pairing.encode()
+            );
         }
         Cmd::Till(TillCmd::Revoke { id }) => {
             let store = Store::open_or_connect(&cli.data_dir, cli.database.as_deref()).await?;

@@ -39,6 +39,8 @@ pub(crate) struct Session {
     pub(crate) id: u64,
     pub(crate) shop_id: String,
     pub(crate) tx: mpsc::UnboundedSender<ToSession>,
+    /// The key it authenticated with (a till given a new key keeps only new sessions).
+    pub(crate) key: Vec<u8>,
 }
 
 impl Relay {
@@ -73,6 +75,22 @@ impl Relay {
     }
 
     /// Closes the sessions of tills revoked (by this process or by `duka-relay till revoke`).
+    /// Closes the sessions of `till` opened with another key than `current` (it was given a
+    /// new one: the replacement's session stays).
+    pub(crate) fn disconnect_stale_key(&self, till: &str, current: &[u8]) {
+        lock(&self.till_cache).remove(till);
+        let mut sessions = lock(&self.sessions);
+        if sessions.get(till).is_some_and(|s| s.key != current)
+            && let Some(s) = sessions.remove(till)
+        {
+            tracing::warn!(till = %till, "given a new key: closing the connection made with the old one");
+            let _ = s.tx.send(ToSession::Close {
+                code: "revoked",
+                message: "this till was given a new key by the relay's operator".into(),
+            });
+        }
+    }
+
     pub(crate) fn disconnect_revoked(&self, tills: &[String]) {
         {
             let mut cache = lock(&self.till_cache);
@@ -196,6 +214,7 @@ async fn session(app: App, socket: WebSocket) {
             id: my_id,
             shop_id: t.shop_id.clone(),
             tx,
+            key: t.key.clone(),
         },
     );
     app.metrics.connected.fetch_add(1, Ordering::Relaxed);

@@ -37,6 +37,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_records.sql"),
         present: None,
     },
+    Migration {
+        sql: include_str!("../../migrations/0004_rekey.sql"),
+        present: None,
+    },
 ];
 
 /// The schema version this build creates and knows; a database above it is refused.

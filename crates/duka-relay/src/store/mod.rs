@@ -170,7 +170,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Messages held for a shop that has no live till.
     async fn held_for_shop(&self, shop: &str) -> Result<u64>;
 
-    /// Tills revoked at or after `since_ms`.
+    /// Tills revoked, or given a new key, at or after `since_ms`: their connections close.
     async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>>;
 
     /// Moves a till's numbering past `at_least` (a till's watermark from before a restored
@@ -180,6 +180,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Marks a till revoked; false if there is no such live till.
     async fn revoke_till(&self, id: &str) -> Result<bool>;
+
+    /// Gives a live till a new key (a stolen or replaced PC: its history stays, the old key
+    /// stops working); `None` if there is no such live till. Its connections close within
+    /// `revocation_check` in every process (`revoked_since` lists it).
+    async fn rekey_till(&self, id: &str) -> Result<Option<Till>>;
 
     /// What a C2B validation gets when no till answers: `Completed` or `Cancelled`.
     async fn set_c2b_default(&self, shop: &str, default: &str) -> Result<()>;

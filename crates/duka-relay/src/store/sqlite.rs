@@ -298,7 +298,8 @@ impl Storage for SqliteStore {
     /// Tills revoked at or after `since_ms`.
     async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>> {
         let c = self.read();
-        let mut st = c.prepare_cached("SELECT id FROM tills WHERE revoked_at >= ?1")?;
+        let mut st =
+            c.prepare_cached("SELECT id FROM tills WHERE revoked_at >= ?1 OR rekeyed_at >= ?1")?;
         let rows = st.query_map([since_ms], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -325,6 +326,17 @@ impl Storage for SqliteStore {
             params![id, now_ms()],
         )?;
         Ok(n == 1)
+    }
+
+    async fn rekey_till(&self, id: &str) -> Result<Option<Till>> {
+        let n = self.read().execute(
+            "UPDATE tills SET key = ?2, rekeyed_at = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, random_hex(32), now_ms()],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.till(id).await
     }
 
     async fn sync_put(&self, till: &str, records: Vec<super::Record>, upto: u64) -> Result<u64> {

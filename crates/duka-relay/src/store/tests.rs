@@ -132,8 +132,8 @@ fn a_fresh_database_reaches_the_latest_version_with_the_old_codes_exact_schema()
     let fresh = tempfile::tempdir().unwrap();
     drop(Store::open(fresh.path()).unwrap());
     assert_eq!(
-        SCHEMA_VERSION, 3,
-        "versions 1 and 2 are the relay's existing numbers, 3 adds the tills' records"
+        SCHEMA_VERSION, 4,
+        "versions 1 and 2 are the relay's existing numbers, 3 adds the tills' records, 4 when a till was given a new key"
     );
     assert_eq!(user_version(fresh.path()), SCHEMA_VERSION);
     // The old code's version 2, migrated: exactly the fresh schema.

@@ -123,23 +123,53 @@ pub(super) async fn run(
             };
         }
         let Some(c) = client.as_mut() else { continue };
-        let mut tries = 0;
-        let result = loop {
-            match commit(c, &prepared, &batch).await {
-                Err(e) if retryable(&e) && tries < 10 => {
-                    tries += 1;
-                    tracing::info!("store: batch rolled back ({e}); running it again");
-                }
-                other => break other,
-            }
-        };
-        match result {
+        match commit_retrying(c, &prepared, &batch).await {
             Ok(done) => answer(batch, done),
+            // The server refused something in the batch (not the connection failing): one
+            // write must not cost the others, so each is committed on its own and only the
+            // one at fault is refused.
+            Err(e) if e.as_db_error().is_some() && batch.len() > 1 && !c.is_closed() => {
+                tracing::warn!(
+                    "store: a batch of {} was refused ({}); committing them one by one",
+                    batch.len(),
+                    Error::from(e)
+                );
+                for w in batch {
+                    let one = std::slice::from_ref(&w);
+                    match commit_retrying(c, &prepared, one).await {
+                        Ok(done) => answer(vec![w], done),
+                        Err(e) => {
+                            let e = Error::from(e).to_string();
+                            tracing::error!("store: {e}");
+                            answer_err(vec![w], &e);
+                        }
+                    }
+                }
+            }
             Err(e) => {
                 let e = Error::from(e).to_string();
                 tracing::error!("store: {e}");
                 answer_err(batch, &e);
             }
+        }
+    }
+}
+
+/// `commit`, run again (up to 10 times) while PostgreSQL rolls it back for a deadlock or a
+/// serialization failure.
+async fn commit_retrying(
+    c: &mut Client,
+    prepared: &Prepared,
+    batch: &[Write],
+) -> PgResult<Vec<Done>> {
+    let mut tries = 0;
+    loop {
+        match commit(c, prepared, batch).await {
+            Err(e) if retryable(&e) && tries < 10 => {
+                tries += 1;
+                tracing::info!("store: batch rolled back ({e}); running it again");
+            }
+            other => return other,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/pg/0001_init.sql"),
     include_str!("../../../migrations/pg/0002_records.sql"),
+    include_str!("../../../migrations/pg/0003_rekey.sql"),
 ];
 
 /// The schema version this build creates and knows; a database above it is refused.

@@ -506,13 +506,14 @@ impl Storage for PgStore {
 
     async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>> {
         let c = self.readers.get().await?;
-        Ok(
-            c.query("SELECT id FROM tills WHERE revoked_at >= $1", &[&since_ms])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect(),
+        Ok(c.query(
+            "SELECT id FROM tills WHERE revoked_at >= $1 OR rekeyed_at >= $1",
+            &[&since_ms],
         )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
     }
 
     async fn bump_seq(&self, till: &str, at_least: u64) -> Result<u64> {
@@ -534,6 +535,21 @@ impl Storage for PgStore {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    async fn rekey_till(&self, id: &str) -> Result<Option<Till>> {
+        let c = self.readers.get().await?;
+        let n = c
+            .client
+            .execute(
+                "UPDATE tills SET key = $2, rekeyed_at = $3 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &random_hex(32), &now_ms()],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.till(id).await
     }
 
     async fn sync_put(&self, till: &str, records: Vec<super::Record>, upto: u64) -> Result<u64> {
