@@ -317,6 +317,8 @@ const en = {
   relay_restore: "Restore this till's history from the relay",
   relay_restore_confirm: "For a new PC paired as the till it replaces, before it sells: the old till's sales, payments, shifts, stock and staff come back (staff without PINs: the manager sets theirs at sign-in). Refused if this till has sales of its own.",
   relay_restore_yes: "Restore it now",
+  sync_conflict: "The relay holds another till's history under this pairing: nothing is sent (ask the relay's operator for this till's own pairing)",
+  sync_restorable: "The relay holds this till's history: restore it (Settings) before selling",
 };
 
 const sw: Record<keyof typeof en, string> = {
@@ -633,6 +635,8 @@ const sw: Record<keyof typeof en, string> = {
   relay_restore: "Rudisha historia ya till hii kutoka kwa relay",
   relay_restore_confirm: "Kwa kompyuta mpya iliyounganishwa kama till inayoibadilisha, kabla ya kuuza: mauzo, malipo, zamu, bidhaa na wafanyakazi wa till ya zamani yanarudi (wafanyakazi bila PIN: meneja anaweka yake akiingia). Inakataliwa kama till hii ina mauzo yake.",
   relay_restore_yes: "Rudisha sasa",
+  sync_conflict: "Relay ina historia ya till nyingine kwa msimbo huu: hakuna kinachotumwa (omba msimbo wa till hii kwa mwendeshaji wa relay)",
+  sync_restorable: "Relay ina historia ya till hii: irudishe (Mipangilio) kabla ya kuuza",
 };
 
 export type Key = keyof typeof en;
