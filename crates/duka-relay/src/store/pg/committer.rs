@@ -729,3 +729,42 @@ async fn commit(c: &mut Client, prepared: &Prepared, batch: &[Write]) -> PgResul
     txn.commit().await?;
     Ok(done.into_iter().map(|d| d.unwrap_or(Done::Acked)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use duka_relay_proto::Kind;
+
+    use crate::testing::TestStore;
+
+    /// A write the server refuses (text with a NUL byte) in a batch with good ones: only it
+    /// is refused, the others are stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_refused_write_does_not_cost_the_rest_of_its_batch() {
+        if crate::testing::postgres_url().is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ts = TestStore::new(dir.path()).await;
+        let s = ts.store.clone();
+        let till = s.add_till("Duka", "T").await.unwrap();
+        // Polled together, they are all queued before the committer takes its next batch.
+        let writes = (0..21).map(|i| {
+            let body: Arc<str> = if i == 10 {
+                Arc::from("{\"bad\":\"\0\"}")
+            } else {
+                Arc::from(format!("{{\"i\":{i}}}"))
+            };
+            s.insert(vec![till.id.clone()], Kind::Stk, None, body)
+        });
+        let results = futures_util::future::join_all(writes).await;
+        assert!(results[10].is_err(), "{:?}", results[10]);
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            20,
+            "{results:?}"
+        );
+        assert_eq!(s.unacked(&till.id).await.unwrap(), 20);
+    }
+}
