@@ -144,6 +144,24 @@ async fn a_callback_taken_by_one_process_reaches_a_till_connected_to_another() {
         r.db().inbox(10).unwrap().len() == 1
     })
     .await;
+    // A C2B validation Daraja asks of A is answered by the till on B (the shop's default,
+    // Cancelled, would have rejected it).
+    relay::block(backend.store.store.set_c2b_default(&shop.id, "Cancelled")).unwrap();
+    let (_, validate) = duka_relay_proto::c2b_urls(&a_url, &shop.id, &shop.key);
+    let v: Value = http
+        .post(&validate)
+        .json(&payload)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["ResultCode"].as_str(), v["ResultDesc"].as_str()),
+        (Some("0"), Some("Accepted")),
+        "answered by the till on the other process"
+    );
     // A revocation made by A's operator closes the till's session on B.
     assert!(relay::block(backend.store.store.revoke_till(&pairing.till)).unwrap());
     eventually("the revoked till is disconnected by B", || {

@@ -348,7 +348,25 @@ async fn validate(app: &Relay, shop: &store::Shop, body: &str) -> (String, Strin
             })
             .count()
     };
-    let answer = if asked > 0 {
+    // With other processes on the database, the shop's tills connected to them are asked
+    // too (through it); worth waiting for only if the shop has a live till at all.
+    let shared = app.store.shared()
+        && app
+            .store
+            .shop_tills(&shop.id)
+            .await
+            .is_ok_and(|t| !t.is_empty())
+        && app
+            .store
+            .publish(store::Shared::Validate {
+                shop: shop.id.clone(),
+                id: id.clone(),
+                body: body.to_string(),
+            })
+            .await
+            .inspect_err(|e| tracing::warn!("validation for the other processes: {e}"))
+            .is_ok();
+    let answer = if asked > 0 || shared {
         tokio::time::timeout(app.cfg.validation_timeout, rx)
             .await
             .ok()

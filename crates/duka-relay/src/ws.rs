@@ -71,6 +71,26 @@ impl Relay {
                     let _ = s.tx.send(ToSession::Wake { seq: 0 });
                 }
             }
+            // Another process's C2B validation question: asked of this process's tills of
+            // the shop too; their answer goes back through the database.
+            store::Wake::Validate { shop, id, body } => {
+                for s in sessions.values().filter(|s| s.shop_id == shop) {
+                    let _ = s.tx.send(ToSession::Validate {
+                        id: id.clone(),
+                        body: body.clone(),
+                    });
+                }
+            }
+            store::Wake::Validation {
+                id,
+                result_code,
+                result_desc,
+            } => {
+                drop(sessions);
+                if let Some(tx) = lock(&self.validations).remove(&id) {
+                    let _ = tx.send((result_code, result_desc));
+                }
+            }
         }
     }
 
@@ -281,8 +301,20 @@ async fn session(app: App, socket: WebSocket) {
                         app.metrics.shop_acked(&t.shop_id);
                     }
                     Ok(FromTill::Validation { id, result_code, result_desc }) => {
-                        if let Some(tx) = lock(&app.validations).remove(&id) {
-                            let _ = tx.send((result_code, result_desc));
+                        let local = lock(&app.validations).remove(&id);
+                        match local {
+                            Some(tx) => {
+                                let _ = tx.send((result_code, result_desc));
+                            }
+                            // Not asked here: another process's question (or one already
+                            // answered); the answer goes back to whoever asked.
+                            None if app.store.shared() && id.len() <= 64 => {
+                                let answer = store::Shared::Validation { id, result_code, result_desc };
+                                if let Err(e) = app.store.publish(answer).await {
+                                    tracing::warn!("validation answer for another process: {e}");
+                                }
+                            }
+                            None => {}
                         }
                     }
                     Ok(FromTill::Release { key, sale }) => {

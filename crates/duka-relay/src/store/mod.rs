@@ -79,6 +79,35 @@ pub enum Wake {
     /// Anything may have been missed (the listening connection was lost and is back): every
     /// connected till replays.
     All,
+    /// Another process asks the shop's tills a C2B validation question (`Shared::Validate`).
+    Validate {
+        shop: String,
+        id: String,
+        body: String,
+    },
+    /// A till answered another process's validation question (`Shared::Validation`).
+    Validation {
+        id: String,
+        result_code: String,
+        result_desc: String,
+    },
+}
+
+/// What one process tells the others sharing its database, not stored: C2B validation
+/// questions and their answers, which must be answered within Daraja's few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Shared {
+    Validate {
+        shop: String,
+        id: String,
+        body: String,
+    },
+    Validation {
+        id: String,
+        result_code: String,
+        result_desc: String,
+    },
 }
 
 /// Everything the relay asks of its database. One implementation per backend; every method
@@ -93,6 +122,18 @@ pub trait Storage: Send + Sync + 'static {
     /// server (`None` afterwards, and always for a backend only one process uses).
     fn take_wakes(&self) -> Option<mpsc::UnboundedReceiver<Wake>> {
         None
+    }
+
+    /// Whether other processes may share this database (and so hold sessions of its tills).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Tells the other processes sharing the database (they see it as a [`Wake`]); nothing
+    /// for a backend only one process uses.
+    async fn publish(&self, event: Shared) -> Result<()> {
+        let _ = event;
+        Ok(())
     }
 
     /// Stores one message for each till, durably, and returns them with their `seq`.

@@ -13,8 +13,37 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{CHANNEL, describe};
-use crate::store::Wake;
+use super::{CHANNEL, SHARED_CHANNEL, describe};
+use crate::store::{Shared, Wake};
+
+/// A `Shared` event on the wire, with the process that sent it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct Envelope {
+    pub(super) from: String,
+    #[serde(flatten)]
+    pub(super) event: Shared,
+}
+
+/// A shared-channel payload from another process as a wake (`None`: this process's own, or
+/// not one this build reads).
+pub(crate) fn parse_shared(payload: &str, own_tag: &str) -> Option<Wake> {
+    let e: Envelope = serde_json::from_str(payload).ok()?;
+    if e.from == own_tag {
+        return None;
+    }
+    Some(match e.event {
+        Shared::Validate { shop, id, body } => Wake::Validate { shop, id, body },
+        Shared::Validation {
+            id,
+            result_code,
+            result_desc,
+        } => Wake::Validation {
+            id,
+            result_code,
+            result_desc,
+        },
+    })
+}
 
 /// Parses one payload; anything malformed is skipped (a payload never stops the listener).
 pub(crate) fn parse(payload: &str) -> Vec<Wake> {
@@ -36,12 +65,13 @@ pub const LISTENER_NAME: &str = "duka-relay listen";
 
 pub(super) async fn run(
     config: tokio_postgres::Config,
+    tag: String,
     wakes: mpsc::UnboundedSender<Wake>,
     own_pid: Arc<AtomicI32>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen_once(&config, &wakes, &own_pid).await {
+        match listen_once(&config, &tag, &wakes, &own_pid).await {
             Ok(()) => return, // nobody wants wakes any more
             Err(e) => {
                 tracing::warn!(
@@ -66,6 +96,7 @@ fn message(e: tokio_postgres::Error) -> String {
 /// Listens until the connection fails (`Err`) or the receiver is gone (`Ok`).
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tag: &str,
     wakes: &mpsc::UnboundedSender<Wake>,
     own_pid: &Arc<AtomicI32>,
 ) -> Result<(), String> {
@@ -74,18 +105,20 @@ async fn listen_once(
     // Named, for pg_stat_activity (and for the test that cuts this connection).
     config.application_name(LISTENER_NAME);
     let (client, mut conn) = config.connect(NoTls).await.map_err(message)?;
-    let (ntx, mut nrx) = mpsc::unbounded_channel::<Result<String, String>>();
+    // (channel, payload) of each notification, or why the connection ended.
+    let (ntx, mut nrx) = mpsc::unbounded_channel::<Result<(bool, String), String>>();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(m) = messages.next().await {
             match m {
                 Ok(AsyncMessage::Notification(n)) => {
+                    let shared = n.channel() == SHARED_CHANNEL;
                     // This process's own commits: its sessions were handed those already.
                     let own = own_pid.load(Ordering::Relaxed);
-                    if own != 0 && n.process_id() == own {
+                    if !shared && own != 0 && n.process_id() == own {
                         continue;
                     }
-                    if ntx.send(Ok(n.payload().to_string())).is_err() {
+                    if ntx.send(Ok((shared, n.payload().to_string()))).is_err() {
                         return;
                     }
                 }
@@ -100,7 +133,7 @@ async fn listen_once(
     });
     let result = async {
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {SHARED_CHANNEL}"))
             .await
             .map_err(message)?;
         // Listening from here on; whatever was stored before is in the store.
@@ -112,11 +145,18 @@ async fn listen_once(
         loop {
             tokio::select! {
                 n = nrx.recv() => match n {
-                    Some(Ok(payload)) => {
+                    Some(Ok((false, payload))) => {
                         for w in parse(&payload) {
                             if wakes.send(w).is_err() {
                                 return Ok(());
                             }
+                        }
+                    }
+                    Some(Ok((true, payload))) => {
+                        if let Some(w) = parse_shared(&payload, tag)
+                            && wakes.send(w).is_err()
+                        {
+                            return Ok(());
                         }
                     }
                     Some(Err(e)) => return Err(e),
@@ -161,5 +201,32 @@ mod tests {
         );
         assert!(parse("").is_empty());
         assert_eq!(parse(":1,x,y:z,ok:2,ok:-1").len(), 1);
+    }
+
+    #[test]
+    fn shared_events_round_trip_and_a_processs_own_are_skipped() {
+        let e = Envelope {
+            from: "p1".into(),
+            event: Shared::Validation {
+                id: "ab".into(),
+                result_code: "0".into(),
+                result_desc: "Accepted".into(),
+            },
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            parse_shared(&text, "p2"),
+            Some(Wake::Validation {
+                id: "ab".into(),
+                result_code: "0".into(),
+                result_desc: "Accepted".into()
+            })
+        );
+        assert_eq!(parse_shared(&text, "p1"), None, "its own");
+        assert_eq!(parse_shared("{not json", "p2"), None);
+        assert_eq!(
+            parse_shared("{\"from\":\"p3\",\"t\":\"later\"}", "p2"),
+            None
+        );
     }
 }

@@ -36,6 +36,12 @@ pub use migrate::PG_SCHEMA_VERSION;
 /// The channel every process listens on.
 pub(crate) const CHANNEL: &str = "duka_relay";
 
+/// The channel for what processes tell each other without storing it (`Shared`).
+pub(crate) const SHARED_CHANNEL: &str = "duka_relay_shared";
+
+/// Largest NOTIFY payload PostgreSQL takes (bytes), a little under its 8,000.
+const PAYLOAD_MAX: usize = 7_900;
+
 /// How many read connections each process keeps.
 const READERS: usize = 4;
 
@@ -51,6 +57,9 @@ pub struct PgStore {
     /// The backend process of this process's committer connection: its notifications are
     /// this process's own, already handed to the sessions, and the listener skips them.
     committer_pid: Arc<AtomicI32>,
+    /// This process among those sharing the database: what it publishes carries it, and its
+    /// listener skips its own.
+    tag: String,
 }
 
 /// `postgres://user@host:port/db` without the password, for messages.
@@ -228,6 +237,7 @@ impl PgStore {
             wakes: Mutex::new(Some(wakes)),
             wake_tx,
             committer_pid,
+            tag: random_hex(8),
         })
     }
 
@@ -311,6 +321,28 @@ impl Storage for PgStore {
         "postgres"
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn publish(&self, event: super::Shared) -> Result<()> {
+        let payload = serde_json::to_string(&listen::Envelope {
+            from: self.tag.clone(),
+            event,
+        })
+        .expect("serialisable");
+        if payload.len() > PAYLOAD_MAX {
+            return Err(Error::Invalid(format!(
+                "a message for the other processes of {} bytes (at most {PAYLOAD_MAX})",
+                payload.len()
+            )));
+        }
+        let c = self.readers.get().await?;
+        c.query("SELECT pg_notify($1, $2)", &[&SHARED_CHANNEL, &payload])
+            .await?;
+        Ok(())
+    }
+
     fn take_wakes(&self) -> Option<mpsc::UnboundedReceiver<Wake>> {
         let rx = self
             .wakes
@@ -319,6 +351,7 @@ impl Storage for PgStore {
             .take()?;
         tokio::spawn(listen::run(
             self.config.clone(),
+            self.tag.clone(),
             self.wake_tx.clone(),
             self.committer_pid.clone(),
         ));
