@@ -274,5 +274,9 @@ pub fn use_receipt(ctx: &Ctx, op: ReceiptOp) -> anyhow::Result<Sale> {
 /// A till never paired needs no secret store (whose keyring probe costs a D-Bus round trip)
 /// and no engine.
 fn relay_paired(ctx: &Ctx) -> anyhow::Result<bool> {
-    Ok(ctx.till.pairing_info()?.is_some() && ctx.secrets()?.get(SecretKey::relay_key(ctx.mode))?.is_some())
+    Ok(ctx.till.pairing_info()?.is_some()
+        && ctx
+            .secrets()?
+            .get(SecretKey::relay_key(ctx.mode))?
+            .is_some())
 }
