@@ -77,7 +77,7 @@ async fn catch_up(records: usize) {
     till_db(&db, records / 3, 100.min(records / 3));
     let t = Instant::now();
     let mut s = Store::open(&db).unwrap();
-    s.sync_start(&pairing.till, 0).unwrap();
+    s.sync_start(&pairing.till, 0, None).unwrap();
     let queued = s.sync_state().unwrap().pending;
     drop(s);
     let snapshot = t.elapsed();
@@ -115,7 +115,7 @@ async fn shop_day(tills: usize, sales: usize, runs: usize) {
     let pairings: Vec<_> = (0..tills)
         .map(|i| relay.pair("Mama Mboga", &format!("Till {i:02}")))
         .collect();
-    own.sync_start(&pairings[0].till, 0).unwrap();
+    own.sync_start(&pairings[0].till, 0, None).unwrap();
     own.enqueue_day(today).unwrap();
     let rows: Vec<OutboxRow> = {
         let mut all = Vec::new();

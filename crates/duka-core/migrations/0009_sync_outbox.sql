@@ -12,10 +12,14 @@ CREATE TABLE sync_outbox (
 
 -- One row: whether changes are recorded, for which relay till, and the highest seq it committed.
 -- (A restore from the relay is one transaction: there is no half-restored state to record.)
+-- `history` names this database's history: made with it, kept by its backups, sent as the
+-- first record of every full sync, taken over by a till restored from the relay. A till whose
+-- relay holds a history of the same name is this till (from an older backup), not another.
 CREATE TABLE sync_state (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     enabled    INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),
     till       TEXT,
-    acked      INTEGER NOT NULL DEFAULT 0 CHECK (acked >= 0)
+    acked      INTEGER NOT NULL DEFAULT 0 CHECK (acked >= 0),
+    history    TEXT NOT NULL DEFAULT (lower(hex(randomblob(16))))
 );
 INSERT INTO sync_state (id) VALUES (1);

@@ -158,6 +158,10 @@ impl Record {
     }
 }
 
+/// The record table naming a till database's history (key `[]`, body `{"id": …}`), sent
+/// first in every full sync; `Ready.history` says which history the relay holds.
+pub const HISTORY_TABLE: &str = "history";
+
 /// The record table of a till's figures of one day (key `["YYYY-MM-DD"]`).
 pub const DAY_TABLE: &str = "day";
 
@@ -424,6 +428,9 @@ pub enum ToTill {
         /// The highest record `seq` of this till the relay has committed (see "Sync").
         #[serde(default)]
         sync_seq: u64,
+        /// The history the relay holds for this till (its `history` record), if any.
+        #[serde(default)]
+        history: Option<String>,
     },
     /// The relay committed the till's records up to `seq` (after a `FromTill::Sync`).
     Synced {

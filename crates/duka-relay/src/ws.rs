@@ -273,6 +273,7 @@ async fn session(app: App, socket: WebSocket) {
         (bumped, 0)
     };
     let mut last_sent = resume_from;
+    let history = app.store.history_of(&t.id).await.ok().flatten();
     let sync_seq = match app.store.sync_position(&t.id).await {
         Ok(p) => p,
         Err(e) => {
@@ -286,6 +287,7 @@ async fn session(app: App, socket: WebSocket) {
         resume_from,
         proto: duka_relay_proto::PROTOCOL,
         sync_seq,
+        history: history.clone(),
     };
     let mut ok = send(&mut sink, &ready).await && replay(&app, &t, &mut last_sent, &mut sink).await;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
@@ -596,12 +598,14 @@ async fn questions(
     let Ok(sync_seq) = app.store.sync_position(&t.id).await else {
         return;
     };
+    let history = app.store.history_of(&t.id).await.ok().flatten();
     let ready = ToTill::Ready {
         last_seq: 0,
         epoch: t.epoch.clone(),
         resume_from: 0,
         proto: duka_relay_proto::PROTOCOL,
         sync_seq,
+        history: history.clone(),
     };
     if !send(&mut sink, &ready).await {
         return;

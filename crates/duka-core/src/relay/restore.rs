@@ -48,8 +48,10 @@ const WAIT: Duration = Duration::from_secs(30);
 pub(super) struct Query {
     sink: Sink,
     stream: Stream,
-    /// What the relay said in `Ready`: its position in this till's records.
+    /// What the relay said in `Ready`: its position in this till's records, and whose
+    /// history they are.
     sync_seq: u64,
+    history: Option<String>,
 }
 
 impl Query {
@@ -64,6 +66,7 @@ impl Query {
             sink,
             stream,
             sync_seq: 0,
+            history: None,
         };
         let nonce = match q.next().await? {
             ToTill::Challenge { nonce } => nonce,
@@ -84,7 +87,10 @@ impl Query {
         loop {
             match q.next().await? {
                 ToTill::Ready {
-                    proto, sync_seq, ..
+                    proto,
+                    sync_seq,
+                    history,
+                    ..
                 } => {
                     if let Some((code, message)) =
                         duka_relay_proto::protocol_mismatch(duka_relay_proto::PROTOCOL, proto)
@@ -92,6 +98,7 @@ impl Query {
                         return Err(relay_err(format!("refused ({code}): {message}")));
                     }
                     q.sync_seq = sync_seq;
+                    q.history = history;
                     return Ok(q);
                 }
                 ToTill::Error { code, message } => {
@@ -151,7 +158,7 @@ pub struct SyncSummary {
 pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
     let mut q = Query::open(pairing).await?;
     let mut store = Store::open(db)?;
-    let start = store.sync_start(&pairing.till, q.sync_seq)?;
+    let start = store.sync_start(&pairing.till, q.sync_seq, q.history.as_deref())?;
     let mut after = match start {
         crate::store::sync::SyncStart::Send { after } => after,
         crate::store::sync::SyncStart::Restorable => {

@@ -152,7 +152,7 @@ pub(super) async fn session(
     sink.send(send(hello))
         .await
         .map_err(|e| format!("hello: {e}"))?;
-    let (mut last_seq, epoch, resume_from, relay_proto, sync_seq) = loop {
+    let (mut last_seq, epoch, resume_from, relay_proto, sync_seq, history) = loop {
         match next(read(&mut stream).await?)? {
             Some(ToTill::Ready {
                 last_seq,
@@ -160,7 +160,8 @@ pub(super) async fn session(
                 resume_from,
                 proto,
                 sync_seq,
-            }) => break (last_seq, epoch, resume_from, proto, sync_seq),
+                history,
+            }) => break (last_seq, epoch, resume_from, proto, sync_seq, history),
             Some(ToTill::Error { code, message }) => {
                 return Err(format!("refused by the relay ({code}): {message}"));
             }
@@ -190,7 +191,9 @@ pub(super) async fn session(
     mark.save(&mut engine.store()).map_err(|e| e.to_string())?;
     // This till's records: what the relay has decides what goes (see `Store::sync_start`).
     // A sync that fails pauses the sync, never the session: callbacks keep coming.
-    let start = engine.store().sync_start(&pairing.till, sync_seq);
+    let start = engine
+        .store()
+        .sync_start(&pairing.till, sync_seq, history.as_deref());
     let (mut sync_sent, sync_status) = match start {
         Err(e) => {
             tracing::error!("sync paused: {e}");

@@ -4,7 +4,7 @@
 //! Every change to a synced table is copied into `sync_outbox` by a trigger, so it is written
 //! in the same transaction as the change whatever code made it (a crash can never keep a sale
 //! and lose its outbox row, or the reverse). The triggers are generated from the tables'
-//! columns ([`install_triggers`], after every migration); a row's JSON carries every column
+//! columns (`install_triggers`, after every migration); a row's JSON carries every column
 //! but the PIN columns of `cashiers` (PIN hashes never leave the till: four digits are found
 //! from a hash in seconds).
 //!
@@ -50,6 +50,9 @@ pub const SYNCED: &[(&str, &[&str])] = &[
 /// is `["YYYY-MM-DD"]`). Not a table: written by the relay client after changes of that day.
 pub const DAY_RECORD: &str = "day";
 
+/// The record naming this database's history (key `[]`, body `{"id": …}`).
+pub const HISTORY_RECORD: &str = duka_relay_proto::HISTORY_TABLE;
+
 /// One change on its way to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRow {
@@ -71,6 +74,8 @@ pub struct SyncState {
     pub acked: u64,
     /// Changes waiting to go.
     pub pending: u64,
+    /// This database's history (see migration 0009).
+    pub history: String,
 }
 
 /// What the till does with the relay's records after connecting.
@@ -169,7 +174,14 @@ pub(crate) fn install_triggers(tx: &Transaction<'_>) -> Result<()> {
 /// Puts every row of every synced table in the outbox (a till's first sync, or a relay that
 /// lost what it had).
 fn snapshot(tx: &Transaction<'_>) -> Result<u64> {
-    let mut n = 0;
+    // The history's name first: the relay then knows whose history it holds.
+    let mut n = tx.execute(
+        &format!(
+            "INSERT INTO sync_outbox (tbl, pk, body, at)
+             SELECT '{HISTORY_RECORD}', '[]', json_object('id', history), {NOW_MS} FROM sync_state WHERE id = 1"
+        ),
+        [],
+    )? as u64;
     for t in tables(tx)? {
         n += tx.execute(
             &format!(
@@ -225,11 +237,12 @@ fn has_history(tx: &rusqlite::Connection) -> Result<bool> {
 
 impl Store {
     pub fn sync_state(&self) -> Result<SyncState> {
-        let (enabled, till, acked): (bool, Option<String>, i64) = self.conn.query_row(
-            "SELECT enabled, till, acked FROM sync_state WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (enabled, till, acked, history): (bool, Option<String>, i64, String) =
+            self.conn.query_row(
+                "SELECT enabled, till, acked, history FROM sync_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
         let pending: i64 = self
             .conn
             .query_row("SELECT count(*) FROM sync_outbox", [], |r| r.get(0))?;
@@ -238,6 +251,7 @@ impl Store {
             till,
             acked: acked as u64,
             pending: pending as u64,
+            history,
         })
     }
 
@@ -252,16 +266,37 @@ impl Store {
     ///
     /// A relay holding a history this till never sent is a replacement's chance to restore
     /// ([`SyncStart::Restorable`]) or, when this till has sales of its own, a conflict.
-    pub fn sync_start(&mut self, till: &str, relay_seq: u64) -> Result<SyncStart> {
+    pub fn sync_start(
+        &mut self,
+        till: &str,
+        relay_seq: u64,
+        relay_history: Option<&str>,
+    ) -> Result<SyncStart> {
         let tx = self.write()?;
-        let (enabled, was, acked): (bool, Option<String>, i64) = tx.query_row(
-            "SELECT enabled, till, acked FROM sync_state WHERE id = 1",
+        let (enabled, was, acked, history): (bool, Option<String>, i64, String) = tx.query_row(
+            "SELECT enabled, till, acked, history FROM sync_state WHERE id = 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
         let acked = acked as u64;
         let ours = enabled && was.as_deref() == Some(till);
-        let start = if !ours {
+        let start = if !ours && relay_seq > 0 && relay_history == Some(history.as_str()) {
+            // The relay holds this very history: this database is an older copy of itself (a
+            // backup from before its first sync). Its numbering moves past the relay's and its
+            // whole history goes again: this till's rows win.
+            tracing::warn!(
+                relay_seq,
+                "sync: the relay holds this till's own history from a later copy: sending it again"
+            );
+            tx.execute("DELETE FROM sync_outbox", [])?;
+            raise_sequence(&tx, relay_seq)?;
+            tx.execute(
+                "UPDATE sync_state SET enabled = 1, till = ?1, acked = ?2 WHERE id = 1",
+                params![till, relay_seq as i64],
+            )?;
+            snapshot(&tx)?;
+            SyncStart::Send { after: relay_seq }
+        } else if !ours {
             if relay_seq > 0 {
                 let start = if has_history(&tx)? {
                     SyncStart::Conflict
@@ -526,6 +561,18 @@ impl Store {
         for rec in records {
             let Some(body) = &rec.body else { continue };
             if rec.tbl == DAY_RECORD {
+                continue;
+            }
+            if rec.tbl == HISTORY_RECORD {
+                // The replacement carries on the old till's history.
+                let id = serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_string))
+                    .filter(|id| (1..=64).contains(&id.len()))
+                    .ok_or_else(|| {
+                        Error::invalid("restore", "a history record {\"id\": …}", body.as_str())
+                    })?;
+                tx.execute("UPDATE sync_state SET history = ?1 WHERE id = 1", [id])?;
                 continue;
             }
             let Some(t) = tables.get(rec.tbl.as_str()) else {

@@ -255,6 +255,12 @@ pub trait Storage: Send + Sync + 'static {
         Err(no_records(self.backend()))
     }
 
+    /// The history the till's records are of (its `history` record's id), if any.
+    async fn history_of(&self, till: &str) -> Result<Option<String>> {
+        let _ = till;
+        Ok(None)
+    }
+
     /// Every live till of `shop` with its figures of `date` (its `day` record), and every
     /// revoked one that has figures of that day (it sold before it was revoked), by name.
     async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<TillDay>> {
@@ -275,6 +281,12 @@ pub use duka_relay_proto::{Record, TillDay};
 /// Tables whose records retention never drops: what later records refer to for as long as
 /// the till runs.
 pub const KEPT_TABLES: &[&str] = &["cashiers", "products", "shifts"];
+
+/// The id in a `history` record's body.
+fn history_id(body: Option<&str>) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body?).ok()?;
+    v["id"].as_str().map(str::to_string)
+}
 
 fn no_records(backend: &str) -> crate::Error {
     crate::Error::Config(format!("the {backend} store does not keep till records"))

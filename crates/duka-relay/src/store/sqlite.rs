@@ -387,6 +387,18 @@ impl Storage for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    async fn history_of(&self, till: &str) -> Result<Option<String>> {
+        let body: Option<Option<String>> = self
+            .read()
+            .query_row(
+                "SELECT body FROM records WHERE till_id = ?1 AND tbl = 'history' AND pk = '[]'",
+                [till],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(super::history_id(body.flatten().as_deref()))
+    }
+
     async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<super::TillDay>> {
         let pk = serde_json::to_string(&[date]).expect("serialisable");
         let c = self.read();

@@ -129,7 +129,7 @@ fn nothing_is_recorded_until_a_relay_takes_the_records_then_the_history_and_ever
     let mut s = store();
     a_day(&mut s);
     assert_eq!(s.sync_state().unwrap().pending, 0, "no relay: no outbox");
-    let start = s.sync_start("t1", 0).unwrap();
+    let start = s.sync_start("t1", 0, None).unwrap();
     assert_eq!(start, SyncStart::Send { after: 0 });
     let history = s.sync_state().unwrap().pending;
     let sales: i64 = s
@@ -175,7 +175,7 @@ fn nothing_is_recorded_until_a_relay_takes_the_records_then_the_history_and_ever
 #[test]
 fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goes_on_numbering() {
     let mut a = store();
-    a.sync_start("t1", 0).unwrap();
+    a.sync_start("t1", 0, None).unwrap();
     a_day(&mut a);
     let mut kept = BTreeMap::new();
     let relay_seq = drain(&mut a, &mut kept);
@@ -187,7 +187,7 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
 
     let mut b = Store::open_in_memory().unwrap();
     assert_eq!(
-        b.sync_start("t1", relay_seq).unwrap(),
+        b.sync_start("t1", relay_seq, None).unwrap(),
         SyncStart::Restorable,
         "an empty till and a relay with a history: restore"
     );
@@ -212,7 +212,7 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
     let first = &b.outbox_after(0, 1, 1 << 20).unwrap()[0];
     assert!(first.seq > relay_seq, "{} > {relay_seq}", first.seq);
     assert_eq!(
-        b.sync_start("t1", relay_seq).unwrap(),
+        b.sync_start("t1", relay_seq, None).unwrap(),
         SyncStart::Send { after: relay_seq }
     );
 }
@@ -221,7 +221,7 @@ fn a_wiped_till_restored_from_the_records_has_every_row_the_same_figures_and_goe
 fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refused_whole() {
     let mut s = store();
     a_day(&mut s);
-    assert_eq!(s.sync_start("t9", 40).unwrap(), SyncStart::Conflict);
+    assert_eq!(s.sync_start("t9", 40, None).unwrap(), SyncStart::Conflict);
     assert_eq!(s.sync_state().unwrap().pending, 0, "nothing sent");
     assert!(
         s.restore_allowed().is_err() && s.restore_records(&[], "t9", 40).is_err(),
@@ -294,14 +294,14 @@ fn a_relay_with_another_history_is_not_overwritten_and_a_forged_record_is_refuse
 #[test]
 fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_again() {
     let mut s = store();
-    s.sync_start("t1", 0).unwrap();
+    s.sync_start("t1", 0, None).unwrap();
     a_day(&mut s);
     let mut kept = BTreeMap::new();
     let seq = drain(&mut s, &mut kept);
     assert_eq!(s.sync_state().unwrap().pending, 0);
     // The relay came back from an older backup of its own.
     assert_eq!(
-        s.sync_start("t1", seq - 5).unwrap(),
+        s.sync_start("t1", seq - 5, None).unwrap(),
         SyncStart::Send { after: seq - 5 }
     );
     let again = s.outbox_after(seq - 5, 100_000, 1 << 30).unwrap();
@@ -313,7 +313,7 @@ fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_aga
     // This till came back from a backup older than what the relay has.
     let ahead = seq + 1_000_000;
     assert_eq!(
-        s.sync_start("t1", ahead).unwrap(),
+        s.sync_start("t1", ahead, None).unwrap(),
         SyncStart::Send { after: ahead }
     );
     let again = s.outbox_after(ahead, 100_000, 1 << 30).unwrap();
@@ -323,7 +323,7 @@ fn a_relay_that_lost_records_or_a_till_from_a_backup_sends_the_whole_history_aga
 #[test]
 fn a_relay_position_the_till_never_had_acknowledged_deletes_nothing_unsent() {
     let mut s = store();
-    s.sync_start("t1", 0).unwrap();
+    s.sync_start("t1", 0, None).unwrap();
     a_day(&mut s);
     let mut kept = BTreeMap::new();
     let acked = drain(&mut s, &mut kept);
@@ -340,7 +340,7 @@ fn a_relay_position_the_till_never_had_acknowledged_deletes_nothing_unsent() {
         .seq;
     // Someone with this till's key moved its position on the relay to the till's top.
     assert_eq!(
-        s.sync_start("t1", top).unwrap(),
+        s.sync_start("t1", top, None).unwrap(),
         SyncStart::Send { after: acked },
         "sent again after what the relay acknowledged"
     );
@@ -353,7 +353,7 @@ fn a_relay_position_the_till_never_had_acknowledged_deletes_nothing_unsent() {
 #[test]
 fn a_restore_leaves_out_an_attempt_and_its_events_whose_sale_the_relay_dropped() {
     let mut a = store();
-    a.sync_start("t1", 0).unwrap();
+    a.sync_start("t1", 0, None).unwrap();
     paid_by_mpesa(&mut a, 250, "QKM0FXE6RK");
     let mut kept = BTreeMap::new();
     let relay_seq = drain(&mut a, &mut kept);
@@ -399,7 +399,7 @@ fn the_days_due_include_those_the_rows_are_about_not_only_today() {
         )
         .unwrap();
     // The whole history goes in the outbox today; its figures are about yesterday too.
-    s.sync_start("t1", 0).unwrap();
+    s.sync_start("t1", 0, None).unwrap();
     let days = s.outbox_days().unwrap();
     assert!(days.contains(&crate::time::today()));
     assert!(
@@ -410,4 +410,36 @@ fn the_days_due_include_those_the_rows_are_about_not_only_today() {
         !days.contains(&crate::time::nairobi_date(long_ago)),
         "not older than 31 days: {days:?}"
     );
+}
+
+#[test]
+fn a_till_from_its_own_backup_before_its_first_sync_is_told_from_another_till() {
+    // The till's database before its first sync (a backup of it): its history has a name.
+    let mut s = store();
+    a_day(&mut s);
+    let history = s.sync_state().unwrap().history;
+    assert_eq!(history.len(), 32);
+    // The relay holds that history (the till synced after the backup, then died).
+    assert_eq!(
+        s.sync_start("t1", 500, Some("0123456789abcdef0123456789abcdef"))
+            .unwrap(),
+        SyncStart::Conflict,
+        "another history: nothing sent"
+    );
+    assert_eq!(s.sync_state().unwrap().pending, 0);
+    assert_eq!(
+        s.sync_start("t1", 500, Some(&history)).unwrap(),
+        SyncStart::Send { after: 500 },
+        "its own history: sent again, numbered after the relay's"
+    );
+    let rows = s.outbox_after(500, 100_000, 1 << 30).unwrap();
+    assert!(rows.len() > 20 && rows.iter().all(|r| r.seq > 500));
+    assert_eq!(rows[0].tbl, HISTORY_RECORD, "the history's name goes first");
+    assert!(rows[0].body.as_deref().unwrap().contains(&history));
+    // A till restored from the relay takes the old till's history over.
+    let mut b = Store::open_in_memory().unwrap();
+    assert_ne!(b.sync_state().unwrap().history, history);
+    b.restore_records(&rows, "t1", rows.last().unwrap().seq)
+        .unwrap();
+    assert_eq!(b.sync_state().unwrap().history, history);
 }

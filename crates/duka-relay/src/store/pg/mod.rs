@@ -627,6 +627,18 @@ impl Storage for PgStore {
         .collect())
     }
 
+    async fn history_of(&self, till: &str) -> Result<Option<String>> {
+        let c = self.readers.get().await?;
+        let row = c
+            .query_opt(
+                "SELECT body FROM records WHERE till_id = $1 AND tbl = 'history' AND pk = '[]'",
+                &[&till],
+            )
+            .await?;
+        let body: Option<String> = row.and_then(|r| r.get(0));
+        Ok(super::history_id(body.as_deref()))
+    }
+
     async fn shop_days(&self, shop: &str, date: &str) -> Result<Vec<super::TillDay>> {
         let pk = serde_json::to_string(&[date]).expect("serialisable");
         let c = self.readers.get().await?;
