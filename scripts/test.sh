@@ -53,6 +53,7 @@ if start_test_postgres; then
   cargo test --locked -p duka-relay
   cargo test --locked -p duka-tests --test flows -- relay trust shop
   cargo test --locked -p duka-tests --bench relay
+  cargo test --locked -p duka-tests --bench sync
   stop_test_postgres
 else
   PG_SKIPPED="SKIPPED: PostgreSQL could not be started on this machine, so the relay's suites ran on SQLite only"
