@@ -134,7 +134,8 @@ impl Relay {
 /// `GET /v1/ws`: the websocket upgrade, with small buffers.
 pub(crate) async fn upgrade(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
-        .max_message_size(1 << 20)
+        // A sync frame may carry one record of up to 768 KiB, escaped again inside the frame.
+        .max_message_size(4 << 20)
         // An idle till costs its buffers: small ones keep 10,000 tills in a few hundred MB
         // (tungstenite's default is 128 KiB each way). Writes go out at once.
         .read_buffer_size(4 * 1024)
@@ -520,12 +521,16 @@ async fn sync(app: &Relay, t: &store::Till, mut records: Vec<store::Record>) -> 
     };
     let before = records.len();
     records.retain(|r| r.is_valid());
+    // The till's position moves only with records it could have written (a real till never
+    // sends a malformed one but one too large, which it replaces by a placeholder); the
+    // answer still covers the whole frame, so the till drops what was left out.
+    let position = records.iter().map(|r| r.seq).max().unwrap_or(0);
     if records.len() < before {
         app.metrics.reject("ws_bad_records");
         tracing::warn!(till = %t.id, left_out = before - records.len(), "malformed records left out");
     }
     let n = records.len() as u64;
-    match app.store.sync_put(&t.id, records, top).await {
+    match app.store.sync_put(&t.id, records, position).await {
         Ok(_) => {
             app.metrics.records.fetch_add(n, Ordering::Relaxed);
             // This frame's top, not the till's highest position: an acknowledgement never

@@ -158,7 +158,15 @@ pub struct SyncSummary {
 pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
     let mut q = Query::open(pairing).await?;
     let mut store = Store::open(db)?;
-    let start = store.sync_start(&pairing.till, q.sync_seq, q.history.as_deref())?;
+    // A till already syncing to this pairing carries on after what it knows was acknowledged:
+    // the position read at connect may be overtaken by the desktop's session on the same
+    // database, so this connection never decides a reset on it (the session does).
+    let state = store.sync_state()?;
+    let start = if state.enabled && state.till.as_deref() == Some(pairing.till.as_str()) {
+        crate::store::sync::SyncStart::Send { after: state.acked }
+    } else {
+        store.sync_start(&pairing.till, q.sync_seq, q.history.as_deref())?
+    };
     let mut after = match start {
         crate::store::sync::SyncStart::Send { after } => after,
         crate::store::sync::SyncStart::Restorable => {
@@ -191,7 +199,7 @@ pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
         };
         let n = rows.len() as u64;
         q.send(&FromTill::Sync {
-            records: rows.into_iter().map(super::session::record).collect(),
+            records: super::session::frame_records(rows, last),
         })
         .await?;
         let seq = loop {

@@ -18,6 +18,39 @@ const SYNC_WINDOW: u32 = 8;
 const SYNC_BATCH: usize = 500;
 const SYNC_BATCH_BYTES: usize = 256 * 1024;
 
+/// The records of a frame: a record too large for the relay is left out (logged) rather than
+/// a frame the relay refuses again and again; a frame left empty carries a placeholder of its
+/// top, so the relay acknowledges it and the outbox moves on.
+pub(crate) fn frame_records(
+    rows: Vec<crate::store::sync::OutboxRow>,
+    last: u64,
+) -> Vec<duka_relay_proto::Record> {
+    let records: Vec<_> = rows
+        .into_iter()
+        .map(record)
+        .filter(|r| {
+            let fits = r
+                .body
+                .as_ref()
+                .is_none_or(|b| b.len() <= duka_relay_proto::MAX_RECORD_BODY);
+            if !fits {
+                tracing::error!(table = %r.table, seq = r.seq, "a record too large for the relay: left out");
+            }
+            fits
+        })
+        .collect();
+    if !records.is_empty() {
+        return records;
+    }
+    vec![duka_relay_proto::Record {
+        seq: last,
+        table: "skipped".into(),
+        pk: "[]".into(),
+        body: None,
+        at: crate::time::now_ms(),
+    }]
+}
+
 pub(crate) fn record(r: crate::store::sync::OutboxRow) -> duka_relay_proto::Record {
     duka_relay_proto::Record {
         seq: r.seq,
@@ -194,9 +227,12 @@ pub(super) async fn session(
     let start = engine
         .store()
         .sync_start(&pairing.till, sync_seq, history.as_deref());
+    // Paused by an error (a busy database): tried again on the next tick.
+    let mut sync_retry = false;
     let (mut sync_sent, sync_status) = match start {
         Err(e) => {
             tracing::error!("sync paused: {e}");
+            sync_retry = true;
             (None, SyncStatus::Off)
         }
         Ok(crate::store::sync::SyncStart::Send { after }) => (Some(after), SyncStatus::Sending),
@@ -218,7 +254,7 @@ pub(super) async fn session(
     let mut sync_dirty = true;
     // The days whose figures this till must bring up to date on the relay.
     let mut days: std::collections::BTreeSet<chrono::NaiveDate> = if sync_sent.is_some() {
-        let mut d = engine.store().outbox_days().map_err(|e| e.to_string())?;
+        let mut d = engine.store().outbox_days().unwrap_or_default();
         d.insert(crate::time::today());
         d
     } else {
@@ -273,6 +309,7 @@ pub(super) async fn session(
                     Err(e) => {
                         tracing::error!("sync paused: {e}");
                         sync_sent = None;
+                        sync_retry = true;
                         set(status, engine, |s| s.sync = SyncStatus::Off);
                         continue;
                     }
@@ -286,37 +323,25 @@ pub(super) async fn session(
                 }
                 sync_sent = Some(last);
                 sync_in_flight += 1;
-                let records: Vec<_> = rows
-                    .into_iter()
-                    .map(record)
-                    .filter(|r| {
-                        // The relay refuses a record over its size: never sent, rather than a
-                        // frame over the websocket's limit again and again.
-                        let fits = r.body.as_ref().is_none_or(|b| b.len() <= duka_relay_proto::MAX_RECORD_BODY);
-                        if !fits {
-                            tracing::error!(table = %r.table, seq = r.seq, "a record too large for the relay: left out");
-                        }
-                        fits
-                    })
-                    .collect();
-                // A frame whose every record was too large still carries its top, so the
-                // relay acknowledges it and the outbox moves on.
-                let records = if records.is_empty() {
-                    vec![duka_relay_proto::Record {
-                        seq: last,
-                        table: "skipped".into(),
-                        pk: "[]".into(),
-                        body: None,
-                        at: crate::time::now_ms(),
-                    }]
-                } else {
-                    records
-                };
+                let records = frame_records(rows, last);
                 let frame = FromTill::Sync { records };
                 sink.send(send(frame)).await.map_err(|e| format!("sync: {e}"))?;
                 continue;
             }
             _ = sync_tick.tick() => {
+                if sync_retry && sync_in_flight == 0 {
+                    // After what this till knows the relay acknowledged (the relay's position
+                    // only rises, so nothing is lost by resuming there).
+                    if let Ok(state) = engine.store().sync_state()
+                        && state.enabled
+                        && state.till.as_deref() == Some(pairing.till.as_str())
+                    {
+                        sync_sent = Some(state.acked);
+                        sync_retry = false;
+                        sync_dirty = true;
+                        set(status, engine, |s| s.sync = SyncStatus::Sending);
+                    }
+                }
                 if sync_sent.is_some() {
                     // Everything sent and committed: the days it touched get their figures.
                     if !days.is_empty() && !sync_dirty && sync_in_flight == 0 {

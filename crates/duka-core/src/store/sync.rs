@@ -198,6 +198,33 @@ fn snapshot(tx: &Transaction<'_>) -> Result<u64> {
     Ok(n)
 }
 
+/// The highest relay position a till believes: far beyond any till's count of its changes
+/// (a million a day for ten thousand years), below the protocol's 2^53.
+pub const PLAUSIBLE_SEQ: u64 = 1 << 52;
+
+/// The whole history again, numbered after `relay_seq`. Deletions not sent yet stay (a
+/// snapshot has no rows for what was deleted): they follow it, so the relay's copy of a row
+/// deleted here does not outlive the resend.
+fn resend_all(tx: &Transaction<'_>, relay_seq: u64) -> Result<()> {
+    let deleted: Vec<(String, String)> = {
+        let mut st = tx.prepare(&format!(
+            "SELECT tbl, pk FROM sync_outbox WHERE body IS NULL AND tbl != '{DAY_RECORD}' ORDER BY seq"
+        ))?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    tx.execute("DELETE FROM sync_outbox", [])?;
+    raise_sequence(tx, relay_seq)?;
+    snapshot(tx)?;
+    for (tbl, pk) in deleted {
+        tx.execute(
+            &format!("INSERT INTO sync_outbox (tbl, pk, body, at) VALUES (?1, ?2, NULL, {NOW_MS})"),
+            params![tbl, pk],
+        )?;
+    }
+    Ok(())
+}
+
 fn outbox_sequence(tx: &Transaction<'_>) -> Result<u64> {
     Ok(tx
         .query_row(
@@ -280,6 +307,15 @@ impl Store {
         )?;
         let acked = acked as u64;
         let ours = enabled && was.as_deref() == Some(till);
+        if relay_seq > PLAUSIBLE_SEQ {
+            // No till numbers that many changes: someone with this till's key forged it.
+            // Nothing is sent (a numbering raised there would never fit a frame again).
+            tracing::error!(
+                relay_seq,
+                "sync: the relay's position for this till is beyond any till's numbering: nothing is sent; the relay's operator should give this till a new key"
+            );
+            return Ok(SyncStart::Conflict);
+        }
         let start = if !ours && relay_seq > 0 && relay_history == Some(history.as_str()) {
             // The relay holds this very history: this database is an older copy of itself (a
             // backup from before its first sync). Its numbering moves past the relay's and its
@@ -288,13 +324,11 @@ impl Store {
                 relay_seq,
                 "sync: the relay holds this till's own history from a later copy: sending it again"
             );
-            tx.execute("DELETE FROM sync_outbox", [])?;
-            raise_sequence(&tx, relay_seq)?;
             tx.execute(
                 "UPDATE sync_state SET enabled = 1, till = ?1, acked = ?2 WHERE id = 1",
                 params![till, relay_seq as i64],
             )?;
-            snapshot(&tx)?;
+            resend_all(&tx, relay_seq)?;
             SyncStart::Send { after: relay_seq }
         } else if !ours {
             if relay_seq > 0 {
@@ -319,13 +353,11 @@ impl Store {
                 acked,
                 "sync: the relay's records of this till do not match what it acknowledged: sending the whole history again"
             );
-            tx.execute("DELETE FROM sync_outbox", [])?;
-            raise_sequence(&tx, relay_seq)?;
             tx.execute(
                 "UPDATE sync_state SET acked = ?1 WHERE id = 1",
                 [relay_seq as i64],
             )?;
-            snapshot(&tx)?;
+            resend_all(&tx, relay_seq)?;
             SyncStart::Send { after: relay_seq }
         } else {
             // Only what the relay acknowledged to this till has left the outbox; what it says
@@ -360,11 +392,16 @@ impl Store {
         let mut bytes = 0;
         for row in rows {
             let row = row?;
-            bytes += row.body.as_ref().map_or(0, String::len) + row.pk.len() + 48;
-            out.push(row);
-            if bytes >= max_bytes {
+            // What the row takes in a frame: its body is escaped again there.
+            let size = row.body.as_ref().map_or(0, |b| {
+                b.len() + b.bytes().filter(|c| *c == b'"' || *c == b'\\').count()
+            }) + row.pk.len() * 2
+                + 64;
+            if !out.is_empty() && bytes + size > max_bytes {
                 break;
             }
+            bytes += size;
+            out.push(row);
         }
         Ok(out)
     }
@@ -546,6 +583,24 @@ impl Store {
         till: &str,
         relay_seq: u64,
     ) -> Result<u64> {
+        if relay_seq == 0
+            || !records
+                .iter()
+                .any(|r| r.tbl == "cashiers" && r.body.is_some())
+        {
+            return Err(Error::invalid(
+                "restore",
+                "a relay holding this till's history (its staff at least)",
+                "no records of this till on the relay: nothing was changed",
+            ));
+        }
+        if relay_seq > PLAUSIBLE_SEQ {
+            return Err(Error::invalid(
+                "restore",
+                "a relay position within a till's numbering",
+                relay_seq.to_string(),
+            ));
+        }
         let tx = self.write()?;
         if has_history(&tx)? {
             return Err(Error::invalid(
@@ -693,21 +748,32 @@ fn drop_orphans(tx: &Transaction<'_>) -> Result<u64> {
         })?;
         for row in rows {
             let (parent, from, to) = row?;
-            fks.push((*name, parent, from, to));
+            let not_null: bool = tx.query_row(
+                "SELECT \"notnull\" FROM pragma_table_info(?1) WHERE name = ?2",
+                params![name, from],
+                |r| r.get(0),
+            )?;
+            fks.push((*name, parent, from, to, not_null));
         }
     }
     tx.execute_batch("DROP TRIGGER payment_events_no_delete;")?;
     let mut dropped = 0u64;
     for _ in 0..SYNCED.len() + 1 {
         let mut round = 0;
-        for (child, parent, from, to) in &fks {
-            round += tx.execute(
-                &format!(
-                    "DELETE FROM {child} WHERE \"{from}\" IS NOT NULL
-                     AND \"{from}\" NOT IN (SELECT \"{to}\" FROM {parent})"
-                ),
-                [],
-            )? as u64;
+        for (child, parent, from, to, not_null) in &fks {
+            // A row that cannot be without its parent goes; one that only points at it (a
+            // line's product, a tender's request) stays, pointing at nothing.
+            let orphaned = format!(
+                "\"{from}\" IS NOT NULL AND \"{from}\" NOT IN (SELECT \"{to}\" FROM {parent})"
+            );
+            round += if *not_null {
+                tx.execute(&format!("DELETE FROM {child} WHERE {orphaned}"), [])?
+            } else {
+                tx.execute(
+                    &format!("UPDATE {child} SET \"{from}\" = NULL WHERE {orphaned}"),
+                    [],
+                )?
+            } as u64;
         }
         dropped += round;
         if round == 0 {

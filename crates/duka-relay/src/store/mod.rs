@@ -248,8 +248,8 @@ pub trait Storage: Send + Sync + 'static {
         Ok(0)
     }
 
-    /// The till's kept records (not deletions) with `seq` above `after`, in `seq` order, at
-    /// most `limit`: what a replacement till restores.
+    /// The till's kept records (not deletions, not its day figures) with `seq` above
+    /// `after`, in `seq` order, at most `limit`: what a replacement till restores.
     async fn records_after(&self, till: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
         let _ = (till, after, limit);
         Err(no_records(self.backend()))
@@ -280,7 +280,7 @@ pub use duka_relay_proto::{Record, TillDay};
 
 /// Tables whose records retention never drops: what later records refer to for as long as
 /// the till runs.
-pub const KEPT_TABLES: &[&str] = &["cashiers", "products", "shifts"];
+pub const KEPT_TABLES: &[&str] = &["cashiers", "products", "shifts", "history"];
 
 /// The id in a `history` record's body.
 fn history_id(body: Option<&str>) -> Option<String> {

@@ -373,7 +373,8 @@ impl Storage for SqliteStore {
         let c = self.read();
         let mut st = c.prepare_cached(
             "SELECT seq, tbl, pk, body, at FROM records
-             WHERE till_id = ?1 AND seq > ?2 AND body IS NOT NULL ORDER BY seq LIMIT ?3",
+             WHERE till_id = ?1 AND seq > ?2 AND body IS NOT NULL AND tbl != 'day'
+             ORDER BY seq LIMIT ?3",
         )?;
         let rows = st.query_map(params![till, after as i64, limit as i64], |r| {
             Ok(super::Record {

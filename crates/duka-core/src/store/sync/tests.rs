@@ -443,3 +443,82 @@ fn a_till_from_its_own_backup_before_its_first_sync_is_told_from_another_till() 
         .unwrap();
     assert_eq!(b.sync_state().unwrap().history, history);
 }
+
+#[test]
+fn a_resend_keeps_deletions_not_sent_and_an_absurd_position_sends_nothing() {
+    let mut s = store();
+    s.sync_start("t1", 0, None).unwrap();
+    a_day(&mut s);
+    let mut kept = BTreeMap::new();
+    let acked = drain(&mut s, &mut kept);
+    // A line removed while offline: its deletion waits in the outbox.
+    let id = sale(&mut s, "Tea", 30, 2);
+    let line = NewLine::free("Sugar", m(100), 1).unwrap();
+    s.edit_sale(id, &crate::store::LineEdit::Add(line), "Wanjiku", 100)
+        .unwrap();
+    s.edit_sale(
+        id,
+        &crate::store::LineEdit::Remove { line_no: 2 },
+        "Wanjiku",
+        100,
+    )
+    .unwrap();
+    // The relay came back from an older backup: the whole history again, the deletion after.
+    s.sync_start("t1", acked - 5, None).unwrap();
+    let rows = s.outbox_after(0, 100_000, usize::MAX).unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last.tbl.as_str(), last.body.as_ref()),
+        ("sale_lines", None),
+        "{last:?}"
+    );
+    assert_eq!(last.pk, format!("[{id},2]"));
+    // A position no till reaches: forged; nothing is sent, the numbering stays.
+    let before = s.outbox_after(0, 1, usize::MAX).unwrap()[0].seq;
+    assert_eq!(
+        s.sync_start("t1", 1 << 53, None).unwrap(),
+        SyncStart::Conflict
+    );
+    assert_eq!(s.outbox_after(0, 1, usize::MAX).unwrap()[0].seq, before);
+    // A relay that holds nothing of this till is no restore: the new PC is left as it is.
+    let mut b = Store::open_in_memory().unwrap();
+    b.add_cashier("Njeri", "manager").unwrap();
+    assert!(b.restore_records(&[], "t1", 0).is_err());
+    assert_eq!(b.cashiers().unwrap().len(), 1);
+}
+
+fn sale_(s: &mut Store) -> i64 {
+    sale(s, "Tea", 30, 1)
+}
+
+#[test]
+fn a_restored_row_pointing_at_a_dropped_optional_parent_stays_and_frames_keep_their_budget() {
+    let mut a = store();
+    a.sync_start("t1", 0, None).unwrap();
+    let p = a
+        .add_product(&crate::catalog::NewProduct::new("Milk", m(60), None, None).unwrap())
+        .unwrap();
+    let line = NewLine {
+        product_id: Some(p.id),
+        description: "Milk".into(),
+        unit_price: m(60),
+        quantity: 2,
+    };
+    let sale = a.create_sale("Wanjiku", &[line]).unwrap().id;
+    let mut kept = BTreeMap::new();
+    let relay_seq = drain(&mut a, &mut kept);
+    kept.retain(|(t, _), _| t != "products");
+    let mut rows: Vec<OutboxRow> = kept.into_values().collect();
+    rows.sort_by_key(|r| r.seq);
+    let mut b = Store::open_in_memory().unwrap();
+    assert_eq!(b.restore_records(&rows, "t1", relay_seq).unwrap(), 1);
+    let s = b.sale(sale).unwrap();
+    assert_eq!(s.lines.len(), 1, "the line stays, its product unknown");
+    assert_eq!(s.total, m(120));
+    // A frame stops before a row that would pass its budget (but always takes one).
+    sale_(&mut a);
+    let all = a.outbox_after(0, 100, usize::MAX).unwrap();
+    assert!(all.len() >= 2);
+    let rows = a.outbox_after(0, 100, 200).unwrap();
+    assert_eq!(rows.len(), 1);
+}

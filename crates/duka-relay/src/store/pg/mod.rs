@@ -612,7 +612,8 @@ impl Storage for PgStore {
         let c = self.readers.get().await?;
         Ok(c.query(
             "SELECT seq, tbl, pk, body, at FROM records
-             WHERE till_id = $1 AND seq > $2 AND body IS NOT NULL ORDER BY seq LIMIT $3",
+             WHERE till_id = $1 AND seq > $2 AND body IS NOT NULL AND tbl != 'day'
+             ORDER BY seq LIMIT $3",
             &[&till, &(after as i64), &(limit as i64)],
         )
         .await?
