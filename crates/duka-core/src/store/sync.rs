@@ -613,6 +613,11 @@ impl Store {
         for t in ["stock_moves", "drawer_moves", "products", "cashiers"] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
+        // A record that does not fit (an unknown table, not JSON, breaking a rule of the
+        // schema: forged, or from a newer Duka) is left out and counted rather than refusing
+        // the whole restore: one bad record must not keep a replacement from starting for
+        // ever. Unknown columns are not written (PIN columns among them).
+        let mut left_out = 0u64;
         for rec in records {
             let Some(body) = &rec.body else { continue };
             if rec.tbl == DAY_RECORD {
@@ -620,36 +625,34 @@ impl Store {
             }
             if rec.tbl == HISTORY_RECORD {
                 // The replacement carries on the old till's history.
-                let id = serde_json::from_str::<serde_json::Value>(body)
+                match serde_json::from_str::<serde_json::Value>(body)
                     .ok()
                     .and_then(|v| v["id"].as_str().map(str::to_string))
                     .filter(|id| (1..=64).contains(&id.len()))
-                    .ok_or_else(|| {
-                        Error::invalid("restore", "a history record {\"id\": …}", body.as_str())
-                    })?;
-                tx.execute("UPDATE sync_state SET history = ?1 WHERE id = 1", [id])?;
+                {
+                    Some(id) => {
+                        tx.execute("UPDATE sync_state SET history = ?1 WHERE id = 1", [id])?;
+                    }
+                    None => left_out += 1,
+                }
                 continue;
             }
             let Some(t) = tables.get(rec.tbl.as_str()) else {
-                return Err(Error::invalid(
-                    "restore",
-                    "records of this till's tables",
-                    &rec.tbl,
-                ));
+                tracing::warn!(table = %rec.tbl, "restore: a record of no table of this till, left out");
+                left_out += 1;
+                continue;
             };
-            let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body)
-                .map_err(|e| {
-                    Error::invalid("restore", "a JSON object per record", e.to_string())
-                })?;
+            let Ok(row) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body)
+            else {
+                tracing::warn!(table = %rec.tbl, "restore: a record that is not a JSON object, left out");
+                left_out += 1;
+                continue;
+            };
             let mut cols = Vec::with_capacity(row.len());
             let mut vals: Vec<rusqlite::types::Value> = Vec::with_capacity(row.len());
             for (k, v) in row {
                 if !t.cols.contains(&k) {
-                    return Err(Error::invalid(
-                        "restore",
-                        "columns of this till's tables",
-                        format!("{}.{k}", t.name),
-                    ));
+                    continue;
                 }
                 use rusqlite::types::Value as V;
                 vals.push(match v {
@@ -664,16 +667,30 @@ impl Store {
                 });
                 cols.push(format!("\"{k}\""));
             }
+            if cols.is_empty() {
+                left_out += 1;
+                continue;
+            }
             let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-            let mut st = tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
-                t.name,
-                cols.join(", "),
-                marks.join(", ")
-            ))?;
-            st.execute(rusqlite::params_from_iter(vals))?;
+            tx.execute_batch("SAVEPOINT record")?;
+            let written = tx
+                .prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+                    t.name,
+                    cols.join(", "),
+                    marks.join(", ")
+                ))
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(vals)));
+            match written {
+                Ok(_) => tx.execute_batch("RELEASE record")?,
+                Err(e) => {
+                    tracing::warn!(table = %rec.tbl, "restore: a record this till's schema refuses ({e}), left out");
+                    tx.execute_batch("ROLLBACK TO record; RELEASE record")?;
+                    left_out += 1;
+                }
+            }
         }
-        let dropped = drop_orphans(&tx)?;
+        let dropped = drop_orphans(&tx)? + left_out;
         let broken: Option<(String, i64)> = tx
             .query_row("PRAGMA foreign_key_check", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
