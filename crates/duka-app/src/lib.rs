@@ -199,11 +199,32 @@ pub fn relay_pairing(
     secrets: &dyn duka_core::secrets::SecretStore,
     mode: Mode,
 ) -> Result<Option<duka_relay_proto::Pairing>> {
-    let (Some(url), Some(till), Some(shop)) = (
+    let parts = match (
         store.setting("relay_url")?,
         store.setting("relay_till")?,
         store.setting("relay_shop")?,
-    ) else {
+    ) {
+        (Some(url), Some(till), Some(shop)) => Some((url, till, shop)),
+        _ => None,
+    };
+    pairing_of(parts, secrets, mode)
+}
+
+/// `relay_pairing` of a till that runs.
+pub fn till_pairing(
+    till: &duka_core::Till,
+    secrets: &dyn duka_core::secrets::SecretStore,
+) -> Result<Option<duka_relay_proto::Pairing>> {
+    pairing_of(till.pairing_info()?, secrets, till.mode())
+}
+
+/// The pairing from its stored parts (url, till, shop) and the key in `secrets`.
+fn pairing_of(
+    parts: Option<(String, String, String)>,
+    secrets: &dyn duka_core::secrets::SecretStore,
+    mode: Mode,
+) -> Result<Option<duka_relay_proto::Pairing>> {
+    let Some((url, till, shop)) = parts else {
         return Ok(None);
     };
     let Some(key) = secrets.get(duka_core::secrets::SecretKey::relay_key(mode))? else {
@@ -216,28 +237,6 @@ pub fn relay_pairing(
         url,
         shop,
         till,
-        key: key.expose().to_string(),
-    }))
-}
-
-/// The pairing of a till that runs (its key from `secrets`), if paired.
-pub fn till_pairing(
-    till: &duka_core::Till,
-    secrets: &dyn duka_core::secrets::SecretStore,
-) -> Result<Option<duka_relay_proto::Pairing>> {
-    let Some((url, id, shop)) = till.pairing_info()? else {
-        return Ok(None);
-    };
-    let Some(key) = secrets.get(duka_core::secrets::SecretKey::relay_key(till.mode()))? else {
-        return Ok(None);
-    };
-    if till.mode() == Mode::Demo && !duka_core::till::is_loopback_url(&url) {
-        return Ok(None);
-    }
-    Ok(Some(duka_relay_proto::Pairing {
-        url,
-        shop,
-        till: id,
         key: key.expose().to_string(),
     }))
 }

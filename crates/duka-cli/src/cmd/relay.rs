@@ -35,8 +35,7 @@ fn sync(cli: &Cli) -> anyhow::Result<()> {
 /// The paired relay's full pairing (with its key, from the secret store).
 fn full_pairing(ctx: &Ctx) -> anyhow::Result<duka_relay_proto::Pairing> {
     let secrets = ctx.secrets()?;
-    let store = duka_core::Store::open(&ctx.till.db_path())?;
-    duka_app::relay_pairing(&store, secrets.as_ref(), ctx.mode)?.ok_or_else(|| {
+    duka_app::till_pairing(&ctx.till, secrets.as_ref())?.ok_or_else(|| {
         duka_core::Error::Config(
             "not paired with a relay: duka relay pair (then paste the string)".into(),
         )

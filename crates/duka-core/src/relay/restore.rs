@@ -186,7 +186,11 @@ pub async fn sync_once(db: &Path, pairing: &Pairing) -> Result<SyncSummary> {
     let mut relay_seq = after;
     let mut days_done = false;
     loop {
-        let rows = store.outbox_after(after, 500, 256 * 1024)?;
+        let rows = store.outbox_after(
+            after,
+            super::session::SYNC_BATCH,
+            super::session::SYNC_BATCH_BYTES,
+        )?;
         let Some(last) = rows.last().map(|r| r.seq) else {
             if days_done {
                 break;

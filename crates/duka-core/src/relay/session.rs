@@ -15,8 +15,8 @@ pub(super) struct Links {
 
 /// Sync frames on their way to the relay at once (each up to `SYNC_BATCH` records).
 const SYNC_WINDOW: u32 = 8;
-const SYNC_BATCH: usize = 500;
-const SYNC_BATCH_BYTES: usize = 256 * 1024;
+pub(super) const SYNC_BATCH: usize = 500;
+pub(super) const SYNC_BATCH_BYTES: usize = 256 * 1024;
 
 /// The records of a frame: a record too large for the relay is left out (logged) rather than
 /// a frame the relay refuses again and again; a frame left empty carries a placeholder of its
@@ -319,7 +319,7 @@ pub(super) async fn session(
                     continue;
                 };
                 for r in &rows {
-                    days.extend(days_of(r));
+                    days.extend(r.days());
                 }
                 sync_sent = Some(last);
                 sync_in_flight += 1;
@@ -560,26 +560,6 @@ pub(super) async fn session(
             Some(_) | None => {}
         }
     }
-}
-
-/// The Nairobi days whose figures a change touches: the day it was made, and for a shift the
-/// day it opened (a shift opened yesterday and cashed up this morning changes yesterday's
-/// day close).
-pub(super) fn days_of(r: &crate::store::sync::OutboxRow) -> Vec<chrono::NaiveDate> {
-    if r.tbl == crate::store::sync::DAY_RECORD {
-        return Vec::new();
-    }
-    let mut days = vec![crate::time::nairobi_date(r.at)];
-    if r.tbl == "shifts"
-        && let Some(opened) = r
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-            .and_then(|v| v["opened_at"].as_i64())
-    {
-        days.push(crate::time::nairobi_date(opened));
-    }
-    days
 }
 
 /// Whether this till's STK receipt `key` is flagged as used first on another till.

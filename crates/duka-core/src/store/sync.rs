@@ -53,6 +53,15 @@ pub const DAY_RECORD: &str = "day";
 /// The record naming this database's history (key `[]`, body `{"id": …}`).
 pub const HISTORY_RECORD: &str = duka_relay_proto::HISTORY_TABLE;
 
+/// The columns that say which days a row is about (a sale paid, a shift opened or closed, a
+/// tender taken): with the time of the change itself, the days whose figures it touches.
+const DAY_FIELDS: &[&str] = &["created_at", "paid_at", "opened_at", "closed_at", "at"];
+
+/// Figures are brought up to date for the last 31 days, not older ones.
+fn days_due_since() -> Millis {
+    crate::time::now_ms() - 31 * 86_400_000
+}
+
 /// One change on its way to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRow {
@@ -62,6 +71,31 @@ pub struct OutboxRow {
     /// JSON object of the row; `None`: deleted.
     pub body: Option<String>,
     pub at: Millis,
+}
+
+impl OutboxRow {
+    /// The Nairobi days whose figures this change touches (as `Store::outbox_days`): the day
+    /// it was made and the days its row is about, within the last 31 days.
+    pub fn days(&self) -> Vec<NaiveDate> {
+        if self.tbl == DAY_RECORD || self.tbl == HISTORY_RECORD {
+            return Vec::new();
+        }
+        let row = self
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
+        let since = days_due_since();
+        std::iter::once(Some(self.at))
+            .chain(
+                DAY_FIELDS
+                    .iter()
+                    .map(|f| row.as_ref().and_then(|v| v[*f].as_i64())),
+            )
+            .flatten()
+            .filter(|t| *t >= since)
+            .map(crate::time::nairobi_date)
+            .collect()
+    }
 }
 
 /// Where this till's sync stands.
@@ -425,22 +459,22 @@ impl Store {
     /// paid, a shift opened, a tender taken: a whole history put in the outbox today is about
     /// many days). At most the last 31 days: older figures are not brought up to date.
     pub fn outbox_days(&self) -> Result<BTreeSet<NaiveDate>> {
-        let since = crate::time::now_ms() - 31 * 86_400_000;
+        let fields: Vec<String> = DAY_FIELDS
+            .iter()
+            .map(|f| format!("SELECT '{f}' AS k"))
+            .collect();
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT DISTINCT (t / 1000 + 10800) / 86400 FROM (
-                SELECT at AS t FROM sync_outbox WHERE tbl != '{DAY_RECORD}'
-                UNION SELECT json_extract(body, '$.' || f.k) FROM sync_outbox,
-                    (SELECT 'created_at' AS k UNION SELECT 'paid_at' UNION SELECT 'opened_at'
-                     UNION SELECT 'closed_at' UNION SELECT 'at') AS f
-                WHERE tbl != '{DAY_RECORD}' AND body IS NOT NULL
-            ) WHERE t >= ?1"
+            "SELECT DISTINCT t FROM (
+                SELECT at AS t FROM sync_outbox WHERE tbl NOT IN ('{DAY_RECORD}', '{HISTORY_RECORD}')
+                UNION SELECT json_extract(body, '$.' || f.k) FROM sync_outbox, ({}) AS f
+                WHERE tbl NOT IN ('{DAY_RECORD}', '{HISTORY_RECORD}') AND body IS NOT NULL
+            ) WHERE t >= ?1",
+            fields.join(" UNION ")
         ))?;
-        let days = st.query_map([since], |r| r.get::<_, i64>(0))?;
+        let times = st.query_map([days_due_since()], |r| r.get::<_, i64>(0))?;
         let mut out = BTreeSet::new();
-        for d in days {
-            if let Some(date) = chrono::DateTime::from_timestamp(d? * 86400, 0) {
-                out.insert(date.date_naive());
-            }
+        for t in times {
+            out.insert(crate::time::nairobi_date(t?));
         }
         Ok(out)
     }
@@ -448,7 +482,12 @@ impl Store {
     /// Puts this till's own figures for `date` in the outbox (replacing any not sent yet).
     /// Nothing while sync is off.
     pub fn enqueue_day(&mut self, date: NaiveDate) -> Result<()> {
-        if !self.sync_state()?.enabled {
+        let enabled: bool =
+            self.conn
+                .query_row("SELECT enabled FROM sync_state WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        if !enabled {
             return Ok(());
         }
         let day = self.till_day(date)?;

@@ -423,6 +423,14 @@ fn the_days_due_include_those_the_rows_are_about_not_only_today() {
         !days.contains(&crate::time::nairobi_date(long_ago)),
         "not older than 31 days: {days:?}"
     );
+    // The session reads the same days off each row it sends.
+    let from_rows: std::collections::BTreeSet<_> = s
+        .outbox_after(0, 100_000, usize::MAX)
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.days())
+        .collect();
+    assert_eq!(from_rows, days);
 }
 
 #[test]
