@@ -917,7 +917,12 @@ async fn a_refund_to_mpesa_is_reversed_once_and_its_result_applied() {
         .refund_to_mpesa(sale, None, "customer returned it", "Wanjiku")
         .await
         .unwrap();
-    assert_eq!(refund.state, RefundState::Accepted, "{refund:?}");
+    // The sim's Result can come on the signed URL before the request's own answer is
+    // recorded: either way the refund knows Daraja's ConversationID.
+    assert!(
+        matches!(refund.state, RefundState::Accepted | RefundState::Reversed),
+        "{refund:?}"
+    );
     assert!(
         refund
             .conversation_id

@@ -339,6 +339,37 @@ fn a_reversal_is_recorded_before_it_is_sent_and_a_receipt_is_reversed_once() {
 }
 
 #[test]
+fn a_result_that_beats_its_acknowledgement_still_gets_the_conversation_id() {
+    let mut s = store();
+    let id = paid_by_mpesa(&mut s, 150, "QKM0FXE6RL");
+    let r = s
+        .create_refund(id, None, "returned", &RefundTo::Mpesa, "Otieno")
+        .unwrap();
+    let ok = ReversalEvent::Result {
+        code: "0".into(),
+        receipt: Some("SKE52PAWS1".into()),
+    };
+    let r = s.apply_reversal(r.id, &ok, "relay", None).unwrap();
+    assert_eq!(
+        (r.state, r.conversation_id.as_deref()),
+        (RefundState::Reversed, None)
+    );
+    let acc = ReversalEvent::Accepted {
+        conversation_id: "AG_20261203_9".into(),
+    };
+    let r = s.apply_reversal(r.id, &acc, "engine", None).unwrap();
+    assert_eq!(r.state, RefundState::Reversed, "the Result's word stays");
+    assert_eq!(r.conversation_id.as_deref(), Some("AG_20261203_9"));
+    assert_eq!(s.refund_by_conversation("AG_20261203_9").unwrap().id, r.id);
+    // A second acknowledgement never replaces the first one's id.
+    let other = ReversalEvent::Accepted {
+        conversation_id: "AG_20261203_10".into(),
+    };
+    let r = s.apply_reversal(r.id, &other, "engine", None).unwrap();
+    assert_eq!(r.conversation_id.as_deref(), Some("AG_20261203_9"));
+}
+
+#[test]
 fn a_failed_reversal_gives_the_money_back_to_what_can_be_refunded() {
     let mut s = store();
     s.open_shift("Wanjiku", m(500)).unwrap();

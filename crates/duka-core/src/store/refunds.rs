@@ -443,7 +443,20 @@ impl Store {
         let now = now_ms();
         let detail = desc.unwrap_or("");
         match reversal_step(before.state, event)? {
-            ReversalStep::Same => {}
+            ReversalStep::Same => {
+                // Daraja's acknowledgement can lose the race to its own Result (the Result
+                // comes on the signed URL, the acknowledgement on the request's answer): the
+                // state stays, but the ConversationID is still the request's, and a manager
+                // quoting it to Safaricom needs it.
+                if let ReversalEvent::Accepted { conversation_id } = event
+                    && before.conversation_id.is_none()
+                {
+                    tx.execute(
+                        "UPDATE refunds SET conversation_id = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![refund_id, conversation_id, now],
+                    )?;
+                }
+            }
             ReversalStep::Conflict(why) => {
                 let flag = match &before.flag {
                     Some(f) if f.contains(&why) => f.clone(),
